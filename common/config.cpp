@@ -1,0 +1,383 @@
+#include "common/config.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+#include <toml++/toml.h>
+#include <variant>
+
+#include "common/error.h"
+#include "common/files.h"
+#include "common/text.h"
+
+namespace scouter {
+namespace {
+
+using Member =
+    std::variant<int64_t Config::*, double Config::*, bool Config::*, std::string Config::*>;
+
+struct KeyDef {
+  KeyInfo info;
+  Member member;
+};
+
+// The registry: one line per key. `architecture` keys decide the shapes of the weights.
+const std::vector<KeyDef>& defs() {
+  using K = KeyType;
+  static const std::vector<KeyDef> d = {
+      {{"dataset", K::kString, "data", "dataset name: MNIST, FashionMNIST, CUB200, ConText, ImageNet", false}, &Config::dataset},
+      {{"dataset_dir", K::kString, "data", "folder holding the HDF5 shards written by `scouter prep`", false}, &Config::dataset_dir},
+      {{"num_classes", K::kInt, "data", "classes used (the first num_classes of the dataset)", true}, &Config::num_classes},
+      {{"img_size", K::kInt, "data", "square input size in pixels, bilinear resize; 0 keeps the stored size", false}, &Config::img_size},
+      {{"aug", K::kBool, "data", "random affine jitter (and flips where the dataset allows them) on training images", false}, &Config::aug},
+      {{"model", K::kString, "model", "backbone: resnet18, smallcnn", true}, &Config::model},
+      {{"use_slot", K::kBool, "model", "true: SCOUTER (xSlot head); false: FC baseline", true}, &Config::use_slot},
+      {{"use_pre", K::kBool, "model", "initialise the backbone from the FC baseline's checkpoint (pre_checkpoint)", false}, &Config::use_pre},
+      {{"pre_checkpoint", K::kString, "model", "FC baseline checkpoint (.h5) or run folder used by use_pre", false}, &Config::pre_checkpoint},
+      {{"channel", K::kInt, "model", "backbone feature channels; 0 derives them from the backbone", true}, &Config::channel},
+      {{"hidden_dim", K::kInt, "model", "slot dimension d (even)", true}, &Config::hidden_dim},
+      {{"loss_status", K::kInt, "model", "1: SCOUTER+ (why this class), -1: SCOUTER- (why not)", false}, &Config::loss_status},
+      {{"slots_per_class", K::kInt, "model", "slots per class", true}, &Config::slots_per_class},
+      {{"power", K::kFloat, "model", "exponent of the attention-area loss", false}, &Config::power},
+      {{"to_k_layer", K::kInt, "model", "Linear layers in the key projection to_k", true}, &Config::to_k_layer},
+      {{"lambda_value", K::kFloat, "model", "weight of the attention-area loss", false}, &Config::lambda_value},
+      {{"freeze_layers", K::kInt, "model", "with loaded backbone weights: freeze the stem and the first n-1 stages (0..4)", false}, &Config::freeze_layers},
+      {{"batch_size", K::kInt, "train", "training batch size (the last partial batch is dropped)", false}, &Config::batch_size},
+      {{"eval_batch_size", K::kInt, "train", "evaluation batch size; 0 uses batch_size", false}, &Config::eval_batch_size},
+      {{"epochs", K::kInt, "train", "training epochs", false}, &Config::epochs},
+      {{"lr", K::kFloat, "train", "AdamW learning rate", false}, &Config::lr},
+      {{"lr_drop", K::kInt, "train", "StepLR period in epochs (gamma 0.1)", false}, &Config::lr_drop},
+      {{"weight_decay", K::kFloat, "train", "AdamW weight decay (the published code ran with 0.01)", false}, &Config::weight_decay},
+      {{"seed", K::kInt, "train", "seed of weights, data order and augmentation", false}, &Config::seed},
+      {{"threads", K::kInt, "train", "intra-op threads; 0 uses the cores this process may run on", false}, &Config::threads},
+      {{"prefetch", K::kInt, "train", "batches prepared ahead on the loader thread", false}, &Config::prefetch},
+      {{"output_dir", K::kString, "output", "run folder: config, metrics, checkpoints, pictures", false}, &Config::output_dir},
+      {{"resume", K::kBool, "output", "continue from the newest checkpoint in output_dir", false}, &Config::resume},
+      {{"keep_checkpoints", K::kInt, "output", "checkpoints kept in output_dir/checkpoints", false}, &Config::keep_checkpoints},
+      {{"log_level", K::kString, "output", "trace, debug, info, warn, error", false}, &Config::log_level},
+      {{"vis", K::kBool, "vis", "write attention pictures after training", false}, &Config::vis},
+      {{"vis_id", K::kInt, "vis", "index of the first validation image pictured", false}, &Config::vis_id},
+      {{"vis_count", K::kInt, "vis", "number of validation images pictured", false}, &Config::vis_count},
+      {{"shard_size", K::kInt, "prep", "samples per HDF5 shard written by `scouter prep`", false}, &Config::shard_size},
+  };
+  return d;
+}
+
+const KeyDef* find_def(const std::string& name) {
+  for (const auto& d : defs())
+    if (d.info.name == name) return &d;
+  return nullptr;
+}
+
+const char* type_name(KeyType t) {
+  switch (t) {
+    case KeyType::kInt: return "an integer";
+    case KeyType::kFloat: return "a number";
+    case KeyType::kBool: return "true or false";
+    case KeyType::kString: return "a string";
+  }
+  return "?";
+}
+
+UserError unknown_key_error(const std::string& where, const std::string& key) {
+  std::string near = nearest_key(key);
+  return UserError(fmt::format("{}: unknown config key '{}'", where, key),
+                   near.empty() ? "`scouter keys` lists the valid keys"
+                                : fmt::format("did you mean '{}'? (`scouter keys` lists all)", near));
+}
+
+std::string quote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) out += fmt::format("\\u{:04x}", c);
+        else out += c;
+    }
+  }
+  return out + "\"";
+}
+
+std::string float_literal(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  std::string s = fmt::format("{}", v);
+  if (s.find_first_of(".eE") == std::string::npos) s += ".0";
+  return s;
+}
+
+void set_origin(Origins* origins, const std::string& key, const std::string& where) {
+  if (origins) (*origins)[key] = where;
+}
+
+void apply_table(Config& cfg, const toml::table& tbl, const std::string& source, Origins* origins) {
+  for (const auto& [k, node] : tbl) {
+    std::string key(k.str());
+    std::string where = source;
+    if (node.source().begin.line > 0) where = fmt::format("{}:{}", source, node.source().begin.line);
+    const KeyDef* def = find_def(key);
+    if (!def) {
+      if (node.is_table())
+        throw UserError(fmt::format("{}: unknown section [{}]", where, key),
+                        "config files are flat: write `key = value` at the top level");
+      throw unknown_key_error(where, key);
+    }
+    if (node.is_array())
+      throw UserError(fmt::format("{}: key '{}' must be {}, got a list", where, key,
+                                  type_name(def->info.type)),
+                      "lists expand to several runs only in sweep files (`scouter sweep`)");
+    auto wrong = [&](const char* got) {
+      return UserError(fmt::format("{}: key '{}' must be {}, got {}", where, key,
+                                   type_name(def->info.type), got),
+                       fmt::format("{}: {}", key, def->info.doc));
+    };
+    const char* got = node.is_string()    ? "a string"
+                      : node.is_integer() ? "an integer"
+                      : node.is_floating_point() ? "a floating-point number"
+                      : node.is_boolean() ? "a boolean"
+                                          : "another kind of value";
+    std::visit(
+        [&](auto member) {
+          using T = std::decay_t<decltype(cfg.*member)>;
+          if constexpr (std::is_same_v<T, int64_t>) {
+            if (!node.is_integer()) throw wrong(got);
+            cfg.*member = node.value<int64_t>().value();
+          } else if constexpr (std::is_same_v<T, double>) {
+            if (!node.is_number()) throw wrong(got);
+            cfg.*member = node.value<double>().value();
+          } else if constexpr (std::is_same_v<T, bool>) {
+            if (!node.is_boolean()) throw wrong(got);
+            cfg.*member = node.value<bool>().value();
+          } else {
+            if (!node.is_string()) throw wrong(got);
+            cfg.*member = node.value<std::string>().value();
+          }
+        },
+        def->member);
+    set_origin(origins, key, where);
+  }
+}
+
+}  // namespace
+
+const std::vector<KeyInfo>& config_keys() {
+  static const std::vector<KeyInfo> keys = [] {
+    std::vector<KeyInfo> v;
+    for (const auto& d : defs()) v.push_back(d.info);
+    return v;
+  }();
+  return keys;
+}
+
+const KeyInfo* find_key(const std::string& name) {
+  const KeyDef* d = find_def(name);
+  return d ? &d->info : nullptr;
+}
+
+std::string nearest_key(const std::string& name) {
+  std::string best;
+  size_t best_dist = std::string::npos;
+  for (const auto& d : defs()) {
+    size_t dist = edit_distance(to_lower(name), d.info.name);
+    if (dist < best_dist) {
+      best_dist = dist;
+      best = d.info.name;
+    }
+  }
+  // Close enough to be a typo: at most a third of the name's letters differ.
+  return best_dist <= std::max<size_t>(2, name.size() / 3) ? best : std::string();
+}
+
+std::string get_value_literal(const Config& cfg, const std::string& key) {
+  const KeyDef* def = find_def(key);
+  SCOUTER_CHECK(def != nullptr, "no such config key: " + key);
+  return std::visit(
+      [&](auto member) -> std::string {
+        using T = std::decay_t<decltype(cfg.*member)>;
+        if constexpr (std::is_same_v<T, int64_t>) return std::to_string(cfg.*member);
+        else if constexpr (std::is_same_v<T, double>) return float_literal(cfg.*member);
+        else if constexpr (std::is_same_v<T, bool>) return cfg.*member ? "true" : "false";
+        else return quote(cfg.*member);
+      },
+      def->member);
+}
+
+void apply_toml_text(Config& cfg, const std::string& text, const std::string& source,
+                     Origins* origins) {
+  toml::table tbl;
+  try {
+    tbl = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    throw UserError(fmt::format("{}:{}:{}: TOML syntax error: {}", source,
+                                e.source().begin.line, e.source().begin.column, e.description()),
+                    "see https://toml.io for the syntax; keys are written `key = value`");
+  }
+  apply_table(cfg, tbl, source, origins);
+}
+
+void apply_toml_file(Config& cfg, const std::string& path, Origins* origins) {
+  std::string text;
+  try {
+    text = read_text_file(path);
+  } catch (const UserError&) {
+    throw UserError(fmt::format("cannot read config file '{}'", path), "check the --config path");
+  }
+  apply_toml_text(cfg, text, path, origins);
+}
+
+void apply_override(Config& cfg, const std::string& key, const std::string& value,
+                    Origins* origins) {
+  std::string where = "--" + key;
+  const KeyDef* def = find_def(key);
+  if (!def) throw unknown_key_error("command line", key);
+  auto wrong = [&]() {
+    std::string hint = fmt::format("{}: {}", key, def->info.doc);
+    if (value.find(',') != std::string::npos)
+      hint = "comma lists expand to several runs only in sweep files (`scouter sweep`)";
+    return UserError(fmt::format("command line: --{} must be {}, got '{}'", key,
+                                 type_name(def->info.type), value),
+                     hint);
+  };
+  std::visit(
+      [&](auto member) {
+        using T = std::decay_t<decltype(cfg.*member)>;
+        if constexpr (std::is_same_v<T, int64_t>) {
+          auto v = parse_int(value);
+          if (!v) throw wrong();
+          cfg.*member = *v;
+        } else if constexpr (std::is_same_v<T, double>) {
+          auto v = parse_double(value);
+          if (!v) throw wrong();
+          cfg.*member = *v;
+        } else if constexpr (std::is_same_v<T, bool>) {
+          auto v = parse_bool(value);
+          if (!v) throw wrong();
+          cfg.*member = *v;
+        } else {
+          cfg.*member = value;
+        }
+      },
+      def->member);
+  set_origin(origins, key, where);
+}
+
+const std::vector<std::string>& known_datasets() {
+  static const std::vector<std::string> v = {"MNIST", "FashionMNIST", "CUB200", "ConText",
+                                             "ImageNet"};
+  return v;
+}
+
+const std::vector<std::string>& known_models() {
+  static const std::vector<std::string> v = {"resnet18", "smallcnn"};
+  return v;
+}
+
+Normalization default_normalization(const std::string& dataset) {
+  if (dataset == "MNIST") return {{0.1307}, {0.3081}};
+  if (dataset == "FashionMNIST") return {{0.2860}, {0.3530}};
+  return {{0.485, 0.456, 0.406}, {0.229, 0.224, 0.225}};
+}
+
+void validate(const Config& c, const Origins& origins) {
+  auto where = [&](const std::string& key) {
+    auto it = origins.find(key);
+    return it == origins.end() ? std::string("default") : it->second;
+  };
+  auto fail = [&](const std::string& key, const std::string& value, const std::string& valid) {
+    throw UserError(fmt::format("{}: invalid value {} for key '{}'", where(key), value, key),
+                    "valid: " + valid);
+  };
+  auto lit = [&](const std::string& key) { return get_value_literal(c, key); };
+  auto one_of = [&](const std::string& key, const std::string& v,
+                    const std::vector<std::string>& valid) {
+    if (std::find(valid.begin(), valid.end(), v) == valid.end()) fail(key, lit(key), join(valid, ", "));
+  };
+  auto at_least = [&](const std::string& key, int64_t v, int64_t lo) {
+    if (v < lo) fail(key, lit(key), fmt::format("an integer >= {}", lo));
+  };
+
+  one_of("dataset", c.dataset, known_datasets());
+  one_of("model", c.model, known_models());
+  one_of("log_level", c.log_level, {"trace", "debug", "info", "warn", "error"});
+  if (c.dataset_dir.empty()) fail("dataset_dir", "\"\"", "a folder of shards");
+  if (c.output_dir.empty()) fail("output_dir", "\"\"", "a folder for the run");
+  at_least("num_classes", c.num_classes, 2);
+  if (c.img_size != 0 && (c.img_size < 8 || c.img_size > 4096))
+    fail("img_size", lit("img_size"), "0 (stored size) or 8..4096");
+  at_least("channel", c.channel, 0);
+  if (c.hidden_dim < 2 || c.hidden_dim % 2 != 0)
+    fail("hidden_dim", lit("hidden_dim"), "an even integer >= 2 (the position embedding splits it in halves)");
+  if (c.loss_status != 1 && c.loss_status != -1)
+    fail("loss_status", lit("loss_status"), "1 (SCOUTER+) or -1 (SCOUTER-)");
+  at_least("slots_per_class", c.slots_per_class, 1);
+  if (!(c.power > 0) || !std::isfinite(c.power)) fail("power", lit("power"), "a number > 0");
+  at_least("to_k_layer", c.to_k_layer, 1);
+  if (!(c.lambda_value >= 0) || !std::isfinite(c.lambda_value))
+    fail("lambda_value", lit("lambda_value"), "a number >= 0");
+  if (c.freeze_layers < 0 || c.freeze_layers > 4) fail("freeze_layers", lit("freeze_layers"), "0..4");
+  at_least("batch_size", c.batch_size, 1);
+  at_least("eval_batch_size", c.eval_batch_size, 0);
+  at_least("epochs", c.epochs, 1);
+  if (!(c.lr > 0) || !std::isfinite(c.lr)) fail("lr", lit("lr"), "a number > 0");
+  at_least("lr_drop", c.lr_drop, 1);
+  if (!(c.weight_decay >= 0) || !std::isfinite(c.weight_decay))
+    fail("weight_decay", lit("weight_decay"), "a number >= 0");
+  at_least("seed", c.seed, 0);
+  at_least("threads", c.threads, 0);
+  if (c.prefetch < 1 || c.prefetch > 64) fail("prefetch", lit("prefetch"), "1..64");
+  at_least("keep_checkpoints", c.keep_checkpoints, 1);
+  at_least("vis_id", c.vis_id, 0);
+  at_least("vis_count", c.vis_count, 1);
+  at_least("shard_size", c.shard_size, 1);
+  if (c.use_pre && !c.use_slot)
+    throw UserError(fmt::format("{}: use_pre = true needs use_slot = true", where("use_pre")),
+                    "use_pre starts a SCOUTER run from its FC baseline; the baseline itself has no use_pre");
+  if (c.use_pre && c.pre_checkpoint.empty())
+    throw UserError(fmt::format("{}: use_pre = true but pre_checkpoint is empty", where("use_pre")),
+                    "set pre_checkpoint to the FC baseline's run folder or checkpoint file");
+}
+
+std::string to_toml(const Config& cfg) {
+  std::ostringstream out;
+  out << "# scouter resolved config: every key, with the value this run used\n";
+  std::string group;
+  for (const auto& d : defs()) {
+    if (d.info.group != group) {
+      group = d.info.group;
+      out << "\n# --- " << group << " ---\n";
+    }
+    out << fmt::format("{} = {}  # {}\n", d.info.name, get_value_literal(cfg, d.info.name),
+                       d.info.doc);
+  }
+  return out.str();
+}
+
+std::string to_table(const Config& cfg) {
+  size_t w = 0;
+  for (const auto& d : defs()) w = std::max(w, d.info.name.size());
+  std::string out = fmt::format("| {:<{}} | value\n", "key", w);
+  for (const auto& d : defs())
+    out += fmt::format("| {:<{}} | {}\n", d.info.name, w, get_value_literal(cfg, d.info.name));
+  return out;
+}
+
+std::string model_signature(const Config& cfg) {
+  std::vector<std::string> parts;
+  for (const auto& d : defs()) {
+    if (!d.info.architecture) continue;
+    // Slot-only keys do not shape an FC baseline.
+    bool slot_only = d.info.name == "slots_per_class" || d.info.name == "hidden_dim" ||
+                     d.info.name == "to_k_layer" || d.info.name == "channel";
+    if (slot_only && !cfg.use_slot) continue;
+    parts.push_back(d.info.name + "=" + get_value_literal(cfg, d.info.name));
+  }
+  return join(parts, " ");
+}
+
+}  // namespace scouter

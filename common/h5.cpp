@@ -1,0 +1,293 @@
+#include "common/h5.h"
+
+#include <fmt/format.h>
+
+#include <numeric>
+
+#include "common/error.h"
+
+namespace scouter::h5 {
+namespace {
+
+herr_t collect_message(unsigned n, const H5E_error2_t* err, void* data) {
+  auto* out = static_cast<std::string*>(data);
+  if (err->desc && *err->desc) {
+    if (!out->empty()) *out += "; ";
+    *out += err->desc;
+  }
+  return n >= 3 ? 1 : 0;  // the innermost few messages say enough
+}
+
+Handle string_type(bool variable, size_t size = 0) {
+  Handle t(H5_CHECK(H5Tcopy(H5T_C_S1)), H5Tclose);
+  H5_CHECK(H5Tset_size(t.get(), variable ? H5T_VARIABLE : size));
+  H5_CHECK(H5Tset_cset(t.get(), H5T_CSET_UTF8));
+  return t;
+}
+
+Handle open_attr(hid_t obj, const std::string& name) {
+  if (H5Aexists(obj, name.c_str()) <= 0)
+    throw Error(fmt::format("HDF5 attribute '{}' is missing", name));
+  return Handle(H5_CHECK(H5Aopen(obj, name.c_str(), H5P_DEFAULT)), H5Aclose);
+}
+
+void replace_attr(hid_t obj, const std::string& name) {
+  if (H5Aexists(obj, name.c_str()) > 0) H5_CHECK(H5Adelete(obj, name.c_str()));
+}
+
+template <typename T>
+void write_attr_array(hid_t obj, const std::string& name, const std::vector<T>& values) {
+  replace_attr(obj, name);
+  hsize_t n = values.size();
+  Handle space(H5_CHECK(H5Screate_simple(1, &n, nullptr)), H5Sclose);
+  Handle attr(H5_CHECK(H5Acreate2(obj, name.c_str(), native_type<T>(), space.get(), H5P_DEFAULT,
+                                  H5P_DEFAULT)),
+              H5Aclose);
+  H5_CHECK(H5Awrite(attr.get(), native_type<T>(), values.data()));
+}
+
+template <typename T>
+std::vector<T> read_attr_array(hid_t obj, const std::string& name) {
+  Handle attr = open_attr(obj, name);
+  Handle space(H5_CHECK(H5Aget_space(attr.get())), H5Sclose);
+  hssize_t n = H5_CHECK(H5Sget_simple_extent_npoints(space.get()));
+  std::vector<T> v(static_cast<size_t>(n));
+  H5_CHECK(H5Aread(attr.get(), native_type<T>(), v.data()));
+  return v;
+}
+
+}  // namespace
+
+void fail(const char* expr, const char* file, int line) {
+  std::string stack;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, collect_message, &stack);
+  H5Eclear2(H5E_DEFAULT);
+  throw Error(fmt::format("HDF5 call failed: {} ({}:{}){}{}", expr, file, line,
+                          stack.empty() ? "" : ": ", stack));
+}
+
+void silence_library_errors() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+
+size_t DatasetInfo::num_elements() const {
+  return std::accumulate(dims.begin(), dims.end(), size_t{1},
+                         [](size_t a, hsize_t b) { return a * static_cast<size_t>(b); });
+}
+
+Handle create_file(const std::string& path) {
+  silence_library_errors();
+  return Handle(H5_CHECK(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT)),
+                H5Fclose);
+}
+
+Handle open_file(const std::string& path, bool writable) {
+  silence_library_errors();
+  return Handle(
+      H5_CHECK(H5Fopen(path.c_str(), writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, H5P_DEFAULT)),
+      H5Fclose);
+}
+
+bool is_hdf5(const std::string& path) {
+  silence_library_errors();
+  return H5Fis_hdf5(path.c_str()) > 0;
+}
+
+Handle create_group(hid_t loc, const std::string& name) {
+  Handle lcpl(H5_CHECK(H5Pcreate(H5P_LINK_CREATE)), H5Pclose);
+  H5_CHECK(H5Pset_create_intermediate_group(lcpl.get(), 1));
+  return Handle(H5_CHECK(H5Gcreate2(loc, name.c_str(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT)),
+                H5Gclose);
+}
+
+Handle open_group(hid_t loc, const std::string& name) {
+  if (!exists(loc, name)) throw Error(fmt::format("HDF5 group '{}' is missing", name));
+  return Handle(H5_CHECK(H5Gopen2(loc, name.c_str(), H5P_DEFAULT)), H5Gclose);
+}
+
+bool exists(hid_t loc, const std::string& name) {
+  return H5Lexists(loc, name.c_str(), H5P_DEFAULT) > 0;
+}
+
+std::vector<std::string> list_children(hid_t group) {
+  H5G_info_t info;
+  H5_CHECK(H5Gget_info(group, &info));
+  std::vector<std::string> names;
+  for (hsize_t i = 0; i < info.nlinks; ++i) {
+    ssize_t len = H5_CHECK(H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr,
+                                              0, H5P_DEFAULT));
+    std::string name(static_cast<size_t>(len), '\0');
+    H5_CHECK(H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(),
+                                static_cast<size_t>(len) + 1, H5P_DEFAULT));
+    names.push_back(std::move(name));
+  }
+  return names;
+}
+
+void write_raw(hid_t loc, const std::string& name, hid_t mem_type, const std::vector<hsize_t>& dims,
+               const void* data, const std::vector<hsize_t>& chunk, int deflate_level) {
+  Handle space(H5_CHECK(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr)),
+               H5Sclose);
+  Handle dcpl(H5_CHECK(H5Pcreate(H5P_DATASET_CREATE)), H5Pclose);
+  if (!chunk.empty()) {
+    H5_CHECK(H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()));
+    if (deflate_level > 0) {
+      H5_CHECK(H5Pset_shuffle(dcpl.get()));
+      H5_CHECK(H5Pset_deflate(dcpl.get(), static_cast<unsigned>(deflate_level)));
+    }
+  }
+  Handle lcpl(H5_CHECK(H5Pcreate(H5P_LINK_CREATE)), H5Pclose);
+  H5_CHECK(H5Pset_create_intermediate_group(lcpl.get(), 1));
+  Handle ds(H5_CHECK(H5Dcreate2(loc, name.c_str(), mem_type, space.get(), lcpl.get(), dcpl.get(),
+                                H5P_DEFAULT)),
+            H5Dclose);
+  if (data != nullptr)
+    H5_CHECK(H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data));
+}
+
+Handle open_dataset(hid_t loc, const std::string& name) {
+  if (!exists(loc, name)) throw Error(fmt::format("HDF5 dataset '{}' is missing", name));
+  return Handle(H5_CHECK(H5Dopen2(loc, name.c_str(), H5P_DEFAULT)), H5Dclose);
+}
+
+DatasetInfo dataset_info(hid_t loc, const std::string& name) {
+  Handle ds = open_dataset(loc, name);
+  Handle space(H5_CHECK(H5Dget_space(ds.get())), H5Sclose);
+  int rank = H5_CHECK(H5Sget_simple_extent_ndims(space.get()));
+  DatasetInfo info;
+  info.dims.resize(static_cast<size_t>(rank));
+  H5_CHECK(H5Sget_simple_extent_dims(space.get(), info.dims.data(), nullptr));
+  Handle type(H5_CHECK(H5Dget_type(ds.get())), H5Tclose);
+  info.type_class = H5Tget_class(type.get());
+  info.type_size = H5Tget_size(type.get());
+  info.is_signed = info.type_class == H5T_INTEGER && H5Tget_sign(type.get()) == H5T_SGN_2;
+  return info;
+}
+
+void read_raw(hid_t loc, const std::string& name, hid_t mem_type, void* out) {
+  Handle ds = open_dataset(loc, name);
+  H5_CHECK(H5Dread(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out));
+}
+
+void read_rows(hid_t dataset, hid_t mem_type, hsize_t first, hsize_t count, void* out) {
+  Handle fspace(H5_CHECK(H5Dget_space(dataset)), H5Sclose);
+  int rank = H5_CHECK(H5Sget_simple_extent_ndims(fspace.get()));
+  std::vector<hsize_t> dims(static_cast<size_t>(rank));
+  H5_CHECK(H5Sget_simple_extent_dims(fspace.get(), dims.data(), nullptr));
+  if (rank == 0 || first + count > dims[0])
+    throw Error(fmt::format("HDF5 row range [{}, {}) outside a dataset of {} rows", first,
+                            first + count, rank ? dims[0] : 0));
+  std::vector<hsize_t> start(dims.size(), 0), cnt = dims;
+  start[0] = first;
+  cnt[0] = count;
+  H5_CHECK(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, cnt.data(),
+                               nullptr));
+  Handle mspace(H5_CHECK(H5Screate_simple(rank, cnt.data(), nullptr)), H5Sclose);
+  H5_CHECK(H5Dread(dataset, mem_type, mspace.get(), fspace.get(), H5P_DEFAULT, out));
+}
+
+bool has_attr(hid_t obj, const std::string& name) { return H5Aexists(obj, name.c_str()) > 0; }
+
+void write_attr(hid_t obj, const std::string& name, const std::string& value) {
+  replace_attr(obj, name);
+  Handle type = string_type(true);
+  Handle space(H5_CHECK(H5Screate(H5S_SCALAR)), H5Sclose);
+  Handle attr(
+      H5_CHECK(H5Acreate2(obj, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT)),
+      H5Aclose);
+  const char* p = value.c_str();
+  H5_CHECK(H5Awrite(attr.get(), type.get(), &p));
+}
+
+void write_attr(hid_t obj, const std::string& name, int64_t value) {
+  replace_attr(obj, name);
+  Handle space(H5_CHECK(H5Screate(H5S_SCALAR)), H5Sclose);
+  Handle attr(H5_CHECK(H5Acreate2(obj, name.c_str(), H5T_NATIVE_INT64, space.get(), H5P_DEFAULT,
+                                  H5P_DEFAULT)),
+              H5Aclose);
+  H5_CHECK(H5Awrite(attr.get(), H5T_NATIVE_INT64, &value));
+}
+
+void write_attr(hid_t obj, const std::string& name, double value) {
+  replace_attr(obj, name);
+  Handle space(H5_CHECK(H5Screate(H5S_SCALAR)), H5Sclose);
+  Handle attr(H5_CHECK(H5Acreate2(obj, name.c_str(), H5T_NATIVE_DOUBLE, space.get(), H5P_DEFAULT,
+                                  H5P_DEFAULT)),
+              H5Aclose);
+  H5_CHECK(H5Awrite(attr.get(), H5T_NATIVE_DOUBLE, &value));
+}
+
+void write_attr(hid_t obj, const std::string& name, const std::vector<double>& values) {
+  write_attr_array(obj, name, values);
+}
+
+void write_attr(hid_t obj, const std::string& name, const std::vector<int64_t>& values) {
+  write_attr_array(obj, name, values);
+}
+
+void write_attr(hid_t obj, const std::string& name, const std::vector<std::string>& values) {
+  replace_attr(obj, name);
+  Handle type = string_type(true);
+  hsize_t n = values.size();
+  Handle space(H5_CHECK(H5Screate_simple(1, &n, nullptr)), H5Sclose);
+  Handle attr(
+      H5_CHECK(H5Acreate2(obj, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT)),
+      H5Aclose);
+  std::vector<const char*> ptrs;
+  for (const auto& s : values) ptrs.push_back(s.c_str());
+  H5_CHECK(H5Awrite(attr.get(), type.get(), ptrs.data()));
+}
+
+std::vector<std::string> read_attr_strings(hid_t obj, const std::string& name) {
+  Handle attr = open_attr(obj, name);
+  Handle ftype(H5_CHECK(H5Aget_type(attr.get())), H5Tclose);
+  if (H5Tget_class(ftype.get()) != H5T_STRING)
+    throw Error(fmt::format("HDF5 attribute '{}' is not a string", name));
+  Handle space(H5_CHECK(H5Aget_space(attr.get())), H5Sclose);
+  auto n = static_cast<size_t>(H5_CHECK(H5Sget_simple_extent_npoints(space.get())));
+  std::vector<std::string> out;
+  if (H5Tis_variable_str(ftype.get()) > 0) {
+    Handle mtype = string_type(true);
+    std::vector<char*> ptrs(n, nullptr);
+    H5_CHECK(H5Aread(attr.get(), mtype.get(), ptrs.data()));
+    for (char* p : ptrs) out.emplace_back(p ? p : "");
+    H5_CHECK(H5Dvlen_reclaim(mtype.get(), space.get(), H5P_DEFAULT, ptrs.data()));
+  } else {
+    size_t size = H5Tget_size(ftype.get());
+    Handle mtype = string_type(false, size);
+    std::vector<char> buf(n * size);
+    H5_CHECK(H5Aread(attr.get(), mtype.get(), buf.data()));
+    for (size_t i = 0; i < n; ++i) {
+      std::string s(buf.data() + i * size, size);
+      s.resize(s.find('\0') == std::string::npos ? s.size() : s.find('\0'));
+      out.push_back(std::move(s));
+    }
+  }
+  return out;
+}
+
+std::string read_attr_string(hid_t obj, const std::string& name) {
+  auto v = read_attr_strings(obj, name);
+  if (v.size() != 1) throw Error(fmt::format("HDF5 attribute '{}' is not a single string", name));
+  return v[0];
+}
+
+int64_t read_attr_int(hid_t obj, const std::string& name) {
+  auto v = read_attr_array<int64_t>(obj, name);
+  if (v.size() != 1) throw Error(fmt::format("HDF5 attribute '{}' is not a single integer", name));
+  return v[0];
+}
+
+double read_attr_double(hid_t obj, const std::string& name) {
+  auto v = read_attr_array<double>(obj, name);
+  if (v.size() != 1) throw Error(fmt::format("HDF5 attribute '{}' is not a single number", name));
+  return v[0];
+}
+
+std::vector<double> read_attr_doubles(hid_t obj, const std::string& name) {
+  return read_attr_array<double>(obj, name);
+}
+
+std::vector<int64_t> read_attr_ints(hid_t obj, const std::string& name) {
+  return read_attr_array<int64_t>(obj, name);
+}
+
+}  // namespace scouter::h5

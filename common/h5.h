@@ -1,0 +1,123 @@
+// Thin RAII layer over the HDF5 C API: every id is owned by an H5Handle that closes it, every
+// call goes through H5_CHECK, which throws scouter::Error with the call, file:line and HDF5's own
+// error stack. Shards (datasets/) and checkpoints (worker/) are both built on this.
+#pragma once
+
+#include <hdf5.h>
+
+#include <cstdint>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace scouter::h5 {
+
+// Throws scouter::Error naming the failed call and HDF5's innermost messages.
+[[noreturn]] void fail(const char* expr, const char* file, int line);
+
+// Switches off HDF5's own printing of error stacks (we report them in the exception).
+void silence_library_errors();
+
+class Handle {
+ public:
+  using Closer = herr_t (*)(hid_t);
+  Handle() = default;
+  Handle(hid_t id, Closer closer) : id_(id), closer_(closer) {}
+  ~Handle() { reset(); }
+  Handle(Handle&& o) noexcept : id_(o.id_), closer_(o.closer_) { o.id_ = -1; }
+  Handle& operator=(Handle&& o) noexcept {
+    if (this != &o) {
+      reset();
+      id_ = o.id_;
+      closer_ = o.closer_;
+      o.id_ = -1;
+    }
+    return *this;
+  }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+
+  hid_t get() const { return id_; }
+  bool valid() const { return id_ >= 0; }
+  void reset() {
+    if (id_ >= 0 && closer_) closer_(id_);
+    id_ = -1;
+  }
+
+ private:
+  hid_t id_ = -1;
+  Closer closer_ = nullptr;
+};
+
+template <typename T>
+hid_t native_type() {
+  if constexpr (std::is_same_v<T, uint8_t>) return H5T_NATIVE_UINT8;
+  else if constexpr (std::is_same_v<T, int64_t>) return H5T_NATIVE_INT64;
+  else if constexpr (std::is_same_v<T, int32_t>) return H5T_NATIVE_INT32;
+  else if constexpr (std::is_same_v<T, float>) return H5T_NATIVE_FLOAT;
+  else if constexpr (std::is_same_v<T, double>) return H5T_NATIVE_DOUBLE;
+  else static_assert(sizeof(T) == 0, "unsupported HDF5 element type");
+}
+
+Handle create_file(const std::string& path);  // truncates
+Handle open_file(const std::string& path, bool writable = false);
+bool is_hdf5(const std::string& path);
+
+Handle create_group(hid_t loc, const std::string& name);  // creates parents too
+Handle open_group(hid_t loc, const std::string& name);
+bool exists(hid_t loc, const std::string& name);  // a link of that name (one level)
+std::vector<std::string> list_children(hid_t group);  // names in creation-or-name order
+
+// Datasets. `chunk` empty: contiguous layout. deflate_level 0: no compression.
+void write_raw(hid_t loc, const std::string& name, hid_t mem_type, const std::vector<hsize_t>& dims,
+               const void* data, const std::vector<hsize_t>& chunk = {}, int deflate_level = 0);
+template <typename T>
+void write(hid_t loc, const std::string& name, const std::vector<hsize_t>& dims, const T* data,
+           const std::vector<hsize_t>& chunk = {}, int deflate_level = 0) {
+  write_raw(loc, name, native_type<T>(), dims, data, chunk, deflate_level);
+}
+
+struct DatasetInfo {
+  std::vector<hsize_t> dims;
+  H5T_class_t type_class = H5T_NO_CLASS;
+  size_t type_size = 0;
+  bool is_signed = false;
+  size_t num_elements() const;
+};
+DatasetInfo dataset_info(hid_t loc, const std::string& name);
+
+// Reads the whole dataset, converted to T; `out` must hold num_elements().
+void read_raw(hid_t loc, const std::string& name, hid_t mem_type, void* out);
+template <typename T>
+std::vector<T> read(hid_t loc, const std::string& name) {
+  std::vector<T> v(dataset_info(loc, name).num_elements());
+  read_raw(loc, name, native_type<T>(), v.data());
+  return v;
+}
+// Reads rows [first, first+count) along axis 0 of an open dataset into `out`.
+void read_rows(hid_t dataset, hid_t mem_type, hsize_t first, hsize_t count, void* out);
+Handle open_dataset(hid_t loc, const std::string& name);
+
+// Attributes on a file, group or dataset.
+bool has_attr(hid_t obj, const std::string& name);
+void write_attr(hid_t obj, const std::string& name, const std::string& value);
+void write_attr(hid_t obj, const std::string& name, int64_t value);
+void write_attr(hid_t obj, const std::string& name, double value);
+void write_attr(hid_t obj, const std::string& name, const std::vector<double>& values);
+void write_attr(hid_t obj, const std::string& name, const std::vector<int64_t>& values);
+void write_attr(hid_t obj, const std::string& name, const std::vector<std::string>& values);
+std::string read_attr_string(hid_t obj, const std::string& name);
+int64_t read_attr_int(hid_t obj, const std::string& name);
+double read_attr_double(hid_t obj, const std::string& name);
+std::vector<double> read_attr_doubles(hid_t obj, const std::string& name);
+std::vector<int64_t> read_attr_ints(hid_t obj, const std::string& name);
+std::vector<std::string> read_attr_strings(hid_t obj, const std::string& name);
+
+}  // namespace scouter::h5
+
+#define H5_CHECK(expr)                                                      \
+  ([&]() {                                                                  \
+    auto h5_check_result_ = (expr);                                         \
+    if (h5_check_result_ < 0) ::scouter::h5::fail(#expr, __FILE__, __LINE__); \
+    return h5_check_result_;                                                \
+  }())

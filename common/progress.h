@@ -1,0 +1,48 @@
+// Progress of a long loop: a bar with rate and ETA on a terminal, plain periodic log lines
+// otherwise (batch jobs). Disabled instances (ranks other than 0) cost nothing.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace scouter {
+
+class Progress {
+ public:
+  // total: units to do (images, files). unit: what the rate counts ("img", "file").
+  // plain_interval_s: seconds between plain lines when not on a terminal.
+  Progress(std::string label, int64_t total, std::string unit, bool enabled,
+           double plain_interval_s = 30.0);
+  ~Progress();
+  Progress(const Progress&) = delete;
+  Progress& operator=(const Progress&) = delete;
+
+  // Adds n units done; status is appended to the line (e.g. "loss 0.312").
+  void advance(int64_t n, const std::string& status = {});
+  // Ends the bar (newline on a terminal, a last plain line otherwise).
+  void finish(const std::string& status = {});
+
+  double elapsed_s() const;
+  int64_t done() const { return done_; }
+
+ private:
+  void draw(bool final_line);
+
+  std::string label_;
+  int64_t total_;
+  std::string unit_;
+  bool enabled_;
+  bool terminal_;
+  double plain_interval_s_;
+  int64_t done_ = 0;
+  std::string status_;
+  bool finished_ = false;
+  std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point last_draw_;
+};
+
+// "1:02:03" or "02:03".
+std::string format_duration(double seconds);
+
+}  // namespace scouter

@@ -1,0 +1,22 @@
+// Small string helpers shared by the config, the CLI and the reports.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace scouter {
+
+size_t edit_distance(const std::string& a, const std::string& b);
+std::string to_lower(std::string s);
+std::string join(const std::vector<std::string>& parts, const std::string& sep);
+std::vector<std::string> split(const std::string& s, char sep);
+bool starts_with(const std::string& s, const std::string& prefix);
+
+// Whole-string parses: nullopt unless the entire text is one valid value.
+std::optional<int64_t> parse_int(const std::string& s);
+std::optional<double> parse_double(const std::string& s);
+std::optional<bool> parse_bool(const std::string& s);  // true/false, 1/0, yes/no, on/off
+
+}  // namespace scouter

@@ -1,0 +1,60 @@
+// The HDF5 shard layout: what `scouter prep` writes and the trainer reads. Any HDF5 tool
+// (h5dump, h5py) can read a shard. One split (train or val) is stored as
+//   <dir>/<split>-<index:05>-of-<count:05>.h5
+// each file holding a contiguous range of the split's samples, in the split's order.
+//
+// Datasets in each file
+//   /images  uint8 [n, C, H, W]  pixel values 0..255, planar (channel-first), chunked per sample
+//   /labels  int64 [n]           class index in 0..num_classes-1
+//   /boxes   float32 [n, 4]      optional: x, y, w, h of the object box in stored-image pixels
+//                                (-1 rows where a sample has no box)
+// Attributes on the root group
+//   format          string   "scouter-shard"
+//   format_version  int64    kShardFormatVersion; readers refuse other versions
+//   dataset         string   dataset name (MNIST, FashionMNIST, CUB200, ConText, ImageNet)
+//   split           string   "train" or "val"
+//   shard_index     int64    index of this file in the split (0-based)
+//   num_shards      int64    files in the split
+//   first_index     int64    split-wide index of this file's first sample
+//   total_count     int64    samples in the whole split
+//   num_classes     int64    classes of the dataset
+//   class_names     string[num_classes]
+//   mean, std       float64[C]  per-channel statistics of the training split, on 0..1 pixels
+//   flip_allowed    int64    1 if horizontal flips keep the label (not for digits or text)
+//   source_files    string[] base names of the source files the split was converted from
+//   source_sha256   string[] SHA-256 of each source file, same order
+//   created_by      string   "scouter <version> (<git commit>)"
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace scouter {
+
+constexpr const char* kShardFormat = "scouter-shard";
+constexpr int64_t kShardFormatVersion = 1;
+
+struct ShardMeta {
+  std::string dataset;
+  std::string split;
+  int64_t shard_index = 0;
+  int64_t num_shards = 1;
+  int64_t first_index = 0;
+  int64_t count = 0;  // samples in this file (the /images rows); in a ShardSet's meta: total
+  int64_t total_count = 0;
+  int64_t channels = 0, height = 0, width = 0;
+  int64_t num_classes = 0;
+  std::vector<std::string> class_names;
+  std::vector<double> mean, std;
+  bool flip_allowed = false;
+  bool has_boxes = false;
+  std::vector<std::string> source_files, source_sha256;
+  std::string created_by;
+};
+
+// "<dir>/<split>-00003-of-00010.h5"
+std::string shard_path(const std::string& dir, const std::string& split, int64_t index,
+                       int64_t count);
+
+}  // namespace scouter

@@ -1,0 +1,22 @@
+// Writes shards in the layout of shard_format.h. Each file is written under a temporary name
+// and renamed when complete, so an interrupted conversion never leaves a file that looks done.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "datasets/shard_format.h"
+
+namespace scouter {
+
+// One file. meta.count rows of images (C*H*W bytes each) and labels; boxes (count*4) optional.
+void write_shard(const std::string& path, const ShardMeta& meta, const uint8_t* images,
+                 const int64_t* labels, const float* boxes = nullptr);
+
+// A whole split into ceil(n / shard_size) files under dir; meta gives everything but the
+// per-file fields (shard_index, num_shards, first_index, count, total_count). Returns the paths.
+std::vector<std::string> write_split(const std::string& dir, ShardMeta meta, int64_t n,
+                                     const uint8_t* images, const int64_t* labels,
+                                     const float* boxes, int64_t shard_size);
+
+}  // namespace scouter

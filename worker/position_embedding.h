@@ -1,0 +1,13 @@
+// DETR's sine position embedding as SCOUTER uses it (REFERENCE.md section 1, step 3):
+// d/2 features per axis, temperature 10000, normalised to 2*pi. No parameters.
+#pragma once
+
+#include <torch/torch.h>
+
+namespace scouter {
+
+// 1 x d x h x w (channels: d/2 for y, then d/2 for x), float32 on `options`' device.
+torch::Tensor sine_position_embedding(int64_t h, int64_t w, int64_t d,
+                                      const torch::TensorOptions& options = {});
+
+}  // namespace scouter
