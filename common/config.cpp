@@ -208,6 +208,12 @@ std::string get_value_literal(const Config& cfg, const std::string& key) {
       def->member);
 }
 
+void copy_key(Config& dst, const Config& src, const std::string& key) {
+  const KeyDef* def = find_def(key);
+  SCOUTER_CHECK(def != nullptr, "no such config key: " + key);
+  std::visit([&](auto member) { dst.*member = src.*member; }, def->member);
+}
+
 void apply_toml_text(Config& cfg, const std::string& text, const std::string& source,
                      Origins* origins) {
   toml::table tbl;

@@ -88,6 +88,9 @@ void apply_toml_text(Config& cfg, const std::string& text, const std::string& so
 void apply_override(Config& cfg, const std::string& key, const std::string& value,
                     Origins* origins = nullptr);
 
+// Copies one key's value from src to dst.
+void copy_key(Config& dst, const Config& src, const std::string& key);
+
 // Checks every range and cross-key rule; throws UserError naming the key and its origin.
 void validate(const Config& cfg, const Origins& origins = {});
 

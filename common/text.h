@@ -11,6 +11,8 @@ namespace scouter {
 size_t edit_distance(const std::string& a, const std::string& b);
 std::string to_lower(std::string s);
 std::string join(const std::vector<std::string>& parts, const std::string& sep);
+// "1, 2, 3" (shapes in messages).
+std::string join_ints(const std::vector<int64_t>& v);
 std::vector<std::string> split(const std::string& s, char sep);
 bool starts_with(const std::string& s, const std::string& prefix);
 

@@ -1,0 +1,102 @@
+#include "launcher/cli.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <exception>
+
+#include "common/error.h"
+#include "common/log.h"
+#include "common/text.h"
+#include "launcher/commands.h"
+
+namespace scouter {
+namespace {
+
+std::string shell_quote(const std::string& s) {
+  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                        "0123456789-_./=:,+@%") == std::string::npos)
+    return s;
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+}  // namespace
+
+std::string usage() {
+  return R"(usage: scouter <command> [arguments] [--key value ...]
+
+commands:
+  prep DATASET [--src DIR] [--out DIR] [--shard_size N]
+                     convert a dataset into HDF5 shards (MNIST, FashionMNIST)
+  train [-c FILE.toml] [--key value ...]
+                     train one run; every config key can be set in the file or as --key value
+  vis --output_dir RUN [--vis_id N] [--vis_count N]
+                     attention pictures of a trained SCOUTER run
+  report DIR [DIR ...]
+                     table of the runs in these folders (accuracy, area, speed)
+  bench [--steps N] [--threads N] [--filter TEXT]
+                     training-step speed on synthetic batches
+  keys [--markdown]  every config key with its default and meaning
+  version            version and git commit
+
+`scouter keys` lists the config keys; the README documents each command.
+)";
+}
+
+ParsedArgs parse_args(int argc, char** argv) {
+  ParsedArgs a;
+  std::vector<std::string> words;
+  for (int i = 0; i < argc; ++i) words.push_back(shell_quote(argv[i]));
+  a.command_line = join(words, " ");
+  int i = 1;
+  if (i < argc) a.command = argv[i++];
+  while (i < argc) {
+    std::string arg = argv[i++];
+    if (arg == "-c" || starts_with(arg, "--")) {
+      std::string key = arg == "-c" ? "config" : arg.substr(2);
+      std::string value;
+      auto eq = key.find('=');
+      if (eq != std::string::npos) {
+        value = key.substr(eq + 1);
+        key = key.substr(0, eq);
+      } else {
+        if (i >= argc)
+          throw UserError(fmt::format("command line: {} needs a value", arg),
+                          "write --key value or --key=value");
+        value = argv[i++];
+      }
+      if (key.empty()) throw UserError("command line: empty option name '--'", "write --key value");
+      a.options.emplace_back(key, value);
+    } else {
+      a.positional.push_back(arg);
+    }
+  }
+  return a;
+}
+
+int run_cli(int argc, char** argv) {
+  init_logging(0);
+  try {
+    ParsedArgs args = parse_args(argc, argv);
+    if (args.command.empty() || args.command == "help" || args.command == "--help" ||
+        args.command == "-h") {
+      std::fputs(usage().c_str(), stdout);
+      return args.command.empty() ? kExitUsage : kExitOk;
+    }
+    return run_command(args);
+  } catch (const UserError& e) {
+    spdlog::error("{}{}{}", e.what(), e.hint().empty() ? "" : " -- hint: ", e.hint());
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    // LibTorch's c10::Error carries a backtrace after the first line; the first line says it.
+    std::string msg = e.what();
+    auto nl = msg.find('\n');
+    spdlog::error("{}", nl == std::string::npos ? msg : msg.substr(0, nl));
+    return kExitFailure;
+  }
+}
+
+}  // namespace scouter

@@ -1,0 +1,185 @@
+#include "launcher/commands.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "common/error.h"
+#include "common/files.h"
+#include "common/log.h"
+#include "common/text.h"
+#include "common/version.h"
+#include "datasets/idx_prep.h"
+#include "worker/bench.h"
+#include "worker/trainer.h"
+#include "worker/vis.h"
+
+namespace fs = std::filesystem;
+
+namespace scouter {
+namespace {
+
+// Options of commands that are not config keys.
+struct CommandOptions {
+  std::vector<std::pair<std::string, std::string>> values;
+  std::string get(const std::string& key, const std::string& fallback = {}) const {
+    for (const auto& [k, v] : values)
+      if (k == key) return v;
+    return fallback;
+  }
+};
+
+CommandOptions take_options(const ParsedArgs& args, const std::vector<std::string>& allowed) {
+  CommandOptions o;
+  for (const auto& [k, v] : args.options) {
+    if (std::find(allowed.begin(), allowed.end(), k) == allowed.end())
+      throw UserError(fmt::format("command line: '{}' does not take --{}", args.command, k),
+                      "valid: " + (allowed.empty() ? std::string("no options")
+                                                   : "--" + join(allowed, ", --")));
+    o.values.emplace_back(k, v);
+  }
+  return o;
+}
+
+void no_positional(const ParsedArgs& args) {
+  if (!args.positional.empty())
+    throw UserError(fmt::format("command line: '{}' takes no argument '{}'", args.command,
+                                args.positional[0]),
+                    "options are written --key value");
+}
+
+int64_t int_option(const CommandOptions& o, const std::string& key, int64_t fallback, int64_t lo) {
+  std::string s = o.get(key);
+  if (s.empty()) return fallback;
+  auto v = parse_int(s);
+  if (!v || *v < lo)
+    throw UserError(fmt::format("command line: --{} must be an integer >= {}, got '{}'", key, lo, s),
+                    fmt::format("e.g. --{} {}", key, fallback));
+  return *v;
+}
+
+int cmd_train(const ParsedArgs& args) {
+  no_positional(args);
+  Origins origins;
+  Config cfg = config_from_args(args, origins);
+  validate(cfg, origins);
+  init_logging(0, cfg.log_level);
+  spdlog::info("scouter {} ({}) train, resolved config:\n{}", SCOUTER_VERSION, SCOUTER_GIT_VERSION,
+               to_table(cfg));
+  ensure_dir(cfg.output_dir);
+  write_text_file_atomic(cfg.output_dir + "/command.txt", args.command_line + "\n");
+  train_run(cfg, origins);
+  return kExitOk;
+}
+
+int cmd_vis(const ParsedArgs& args) {
+  no_positional(args);
+  Origins origins;
+  Config cfg = config_from_args(args, origins);
+  if (!origins.count("output_dir"))
+    throw UserError("command line: vis needs --output_dir RUN (a trained run's folder)",
+                    "e.g. scouter vis --output_dir runs/quickstart/scouter_pos --vis_count 4");
+  validate(cfg, origins);
+  origins.erase("output_dir");
+  origins.erase("config");
+  run_vis(cfg, origins);
+  return kExitOk;
+}
+
+int cmd_prep(const ParsedArgs& args) {
+  if (args.positional.size() != 1)
+    throw UserError("command line: prep needs one dataset name",
+                    "e.g. scouter prep FashionMNIST --out data/fashion-mnist");
+  std::string dataset = args.positional[0];
+  auto o = take_options(args, {"src", "out", "shard_size"});
+  if (dataset != "MNIST" && dataset != "FashionMNIST") {
+    const auto& known = known_datasets();
+    if (std::find(known.begin(), known.end(), dataset) != known.end())
+      throw UserError(fmt::format("prep of {} is not available in this version", dataset),
+                      "available: MNIST, FashionMNIST");
+    throw UserError(fmt::format("command line: unknown dataset '{}'", dataset),
+                    "valid: MNIST, FashionMNIST");
+  }
+  std::string src = o.get("src", dataset == "FashionMNIST" ? "/usr/share/datasets/fashion-mnist" : "");
+  if (src.empty())
+    throw UserError("command line: prep MNIST needs --src DIR (the folder of the four IDX files)",
+                    "e.g. --src ~/data/mnist");
+  std::string out = o.get("out", "data/" + to_lower(dataset == "FashionMNIST" ? "fashion-mnist" : dataset));
+  int64_t shard_size = int_option(o, "shard_size", Config{}.shard_size, 1);
+  PrepResult r = prep_idx_dataset(dataset, src, out, shard_size);
+  spdlog::info("prep {}: {} train and {} val samples in {} ({}){}", dataset, r.train_count,
+               r.val_count, out, r.train_paths.size() + r.val_paths.size() == 1 ? "1 shard" :
+               fmt::format("{} shards", r.train_paths.size() + r.val_paths.size()),
+               r.skipped ? ", already up to date" : "");
+  return kExitOk;
+}
+
+int cmd_bench(const ParsedArgs& args) {
+  no_positional(args);
+  auto o = take_options(args, {"steps", "threads", "filter"});
+  BenchOptions opt;
+  opt.steps = int_option(o, "steps", opt.steps, 1);
+  opt.threads = int_option(o, "threads", opt.threads, 0);
+  opt.filter = o.get("filter");
+  auto results = run_bench(opt);
+  std::fputs(bench_table(results).c_str(), stdout);
+  return kExitOk;
+}
+
+int cmd_keys(const ParsedArgs& args) {
+  no_positional(args);
+  auto o = take_options(args, {"markdown"});
+  bool md = parse_bool(o.get("markdown", "false")).value_or(false);
+  Config defaults;
+  std::string group;
+  if (md) std::fputs("| key | default | meaning |\n| --- | --- | --- |\n", stdout);
+  for (const auto& k : config_keys()) {
+    std::string value = get_value_literal(defaults, k.name);
+    if (md) {
+      std::fputs(fmt::format("| `{}` | `{}` | {} |\n", k.name, value, k.doc).c_str(), stdout);
+    } else {
+      if (k.group != group) std::fputs(fmt::format("[{}]\n", group = k.group).c_str(), stdout);
+      std::fputs(fmt::format("  {:<17} {:<16} {}\n", k.name, value, k.doc).c_str(), stdout);
+    }
+  }
+  return kExitOk;
+}
+
+int cmd_report(const ParsedArgs& args) {
+  take_options(args, {});
+  if (args.positional.empty())
+    throw UserError("command line: report needs one or more folders", "e.g. scouter report runs/quickstart");
+  std::fputs(report_table(args.positional).c_str(), stdout);
+  return kExitOk;
+}
+
+}  // namespace
+
+Config config_from_args(const ParsedArgs& args, Origins& origins) {
+  Config cfg;
+  for (const auto& [k, v] : args.options)
+    if (k == "config") apply_toml_file(cfg, v, &origins);
+  for (const auto& [k, v] : args.options)
+    if (k != "config") apply_override(cfg, k, v, &origins);
+  return cfg;
+}
+
+int run_command(const ParsedArgs& args) {
+  const std::string& c = args.command;
+  if (c == "train") return cmd_train(args);
+  if (c == "vis") return cmd_vis(args);
+  if (c == "prep") return cmd_prep(args);
+  if (c == "bench") return cmd_bench(args);
+  if (c == "keys") return cmd_keys(args);
+  if (c == "report") return cmd_report(args);
+  if (c == "version" || c == "--version") {
+    std::fputs(fmt::format("scouter {} ({})\n", SCOUTER_VERSION, SCOUTER_GIT_VERSION).c_str(), stdout);
+    return kExitOk;
+  }
+  throw UserError(fmt::format("unknown command '{}'", c),
+                  "valid: prep, train, vis, report, bench, keys, version (scouter help)");
+}
+
+}  // namespace scouter

@@ -1,0 +1,112 @@
+#include "worker/bench.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "common/config.h"
+#include "worker/scouter_model.h"
+#include "worker/trainer.h"
+
+namespace scouter {
+namespace {
+
+struct BenchCase {
+  std::string name;
+  Config cfg;
+  int64_t in_chans, img;
+};
+
+std::vector<BenchCase> cases() {
+  std::vector<BenchCase> v;
+  // Quickstart (experiments/quickstart/*.toml): smallcnn on 28-px Fashion-MNIST, batch 64.
+  Config q;
+  q.model = "smallcnn";
+  q.batch_size = 64;
+  q.img_size = 28;
+  q.num_classes = 10;
+  q.use_slot = false;
+  v.push_back({"quickstart FC smallcnn 1x28x28", q, 1, 28});
+  q.use_slot = true;
+  q.slots_per_class = 1;
+  q.to_k_layer = 1;
+  q.power = 1;
+  q.lambda_value = 1;
+  v.push_back({"quickstart SCOUTER+ smallcnn 1x28x28", q, 1, 28});
+  q.loss_status = -1;
+  q.slots_per_class = 2;
+  q.power = 2;
+  q.lambda_value = 1.5;
+  v.push_back({"quickstart SCOUTER- smallcnn 1x28x28", q, 1, 28});
+  // The published MNIST SCOUTER+ model (REFERENCE.md section 6) at batch 8, as in section 7.
+  Config m;
+  m.model = "resnet18";
+  m.batch_size = 8;
+  m.img_size = 260;
+  m.use_slot = true;
+  m.slots_per_class = 1;
+  m.power = 1;
+  m.to_k_layer = 1;
+  m.lambda_value = 1;
+  v.push_back({"MNIST SCOUTER+ resnet18 1x260x260", m, 1, 260});
+  m.use_slot = false;
+  v.push_back({"MNIST FC resnet18 1x260x260", m, 1, 260});
+  return v;
+}
+
+BenchResult time_case(const BenchCase& c, int64_t steps) {
+  torch::manual_seed(0);
+  ScouterModel model(c.cfg, c.in_chans);
+  model->train();
+  torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(c.cfg.lr));
+  auto x = torch::randn({c.cfg.batch_size, c.in_chans, c.img, c.img});
+  auto y = torch::randint(0, c.cfg.num_classes, {c.cfg.batch_size}, torch::kLong);
+  auto step = [&] {
+    opt.zero_grad();
+    auto out = model->forward(x);
+    compute_loss(out, y, c.cfg.lambda_value).total.backward();
+    opt.step();
+  };
+  for (int i = 0; i < 3; ++i) step();
+  std::vector<double> ms;
+  for (int64_t i = 0; i < steps; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    step();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  BenchResult r;
+  r.name = c.name;
+  r.batch = c.cfg.batch_size;
+  r.step_ms = ms[ms.size() / 2];
+  r.images_per_s = r.batch / (r.step_ms / 1000.0);
+  return r;
+}
+
+}  // namespace
+
+std::vector<BenchResult> run_bench(const BenchOptions& opt) {
+  int64_t threads = configure_threads(opt.threads);
+  spdlog::info("bench: {} threads, {} timed steps per case (median reported)", threads, opt.steps);
+  std::vector<BenchResult> out;
+  for (const auto& c : cases()) {
+    if (!opt.filter.empty() && c.name.find(opt.filter) == std::string::npos) continue;
+    // The 260-px model is ~100x heavier per image: fewer steps keep the bench short.
+    int64_t steps = c.img > 100 ? std::max<int64_t>(3, opt.steps / 4) : opt.steps;
+    out.push_back(time_case(c, steps));
+    spdlog::info("bench: {}: {:.1f} ms/step, {:.1f} img/s", out.back().name, out.back().step_ms,
+                 out.back().images_per_s);
+  }
+  return out;
+}
+
+std::string bench_table(const std::vector<BenchResult>& results) {
+  std::string s = "| case | batch | step ms | images/s |\n| --- | --- | --- | --- |\n";
+  for (const auto& r : results)
+    s += fmt::format("| {} | {} | {:.1f} | {:.1f} |\n", r.name, r.batch, r.step_ms, r.images_per_s);
+  return s;
+}
+
+}  // namespace scouter

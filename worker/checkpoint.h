@@ -1,0 +1,79 @@
+// Checkpoints: one HDF5 file per save, readable by h5py, written under a temporary name and
+// renamed, so a file that exists is complete. Layout (format_version 1):
+//   root attributes
+//     format           "scouter-checkpoint"
+//     format_version   kCheckpointFormatVersion
+//     model_signature  architecture keys and values (common/config.h model_signature); a
+//                      checkpoint loads only into a model of the same signature
+//     config_toml      the resolved config of the run (every key)
+//     created_by       "scouter <version> (<git commit>)"
+//     epoch            epochs completed when saved
+//     step_in_epoch    batches of the next epoch already done (0 at an epoch boundary)
+//     global_step      optimizer steps taken
+//     best_val_acc, best_epoch   best validation accuracy so far and its epoch (-1: none)
+//   /model/<name>      every parameter and buffer under its state_dict name
+//                      (`backbone.layer1.0.conv1.weight`, `slot.gru.weight_ih_l0`, ...),
+//                      float32 or int64 (BatchNorm's num_batches_tracked)
+//   /optimizer         attributes: type "AdamW", lr (current)
+//   /optimizer/<name>/exp_avg, exp_avg_sq   AdamW moments of each trained parameter;
+//                      attribute step (int64)
+//   /rng/torch_cpu     uint8[]: LibTorch's default CPU generator state
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+
+namespace scouter {
+
+constexpr int64_t kCheckpointFormatVersion = 1;
+
+
+struct TrainState {
+  int64_t epoch = 0;          // epochs completed
+  int64_t step_in_epoch = 0;  // batches of epoch `epoch` done (mid-epoch saves)
+  int64_t global_step = 0;
+  double best_val_acc = -1;
+  int64_t best_epoch = -1;
+};
+
+// Writes path atomically. optimizer may be null (weights only).
+void save_checkpoint(const std::string& path, torch::nn::Module& model,
+                     torch::optim::Optimizer* optimizer, const TrainState& state,
+                     const Config& cfg);
+
+struct CheckpointInfo {
+  std::string path;
+  std::string config_toml;
+  std::string model_signature;
+  TrainState state;
+};
+
+// Reads the header (attributes) only; UserError if the file is not a readable checkpoint.
+CheckpointInfo read_checkpoint_info(const std::string& path);
+
+// Loads weights (and optimizer state and RNG when given) into a model built from `cfg`.
+// Refuses, naming the differing keys, a checkpoint whose model signature differs from cfg's,
+// and lists missing, unexpected or wrongly shaped tensors by name.
+CheckpointInfo load_checkpoint(const std::string& path, torch::nn::Module& model,
+                               torch::optim::Optimizer* optimizer, const Config& cfg,
+                               bool restore_rng = true);
+
+// Copies `backbone.*` tensors (without the classifier `backbone.fc.*`) of a checkpoint into
+// model (use_pre: a SCOUTER run starting from its FC baseline). `path` is a checkpoint file or a
+// run folder (its newest checkpoint). Returns the number of tensors copied.
+int64_t load_backbone_weights(const std::string& path, torch::nn::Module& model);
+
+// <output_dir>/checkpoints/epoch-0003.h5
+std::string checkpoint_path(const std::string& output_dir, int64_t epoch, int64_t step_in_epoch = 0);
+// Complete checkpoints of a run, oldest first (temporary files ignored).
+std::vector<std::string> list_checkpoints(const std::string& output_dir);
+// Newest complete checkpoint, or "" if none.
+std::string latest_checkpoint(const std::string& output_dir);
+// Deletes all but the newest `keep`.
+void prune_checkpoints(const std::string& output_dir, int64_t keep);
+
+}  // namespace scouter

@@ -1,0 +1,72 @@
+#include "worker/data.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "common/error.h"
+
+namespace scouter {
+
+std::vector<int64_t> samples_of_first_classes(const ShardSet& shards, int64_t num_classes) {
+  std::vector<int64_t> idx;
+  const auto& labels = shards.labels();
+  idx.reserve(labels.size());
+  for (size_t i = 0; i < labels.size(); ++i)
+    if (labels[i] < num_classes) idx.push_back(static_cast<int64_t>(i));
+  return idx;
+}
+
+RunData open_run_data(const Config& cfg, bool with_train) {
+  RunData d;
+  d.val = ShardSet::open(cfg.dataset_dir, "val");
+  const ShardMeta& meta = d.val->meta();
+  if (cfg.num_classes > meta.num_classes)
+    throw UserError(fmt::format("num_classes = {} but dataset '{}' in {} has {} classes",
+                                cfg.num_classes, meta.dataset, cfg.dataset_dir, meta.num_classes),
+                    fmt::format("valid: 2..{}", meta.num_classes));
+  if (meta.dataset != cfg.dataset)
+    spdlog::warn("config says dataset = {} but the shards in {} hold {}", cfg.dataset,
+                 cfg.dataset_dir, meta.dataset);
+  d.in_chans = meta.channels;
+
+  LoaderOptions val_opt;
+  val_opt.batch_size = cfg.effective_eval_batch_size();
+  val_opt.shuffle = false;
+  val_opt.drop_last = false;
+  val_opt.seed = static_cast<uint64_t>(cfg.seed);
+  val_opt.img_size = cfg.img_size;
+  val_opt.prefetch = cfg.prefetch;
+  val_opt.indices = samples_of_first_classes(*d.val, cfg.num_classes);
+  if (val_opt.indices.empty())
+    throw UserError(fmt::format("no validation samples of the first {} classes in {}",
+                                cfg.num_classes, cfg.dataset_dir),
+                    "check num_classes and the shards");
+  d.val_loader = std::make_unique<BatchLoader>(d.val, std::move(val_opt));
+
+  if (with_train) {
+    d.train = ShardSet::open(cfg.dataset_dir, "train");
+    const ShardMeta& tm = d.train->meta();
+    if (tm.channels != meta.channels || tm.num_classes != meta.num_classes)
+      throw UserError(fmt::format("train and val shards in {} disagree (channels {} vs {}, "
+                                  "classes {} vs {})", cfg.dataset_dir, tm.channels,
+                                  meta.channels, tm.num_classes, meta.num_classes),
+                      "re-run `scouter prep` into an empty folder");
+    LoaderOptions opt;
+    opt.batch_size = cfg.batch_size;
+    opt.shuffle = true;
+    opt.drop_last = true;
+    opt.seed = static_cast<uint64_t>(cfg.seed);
+    opt.img_size = cfg.img_size;
+    opt.aug = cfg.aug;
+    opt.prefetch = cfg.prefetch;
+    opt.indices = samples_of_first_classes(*d.train, cfg.num_classes);
+    if (static_cast<int64_t>(opt.indices.size()) < cfg.batch_size)
+      throw UserError(fmt::format("batch_size = {} exceeds the {} training samples of the first {} classes",
+                                  cfg.batch_size, opt.indices.size(), cfg.num_classes),
+                      "lower batch_size");
+    d.train_loader = std::make_unique<BatchLoader>(d.train, std::move(opt));
+  }
+  return d;
+}
+
+}  // namespace scouter
