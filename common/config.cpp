@@ -181,6 +181,10 @@ const KeyInfo* find_key(const std::string& name) {
 }
 
 std::string nearest_key(const std::string& name) {
+  // A shortened name ("lambda", "slots") is the most common slip: prefer a key it begins.
+  if (name.size() >= 4)
+    for (const auto& d : defs())
+      if (starts_with(d.info.name, to_lower(name))) return d.info.name;
   std::string best;
   size_t best_dist = std::string::npos;
   for (const auto& d : defs()) {

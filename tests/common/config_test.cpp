@@ -1,0 +1,172 @@
+#include "common/config.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "common/error.h"
+#include "test_util.h"
+
+namespace scouter {
+namespace {
+
+using testing::TempDir;
+using testing::write_bytes;
+
+// The message of the UserError thrown by f (fails the test if none is thrown).
+template <typename F>
+std::string user_error(F f) {
+  try {
+    f();
+  } catch (const UserError& e) {
+    return std::string(e.what()) + " | " + e.hint();
+  }
+  ADD_FAILURE() << "no UserError thrown";
+  return {};
+}
+
+TEST(Config, DefaultsAreValidAndMatchThePublishedCode) {
+  Config c;
+  EXPECT_NO_THROW(validate(c));
+  EXPECT_EQ(c.hidden_dim, 64);
+  EXPECT_EQ(c.lr_drop, 70);
+  EXPECT_DOUBLE_EQ(c.lr, 1e-4);
+  EXPECT_DOUBLE_EQ(c.weight_decay, 0.01);  // the published flag was never passed to AdamW
+  EXPECT_EQ(c.img_size, 260);
+}
+
+TEST(Config, TomlFileThenOverrides) {
+  TempDir dir;
+  write_bytes(dir.file("run.toml"),
+              "model = \"smallcnn\"\nbatch_size = 32\nlambda_value = 2\nuse_slot = false\n");
+  Config c;
+  Origins o;
+  apply_toml_file(c, dir.file("run.toml"), &o);
+  EXPECT_EQ(c.model, "smallcnn");
+  EXPECT_EQ(c.batch_size, 32);
+  EXPECT_DOUBLE_EQ(c.lambda_value, 2.0);  // an integer is accepted for a float key
+  EXPECT_FALSE(c.use_slot);
+  EXPECT_EQ(o.at("batch_size"), dir.file("run.toml") + ":2");
+  apply_override(c, "batch_size", "16", &o);
+  apply_override(c, "use_slot", "true", &o);
+  apply_override(c, "lr", "3e-4", &o);
+  EXPECT_EQ(c.batch_size, 16);
+  EXPECT_TRUE(c.use_slot);
+  EXPECT_DOUBLE_EQ(c.lr, 3e-4);
+  EXPECT_EQ(o.at("batch_size"), "--batch_size");
+}
+
+TEST(Config, UnknownKeySuggestsTheNearest) {
+  Config c;
+  std::string msg = user_error([&] { apply_override(c, "batchsize", "3"); });
+  EXPECT_NE(msg.find("unknown config key 'batchsize'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("did you mean 'batch_size'"), std::string::npos) << msg;
+  TempDir dir;
+  write_bytes(dir.file("a.toml"), "epochs = 3\nlamda_value = 1\n");
+  msg = user_error([&] { apply_toml_file(c, dir.file("a.toml")); });
+  EXPECT_NE(msg.find(dir.file("a.toml") + ":2"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("'lambda_value'"), std::string::npos) << msg;
+}
+
+TEST(Config, WrongTypesNameKeyAndType) {
+  Config c;
+  std::string msg = user_error([&] { apply_override(c, "batch_size", "abc"); });
+  EXPECT_NE(msg.find("--batch_size must be an integer, got 'abc'"), std::string::npos) << msg;
+  msg = user_error([&] { apply_override(c, "use_slot", "maybe"); });
+  EXPECT_NE(msg.find("true or false"), std::string::npos) << msg;
+  msg = user_error([&] { apply_override(c, "lambda_value", "0.1,1,10"); });
+  EXPECT_NE(msg.find("scouter sweep"), std::string::npos) << msg;
+  TempDir dir;
+  write_bytes(dir.file("t.toml"), "batch_size = \"64\"\n");
+  msg = user_error([&] { apply_toml_file(c, dir.file("t.toml")); });
+  EXPECT_NE(msg.find("key 'batch_size' must be an integer, got a string"), std::string::npos) << msg;
+  write_bytes(dir.file("l.toml"), "power = [1, 2]\n");
+  msg = user_error([&] { apply_toml_file(c, dir.file("l.toml")); });
+  EXPECT_NE(msg.find("got a list"), std::string::npos) << msg;
+  write_bytes(dir.file("s.toml"), "epochs = 3\nbatch_size = \n");
+  msg = user_error([&] { apply_toml_file(c, dir.file("s.toml")); });
+  EXPECT_NE(msg.find("s.toml:2"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("TOML syntax error"), std::string::npos) << msg;
+  msg = user_error([&] { apply_toml_file(c, dir.file("missing.toml")); });
+  EXPECT_NE(msg.find("missing.toml"), std::string::npos) << msg;
+}
+
+struct RangeCase {
+  const char* key;
+  const char* value;
+  const char* expect;  // part of the hint or message
+};
+
+class ConfigRange : public ::testing::TestWithParam<RangeCase> {};
+
+TEST_P(ConfigRange, OutOfRangeValueIsRefusedWithTheValidRange) {
+  const RangeCase& rc = GetParam();
+  Config c;
+  Origins o;
+  apply_override(c, rc.key, rc.value, &o);
+  std::string msg = user_error([&] { validate(c, o); });
+  EXPECT_NE(msg.find(std::string("--") + rc.key), std::string::npos) << msg;
+  EXPECT_NE(msg.find(rc.expect), std::string::npos) << msg;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, ConfigRange,
+    ::testing::Values(RangeCase{"loss_status", "0", "1 (SCOUTER+) or -1 (SCOUTER-)"},
+                      RangeCase{"loss_status", "2", "1 (SCOUTER+) or -1 (SCOUTER-)"},
+                      RangeCase{"slots_per_class", "0", ">= 1"},
+                      RangeCase{"power", "0", "> 0"}, RangeCase{"power", "-1.5", "> 0"},
+                      RangeCase{"hidden_dim", "63", "even"},
+                      RangeCase{"num_classes", "1", ">= 2"},
+                      RangeCase{"batch_size", "0", ">= 1"},
+                      RangeCase{"freeze_layers", "5", "0..4"},
+                      RangeCase{"lr", "0", "> 0"},
+                      RangeCase{"model", "resnet1000", "resnet18"},
+                      RangeCase{"dataset", "CIFAR", "FashionMNIST"},
+                      RangeCase{"img_size", "3", "8..4096"}));
+
+TEST(Config, UsePreNeedsSlotAndACheckpoint) {
+  Config c;
+  c.use_pre = true;
+  EXPECT_NE(user_error([&] { validate(c); }).find("pre_checkpoint"), std::string::npos);
+  c.pre_checkpoint = "runs/fc";
+  EXPECT_NO_THROW(validate(c));
+  c.use_slot = false;
+  EXPECT_NE(user_error([&] { validate(c); }).find("use_slot"), std::string::npos);
+}
+
+TEST(Config, ResolvedTomlRoundTripsEveryKey) {
+  Config c;
+  c.model = "smallcnn";
+  c.lambda_value = 1.5;
+  c.power = 1;
+  c.output_dir = "runs/with \"quotes\"";
+  c.loss_status = -1;
+  c.aug = true;
+  Config back;
+  apply_toml_text(back, to_toml(c), "resolved");
+  for (const auto& k : config_keys())
+    EXPECT_EQ(get_value_literal(back, k.name), get_value_literal(c, k.name)) << k.name;
+}
+
+TEST(Config, ModelSignatureSeesArchitectureOnly) {
+  Config a, b;
+  b.lr = 0.5;
+  b.epochs = 99;
+  b.lambda_value = 7;
+  EXPECT_EQ(model_signature(a), model_signature(b));
+  b.slots_per_class = 3;
+  EXPECT_NE(model_signature(a), model_signature(b));
+  // An FC baseline does not depend on slot settings.
+  a.use_slot = b.use_slot = false;
+  EXPECT_EQ(model_signature(a), model_signature(b));
+}
+
+TEST(Config, NearestKeyIgnoresFarNames) {
+  EXPECT_EQ(nearest_key("slot_per_class"), "slots_per_class");
+  EXPECT_EQ(nearest_key("lambda"), "lambda_value");
+  EXPECT_EQ(nearest_key("gpu"), "");
+  EXPECT_EQ(nearest_key("zzzzzzzzzzzz"), "");
+}
+
+}  // namespace
+}  // namespace scouter
