@@ -1,0 +1,142 @@
+// The `scouter` binary as a user meets it: bad input gets one clear line and exit status 2,
+// and leaves no half-written output.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "common/files.h"
+#include "launcher/cli.h"
+#include "test_util.h"
+#include "worker/toy_data.h"
+
+namespace scouter {
+namespace {
+
+using testing::CommandResult;
+using testing::TempDir;
+
+CommandResult scouter(const std::string& args) {
+  return testing::run_command(testing::scouter_bin() + " " + args);
+}
+
+#define EXPECT_USAGE_ERROR(result, text)                                    \
+  do {                                                                      \
+    EXPECT_EQ((result).exit_code, 2) << (result).output;                    \
+    EXPECT_NE((result).output.find(text), std::string::npos) << (result).output; \
+  } while (0)
+
+// Big-endian IDX writer for hand-made (and hand-broken) files.
+std::string idx_bytes(uint32_t magic, const std::vector<uint32_t>& dims, size_t payload, uint8_t fill = 1) {
+  std::string s;
+  auto put = [&](uint32_t v) {
+    for (int i = 3; i >= 0; --i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  };
+  put(magic);
+  for (auto d : dims) put(d);
+  s.append(payload, static_cast<char>(fill));
+  return s;
+}
+
+void write_mnist(const std::string& dir, int n_train, int n_test, uint8_t label = 3) {
+  testing::write_bytes(dir + "/train-images-idx3-ubyte", idx_bytes(0x803, {uint32_t(n_train), 28, 28}, n_train * 784));
+  testing::write_bytes(dir + "/train-labels-idx1-ubyte", idx_bytes(0x801, {uint32_t(n_train)}, n_train, label));
+  testing::write_bytes(dir + "/t10k-images-idx3-ubyte", idx_bytes(0x803, {uint32_t(n_test), 28, 28}, n_test * 784));
+  testing::write_bytes(dir + "/t10k-labels-idx1-ubyte", idx_bytes(0x801, {uint32_t(n_test)}, n_test, 1));
+}
+
+bool has_h5(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir, ec))
+    if (e.path().string().find(".h5") != std::string::npos) return true;
+  return false;
+}
+
+TEST(Cli, ParsesKeyValueForms) {
+  const char* argv[] = {"scouter", "train", "-c", "a.toml", "--lr=0.5", "--epochs", "3", "pos"};
+  ParsedArgs a = parse_args(8, const_cast<char**>(argv));
+  EXPECT_EQ(a.command, "train");
+  ASSERT_EQ(a.options.size(), 3u);
+  EXPECT_EQ(a.options[0], std::make_pair(std::string("config"), std::string("a.toml")));
+  EXPECT_EQ(a.options[1], std::make_pair(std::string("lr"), std::string("0.5")));
+  EXPECT_EQ(a.options[2], std::make_pair(std::string("epochs"), std::string("3")));
+  EXPECT_EQ(a.positional, std::vector<std::string>{"pos"});
+}
+
+TEST(Cli, UsageAndUnknownCommand) {
+  EXPECT_USAGE_ERROR(scouter(""), "usage: scouter");
+  EXPECT_USAGE_ERROR(scouter("trian"), "unknown command 'trian'");
+  EXPECT_EQ(scouter("help").exit_code, 0);
+  EXPECT_USAGE_ERROR(scouter("train --epochs"), "--epochs needs a value");
+}
+
+TEST(Cli, ConfigMistakesNameTheKey) {
+  EXPECT_USAGE_ERROR(scouter("train --batchsize 3"), "did you mean 'batch_size'");
+  EXPECT_USAGE_ERROR(scouter("train --batch_size abc"), "--batch_size must be an integer");
+  EXPECT_USAGE_ERROR(scouter("train --loss_status 0"), "invalid value 0 for key 'loss_status'");
+  EXPECT_USAGE_ERROR(scouter("train --slots_per_class 0"), "slots_per_class");
+  EXPECT_USAGE_ERROR(scouter("train --power 0"), "power");
+  EXPECT_USAGE_ERROR(scouter("train --hidden_dim 63"), "even");
+  TempDir dir;
+  testing::write_bytes(dir.file("bad.toml"), "epochs = 2\nuse_slot = \"yes\"\n");
+  EXPECT_USAGE_ERROR(scouter("train -c " + dir.file("bad.toml")), dir.file("bad.toml") + ":2");
+  EXPECT_USAGE_ERROR(scouter("train -c " + dir.file("none.toml")), "none.toml");
+  EXPECT_USAGE_ERROR(scouter("train --dataset_dir " + dir.file("nothing") + " --output_dir " + dir.file("o")),
+                     "scouter prep");
+}
+
+TEST(Cli, PrepRejectsBrokenIdxFilesWithoutWritingShards) {
+  TempDir src, out;
+  EXPECT_USAGE_ERROR(scouter("prep MNIST --src " + src.path() + " --out " + out.path()),
+                     "train-images-idx3-ubyte");
+  write_mnist(src.path(), 20, 10);
+  testing::write_bytes(src.file("train-images-idx3-ubyte"), idx_bytes(0x803, {20, 28, 28}, 100));
+  EXPECT_USAGE_ERROR(scouter("prep MNIST --src " + src.path() + " --out " + out.path()), "truncated");
+  testing::write_bytes(src.file("train-images-idx3-ubyte"), idx_bytes(0x804, {20, 28, 28}, 20 * 784));
+  EXPECT_USAGE_ERROR(scouter("prep MNIST --src " + src.path() + " --out " + out.path()), "magic");
+  write_mnist(src.path(), 20, 10, /*label=*/12);
+  EXPECT_USAGE_ERROR(scouter("prep MNIST --src " + src.path() + " --out " + out.path()), "label");
+  EXPECT_FALSE(has_h5(out.path()));
+  write_mnist(src.path(), 20, 10);
+  EXPECT_EQ(scouter("prep MNIST --src " + src.path() + " --out " + out.path()).exit_code, 0);
+  EXPECT_TRUE(has_h5(out.path()));
+  EXPECT_USAGE_ERROR(scouter("prep CUB200 --src " + src.path()), "not available");
+}
+
+TEST(Cli, CorruptShardAndForeignCheckpointAreRefused) {
+  TempDir data, runs;
+  testing::write_toy_shards(data.path(), 256, 64, 1, 128);
+  std::string common = " --model smallcnn --num_classes 4 --img_size 0 --epochs 1 --threads 1 --dataset_dir " +
+                       data.path();
+  CommandResult ok = scouter("train" + common + " --output_dir " + runs.file("a"));
+  ASSERT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_TRUE(file_exists(runs.file("a") + "/command.txt"));
+  EXPECT_USAGE_ERROR(scouter("train" + common + " --output_dir " + runs.file("a")), "--resume true");
+  EXPECT_USAGE_ERROR(
+      scouter("train" + common + " --epochs 2 --resume true --slots_per_class 2 --output_dir " + runs.file("a")),
+      "slots_per_class: checkpoint 1, config 2");
+  EXPECT_USAGE_ERROR(scouter("train" + common + " --num_classes 9 --output_dir " + runs.file("b")),
+                     "has 4 classes");
+
+  CommandResult report = scouter("report " + runs.path());
+  EXPECT_EQ(report.exit_code, 0) << report.output;
+  EXPECT_NE(report.output.find("SCOUTER+ smallcnn"), std::string::npos) << report.output;
+  EXPECT_NE(report.output.find("complete"), std::string::npos) << report.output;
+
+  // Garble one shard: the error names that file.
+  std::string victim = data.file("train-00001-of-00002.h5");
+  testing::write_bytes(victim, "garbage");
+  CommandResult bad = scouter("train" + common + " --output_dir " + runs.file("c"));
+  EXPECT_USAGE_ERROR(bad, "train-00001-of-00002.h5");
+}
+
+TEST(Cli, KeysListsEveryConfigKey) {
+  CommandResult r = scouter("keys --markdown true");
+  ASSERT_EQ(r.exit_code, 0);
+  for (const char* key : {"lambda_value", "slots_per_class", "loss_status", "to_k_layer", "freeze_layers",
+                          "use_pre", "dataset_dir", "output_dir"})
+    EXPECT_NE(r.output.find(std::string("`") + key + "`"), std::string::npos) << key;
+}
+
+}  // namespace
+}  // namespace scouter

@@ -1,0 +1,134 @@
+#include "worker/trainer.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "common/error.h"
+#include "common/files.h"
+#include "common/h5.h"
+#include "common/metrics_log.h"
+#include "test_util.h"
+#include "worker/checkpoint.h"
+#include "worker/toy_data.h"
+
+namespace scouter {
+namespace {
+
+using testing::TempDir;
+using testing::toy_config;
+
+class TrainerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    data_ = new TempDir;
+    testing::write_toy_shards(data_->path(), 1024, 256);
+  }
+  static void TearDownTestSuite() { delete data_; }
+  static TempDir* data_;
+  TempDir out_;
+};
+TempDir* TrainerTest::data_ = nullptr;
+
+// Every tensor of a checkpoint's /model group, by name.
+std::map<std::string, std::vector<float>> weights_of(const std::string& path) {
+  std::map<std::string, std::vector<float>> w;
+  h5::Handle f = h5::open_file(path);
+  h5::Handle g = h5::open_group(f.get(), "model");
+  for (const auto& name : h5::list_children(g.get())) w[name] = h5::read<float>(g.get(), name);
+  return w;
+}
+
+// Chance is 25%; a model that cannot localise the square or has the logits' sign wrong stays
+// far below 90%.
+TEST_F(TrainerTest, ScouterPlusLearnsTheToyTask) {
+  Config c = toy_config(data_->path(), out_.file("pos"));
+  TrainResult r = train_run(c);
+  EXPECT_GE(r.final_val_acc, 0.90);
+  EXPECT_EQ(r.epochs_run, 2);
+  auto metrics = read_jsonl(c.output_dir + "/metrics.jsonl");
+  ASSERT_EQ(metrics.size(), 2u);
+  for (const char* key : {"train_loss", "train_nll", "train_attn", "val_acc", "val_area", "images_per_s"})
+    EXPECT_TRUE(metrics[1].contains(key)) << key;
+  EXPECT_NEAR(metrics[1]["train_loss"].get<double>(),
+              metrics[1]["train_nll"].get<double>() + metrics[1]["train_attn"].get<double>(), 1e-6);
+  EXPECT_EQ(metrics[1]["val_count"].get<int64_t>(), 256);
+  EXPECT_TRUE(file_exists(c.output_dir + "/summary.json"));
+  EXPECT_TRUE(file_exists(c.output_dir + "/config.toml"));
+}
+
+TEST_F(TrainerTest, ScouterMinusAndFcLearnTheToyTask) {
+  Config neg = toy_config(data_->path(), out_.file("neg"));
+  neg.loss_status = -1;
+  neg.slots_per_class = 2;
+  neg.power = 2;
+  EXPECT_GE(train_run(neg).final_val_acc, 0.90);
+  Config fc = toy_config(data_->path(), out_.file("fc"));
+  fc.use_slot = false;
+  EXPECT_GE(train_run(fc).final_val_acc, 0.90);
+}
+
+TEST_F(TrainerTest, ResumedRunEndsWithTheSameWeights) {
+  Config full = toy_config(data_->path(), out_.file("full"));
+  full.aug = true;  // augmentation randomness must resume exactly too
+  train_run(full);
+
+  Config part = full;
+  part.output_dir = out_.file("part");
+  part.epochs = 1;
+  train_run(part);
+  part.epochs = 2;
+  part.resume = true;
+  TrainResult r = train_run(part);
+  EXPECT_EQ(r.epochs_run, 1);
+
+  auto a = weights_of(latest_checkpoint(full.output_dir));
+  auto b = weights_of(latest_checkpoint(part.output_dir));
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, w] : a) EXPECT_EQ(w, b.at(name)) << name;  // bitwise
+  EXPECT_EQ(read_jsonl(part.output_dir + "/metrics.jsonl").size(), 2u);
+}
+
+TEST_F(TrainerTest, RefusesToOverwriteAndSkipsFinishedRuns) {
+  Config c = toy_config(data_->path(), out_.file("once"));
+  c.epochs = 1;
+  train_run(c);
+  EXPECT_THROW(train_run(c), UserError);
+  c.resume = true;
+  TrainResult again = train_run(c);
+  EXPECT_TRUE(again.already_complete);
+  EXPECT_EQ(again.epochs_run, 0);
+}
+
+TEST_F(TrainerTest, UsePreStartsFromTheBaselineAndFreezesItsStem) {
+  Config fc = toy_config(data_->path(), out_.file("fc"));
+  fc.use_slot = false;
+  fc.epochs = 1;
+  train_run(fc);
+  Config pos = toy_config(data_->path(), out_.file("pos"));
+  pos.epochs = 1;
+  pos.use_pre = true;
+  pos.pre_checkpoint = fc.output_dir;
+  pos.freeze_layers = 2;  // stem, layer1 and layer2 stay as the baseline left them
+  train_run(pos);
+  auto base = weights_of(latest_checkpoint(fc.output_dir));
+  auto slot = weights_of(latest_checkpoint(pos.output_dir));
+  for (const char* name : {"backbone.conv1.weight", "backbone.layer1.0.conv.weight",
+                           "backbone.layer2.0.conv.weight"})
+    EXPECT_EQ(base.at(name), slot.at(name)) << name;
+  EXPECT_NE(base.at("backbone.layer4.0.conv.weight"), slot.at("backbone.layer4.0.conv.weight"));
+}
+
+TEST_F(TrainerTest, NumClassesAboveTheDatasetIsRefused) {
+  Config c = toy_config(data_->path(), out_.file("x"));
+  c.num_classes = 10;
+  try {
+    train_run(c);
+    FAIL() << "trained with 10 classes on a 4-class dataset";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("has 4 classes"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace scouter

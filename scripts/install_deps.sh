@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package the project uses (build, tests, main job). Safe to re-run:
+# does nothing when everything is already installed. Needs root (or sudo).
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake git pkg-config ca-certificates
+  libtorch-dev                       # LibTorch 1.13 (CPU)
+  libopenmpi-dev openmpi-bin         # MPI launcher and CPU gradient averaging
+  libhdf5-dev hdf5-tools             # shards and checkpoints (h5dump to inspect them)
+  libtomlplusplus-dev                # config files
+  libspdlog-dev libfmt-dev           # logging
+  nlohmann-json3-dev                 # metrics.jsonl, summary.json
+  libgtest-dev                       # tests
+  libstb-dev zlib1g-dev libssl-dev   # PNG output, gzip IDX files, SHA-256
+  dataset-fashion-mnist              # the default dataset of the main job
+  python3-torch python3-h5py python3-numpy python3-pil python3-matplotlib  # fixture generators
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install_deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install_deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  SUDO="sudo"
+fi
+echo "install_deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,18 @@
+// A generated dataset that a correct model learns within an epoch and a broken one cannot:
+// class k of 4 puts a bright 8x8 square somewhere inside quadrant k of a noisy 28x28 image.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/config.h"
+
+namespace scouter::testing {
+
+void write_toy_shards(const std::string& dir, int64_t n_train, int64_t n_val,
+                      uint64_t seed = 1, int64_t shard_size = 256);
+
+// A fast config for the toy data: smallcnn, 4 classes, stored size, one thread.
+Config toy_config(const std::string& data_dir, const std::string& output_dir);
+
+}  // namespace scouter::testing
