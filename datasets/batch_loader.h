@@ -78,6 +78,7 @@ class BatchLoader {
   std::exception_ptr error_;
   int64_t consumed_ = 0;
   int64_t total_batches_ = 0;
+  uint64_t generation_ = 0;  // bumped by start_epoch: a worker of an older epoch stops
   std::thread worker_;
 };
 
