@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <numeric>
 
 #include "common/error.h"
@@ -9,6 +10,11 @@
 #include "datasets/rng.h"
 
 namespace scouter {
+namespace {
+// Threads that build one batch when LoaderOptions::threads is 0: enough to keep ahead of a GPU
+// on resized, augmented images, few enough to leave cores to the other ranks of a node.
+constexpr int64_t kMaxAutoThreads = 4;
+}  // namespace
 
 uint64_t mix_seed(uint64_t a, uint64_t b) {
   // Mix a first so that (a, b) and (b, a) give unrelated seeds.
@@ -21,14 +27,17 @@ BatchLoader::BatchLoader(std::shared_ptr<ShardSet> shards, LoaderOptions options
   SCOUTER_CHECK(opt_.batch_size >= 1, "batch_size must be positive");
   SCOUTER_CHECK(opt_.prefetch >= 1, "prefetch must be positive");
   SCOUTER_CHECK(opt_.img_size >= 0, "img_size must be 0 or positive");
+  if (opt_.threads <= 0)
+    opt_.threads = std::clamp<int64_t>(std::thread::hardware_concurrency(), 1, kMaxAutoThreads);
   if (opt_.indices.empty()) {
     indices_.resize(static_cast<size_t>(shards_->size()));
     std::iota(indices_.begin(), indices_.end(), int64_t{0});
   } else {
     indices_ = opt_.indices;
     for (int64_t i : indices_)
-      SCOUTER_CHECK(i >= 0 && i < shards_->size(),
-                    fmt::format("sample index {} outside the split's {} samples", i, shards_->size()));
+      SCOUTER_CHECK(
+          i >= 0 && i < shards_->size(),
+          fmt::format("sample index {} outside the split's {} samples", i, shards_->size()));
   }
 }
 
@@ -74,8 +83,13 @@ Batch BatchLoader::make_batch(const std::vector<int64_t>& indices, int64_t epoch
   b.height = oh;
   b.width = ow;
   b.images.resize(sample * indices.size());
-  b.labels.reserve(indices.size());
   b.indices = indices;
+  for (int64_t index : indices) {
+    SCOUTER_CHECK(
+        index >= 0 && index < shards_->size(),
+        fmt::format("sample index {} outside the split's {} samples", index, shards_->size()));
+    b.labels.push_back(shards_->labels()[static_cast<size_t>(index)]);
+  }
   // Per-channel affine form of (v / 255 - mean) / std.
   std::vector<float> gain(c), offset(c);
   for (int ch = 0; ch < c; ++ch) {
@@ -83,26 +97,55 @@ Batch BatchLoader::make_batch(const std::vector<int64_t>& indices, int64_t epoch
     offset[ch] = static_cast<float>(-meta.mean[ch] / meta.std[ch]);
   }
   const uint64_t epoch_seed = mix_seed(opt_.seed, static_cast<uint64_t>(epoch));
-  for (size_t r = 0; r < indices.size(); ++r) {
-    int64_t index = indices[r];
-    b.labels.push_back(shards_->labels().at(static_cast<size_t>(index)));
-    const uint8_t* px = shards_->image(index);
-    float* out = b.images.data() + r * sample;
-    if (oh != h || ow != w) {
-      resize_bilinear(px, c, h, w, out, oh, ow);
-    } else {
-      std::copy(px, px + sample, out);
+  // A row depends only on its sample index and the seeds, so any split across threads gives
+  // the same batch.
+  auto fill_rows = [&](size_t begin, size_t end) {
+    for (size_t r = begin; r < end; ++r) {
+      int64_t index = indices[r];
+      const uint8_t* px = shards_->image(index);
+      float* out = b.images.data() + r * sample;
+      if (oh != h || ow != w) {
+        resize_bilinear(px, c, h, w, out, oh, ow);
+      } else {
+        std::copy(px, px + sample, out);
+      }
+      if (augment) {
+        AugmentParams p =
+            draw_augment(mix_seed(epoch_seed, static_cast<uint64_t>(index)), meta.flip_allowed);
+        apply_augment(p, out, c, oh, ow);
+      }
+      for (int ch = 0; ch < c; ++ch) {
+        float* v = out + ch * plane;
+        for (size_t k = 0; k < plane; ++k) v[k] = v[k] * gain[ch] + offset[ch];
+      }
     }
-    if (augment) {
-      AugmentParams p = draw_augment(mix_seed(epoch_seed, static_cast<uint64_t>(index)),
-                                     meta.flip_allowed);
-      apply_augment(p, out, c, oh, ow);
-    }
-    for (int ch = 0; ch < c; ++ch) {
-      float* v = out + ch * plane;
-      for (size_t k = 0; k < plane; ++k) v[k] = v[k] * gain[ch] + offset[ch];
-    }
+  };
+  size_t threads =
+      std::min(static_cast<size_t>(std::max<int64_t>(opt_.threads, 1)), indices.size());
+  if (threads <= 1) {
+    fill_rows(0, indices.size());
+    return b;
   }
+  std::vector<std::exception_ptr> errors(threads);
+  std::vector<std::thread> pool;
+  auto chunk = [&](size_t t) { return indices.size() * t / threads; };
+  for (size_t t = 1; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      try {
+        fill_rows(chunk(t), chunk(t + 1));
+      } catch (...) {
+        errors[t] = std::current_exception();
+      }
+    });
+  }
+  try {
+    fill_rows(0, chunk(1));
+  } catch (...) {
+    errors[0] = std::current_exception();
+  }
+  for (auto& th : pool) th.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
   return b;
 }
 
@@ -139,9 +182,8 @@ void BatchLoader::worker_loop(int64_t epoch, int64_t first_batch, uint64_t gener
     for (int64_t bi = first_batch; bi < total_batches_; ++bi) {
       {
         std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] {
-          return stop_ || static_cast<int64_t>(queue_.size()) < opt_.prefetch;
-        });
+        cv_.wait(lock,
+                 [&] { return stop_ || static_cast<int64_t>(queue_.size()) < opt_.prefetch; });
         if (stop_ || generation != generation_) return;
       }
       int64_t begin = bi * opt_.batch_size, end = std::min(begin + opt_.batch_size, n);

@@ -19,15 +19,17 @@ namespace {
 constexpr int64_t kIdxClasses = 10;
 
 struct SplitSources {
-  std::string split;         // "train" or "val"
+  std::string split;           // "train" or "val"
   std::string images, labels;  // paths found
 };
 
 std::string source_hint(const std::string& dataset, const std::string& src_dir) {
   if (dataset == "FashionMNIST")
-    return fmt::format("`apt-get install dataset-fashion-mnist` puts the files in "
-                       "/usr/share/datasets/fashion-mnist/; point the source folder there "
-                       "(now '{}')", src_dir);
+    return fmt::format(
+        "`apt-get install dataset-fashion-mnist` puts the files in "
+        "/usr/share/datasets/fashion-mnist/; point the source folder there "
+        "(now '{}')",
+        src_dir);
   return fmt::format("put the four MNIST IDX files (gzipped or not) into '{}'", src_dir);
 }
 
@@ -129,9 +131,9 @@ PrepResult prep_idx_dataset(const std::string& dataset, const std::string& src_d
                             const std::string& out_dir, int64_t shard_size) {
   std::vector<std::string> class_names = idx_class_names(dataset);
   if (shard_size < 1)
-    throw UserError(fmt::format("shard_size must be at least 1, got {} (key `shard_size`)",
-                                shard_size),
-                    "shard_size: samples per HDF5 shard, e.g. 10000");
+    throw UserError(
+        fmt::format("shard_size must be at least 1, got {} (key `shard_size`)", shard_size),
+        "shard_size: samples per HDF5 shard, e.g. 10000");
   std::vector<SplitSources> splits = {
       {"train", find_source(dataset, src_dir, "train-images-idx3-ubyte"),
        find_source(dataset, src_dir, "train-labels-idx1-ubyte")},

@@ -113,10 +113,14 @@ void resize_float(const In* src, int c, int h, int w, float* dst, int oh, int ow
   for (int ch = 0; ch < c; ++ch) {
     const In* s = src + static_cast<size_t>(ch) * h * w;
     float* d = dst + static_cast<size_t>(ch) * oh * ow;
-    if (ow != w) pass_float(s, tmp.data(), hc, h, ow, 1, w, 1, ow);
-    else std::copy(s, s + static_cast<size_t>(h) * w, tmp.begin());
-    if (oh != h) pass_float(tmp.data(), d, vc, ow, oh, ow, 1, ow, 1);
-    else std::copy(tmp.begin(), tmp.end(), d);
+    if (ow != w)
+      pass_float(s, tmp.data(), hc, h, ow, 1, w, 1, ow);
+    else
+      std::copy(s, s + static_cast<size_t>(h) * w, tmp.begin());
+    if (oh != h)
+      pass_float(tmp.data(), d, vc, ow, oh, ow, 1, ow, 1);
+    else
+      std::copy(tmp.begin(), tmp.end(), d);
   }
 }
 
@@ -128,42 +132,50 @@ void flip(float* img, int c, int h, int w, bool horizontal) {
     if (horizontal) {
       for (int y = 0; y < h; ++y) std::reverse(p + y * w, p + (y + 1) * w);
     } else {
-      for (int y = 0; y < h / 2; ++y) std::swap_ranges(p + y * w, p + (y + 1) * w, p + (h - 1 - y) * w);
+      for (int y = 0; y < h / 2; ++y)
+        std::swap_ranges(p + y * w, p + (y + 1) * w, p + (h - 1 - y) * w);
     }
   }
 }
 
-// Bilinear sample of a plane at (x, y) in index coordinates; zero outside.
-float sample(const float* p, int h, int w, double x, double y) {
-  double fx = std::floor(x), fy = std::floor(y);
-  int x0 = static_cast<int>(fx), y0 = static_cast<int>(fy);
-  double ax = x - fx, ay = y - fy;
-  auto at = [&](int xx, int yy) -> double {
-    return (xx < 0 || yy < 0 || xx >= w || yy >= h) ? 0.0 : p[yy * w + xx];
-  };
-  double top = at(x0, y0) * (1 - ax) + (ax != 0 ? at(x0 + 1, y0) * ax : 0.0);
-  if (ay == 0) return static_cast<float>(top);
-  double bottom = at(x0, y0 + 1) * (1 - ax) + (ax != 0 ? at(x0 + 1, y0 + 1) * ax : 0.0);
-  return static_cast<float>(top * (1 - ay) + bottom * ay);
-}
-
 // Output pixel q comes from input p = c + S^-1 R^-1 (q - c - t): rotation about the centre,
 // per-axis scale, then translation; positive angles turn the picture counter-clockwise as seen.
+// The source position is linear in x, so it advances by a constant step along each row; the
+// bilinear weights are computed once per pixel and shared by the channels. Zero outside.
 void affine(const AugmentParams& a, float* img, int c, int h, int w) {
   const double kPi = 3.14159265358979323846;
   double th = a.rotate_deg * kPi / 180.0;
   double cs = std::cos(th), sn = std::sin(th);
   double cx = w * 0.5, cy = h * 0.5;
   double tx = a.translate_x * w, ty = a.translate_y * h;
-  std::vector<float> src(static_cast<size_t>(h) * w);
-  for (int ch = 0; ch < c; ++ch) {
-    float* p = img + static_cast<size_t>(ch) * h * w;
-    std::copy(p, p + src.size(), src.begin());
-    for (int y = 0; y < h; ++y) {
-      for (int x = 0; x < w; ++x) {
-        double dx = x + 0.5 - cx - tx, dy = y + 0.5 - cy - ty;
-        double rx = cs * dx - sn * dy, ry = sn * dx + cs * dy;
-        p[y * w + x] = sample(src.data(), h, w, cx + rx / a.scale_x - 0.5, cy + ry / a.scale_y - 0.5);
+  const size_t plane = static_cast<size_t>(h) * w;
+  std::vector<float> src(img, img + plane * c);
+  double du = cs / a.scale_x, dv = sn / a.scale_y;
+  for (int y = 0; y < h; ++y) {
+    double dx0 = 0.5 - cx - tx, dy = y + 0.5 - cy - ty;
+    double u0 = cx + (cs * dx0 - sn * dy) / a.scale_x - 0.5;
+    double v0 = cy + (sn * dx0 + cs * dy) / a.scale_y - 0.5;
+    for (int x = 0; x < w; ++x) {
+      double u = u0 + x * du, v = v0 + x * dv;
+      float* out = img + static_cast<size_t>(y) * w + x;
+      if (!(u > -1 && v > -1 && u < w && v < h)) {
+        for (int ch = 0; ch < c; ++ch) out[ch * plane] = 0.f;
+        continue;
+      }
+      int x0 = static_cast<int>(u + 1) - 1, y0 = static_cast<int>(v + 1) - 1;  // floor, u > -1
+      double ax = u - x0, ay = v - y0;
+      // Weights of the four neighbours; those outside the image (or of weight 0) are skipped.
+      bool l = x0 >= 0, r = x0 + 1 < w && ax != 0, t = y0 >= 0, b = y0 + 1 < h && ay != 0;
+      double w00 = (1 - ax) * (1 - ay), w10 = ax * (1 - ay), w01 = (1 - ax) * ay, w11 = ax * ay;
+      size_t at = static_cast<size_t>(y0) * w + x0;
+      for (int ch = 0; ch < c; ++ch) {
+        const float* p = src.data() + ch * plane;
+        double acc = 0;
+        if (t && l) acc += p[at] * w00;
+        if (t && r) acc += p[at + 1] * w10;
+        if (b && l) acc += p[at + w] * w01;
+        if (b && r) acc += p[at + w + 1] * w11;
+        out[ch * plane] = static_cast<float>(acc);
       }
     }
   }
@@ -240,10 +252,14 @@ void resize_bilinear_u8(const uint8_t* src, int c, int h, int w, uint8_t* dst, i
   for (int ch = 0; ch < c; ++ch) {
     const uint8_t* s = src + static_cast<size_t>(ch) * h * w;
     uint8_t* d = dst + static_cast<size_t>(ch) * oh * ow;
-    if (ow != w) pass_u8(s, tmp.data(), hc, hk, h, ow, 1, w, 1, ow);
-    else std::copy(s, s + static_cast<size_t>(h) * w, tmp.begin());
-    if (oh != h) pass_u8(tmp.data(), d, vc, vk, ow, oh, ow, 1, ow, 1);
-    else std::copy(tmp.begin(), tmp.end(), d);
+    if (ow != w)
+      pass_u8(s, tmp.data(), hc, hk, h, ow, 1, w, 1, ow);
+    else
+      std::copy(s, s + static_cast<size_t>(h) * w, tmp.begin());
+    if (oh != h)
+      pass_u8(tmp.data(), d, vc, vk, ow, oh, ow, 1, ow, 1);
+    else
+      std::copy(tmp.begin(), tmp.end(), d);
   }
 }
 

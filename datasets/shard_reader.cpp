@@ -29,7 +29,8 @@ UserError corrupt(const std::string& path, const std::string& why) {
 UserError inconsistent(const std::string& path, const std::string& what, const std::string& found,
                        const std::string& expected, const std::string& first) {
   return UserError(fmt::format("shard '{}' does not match the rest of its split: {} is {}, but {} "
-                               "in '{}'", path, what, found, expected, first),
+                               "in '{}'",
+                               path, what, found, expected, first),
                    "the folder mixes shards of different conversions; " + std::string(kRePrepHint));
 }
 
@@ -53,7 +54,8 @@ ShardMeta read_meta(const std::string& path, hid_t f, std::vector<int64_t>* labe
   std::string format = h5::has_attr(f, "format") ? h5::read_attr_string(f, "format") : "";
   if (format != kShardFormat)
     throw UserError(fmt::format("'{}' is not a scouter shard (format attribute '{}', expected "
-                                "'{}')", path, format, kShardFormat),
+                                "'{}')",
+                                path, format, kShardFormat),
                     "keep only files written by `scouter prep` in the dataset folder");
   int64_t version = h5::read_attr_int(f, "format_version");
   if (version != kShardFormatVersion)
@@ -86,8 +88,8 @@ ShardMeta read_meta(const std::string& path, hid_t f, std::vector<int64_t>* labe
   m.width = static_cast<int64_t>(images.dims[3]);
   if (label_info.dims != std::vector<hsize_t>{images.dims[0]} ||
       label_info.type_class != H5T_INTEGER)
-    throw corrupt(path, fmt::format("/labels must be integers of shape [{}] (the /images rows)",
-                                    m.count));
+    throw corrupt(
+        path, fmt::format("/labels must be integers of shape [{}] (the /images rows)", m.count));
   m.has_boxes = h5::exists(f, "boxes");
   if (m.has_boxes && h5::dataset_info(f, "boxes").dims != std::vector<hsize_t>{images.dims[0], 4})
     throw corrupt(path, fmt::format("/boxes must have shape [{}, 4]", m.count));
@@ -102,10 +104,11 @@ ShardMeta read_meta(const std::string& path, hid_t f, std::vector<int64_t>* labe
   for (size_t i = 0; i < labels->size(); ++i) {
     int64_t l = (*labels)[i];
     if (l < 0 || l >= m.num_classes)
-      throw UserError(fmt::format("shard '{}': sample {} (split-wide {}) has label {}, outside "
-                                  "0..{}", path, i, m.first_index + static_cast<int64_t>(i), l,
-                                  m.num_classes - 1),
-                      kRePrepHint);
+      throw UserError(
+          fmt::format("shard '{}': sample {} (split-wide {}) has label {}, outside "
+                      "0..{}",
+                      path, i, m.first_index + static_cast<int64_t>(i), l, m.num_classes - 1),
+          kRePrepHint);
   }
   return m;
 }
@@ -114,15 +117,15 @@ ShardMeta read_meta(const std::string& path, hid_t f, std::vector<int64_t>* labe
 void check_consistent(const ShardMeta& m, const ShardMeta& first, const std::string& path,
                       const std::string& first_path) {
   auto same = [&](const std::string& what, const auto& a, const auto& b) {
-    if (a != b) throw inconsistent(path, what, fmt::format("{}", a), fmt::format("{}", b), first_path);
+    if (a != b)
+      throw inconsistent(path, what, fmt::format("{}", a), fmt::format("{}", b), first_path);
   };
   same("dataset", m.dataset, first.dataset);
   same("split", m.split, first.split);
   same("num_classes", m.num_classes, first.num_classes);
   same("total_count", m.total_count, first.total_count);
   same("num_shards", m.num_shards, first.num_shards);
-  same("the image shape [C, H, W]",
-       fmt::format("[{}, {}, {}]", m.channels, m.height, m.width),
+  same("the image shape [C, H, W]", fmt::format("[{}, {}, {}]", m.channels, m.height, m.width),
        fmt::format("[{}, {}, {}]", first.channels, first.height, first.width));
   same("flip_allowed", m.flip_allowed, first.flip_allowed);
   same("has /boxes", m.has_boxes, first.has_boxes);
@@ -138,7 +141,8 @@ void check_consistent(const ShardMeta& m, const ShardMeta& first, const std::str
 std::vector<std::string> find_shard_files(const std::string& dir, const std::string& split) {
   const std::string hint = fmt::format(
       "convert the dataset first with `scouter prep` (it writes {}-NNNNN-of-NNNNN.h5 files into "
-      "the dataset_dir folder)", split);
+      "the dataset_dir folder)",
+      split);
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec))
     throw UserError(fmt::format("dataset folder '{}' does not exist", dir), hint);
@@ -201,8 +205,7 @@ std::shared_ptr<ShardSet> ShardSet::open(const std::string& dir, const std::stri
     if (m.shard_index != index || m.num_shards != static_cast<int64_t>(set->paths_.size()))
       throw corrupt(path, fmt::format("its attributes say shard {} of {}, its name says {} of {}",
                                       m.shard_index, m.num_shards, index, set->paths_.size()));
-    if (m.split != split)
-      throw corrupt(path, fmt::format("its split attribute is '{}'", m.split));
+    if (m.split != split) throw corrupt(path, fmt::format("its split attribute is '{}'", m.split));
     if (k == 0) first = m;
     check_consistent(m, first, path, set->paths_[0]);
     if (m.first_index != next_first)
@@ -218,7 +221,8 @@ std::shared_ptr<ShardSet> ShardSet::open(const std::string& dir, const std::stri
   }
   if (next_first != first.total_count)
     throw UserError(fmt::format("split '{}' in '{}' holds {} samples, its shards' total_count says "
-                                "{}", split, dir, next_first, first.total_count),
+                                "{}",
+                                split, dir, next_first, first.total_count),
                     kRePrepHint);
   set->meta_ = first;
   set->meta_.count = first.total_count;
@@ -228,8 +232,9 @@ std::shared_ptr<ShardSet> ShardSet::open(const std::string& dir, const std::stri
 ShardSet::Shard& ShardSet::shard_of(int64_t i) {
   if (i < 0 || i >= size())
     throw Error(fmt::format("sample index {} outside the split's 0..{}", i, size() - 1));
-  auto it = std::upper_bound(shards_.begin(), shards_.end(), i,
-                             [](int64_t v, const std::unique_ptr<Shard>& s) { return v < s->first; });
+  auto it =
+      std::upper_bound(shards_.begin(), shards_.end(), i,
+                       [](int64_t v, const std::unique_ptr<Shard>& s) { return v < s->first; });
   return **(it - 1);
 }
 

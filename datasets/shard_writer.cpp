@@ -30,9 +30,9 @@ void write_string_list(hid_t obj, const std::string& name, const std::vector<std
   H5_CHECK(H5Tset_size(type.get(), H5T_VARIABLE));
   H5_CHECK(H5Tset_cset(type.get(), H5T_CSET_UTF8));
   h5::Handle space(H5_CHECK(H5Screate_simple(1, &zero, nullptr)), H5Sclose);
-  h5::Handle attr(H5_CHECK(H5Acreate2(obj, name.c_str(), type.get(), space.get(), H5P_DEFAULT,
-                                      H5P_DEFAULT)),
-                  H5Aclose);
+  h5::Handle attr(
+      H5_CHECK(H5Acreate2(obj, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT)),
+      H5Aclose);
 }
 
 void write_contents(const std::string& path, const ShardMeta& meta, const uint8_t* images,
@@ -45,7 +45,8 @@ void write_contents(const std::string& path, const ShardMeta& meta, const uint8_
   int64_t sample = meta.channels * meta.height * meta.width;
   // Whole samples per chunk: a reader of one sample touches one chunk, and tiny images
   // (MNIST's 784 bytes) do not turn into tens of thousands of chunks.
-  hsize_t rows = static_cast<hsize_t>(std::clamp<int64_t>(kChunkTargetBytes / sample, 1, meta.count));
+  hsize_t rows =
+      static_cast<hsize_t>(std::clamp<int64_t>(kChunkTargetBytes / sample, 1, meta.count));
   h5::write<uint8_t>(f, "images", {n, c, h, w}, images, {rows, c, h, w});
   h5::write<int64_t>(f, "labels", {n}, labels);
   if (boxes) h5::write<float>(f, "boxes", {n, 4}, boxes);

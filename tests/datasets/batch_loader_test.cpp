@@ -32,7 +32,8 @@ class BatchLoaderTest : public ::testing::Test {
     m.mean = {0.25, 0.5};
     m.std = {0.5, 0.2};
     images_.resize(kN * kC * kH * kW);
-    for (size_t i = 0; i < images_.size(); ++i) images_[i] = static_cast<uint8_t>((i * 53 + 11) % 256);
+    for (size_t i = 0; i < images_.size(); ++i)
+      images_[i] = static_cast<uint8_t>((i * 53 + 11) % 256);
     for (int64_t i = 0; i < kN; ++i) labels_.push_back(i % 4);
     paths_ = write_split(dir_.path(), m, kN, images_.data(), labels_.data(), nullptr, 10);
     shards_ = ShardSet::open(dir_.path(), "train");
@@ -178,8 +179,8 @@ TEST_F(BatchLoaderTest, ResizesToImgSize) {
   const double mean[] = {0.25, 0.5}, stddev[] = {0.5, 0.2};
   for (int c = 0; c < kC; ++c)
     for (int p = 0; p < 81; ++p)
-      EXPECT_NEAR(b.images[kC * 81 + c * 81 + p], (resized[c * 81 + p] / 255.0 - mean[c]) / stddev[c],
-                  1e-5);
+      EXPECT_NEAR(b.images[kC * 81 + c * 81 + p],
+                  (resized[c * 81 + p] / 255.0 - mean[c]) / stddev[c], 1e-5);
 }
 
 TEST_F(BatchLoaderTest, AugmentationIsSeededAndMatchesMakeBatch) {
@@ -193,6 +194,23 @@ TEST_F(BatchLoaderTest, AugmentationIsSeededAndMatchesMakeBatch) {
   EXPECT_EQ(sync.images, ba[0].images);
   Batch plain = a.make_batch(ba[0].indices, 2, false);
   EXPECT_NE(plain.images, ba[0].images);
+}
+
+TEST_F(BatchLoaderTest, ThreadCountDoesNotChangeBatches) {
+  LoaderOptions o = options(7, true, false);
+  o.aug = true;
+  o.img_size = 11;
+  o.threads = 1;
+  BatchLoader one(shards_, o);
+  o.threads = 3;
+  BatchLoader three(shards_, o);
+  auto a = all_batches(one, 4), b = all_batches(three, 4);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].indices, b[i].indices);
+    EXPECT_EQ(a[i].labels, b[i].labels);
+    EXPECT_EQ(a[i].images, b[i].images);
+  }
 }
 
 TEST_F(BatchLoaderTest, DestroyingMidEpochDoesNotHang) {

@@ -17,7 +17,8 @@ std::string be32(uint32_t v) {
 }
 
 // Header then `payload` bytes; the caller says what the header declares.
-std::string idx_bytes(uint32_t magic, const std::vector<uint32_t>& dims, const std::string& payload) {
+std::string idx_bytes(uint32_t magic, const std::vector<uint32_t>& dims,
+                      const std::string& payload) {
   std::string s = be32(magic);
   for (uint32_t d : dims) s += be32(d);
   return s + payload;
@@ -60,7 +61,8 @@ TEST_F(IdxFileTest, ReadsPlainImagesAndLabels) {
   EXPECT_EQ(a.dims, (std::vector<int64_t>{3, 4, 5}));
   EXPECT_EQ(std::string(a.data.begin(), a.data.end()), payload);
 
-  testing::write_bytes(dir_.file("lab"), idx_bytes(0x00000801, {4}, std::string("\x01\x00\x09\x05", 4)));
+  testing::write_bytes(dir_.file("lab"),
+                       idx_bytes(0x00000801, {4}, std::string("\x01\x00\x09\x05", 4)));
   IdxArray l = read_idx(dir_.file("lab"), 1);
   EXPECT_EQ(l.dims, (std::vector<int64_t>{4}));
   EXPECT_EQ(l.data, (std::vector<uint8_t>{1, 0, 9, 5}));
@@ -130,7 +132,8 @@ TEST_F(IdxFileTest, TrailingBytesNamePath) {
 TEST_F(IdxFileTest, CorruptGzipStreamNamesPath) {
   // A valid gzip header followed by bytes that are not a deflate stream.
   std::string path = dir_.file("bad.gz");
-  std::string gz = std::string("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03", 10) + std::string(64, '\xff');
+  std::string gz =
+      std::string("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03", 10) + std::string(64, '\xff');
   testing::write_bytes(path, gz);
   std::string msg = read_error(path, 3);
   EXPECT_NE(msg.find(path), std::string::npos) << msg;

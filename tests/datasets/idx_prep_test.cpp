@@ -186,6 +186,25 @@ TEST_F(IdxPrepTest, CountMismatchNamesBothFiles) {
   EXPECT_NE(msg.find(src_ + "/t10k-images-idx3-ubyte.gz"), std::string::npos) << msg;
 }
 
+// The real Fashion-MNIST of Debian's dataset-fashion-mnist, where installed: the statistics must
+// be the published ones (0.2860 / 0.3530), independently of this code.
+TEST(IdxPrepRealData, FashionMnistGivesPublishedStatistics) {
+  const std::string src = "/usr/share/datasets/fashion-mnist";
+  if (!file_exists(src + "/train-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << "dataset-fashion-mnist is not installed (" << src << ")";
+  testing::TempDir out;
+  PrepResult r = prep_idx_dataset("FashionMNIST", src, out.path(), 20000);
+  EXPECT_EQ(r.train_count, 60000);
+  EXPECT_EQ(r.val_count, 10000);
+  EXPECT_EQ(r.train_paths.size(), 3u);
+  auto train = ShardSet::open(out.path(), "train");
+  EXPECT_NEAR(train->meta().mean[0], 0.2860, 5e-5);
+  EXPECT_NEAR(train->meta().std[0], 0.3530, 5e-5);
+  std::vector<int64_t> per_class(10, 0);
+  for (int64_t l : train->labels()) ++per_class[l];
+  EXPECT_EQ(per_class, std::vector<int64_t>(10, 6000));  // Fashion-MNIST is balanced
+}
+
 TEST(IdxClassNames, MnistDigits) {
   auto names = idx_class_names("MNIST");
   ASSERT_EQ(names.size(), 10u);

@@ -15,8 +15,8 @@
 namespace scouter {
 namespace {
 
-const char* kCases[] = {"up_rgb",      "down_gray",  "down_rgb",   "mixed_gray",
-                        "width_only",  "height_only", "mnist_up"};
+const char* kCases[] = {"up_rgb",     "down_gray",   "down_rgb", "mixed_gray",
+                        "width_only", "height_only", "mnist_up"};
 
 class ImageOpsFixture : public ::testing::Test {
  protected:
@@ -46,9 +46,9 @@ TEST_F(ImageOpsFixture, ResizeU8MatchesPilExactly) {
     SCOPED_TRACE(name);
     Case c = load_case(file_.get(), name);
     std::vector<uint8_t> out(c.expected_u8.size());
-    resize_bilinear_u8(c.input.data(), static_cast<int>(c.in_dims[0]), static_cast<int>(c.in_dims[1]),
-                       static_cast<int>(c.in_dims[2]), out.data(), static_cast<int>(c.out_dims[1]),
-                       static_cast<int>(c.out_dims[2]));
+    resize_bilinear_u8(c.input.data(), static_cast<int>(c.in_dims[0]),
+                       static_cast<int>(c.in_dims[1]), static_cast<int>(c.in_dims[2]), out.data(),
+                       static_cast<int>(c.out_dims[1]), static_cast<int>(c.out_dims[2]));
     int mismatches = 0;
     for (size_t i = 0; i < out.size(); ++i) mismatches += out[i] != c.expected_u8[i];
     EXPECT_EQ(mismatches, 0);

@@ -43,7 +43,8 @@ Data make_data(int64_t n, int64_t sample_bytes) {
   Data d;
   d.n = n;
   d.images.resize(static_cast<size_t>(n * sample_bytes));
-  for (size_t i = 0; i < d.images.size(); ++i) d.images[i] = static_cast<uint8_t>((i * 31 + 7) % 256);
+  for (size_t i = 0; i < d.images.size(); ++i)
+    d.images[i] = static_cast<uint8_t>((i * 31 + 7) % 256);
   for (int64_t i = 0; i < n; ++i) {
     d.labels.push_back((i * 2 + 1) % 3);
     for (int k = 0; k < 4; ++k) d.boxes.push_back(static_cast<float>(i * 10 + k) + 0.5f);
@@ -131,10 +132,15 @@ TEST_F(ShardTest, RoundTripKeepsBytesLabelsBoxesAndAttributes) {
   EXPECT_EQ(h5::dataset_info(f.get(), "boxes").dims, (std::vector<hsize_t>{10, 4}));
 }
 
-TEST_F(ShardTest, NoBoxesGivesMinusOnes) {
+TEST_F(ShardTest, NoBoxesGivesMinusOnesAndEmptySourceListsRoundTrip) {
   Data d = make_data(5, 60);
-  write(base_meta(), d, 100);
+  ShardMeta meta = base_meta();
+  meta.source_files.clear();
+  meta.source_sha256.clear();
+  write(meta, d, 100);
   auto set = ShardSet::open(dir_.path(), "train");
+  EXPECT_TRUE(set->meta().source_files.empty());
+  EXPECT_TRUE(set->meta().source_sha256.empty());
   EXPECT_FALSE(set->meta().has_boxes);
   EXPECT_EQ(set->box(3), std::vector<float>(4, -1.f));
   EXPECT_THROW(set->image(5), Error);
