@@ -26,6 +26,7 @@ struct LoaderOptions {
   int64_t img_size = 0;  // 0: stored size
   bool aug = false;
   int64_t prefetch = 2;  // batches prepared ahead
+  int64_t threads = 0;   // threads building one batch; 0: up to 4 (the results do not depend on it)
   // Split-wide sample indices to serve (e.g. the samples of the first num_classes classes,
   // or one rank's part); empty means every sample.
   std::vector<int64_t> indices;
@@ -34,9 +35,9 @@ struct LoaderOptions {
 struct Batch {
   int64_t size = 0;
   int64_t channels = 0, height = 0, width = 0;
-  std::vector<float> images;    // size x C x H x W, normalised
-  std::vector<int64_t> labels;  // size
-  std::vector<int64_t> indices; // split-wide sample index of each row
+  std::vector<float> images;     // size x C x H x W, normalised
+  std::vector<int64_t> labels;   // size
+  std::vector<int64_t> indices;  // split-wide sample index of each row
 };
 
 class BatchLoader {
@@ -78,6 +79,7 @@ class BatchLoader {
   std::exception_ptr error_;
   int64_t consumed_ = 0;
   int64_t total_batches_ = 0;
+  uint64_t generation_ = 0;  // bumped by start_epoch: a worker of an older epoch stops
   std::thread worker_;
 };
 

@@ -19,9 +19,13 @@ void resize_bilinear_u8(const uint8_t* src, int c, int h, int w, uint8_t* dst, i
 // Random training jitter, as the published `aug`: rotation in [-10, 10] degrees, scale in
 // [0.8, 1.0] per axis, translation in [0, 0.1] of the width and [-0.1, 0.1] of the height,
 // bilinear sampling, zeros outside. Each part is applied with probability 1/2; horizontal and
-// vertical flips (probability 1/2 each) only where flip_allowed. In place on a float image.
+// vertical flips (probability 1/2 each) only where flip_allowed. In place on a float image:
+// flips first, then the affine map; the fill is 0 in the image's own values (the loader applies
+// it to 0..255 pixels before normalising, so the fill is black, as torchvision's on PIL images).
 struct AugmentParams {
   bool flip_h = false, flip_v = false, affine = false;
+  // Rotation about the image centre (positive: counter-clockwise as displayed), scale per axis,
+  // translation as fractions of the width and height.
   double rotate_deg = 0, scale_x = 1, scale_y = 1, translate_x = 0, translate_y = 0;
 };
 AugmentParams draw_augment(uint64_t seed, bool flip_allowed);

@@ -4,7 +4,8 @@
 // each file holding a contiguous range of the split's samples, in the split's order.
 //
 // Datasets in each file
-//   /images  uint8 [n, C, H, W]  pixel values 0..255, planar (channel-first), chunked per sample
+//   /images  uint8 [n, C, H, W]  pixel values 0..255, planar (channel-first), chunked by whole
+//                                samples (one, or as many as fit in about 64 KiB)
 //   /labels  int64 [n]           class index in 0..num_classes-1
 //   /boxes   float32 [n, 4]      optional: x, y, w, h of the object box in stored-image pixels
 //                                (-1 rows where a sample has no box)
@@ -56,5 +57,10 @@ struct ShardMeta {
 // "<dir>/<split>-00003-of-00010.h5"
 std::string shard_path(const std::string& dir, const std::string& split, int64_t index,
                        int64_t count);
+
+// True when `name` (no folder) is "<split>-<index>-of-<count>.h5"; fills index and count.
+// Temporary files of an interrupted write ("...h5.tmp.<pid>.<n>") do not match.
+bool parse_shard_name(const std::string& name, const std::string& split, int64_t* index,
+                      int64_t* count);
 
 }  // namespace scouter

@@ -6,7 +6,8 @@
 
 namespace scouter {
 
-// 1 x d x h x w (channels: d/2 for y, then d/2 for x), float32 on `options`' device.
+// 1 x d x h x w (channels: d/2 for y, then d/2 for x; d a multiple of 4), float32 on
+// `options`' device.
 torch::Tensor sine_position_embedding(int64_t h, int64_t w, int64_t d,
                                       const torch::TensorOptions& options = {});
 

@@ -21,7 +21,9 @@ struct ModelOutput {
 };
 
 struct LossParts {
-  torch::Tensor total, nll, attn;  // scalars; attn is 0 for FC
+  // Scalars with total = nll + attn, where attn is the weighted term lambda_value * area^power
+  // (the published code reports the unweighted area^power); attn is 0 for FC.
+  torch::Tensor total, nll, attn;
 };
 
 class ScouterModelImpl : public torch::nn::Module {
@@ -29,7 +31,11 @@ class ScouterModelImpl : public torch::nn::Module {
   // in_chans: image channels (from the shards). Uses model, use_slot, num_classes, channel,
   // hidden_dim, slots_per_class, to_k_layer, loss_status, power of cfg.
   ScouterModelImpl(const Config& cfg, int64_t in_chans);
+  // With a given backbone (tests, or backbones make_backbone does not know); cfg.model unused.
+  ScouterModelImpl(const Config& cfg, std::shared_ptr<BackboneImpl> backbone_module);
   ModelOutput forward(const torch::Tensor& images);
+  // Everything after the backbone's forward_features: B x C x h x w features -> outputs.
+  ModelOutput forward_from_features(const torch::Tensor& features);
 
   bool use_slot() const { return use_slot_; }
   int64_t num_classes() const { return num_classes_; }

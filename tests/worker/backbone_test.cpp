@@ -1,0 +1,202 @@
+// Backbones: timm's names and sizes, feature-map shapes, the published freeze rule, and the
+// state_dict keys of whole SCOUTER and FC models.
+#include "worker/backbone.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
+#include <string>
+
+#include "common/error.h"
+#include "worker/scouter_model.h"
+
+namespace scouter {
+namespace {
+
+std::set<std::string> state_dict_keys(const torch::nn::Module& m) {
+  std::set<std::string> keys;
+  for (const auto& p : m.named_parameters()) keys.insert(p.key());
+  for (const auto& b : m.named_buffers()) keys.insert(b.key());
+  return keys;
+}
+
+std::vector<int64_t> feature_shape(const std::string& name, int64_t in_chans, int64_t px) {
+  torch::NoGradGuard no_grad;
+  auto bb = make_backbone(name, in_chans, 0);
+  bb->eval();
+  return bb->forward_features(torch::randn({1, in_chans, px, px})).sizes().vec();
+}
+
+TEST(BackboneTest, FeatureMapShapes) {
+  EXPECT_EQ(feature_shape("resnet18", 1, 260), (std::vector<int64_t>{1, 512, 9, 9}));
+  EXPECT_EQ(feature_shape("resnet18", 3, 224), (std::vector<int64_t>{1, 512, 7, 7}));
+  EXPECT_EQ(feature_shape("resnet18", 1, 28), (std::vector<int64_t>{1, 512, 1, 1}));
+  EXPECT_EQ(feature_shape("smallcnn", 1, 28),
+            (std::vector<int64_t>{1, backbone_channels("smallcnn"), 7, 7}));
+  EXPECT_EQ(backbone_channels("resnet18"), 512);
+}
+
+TEST(BackboneTest, ResNet18HasTimmSizeAndNames) {
+  auto bb = make_backbone("resnet18", 3, 1000);
+  int64_t count = 0;
+  for (const auto& p : bb->parameters()) count += p.numel();
+  EXPECT_EQ(count, 11689512);  // timm resnet18
+  auto keys = state_dict_keys(*bb);
+  for (const char* k :
+       {"conv1.weight", "bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var",
+        "bn1.num_batches_tracked", "layer1.0.conv1.weight", "layer1.0.bn1.weight",
+        "layer1.0.conv2.weight", "layer1.0.bn2.running_var", "layer1.1.conv2.weight",
+        "layer2.0.downsample.0.weight", "layer2.0.downsample.1.weight",
+        "layer2.0.downsample.1.running_mean", "layer4.1.bn2.bias", "fc.weight", "fc.bias"}) {
+    EXPECT_TRUE(keys.count(k)) << k;
+  }
+  EXPECT_FALSE(keys.count("layer1.0.downsample.0.weight"));  // stride 1, 64 -> 64
+  EXPECT_EQ(keys.size(), 62u + 60u);  // timm: 62 parameters and 3 buffers for each of 20 BNs
+  EXPECT_FALSE(state_dict_keys(*make_backbone("resnet18", 1, 0)).count("fc.weight"));
+}
+
+TEST(BackboneTest, ResNet18InitIsTimms) {
+  auto bb = make_backbone("resnet18", 3, 0);
+  auto p = bb->named_parameters();
+  EXPECT_EQ(p["layer1.0.bn2.weight"].abs().sum().item<double>(), 0.0);  // zero_init_last
+  EXPECT_EQ(p["layer1.0.bn1.weight"].min().item<double>(), 1.0);
+  EXPECT_EQ(p["layer2.0.downsample.1.weight"].min().item<double>(), 1.0);
+  // kaiming_normal_(fan_out, relu): std = sqrt(2 / (out * k * k)).
+  auto w = p["layer3.0.conv2.weight"];
+  EXPECT_NEAR(w.std().item<double>(), std::sqrt(2.0 / (256 * 9)), 0.002);
+}
+
+TEST(BackboneTest, SmallCnnNamedLikeAResNet) {
+  auto keys = state_dict_keys(*make_backbone("smallcnn", 1, 10));
+  for (const char* k :
+       {"conv1.weight", "bn1.running_mean", "layer1.0.conv.weight", "layer1.0.bn.weight",
+        "layer4.0.conv.weight", "layer4.0.bn.bias", "fc.weight", "fc.bias"}) {
+    EXPECT_TRUE(keys.count(k)) << k;
+  }
+}
+
+// Trainable after freeze_backbone(n): exactly the names under the first 4 - n of
+// layer4, layer3, layer2, layer1; n = 0 freezes nothing (published dfs_freeze returns at once).
+void check_freeze(int64_t n, const std::vector<std::string>& trainable_prefixes) {
+  auto bb = make_backbone("resnet18", 1, 10);
+  const int64_t frozen = freeze_backbone(*bb, n);
+  int64_t expected_frozen = 0;
+  for (const auto& p : bb->named_parameters()) {
+    bool trainable = n == 0;
+    for (const auto& prefix : trainable_prefixes)
+      trainable = trainable || p.key().rfind(prefix + ".", 0) == 0;
+    EXPECT_EQ(p.value().requires_grad(), trainable) << "n=" << n << " " << p.key();
+    expected_frozen += trainable ? 0 : 1;
+  }
+  EXPECT_EQ(frozen, expected_frozen) << "n=" << n;
+}
+
+TEST(BackboneTest, FreezeFollowsPublishedDfsFreeze) {
+  check_freeze(0, {});
+  check_freeze(1, {"layer4", "layer3", "layer2"});
+  check_freeze(2, {"layer4", "layer3"});
+  check_freeze(3, {"layer4"});
+  check_freeze(4, {});
+  // n = 2 on resnet18 with fc: conv1 1 + bn1 2 + layer1 12 + layer2 15 + fc 2.
+  auto bb = make_backbone("resnet18", 1, 10);
+  EXPECT_EQ(freeze_backbone(*bb, 2), 32);
+}
+
+Config small_config(bool use_slot) {
+  Config cfg;
+  cfg.model = "smallcnn";
+  cfg.use_slot = use_slot;
+  cfg.num_classes = 10;
+  cfg.slots_per_class = 2;
+  return cfg;
+}
+
+TEST(BackboneTest, ScouterStateDictKeys) {
+  Config cfg;  // resnet18, SCOUTER, MNIST
+  auto keys = state_dict_keys(*ScouterModel(cfg, 1));
+  for (const char* k :
+       {"backbone.conv1.weight", "backbone.bn1.running_mean", "backbone.layer1.0.conv1.weight",
+        "backbone.layer2.0.downsample.0.weight", "conv1x1.weight", "conv1x1.bias",
+        "slot.initial_slots", "slot.to_q.0.weight", "slot.to_q.0.bias", "slot.to_k.0.weight",
+        "slot.to_k.0.bias", "slot.gru.weight_ih_l0", "slot.gru.weight_hh_l0", "slot.gru.bias_ih_l0",
+        "slot.gru.bias_hh_l0"}) {
+    EXPECT_TRUE(keys.count(k)) << k;
+  }
+  EXPECT_FALSE(keys.count("backbone.fc.weight"));
+  EXPECT_FALSE(keys.count("backbone.fc.bias"));
+  EXPECT_FALSE(keys.count("slot.to_k.2.weight"));  // to_k_layer 1
+  cfg.to_k_layer = 3;
+  keys = state_dict_keys(*ScouterModel(cfg, 1));
+  EXPECT_TRUE(keys.count("slot.to_k.2.weight") && keys.count("slot.to_k.4.bias"));
+}
+
+TEST(BackboneTest, FcStateDictKeys) {
+  Config cfg;
+  cfg.use_slot = false;
+  auto keys = state_dict_keys(*ScouterModel(cfg, 1));
+  EXPECT_TRUE(keys.count("backbone.fc.weight") && keys.count("backbone.fc.bias"));
+  EXPECT_TRUE(keys.count("backbone.layer4.1.bn2.running_var"));
+  for (const auto& k : keys) {
+    EXPECT_EQ(k.rfind("backbone.", 0), 0u) << k;  // no conv1x1, no slot
+  }
+}
+
+TEST(BackboneTest, ModelsRunEndToEnd) {
+  auto images = torch::randn({2, 1, 28, 28});
+  ScouterModel scouter(small_config(true), 1);
+  ModelOutput out = scouter->forward(images);
+  EXPECT_EQ(out.logits.sizes(), (std::vector<int64_t>{2, 10}));
+  EXPECT_EQ(out.attn.sizes(), (std::vector<int64_t>{2, 20, 49}));
+  EXPECT_EQ(class_attention_maps(out, 10, 2).sizes(), (std::vector<int64_t>{2, 10, 7, 7}));
+  auto labels = torch::tensor({3, 7}, torch::kInt64);
+  LossParts loss = compute_loss(out, labels, 2.0);
+  EXPECT_NEAR(loss.total.item<double>(), (loss.nll + loss.attn).item<double>(), 1e-6);
+  EXPECT_NEAR(loss.attn.item<double>(), 2.0 * out.attn_loss.item<double>(), 1e-6);
+
+  ScouterModel fc(small_config(false), 1);
+  ModelOutput fo = fc->forward(images);
+  EXPECT_EQ(fo.logits.sizes(), (std::vector<int64_t>{2, 10}));
+  EXPECT_FALSE(fo.attn.defined());
+  LossParts fl = compute_loss(fo, labels, 2.0);
+  EXPECT_EQ(fl.attn.item<double>(), 0.0);
+  fl.total.backward();
+  EXPECT_TRUE(fc->backbone->named_parameters()["fc.weight"].grad().defined());
+}
+
+TEST(BackboneTest, ChannelMismatchIsAUserError) {
+  Config cfg;
+  cfg.channel = 2048;  // resnet18 has 512
+  try {
+    ScouterModel model(cfg, 1);
+    FAIL() << "expected UserError";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("channel"), std::string::npos) << e.what();
+    EXPECT_NE(e.hint().find("512"), std::string::npos) << e.hint();
+  }
+  cfg.channel = 512;
+  EXPECT_NO_THROW(ScouterModel(cfg, 1));
+}
+
+TEST(BackboneTest, HiddenDimNotAMultipleOfFourIsAUserError) {
+  Config cfg = small_config(true);
+  cfg.hidden_dim = 6;
+  EXPECT_THROW(ScouterModel(cfg, 1), UserError);
+}
+
+TEST(BackboneTest, UnknownModelIsAUserError) {
+  try {
+    make_backbone("resnet50", 3, 0);
+    FAIL() << "expected UserError";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown model 'resnet50'"), std::string::npos);
+    EXPECT_EQ(e.hint(), "valid: resnet18, smallcnn");
+  }
+  EXPECT_THROW(backbone_channels("vgg"), UserError);
+  Config cfg;
+  cfg.model = "nope";
+  EXPECT_THROW(ScouterModel(cfg, 1), UserError);
+}
+
+}  // namespace
+}  // namespace scouter

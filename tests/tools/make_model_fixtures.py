@@ -1,0 +1,177 @@
+#!/usr/bin/python3
+"""Writes tests/fixtures/model_conformance.h5: the SCOUTER head (conv1x1 + ReLU, DETR sine
+embedding, xSlot, loss) computed in plain PyTorch, independently of the C++ code, following
+REFERENCE.md section 1 and the published sloter/utils/slot_attention.py (with |sigma|).
+
+Run with a Python that has torch and h5py (Debian's /usr/bin/python3):
+    /usr/bin/python3 tests/tools/make_model_fixtures.py [output.h5]
+
+Layout: /cases/<name>/ with attrs num_classes, slots_per_class, hidden_dim, to_k_layer,
+loss_status, power, lambda_value; datasets F (B x C x h x w), labels (B, int64),
+params/<state_dict name>, expected/{pos, logits, attn, area, attn_loss, nll, total},
+grad/<state_dict name> (d total / d param; zeros for the unused to_q) and grad/F.
+/pos/<name>/ with attrs h, w, d and dataset pos (1 x d x h x w): extra embeddings.
+"""
+import math
+import os
+import sys
+
+import h5py
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def sine_embedding(h, w, d, dtype):
+    """DETR PositionEmbeddingSine(d // 2, normalize=True) on a 1 x d x h x w input."""
+    num_feats, temperature, scale, eps = d // 2, 10000, 2 * math.pi, 1e-6
+    not_mask = torch.ones((1, h, w), dtype=torch.bool)
+    y_embed = not_mask.cumsum(1, dtype=dtype)
+    x_embed = not_mask.cumsum(2, dtype=dtype)
+    y_embed = y_embed / (y_embed[:, -1:, :] + eps) * scale
+    x_embed = x_embed / (x_embed[:, :, -1:] + eps) * scale
+    dim_t = torch.arange(num_feats, dtype=dtype)
+    dim_t = temperature ** (2 * (dim_t // 2) / num_feats)
+    pos_x = x_embed[:, :, :, None] / dim_t
+    pos_y = y_embed[:, :, :, None] / dim_t
+    pos_x = torch.stack((pos_x[:, :, :, 0::2].sin(), pos_x[:, :, :, 1::2].cos()), dim=4).flatten(3)
+    pos_y = torch.stack((pos_y[:, :, :, 0::2].sin(), pos_y[:, :, :, 1::2].cos()), dim=4).flatten(3)
+    return torch.cat((pos_y, pos_x), dim=3).permute(0, 3, 1, 2)
+
+
+class XSlot(nn.Module):
+    """The published SlotAttention forward, with |sigma| in the initial draw."""
+
+    def __init__(self, num_classes, spc, dim, to_k_layer, loss_status, power, iters=3):
+        super().__init__()
+        self.num_classes, self.spc, self.iters = num_classes, spc, iters
+        self.loss_status, self.power, self.scale = loss_status, power, dim ** -0.5
+        k = num_classes * spc
+        mu = torch.randn(1, 1, dim).expand(1, k, -1)
+        sigma = torch.randn(1, 1, dim).expand(1, k, -1)
+        self.initial_slots = nn.Parameter(torch.normal(mu, sigma.abs()))
+        self.to_q = nn.Sequential(nn.Linear(dim, dim))
+        layers = [nn.Linear(dim, dim)]
+        for _ in range(1, to_k_layer):
+            layers += [nn.ReLU(inplace=True), nn.Linear(dim, dim)]
+        self.to_k = nn.Sequential(*layers)
+        self.gru = nn.GRU(dim, dim)
+
+    def forward(self, inputs, inputs_x):
+        b, n, d = inputs.shape
+        slots = self.initial_slots.expand(b, -1, -1)
+        k = self.to_k(inputs)
+        for _ in range(self.iters):
+            slots_prev = slots
+            dots = torch.einsum('bid,bjd->bij', slots, k) * self.scale
+            dots = dots / dots.sum(2, keepdim=True) * dots.sum((1, 2), keepdim=True)
+            attn = torch.sigmoid(dots)
+            updates = torch.einsum('bjd,bij->bid', inputs_x, attn) / inputs_x.size(2)
+            slots, _ = self.gru(updates.reshape(1, -1, d), slots_prev.reshape(1, -1, d))
+            slots = slots.reshape(b, -1, d)
+        if self.spc > 1:
+            updates = torch.stack([updates[:, c * self.spc:(c + 1) * self.spc].sum(1)
+                                   for c in range(self.num_classes)], dim=1)
+        area = torch.relu(attn).sum() / attn.size(0) / attn.size(1) / attn.size(2)
+        return self.loss_status * updates.sum(2), attn, area, area ** self.power
+
+
+class Head(nn.Module):
+    def __init__(self, channel, c):
+        super().__init__()
+        self.conv1x1 = nn.Conv2d(channel, c["hidden_dim"], kernel_size=1)
+        self.slot = XSlot(c["num_classes"], c["slots_per_class"], c["hidden_dim"],
+                          c["to_k_layer"], c["loss_status"], c["power"])
+
+    def forward(self, feats, labels, lambda_value):
+        x = torch.relu(self.conv1x1(feats))
+        b, d, h, w = x.shape
+        pos = sine_embedding(h, w, d, x.dtype)
+        x_pe = (x + pos).reshape(b, d, -1).permute(0, 2, 1)
+        x = x.reshape(b, d, -1).permute(0, 2, 1)
+        logits, attn, area, attn_loss = self.slot(x_pe, x)
+        nll = F.nll_loss(F.log_softmax(logits, dim=1), labels)
+        return dict(pos=pos, logits=logits, attn=attn, area=area, attn_loss=attn_loss,
+                    nll=nll, total=nll + lambda_value * attn_loss)
+
+
+CASES = {
+    "plus_spc1_tok1_pow1": dict(B=3, C=16, h=5, w=4, num_classes=4, slots_per_class=1,
+                                hidden_dim=8, to_k_layer=1, loss_status=1, power=1.0,
+                                lambda_value=1.0, seed=1),
+    "minus_spc2_tok1_pow2": dict(B=2, C=12, h=3, w=3, num_classes=3, slots_per_class=2,
+                                 hidden_dim=8, to_k_layer=1, loss_status=-1, power=2.0,
+                                 lambda_value=1.5, seed=2),
+    "plus_spc3_tok3_pow2": dict(B=2, C=12, h=4, w=6, num_classes=3, slots_per_class=3,
+                                hidden_dim=16, to_k_layer=3, loss_status=1, power=2.0,
+                                lambda_value=10.0, seed=3),
+    "minus_spc1_tok3_pow1": dict(B=3, C=8, h=2, w=5, num_classes=5, slots_per_class=1,
+                                 hidden_dim=8, to_k_layer=3, loss_status=-1, power=1.0,
+                                 lambda_value=0.2, seed=4),
+    "plus_spc1_tok1_pow2_9x9": dict(B=2, C=8, h=9, w=9, num_classes=10, slots_per_class=1,
+                                    hidden_dim=16, to_k_layer=1, loss_status=1, power=2.0,
+                                    lambda_value=1.0, seed=9),
+}
+EXTRA_POS = {"d64_h7_w9": (7, 9, 64), "d4_h1_w3": (1, 3, 4)}
+
+
+def run(head, feats, labels, lam):
+    feats = feats.clone().requires_grad_(True)
+    out = head(feats, labels, lam)
+    head.zero_grad(set_to_none=True)
+    out["total"].backward()
+    grads = {n: (p.grad if p.grad is not None else torch.zeros_like(p)).detach()
+             for n, p in head.named_parameters()}
+    grads["F"] = feats.grad.detach()
+    return {k: v.detach() for k, v in out.items()}, grads
+
+
+def max_rel_err(a, b):
+    return float(((a.double() - b.double()).abs() / (1e-5 + 1e-4 * b.double().abs())).max())
+
+
+def main():
+    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "model_conformance.h5")
+    with h5py.File(path, "w", libver="latest") as f:
+        f.attrs["generator"] = "tests/tools/make_model_fixtures.py, torch " + torch.__version__
+        for name, c in CASES.items():
+            torch.manual_seed(c["seed"])
+            head = Head(c["C"], c).float()
+            feats = torch.randn(c["B"], c["C"], c["h"], c["w"])
+            labels = torch.randint(0, c["num_classes"], (c["B"],), dtype=torch.int64)
+            out, grads = run(head, feats, labels, c["lambda_value"])
+            # Conditioning guard: float32 must sit well inside the C++ test's tolerance of the
+            # float64 truth, or the row normalisation (a division by a row sum) is near a pole
+            # and C++ and PyTorch could differ by more than rounding.
+            out64, grads64 = run(head.double(), feats.double(), labels, c["lambda_value"])
+            head.float()
+            worst = max(max(max_rel_err(out[k], out64[k]) for k in out),
+                        max(max_rel_err(grads[k], grads64[k]) for k in grads))
+            assert worst < 0.25, f"{name}: float32 vs float64 error {worst:.3f} of tolerance"
+            g = f.create_group(f"cases/{name}")
+            for key in ("num_classes", "slots_per_class", "hidden_dim", "to_k_layer",
+                        "loss_status"):
+                g.attrs[key] = np.int64(c[key])
+            g.attrs["power"] = float(c["power"])
+            g.attrs["lambda_value"] = float(c["lambda_value"])
+            g["F"] = feats.numpy()
+            g["labels"] = labels.numpy()
+            for n, p in head.state_dict().items():
+                g[f"params/{n}"] = p.numpy()
+            for k, v in out.items():
+                g[f"expected/{k}"] = v.float().numpy()
+            for n, v in grads.items():
+                g[f"grad/{n}"] = v.float().numpy()
+            print(f"{name}: total {out['total'].item():.6f} area {out['area'].item():.6f} "
+                  f"f32-vs-f64 {worst:.4f} of tolerance")
+        for name, (h, w, d) in EXTRA_POS.items():
+            g = f.create_group(f"pos/{name}")
+            g.attrs["h"], g.attrs["w"], g.attrs["d"] = np.int64(h), np.int64(w), np.int64(d)
+            g["pos"] = sine_embedding(h, w, d, torch.float32).numpy()
+    print(f"wrote {path} ({os.path.getsize(path)} bytes)")
+
+
+if __name__ == "__main__":
+    main()
