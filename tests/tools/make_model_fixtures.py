@@ -3,14 +3,19 @@
 embedding, xSlot, loss) computed in plain PyTorch, independently of the C++ code, following
 REFERENCE.md section 1 and the published sloter/utils/slot_attention.py (with |sigma|).
 
+Also writes tests/fixtures/backbone_conformance.h5: a plain-PyTorch ResNet-18 in timm's layout.
 Run with a Python that has torch and h5py (Debian's /usr/bin/python3):
-    /usr/bin/python3 tests/tools/make_model_fixtures.py [output.h5]
+    /usr/bin/python3 tests/tools/make_model_fixtures.py [output_dir]
 
 Layout: /cases/<name>/ with attrs num_classes, slots_per_class, hidden_dim, to_k_layer,
 loss_status, power, lambda_value; datasets F (B x C x h x w), labels (B, int64),
 params/<state_dict name>, expected/{pos, logits, attn, area, attn_loss, nll, total},
 grad/<state_dict name> (d total / d param; zeros for the unused to_q) and grad/F.
 /pos/<name>/ with attrs h, w, d and dataset pos (1 x d x h x w): extra embeddings.
+backbone_conformance.h5: /resnet18/<name>/ with attrs in_chans, num_classes: a timm-layout ResNet-18 whose weights follow
+deterministic_weights() (so none are stored), input x, and expected features_train (training-mode
+BN), logits_train, then features_eval and logits_eval (eval mode, running stats after that one
+training-mode forward).
 """
 import math
 import os
@@ -96,6 +101,78 @@ class Head(nn.Module):
                     nll=nll, total=nll + lambda_value * attn_loss)
 
 
+class BasicBlock(nn.Module):
+    """timm's BasicBlock: conv3x3-bn-relu-conv3x3-bn, + shortcut (1x1 conv + bn), relu."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                            nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        y = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+        return torch.relu(y + (x if self.downsample is None else self.downsample(x)))
+
+
+class ResNet18(nn.Module):
+    """timm resnet18 (with the published MNIST stem for one channel), global avg pool + fc."""
+
+    def __init__(self, in_chans, num_classes):
+        super().__init__()
+        self.conv1 = (nn.Conv2d(1, 64, 3, 2, 1, bias=False) if in_chans == 1
+                      else nn.Conv2d(in_chans, 64, 7, 2, 3, bias=False))
+        self.bn1 = nn.BatchNorm2d(64)
+        cin = 64
+        for i, cout in enumerate((64, 128, 256, 512)):
+            stride = 1 if i == 0 else 2
+            setattr(self, f"layer{i + 1}",
+                    nn.Sequential(BasicBlock(cin, cout, stride), BasicBlock(cout, cout, 1)))
+            cin = cout
+        self.fc = nn.Linear(512, num_classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(torch.relu(self.bn1(self.conv1(x))), 3, 2, 1)
+        feats = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return feats, self.fc(feats.mean((2, 3)))
+
+
+def deterministic_weights(model):
+    """Parameter i (named_parameters order): 0.2 sin(0.37 k + i) over its flat index k; BN weights
+    get 1 + that. The C++ test builds the same values."""
+    with torch.no_grad():
+        for i, (name, p) in enumerate(model.named_parameters()):
+            v = 0.2 * torch.sin(torch.arange(p.numel(), dtype=torch.float32) * 0.37 + i)
+            is_bn_weight = name.endswith(".weight") and p.dim() == 1 and not name.startswith("fc")
+            p.copy_((v + 1.0 if is_bn_weight else v).view_as(p))
+
+
+RESNETS = {"in1_px40": (1, 40, 5), "in3_px40": (3, 40, 5)}
+
+
+def write_resnets(f):
+    for name, (in_chans, px, num_classes) in RESNETS.items():
+        torch.manual_seed(11)
+        model = ResNet18(in_chans, num_classes)
+        deterministic_weights(model)
+        x = torch.randn(2, in_chans, px, px)
+        g = f.create_group(f"resnet18/{name}")
+        g.attrs["in_chans"], g.attrs["num_classes"] = np.int64(in_chans), np.int64(num_classes)
+        g["x"] = x.numpy()
+        with torch.no_grad():
+            model.train()
+            feats, logits = model(x)
+            g["expected/features_train"], g["expected/logits_train"] = feats.numpy(), logits.numpy()
+            model.eval()
+            feats, logits = model(x)
+            g["expected/features_eval"], g["expected/logits_eval"] = feats.numpy(), logits.numpy()
+
+
 CASES = {
     "plus_spc1_tok1_pow1": dict(B=3, C=16, h=5, w=4, num_classes=4, slots_per_class=1,
                                 hidden_dim=8, to_k_layer=1, loss_status=1, power=1.0,
@@ -132,8 +209,9 @@ def max_rel_err(a, b):
 
 
 def main():
-    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
-        os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "model_conformance.h5")
+    out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.normpath(os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "fixtures"))
+    path = os.path.join(out_dir, "model_conformance.h5")
     with h5py.File(path, "w", libver="latest") as f:
         f.attrs["generator"] = "tests/tools/make_model_fixtures.py, torch " + torch.__version__
         for name, c in CASES.items():
@@ -170,6 +248,11 @@ def main():
             g = f.create_group(f"pos/{name}")
             g.attrs["h"], g.attrs["w"], g.attrs["d"] = np.int64(h), np.int64(w), np.int64(d)
             g["pos"] = sine_embedding(h, w, d, torch.float32).numpy()
+    print(f"wrote {path} ({os.path.getsize(path)} bytes)")
+    path = os.path.join(out_dir, "backbone_conformance.h5")
+    with h5py.File(path, "w", libver="latest") as f:
+        f.attrs["generator"] = "tests/tools/make_model_fixtures.py, torch " + torch.__version__
+        write_resnets(f)
     print(f"wrote {path} ({os.path.getsize(path)} bytes)")
 
 

@@ -9,6 +9,9 @@
 #include <string>
 
 #include "common/error.h"
+#include "common/h5.h"
+#include "test_util.h"
+#include "worker/fixture_tensors.h"
 #include "worker/scouter_model.h"
 
 namespace scouter {
@@ -65,6 +68,48 @@ TEST(BackboneTest, ResNet18InitIsTimms) {
   // kaiming_normal_(fan_out, relu): std = sqrt(2 / (out * k * k)).
   auto w = p["layer3.0.conv2.weight"];
   EXPECT_NEAR(w.std().item<double>(), std::sqrt(2.0 / (256 * 9)), 0.002);
+}
+
+// Same values as deterministic_weights() in tests/tools/make_model_fixtures.py.
+void set_deterministic_weights(torch::nn::Module& m) {
+  torch::NoGradGuard no_grad;
+  int64_t i = 0;
+  for (auto& p : m.named_parameters()) {
+    auto v = 0.2 * torch::sin(torch::arange(p.value().numel(), torch::kFloat32) * 0.37 + i++);
+    const auto& name = p.key();
+    const bool bn_weight = p.value().dim() == 1 && name.rfind("fc.", 0) != 0 && name.size() > 7 &&
+                           name.compare(name.size() - 7, 7, ".weight") == 0;
+    p.value().copy_((bn_weight ? v + 1.0 : v).view_as(p.value()));
+  }
+}
+
+// Against a plain-PyTorch ResNet-18 in timm's layout (backbone_conformance.h5): training-mode BN,
+// then eval mode with the running statistics that one forward left. |a - e| <= 1e-5 + 1e-4 * |e|
+// (bit-exact with the same oneDNN; the slack is for other CPUs' kernels).
+TEST(BackboneTest, ResNet18MatchesPyTorch) {
+  auto file = h5::open_file(testing::fixtures_dir() + "/backbone_conformance.h5");
+  auto root = h5::open_group(file.get(), "resnet18");
+  auto names = h5::list_children(root.get());
+  ASSERT_EQ(names.size(), 2u);
+  for (const auto& name : names) {
+    auto g = h5::open_group(root.get(), name);
+    auto e = h5::open_group(g.get(), "expected");
+    auto bb = make_backbone("resnet18", h5::read_attr_int(g.get(), "in_chans"),
+                            h5::read_attr_int(g.get(), "num_classes"));
+    set_deterministic_weights(*bb);
+    auto x = testing::read_tensor(g.get(), "x");
+    torch::NoGradGuard no_grad;
+    for (const char* mode : {"train", "eval"}) {
+      bb->train(std::string(mode) == "train");
+      auto feats = bb->forward_features(x);
+      auto logits = bb->forward_head(feats);
+      const std::string sfx = std::string("_") + mode;
+      testing::expect_close(feats, testing::read_tensor(e.get(), "features" + sfx),
+                            name + " features" + sfx, 1e-5, 1e-4);
+      testing::expect_close(logits, testing::read_tensor(e.get(), "logits" + sfx),
+                            name + " logits" + sfx, 1e-5, 1e-4);
+    }
+  }
 }
 
 TEST(BackboneTest, SmallCnnNamedLikeAResNet) {

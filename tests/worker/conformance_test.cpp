@@ -12,6 +12,7 @@
 
 #include "common/h5.h"
 #include "test_util.h"
+#include "worker/fixture_tensors.h"
 #include "worker/position_embedding.h"
 #include "worker/scouter_model.h"
 
@@ -27,28 +28,11 @@ const std::vector<std::string> kCases = {"plus_spc1_tok1_pow1", "minus_spc2_tok1
 
 std::string fixture_path() { return testing::fixtures_dir() + "/model_conformance.h5"; }
 
-torch::Tensor read_tensor(hid_t loc, const std::string& name) {
-  auto info = h5::dataset_info(loc, name);
-  std::vector<int64_t> shape(info.dims.begin(), info.dims.end());
-  if (info.type_class == H5T_INTEGER) {
-    auto v = h5::read<int64_t>(loc, name);
-    return torch::from_blob(v.data(), shape, torch::kInt64).clone();
-  }
-  auto v = h5::read<float>(loc, name);
-  return torch::from_blob(v.data(), shape, torch::kFloat32).clone();
-}
+using testing::read_tensor;
 
-// Fails with the worst element when any |a - e| exceeds kAtol + kRtol * |e|.
-void expect_close(torch::Tensor actual, const torch::Tensor& expected, const std::string& what) {
-  if (!actual.defined()) actual = torch::zeros_like(expected);  // no gradient reached it
-  ASSERT_EQ(actual.sizes(), expected.sizes()) << what;
-  auto a = actual.detach().to(torch::kFloat64);
-  auto e = expected.to(torch::kFloat64);
-  auto ratio = (a - e).abs() / (kAtol + kRtol * e.abs());
-  const int64_t worst = ratio.flatten().argmax().item<int64_t>();
-  EXPECT_LE(ratio.max().item<double>(), 1.0)
-      << what << ": element " << worst << " is " << a.flatten()[worst].item<double>()
-      << ", expected " << e.flatten()[worst].item<double>();
+void expect_close(const torch::Tensor& actual, const torch::Tensor& expected,
+                  const std::string& what) {
+  testing::expect_close(actual, expected, what, kAtol, kRtol);
 }
 
 // Hands the fixture's feature map through unchanged, so the model's head sees exactly F.
