@@ -37,13 +37,13 @@ const std::vector<KeyDef>& defs() {
       {{"use_pre", K::kBool, "model", "initialise the backbone from the FC baseline's checkpoint (pre_checkpoint)", false}, &Config::use_pre},
       {{"pre_checkpoint", K::kString, "model", "FC baseline checkpoint (.h5) or run folder used by use_pre", false}, &Config::pre_checkpoint},
       {{"channel", K::kInt, "model", "backbone feature channels; 0 derives them from the backbone", true}, &Config::channel},
-      {{"hidden_dim", K::kInt, "model", "slot dimension d (even)", true}, &Config::hidden_dim},
+      {{"hidden_dim", K::kInt, "model", "slot dimension d (a multiple of 4)", true}, &Config::hidden_dim},
       {{"loss_status", K::kInt, "model", "1: SCOUTER+ (why this class), -1: SCOUTER- (why not)", false}, &Config::loss_status},
       {{"slots_per_class", K::kInt, "model", "slots per class", true}, &Config::slots_per_class},
       {{"power", K::kFloat, "model", "exponent of the attention-area loss", false}, &Config::power},
       {{"to_k_layer", K::kInt, "model", "Linear layers in the key projection to_k", true}, &Config::to_k_layer},
       {{"lambda_value", K::kFloat, "model", "weight of the attention-area loss", false}, &Config::lambda_value},
-      {{"freeze_layers", K::kInt, "model", "with loaded backbone weights: freeze the stem and the first n-1 stages (0..4)", false}, &Config::freeze_layers},
+      {{"freeze_layers", K::kInt, "model", "with loaded backbone weights (use_pre): freeze the stem and layer1..layer<n> (0..4; 0 freezes nothing)", false}, &Config::freeze_layers},
       {{"batch_size", K::kInt, "train", "training batch size (the last partial batch is dropped)", false}, &Config::batch_size},
       {{"eval_batch_size", K::kInt, "train", "evaluation batch size; 0 uses batch_size", false}, &Config::eval_batch_size},
       {{"epochs", K::kInt, "train", "training epochs", false}, &Config::epochs},
@@ -321,8 +321,9 @@ void validate(const Config& c, const Origins& origins) {
   if (c.img_size != 0 && (c.img_size < 8 || c.img_size > 4096))
     fail("img_size", lit("img_size"), "0 (stored size) or 8..4096");
   at_least("channel", c.channel, 0);
-  if (c.hidden_dim < 2 || c.hidden_dim % 2 != 0)
-    fail("hidden_dim", lit("hidden_dim"), "an even integer >= 2 (the position embedding splits it in halves)");
+  if (c.hidden_dim < 4 || c.hidden_dim % 4 != 0)
+    fail("hidden_dim", lit("hidden_dim"),
+         "a multiple of 4 (the sine embedding gives d/2 channels per axis, in sin/cos pairs)");
   if (c.loss_status != 1 && c.loss_status != -1)
     fail("loss_status", lit("loss_status"), "1 (SCOUTER+) or -1 (SCOUTER-)");
   at_least("slots_per_class", c.slots_per_class, 1);

@@ -103,8 +103,8 @@ class ResNet18Impl : public BackboneImpl {
 };
 
 // smallcnn: widths of conv1 and layer1..layer4, and their strides (28 px -> 7 x 7).
-constexpr std::array<int64_t, 5> kSmallWidths = {16, 32, 64, 128, 128};
-constexpr std::array<int64_t, 5> kSmallStrides = {1, 1, 2, 2, 1};
+constexpr std::array<int64_t, 5> kSmallWidths = {32, 32, 64, 64, 64};
+constexpr std::array<int64_t, 5> kSmallStrides = {1, 2, 1, 2, 1};
 
 class ConvBnReluImpl : public nn::Module {
  public:

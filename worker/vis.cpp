@@ -7,7 +7,6 @@
 
 #include "common/error.h"
 #include "common/files.h"
-#include "common/metrics_log.h"
 #include "datasets/image_ops.h"
 #include "worker/attention_maps.h"
 #include "worker/checkpoint.h"
@@ -67,6 +66,7 @@ std::vector<VisRecord> write_attention_pictures(const Config& cfg, ScouterModel&
   std::string vis_dir = cfg.output_dir + "/vis";
   ensure_dir(vis_dir);
   std::vector<VisRecord> records;
+  std::string areas_text;
   int64_t fh = maps.size(2), fw = maps.size(3);
   for (size_t b = 0; b < chosen.size(); ++b) {
     VisRecord r;
@@ -89,13 +89,14 @@ std::vector<VisRecord> write_attention_pictures(const Config& cfg, ScouterModel&
       auto blended = overlay_jet(rgb.data(), up.data(), h, w, 0.4);
       write_png(fmt::format("{}/slot_mask_{}.png", r.folder, c), blended.data(), w, h, 3);
     }
-    append_jsonl(vis_dir + "/areas.jsonl",
-                 {{"index", r.index}, {"label", r.label}, {"pred", r.pred}, {"area", r.area},
-                  {"loss_status", cfg.loss_status}, {"folder", r.folder}});
+    areas_text += nlohmann::json({{"index", r.index}, {"label", r.label}, {"pred", r.pred},
+                                  {"area", r.area}, {"loss_status", cfg.loss_status},
+                                  {"folder", r.folder}}).dump() + "\n";
     spdlog::info("vis: image {} label {} pred {} area {:.4f} -> {}", r.index, r.label, r.pred,
                  r.area, r.folder);
     records.push_back(std::move(r));
   }
+  write_text_file_atomic(vis_dir + "/areas.jsonl", areas_text);
   return records;
 }
 

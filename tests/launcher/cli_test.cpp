@@ -76,7 +76,7 @@ TEST(Cli, ConfigMistakesNameTheKey) {
   EXPECT_USAGE_ERROR(scouter("train --loss_status 0"), "invalid value 0 for key 'loss_status'");
   EXPECT_USAGE_ERROR(scouter("train --slots_per_class 0"), "slots_per_class");
   EXPECT_USAGE_ERROR(scouter("train --power 0"), "power");
-  EXPECT_USAGE_ERROR(scouter("train --hidden_dim 63"), "even");
+  EXPECT_USAGE_ERROR(scouter("train --hidden_dim 62"), "multiple of 4");
   TempDir dir;
   testing::write_bytes(dir.file("bad.toml"), "epochs = 2\nuse_slot = \"yes\"\n");
   EXPECT_USAGE_ERROR(scouter("train -c " + dir.file("bad.toml")), dir.file("bad.toml") + ":2");
