@@ -57,7 +57,7 @@ bool shards_current(const std::string& dataset, const std::string& out_dir,
     try {
       set = ShardSet::open(out_dir, splits[s].split);
     } catch (const UserError& e) {
-      spdlog::info("converting again: {}", e.what());
+      spdlog::info("converting ({})", e.what());
       return false;
     }
     const ShardMeta& m = set->meta();

@@ -251,16 +251,24 @@ void ShardSet::load(Shard& s) {
   }
 }
 
+void ShardSet::ensure_loaded(Shard& s) {
+  if (s.loaded.load(std::memory_order_acquire)) return;
+  std::lock_guard<std::mutex> lock(s.load_mutex);
+  if (s.loaded.load(std::memory_order_relaxed)) return;
+  load(s);
+  s.loaded.store(true, std::memory_order_release);
+}
+
 const uint8_t* ShardSet::image(int64_t i) {
   Shard& s = shard_of(i);
-  std::call_once(s.loaded, [&] { load(s); });
+  ensure_loaded(s);
   return s.images.data() + (i - s.first) * sample_bytes();
 }
 
 std::vector<float> ShardSet::box(int64_t i) {
   if (!meta_.has_boxes) return {-1.f, -1.f, -1.f, -1.f};
   Shard& s = shard_of(i);
-  std::call_once(s.loaded, [&] { load(s); });
+  ensure_loaded(s);
   const float* b = s.boxes.data() + (i - s.first) * 4;
   return {b[0], b[1], b[2], b[3]};
 }

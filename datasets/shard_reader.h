@@ -3,6 +3,7 @@
 // (thread-safe), so a rank only loads the shards it touches.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -38,8 +39,12 @@ class ShardSet {
     int64_t first = 0, count = 0;
     std::vector<uint8_t> images;  // empty until loaded
     std::vector<float> boxes;
-    std::once_flag loaded;
+    // Double-checked loading rather than std::call_once: a failed load must leave the shard
+    // loadable and wake the other waiters, which call_once does not promise everywhere.
+    std::mutex load_mutex;
+    std::atomic<bool> loaded{false};
   };
+  void ensure_loaded(Shard& s);
   Shard& shard_of(int64_t i);
   void load(Shard& s);
 

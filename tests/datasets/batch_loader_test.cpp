@@ -68,7 +68,7 @@ class BatchLoaderTest : public ::testing::Test {
   std::shared_ptr<ShardSet> shards_;
 };
 
-TEST(MixSeed, DependsOnBothArgumentsAndTheirOrder) {
+TEST(BatchLoaderMixSeed, DependsOnBothArgumentsAndTheirOrder) {
   std::set<uint64_t> seen;
   for (uint64_t a = 0; a < 30; ++a)
     for (uint64_t b = 0; b < 30; ++b) seen.insert(mix_seed(a, b));

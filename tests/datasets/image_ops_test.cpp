@@ -115,7 +115,7 @@ std::vector<float> test_image(int c, int h, int w) {
   return img;
 }
 
-TEST(Augment, SameSeedSameResultDifferentSeedsDiffer) {
+TEST(ImageOpsAugment, SameSeedSameResultDifferentSeedsDiffer) {
   const int c = 3, h = 16, w = 20;
   std::vector<float> base = test_image(c, h, w);
   int differing = 0;
@@ -135,7 +135,7 @@ TEST(Augment, SameSeedSameResultDifferentSeedsDiffer) {
   EXPECT_GE(differing, 15);
 }
 
-TEST(Augment, ParametersStayInTheirRangesAndEachPartIsSometimesOff) {
+TEST(ImageOpsAugment, ParametersStayInTheirRangesAndEachPartIsSometimesOff) {
   int rotated = 0, scaled = 0, translated = 0, flipped_h = 0, flipped_v = 0;
   const int n = 2000;
   for (uint64_t seed = 0; seed < n; ++seed) {
@@ -163,7 +163,7 @@ TEST(Augment, ParametersStayInTheirRangesAndEachPartIsSometimesOff) {
   }
 }
 
-TEST(Augment, FlipsNeverDrawnWhenNotAllowed) {
+TEST(ImageOpsAugment, FlipsNeverDrawnWhenNotAllowed) {
   for (uint64_t seed = 0; seed < 1000; ++seed) {
     AugmentParams p = draw_augment(seed, false);
     EXPECT_FALSE(p.flip_h);
@@ -171,7 +171,7 @@ TEST(Augment, FlipsNeverDrawnWhenNotAllowed) {
   }
 }
 
-TEST(Augment, IdentityParametersLeaveImageUnchanged) {
+TEST(ImageOpsAugment, IdentityParametersLeaveImageUnchanged) {
   const int c = 2, h = 9, w = 12;
   std::vector<float> img = test_image(c, h, w), out = img;
   AugmentParams p;
@@ -180,7 +180,7 @@ TEST(Augment, IdentityParametersLeaveImageUnchanged) {
   EXPECT_EQ(out, img);
 }
 
-TEST(Augment, FlipTwiceIsIdentityAndFlipMirrors) {
+TEST(ImageOpsAugment, FlipTwiceIsIdentityAndFlipMirrors) {
   const int c = 2, h = 5, w = 7;
   std::vector<float> img = test_image(c, h, w), out = img;
   AugmentParams p;
@@ -198,7 +198,7 @@ TEST(Augment, FlipTwiceIsIdentityAndFlipMirrors) {
   EXPECT_EQ(out, img);
 }
 
-TEST(Augment, TranslationShiftsByWholePixelsAndFillsZeros) {
+TEST(ImageOpsAugment, TranslationShiftsByWholePixelsAndFillsZeros) {
   const int h = 10, w = 10;
   std::vector<float> img = test_image(1, h, w), out = img;
   AugmentParams p;
@@ -215,7 +215,7 @@ TEST(Augment, TranslationShiftsByWholePixelsAndFillsZeros) {
   }
 }
 
-TEST(Augment, RotationIsAboutTheCentre) {
+TEST(ImageOpsAugment, RotationIsAboutTheCentre) {
   // A 90-degree turn of a square maps the centre-symmetric grid onto itself exactly.
   const int n = 6;
   std::vector<float> img = test_image(1, n, n), out = img;
@@ -228,7 +228,7 @@ TEST(Augment, RotationIsAboutTheCentre) {
     for (int x = 0; x < n; ++x) EXPECT_NEAR(out[y * n + x], img[x * n + (n - 1 - y)], 1e-3);
 }
 
-TEST(WritePng, WritesAFileAndFailsWithAUserError) {
+TEST(ImageOpsPng, WritesAFileAndFailsWithAUserError) {
   testing::TempDir dir;
   std::vector<uint8_t> px(4 * 3 * 3, 200);
   std::string path = dir.file("a.png");
