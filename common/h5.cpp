@@ -43,7 +43,7 @@ void write_attr_array(hid_t obj, const std::string& name, const std::vector<T>& 
   Handle attr(H5_CHECK(H5Acreate2(obj, name.c_str(), native_type<T>(), space.get(), H5P_DEFAULT,
                                   H5P_DEFAULT)),
               H5Aclose);
-  H5_CHECK(H5Awrite(attr.get(), native_type<T>(), values.data()));
+  if (n > 0) H5_CHECK(H5Awrite(attr.get(), native_type<T>(), values.data()));  // HDF5 refuses a null buffer
 }
 
 template <typename T>
@@ -52,7 +52,7 @@ std::vector<T> read_attr_array(hid_t obj, const std::string& name) {
   Handle space(H5_CHECK(H5Aget_space(attr.get())), H5Sclose);
   hssize_t n = H5_CHECK(H5Sget_simple_extent_npoints(space.get()));
   std::vector<T> v(static_cast<size_t>(n));
-  H5_CHECK(H5Aread(attr.get(), native_type<T>(), v.data()));
+  if (n > 0) H5_CHECK(H5Aread(attr.get(), native_type<T>(), v.data()));
   return v;
 }
 
@@ -233,7 +233,7 @@ void write_attr(hid_t obj, const std::string& name, const std::vector<std::strin
       H5Aclose);
   std::vector<const char*> ptrs;
   for (const auto& s : values) ptrs.push_back(s.c_str());
-  H5_CHECK(H5Awrite(attr.get(), type.get(), ptrs.data()));
+  if (n > 0) H5_CHECK(H5Awrite(attr.get(), type.get(), ptrs.data()));
 }
 
 std::vector<std::string> read_attr_strings(hid_t obj, const std::string& name) {
@@ -244,6 +244,7 @@ std::vector<std::string> read_attr_strings(hid_t obj, const std::string& name) {
   Handle space(H5_CHECK(H5Aget_space(attr.get())), H5Sclose);
   auto n = static_cast<size_t>(H5_CHECK(H5Sget_simple_extent_npoints(space.get())));
   std::vector<std::string> out;
+  if (n == 0) return out;
   if (H5Tis_variable_str(ftype.get()) > 0) {
     Handle mtype = string_type(true);
     std::vector<char*> ptrs(n, nullptr);

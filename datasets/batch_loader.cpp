@@ -100,12 +100,16 @@ Batch BatchLoader::make_batch(const std::vector<int64_t>& indices, int64_t epoch
   // A row depends only on its sample index and the seeds, so any split across threads gives
   // the same batch.
   auto fill_rows = [&](size_t begin, size_t end) {
+    std::vector<uint8_t> resized;
     for (size_t r = begin; r < end; ++r) {
       int64_t index = indices[r];
       const uint8_t* px = shards_->image(index);
       float* out = b.images.data() + r * sample;
       if (oh != h || ow != w) {
-        resize_bilinear(px, c, h, w, out, oh, ow);
+        // Through uint8, as the published pipeline (PIL resize, then ToTensor) does.
+        resized.resize(sample);
+        resize_bilinear_u8(px, c, h, w, resized.data(), oh, ow);
+        std::copy(resized.begin(), resized.end(), out);
       } else {
         std::copy(px, px + sample, out);
       }

@@ -41,14 +41,6 @@ std::string list_text(const std::vector<double>& v) {
   return list_text(s);
 }
 
-// h5::read_attr_strings cannot read an empty list (HDF5 rejects the null buffer).
-std::vector<std::string> read_string_list(hid_t obj, const std::string& name) {
-  h5::Handle attr(H5_CHECK(H5Aopen(obj, name.c_str(), H5P_DEFAULT)), H5Aclose);
-  h5::Handle space(H5_CHECK(H5Aget_space(attr.get())), H5Sclose);
-  if (H5_CHECK(H5Sget_simple_extent_npoints(space.get())) == 0) return {};
-  return h5::read_attr_strings(obj, name);
-}
-
 // Reads one file's metadata and labels, checking what a single file can check on its own.
 ShardMeta read_meta(const std::string& path, hid_t f, std::vector<int64_t>* labels) {
   std::string format = h5::has_attr(f, "format") ? h5::read_attr_string(f, "format") : "";
@@ -74,8 +66,8 @@ ShardMeta read_meta(const std::string& path, hid_t f, std::vector<int64_t>* labe
   m.mean = h5::read_attr_doubles(f, "mean");
   m.std = h5::read_attr_doubles(f, "std");
   m.flip_allowed = h5::read_attr_int(f, "flip_allowed") != 0;
-  m.source_files = read_string_list(f, "source_files");
-  m.source_sha256 = read_string_list(f, "source_sha256");
+  m.source_files = h5::read_attr_strings(f, "source_files");
+  m.source_sha256 = h5::read_attr_strings(f, "source_sha256");
   m.created_by = h5::read_attr_string(f, "created_by");
 
   h5::DatasetInfo images = h5::dataset_info(f, "images");

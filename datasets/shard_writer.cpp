@@ -21,20 +21,6 @@ std::string default_created_by() {
   return fmt::format("scouter {} ({})", SCOUTER_VERSION, SCOUTER_GIT_VERSION);
 }
 
-// h5::write_attr cannot write an empty list (HDF5 rejects the null buffer); an empty list is a
-// string attribute with zero elements, which h5py reads as an empty array.
-void write_string_list(hid_t obj, const std::string& name, const std::vector<std::string>& v) {
-  if (!v.empty()) return h5::write_attr(obj, name, v);
-  hsize_t zero = 0;
-  h5::Handle type(H5_CHECK(H5Tcopy(H5T_C_S1)), H5Tclose);
-  H5_CHECK(H5Tset_size(type.get(), H5T_VARIABLE));
-  H5_CHECK(H5Tset_cset(type.get(), H5T_CSET_UTF8));
-  h5::Handle space(H5_CHECK(H5Screate_simple(1, &zero, nullptr)), H5Sclose);
-  h5::Handle attr(
-      H5_CHECK(H5Acreate2(obj, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT)),
-      H5Aclose);
-}
-
 void write_contents(const std::string& path, const ShardMeta& meta, const uint8_t* images,
                     const int64_t* labels, const float* boxes) {
   h5::Handle file = h5::create_file(path);
@@ -64,8 +50,8 @@ void write_contents(const std::string& path, const ShardMeta& meta, const uint8_
   h5::write_attr(f, "mean", meta.mean);
   h5::write_attr(f, "std", meta.std);
   h5::write_attr(f, "flip_allowed", int64_t{meta.flip_allowed ? 1 : 0});
-  write_string_list(f, "source_files", meta.source_files);
-  write_string_list(f, "source_sha256", meta.source_sha256);
+  h5::write_attr(f, "source_files", meta.source_files);
+  h5::write_attr(f, "source_sha256", meta.source_sha256);
   h5::write_attr(f, "created_by", meta.created_by.empty() ? default_created_by() : meta.created_by);
 }
 

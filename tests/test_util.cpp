@@ -22,14 +22,13 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-static std::string env_or_throw(const char* name) {
+static std::string env_or(const char* name, const char* fallback) {
   const char* v = std::getenv(name);
-  if (!v || !*v) throw std::runtime_error(std::string(name) + " is not set (run the tests through ctest)");
-  return v;
+  return (v && *v) ? v : fallback;
 }
 
-std::string fixtures_dir() { return env_or_throw("SCOUTER_FIXTURES"); }
-std::string scouter_bin() { return env_or_throw("SCOUTER_BIN"); }
+std::string fixtures_dir() { return env_or("SCOUTER_FIXTURES", SCOUTER_FIXTURES_DIR); }
+std::string scouter_bin() { return env_or("SCOUTER_BIN", SCOUTER_BIN_PATH); }
 
 CommandResult run_command(const std::string& command) {
   CommandResult r;

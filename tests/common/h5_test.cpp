@@ -22,6 +22,8 @@ TEST(H5, DatasetsAndAttributesRoundTrip) {
     h5::write_attr(f.get(), "d", 0.25);
     h5::write_attr(f.get(), "names", std::vector<std::string>{"a", "bb", ""});
     h5::write_attr(f.get(), "v", std::vector<double>{1, 2});
+    h5::write_attr(f.get(), "no_names", std::vector<std::string>{});
+    h5::write_attr(f.get(), "no_values", std::vector<double>{});
   }
   h5::Handle f = h5::open_file(path);
   auto info = h5::dataset_info(f.get(), "group/with.dots");
@@ -33,6 +35,8 @@ TEST(H5, DatasetsAndAttributesRoundTrip) {
   EXPECT_DOUBLE_EQ(h5::read_attr_double(f.get(), "d"), 0.25);
   EXPECT_EQ(h5::read_attr_strings(f.get(), "names"), (std::vector<std::string>{"a", "bb", ""}));
   EXPECT_EQ(h5::read_attr_doubles(f.get(), "v"), (std::vector<double>{1, 2}));
+  EXPECT_TRUE(h5::read_attr_strings(f.get(), "no_names").empty());
+  EXPECT_TRUE(h5::read_attr_doubles(f.get(), "no_values").empty());
   h5::Handle g = h5::open_group(f.get(), "group");
   EXPECT_EQ(h5::list_children(g.get()), std::vector<std::string>{"with.dots"});
 

@@ -174,8 +174,9 @@ TEST_F(BatchLoaderTest, ResizesToImgSize) {
   ASSERT_EQ(b.images.size(), static_cast<size_t>(2 * kC * 81));
   EXPECT_EQ(b.indices, (std::vector<int64_t>{7, 21}));
   EXPECT_EQ(b.labels, (std::vector<int64_t>{labels_[7], labels_[21]}));
-  std::vector<float> resized(kC * 81);
-  resize_bilinear(images_.data() + 21 * kC * kH * kW, kC, kH, kW, resized.data(), 9, 9);
+  // Through uint8, as the published pipeline (PIL resize, then ToTensor).
+  std::vector<uint8_t> resized(kC * 81);
+  resize_bilinear_u8(images_.data() + 21 * kC * kH * kW, kC, kH, kW, resized.data(), 9, 9);
   const double mean[] = {0.25, 0.5}, stddev[] = {0.5, 0.2};
   for (int c = 0; c < kC; ++c)
     for (int p = 0; p < 81; ++p)

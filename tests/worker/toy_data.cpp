@@ -9,7 +9,7 @@ namespace scouter::testing {
 namespace {
 
 void make_split(int64_t n, uint64_t seed, std::vector<uint8_t>& images, std::vector<int64_t>& labels) {
-  constexpr int kSize = 28, kSquare = 8, kHalf = kSize / 2;
+  constexpr int kSize = 28, kSquare = 10, kHalf = kSize / 2;
   std::mt19937_64 rng(seed);
   images.assign(static_cast<size_t>(n * kSize * kSize), 0);
   labels.resize(static_cast<size_t>(n));
@@ -17,7 +17,7 @@ void make_split(int64_t n, uint64_t seed, std::vector<uint8_t>& images, std::vec
     int64_t label = i % 4;
     labels[static_cast<size_t>(i)] = label;
     uint8_t* img = images.data() + i * kSize * kSize;
-    for (int p = 0; p < kSize * kSize; ++p) img[p] = static_cast<uint8_t>(rng() % 60);
+    for (int p = 0; p < kSize * kSize; ++p) img[p] = static_cast<uint8_t>(rng() % 30);
     int qy = static_cast<int>(label / 2) * kHalf, qx = static_cast<int>(label % 2) * kHalf;
     int y0 = qy + static_cast<int>(rng() % (kHalf - kSquare + 1));
     int x0 = qx + static_cast<int>(rng() % (kHalf - kSquare + 1));
@@ -59,7 +59,7 @@ Config toy_config(const std::string& data_dir, const std::string& output_dir) {
   c.num_classes = 4;
   c.img_size = 0;
   c.batch_size = 32;
-  c.epochs = 2;
+  c.epochs = 3;
   c.lr = 1e-3;
   c.threads = 1;
   c.prefetch = 2;

@@ -1,5 +1,5 @@
 // A generated dataset that a correct model learns within an epoch and a broken one cannot:
-// class k of 4 puts a bright 8x8 square somewhere inside quadrant k of a noisy 28x28 image.
+// class k of 4 puts a bright 10x10 square somewhere inside quadrant k of a noisy 28x28 image.
 #pragma once
 
 #include <cstdint>

