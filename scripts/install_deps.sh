@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package the project uses (build, tests, main job). Safe to re-run:
 # does nothing when everything is already installed. Needs root (or sudo).
+#   scripts/install_deps.sh             what building, testing and the main job need
+#   scripts/install_deps.sh --fixtures  also the Python packages that regenerate the committed
+#                                       reference fixtures (tests/tools/*.py); tests don't run them
 set -euo pipefail
 
 PACKAGES=(
   build-essential cmake git pkg-config ca-certificates
   libtorch-dev                       # LibTorch 1.13 (CPU)
+  libopenblas0-openmp                # BLAS for LibTorch: Debian's default reference BLAS makes
+                                     # Linear/GRU ~10x slower (it becomes the system libblas.so.3)
   libopenmpi-dev openmpi-bin         # MPI launcher and CPU gradient averaging
   libhdf5-dev hdf5-tools             # shards and checkpoints (h5dump to inspect them)
   libtomlplusplus-dev                # config files
@@ -14,8 +19,10 @@ PACKAGES=(
   libgtest-dev                       # tests
   libstb-dev zlib1g-dev libssl-dev   # PNG output, gzip IDX files, SHA-256
   dataset-fashion-mnist              # the default dataset of the main job
-  python3-torch python3-h5py python3-numpy python3-pil python3-matplotlib  # fixture generators
 )
+if [ "${1:-}" = "--fixtures" ]; then
+  PACKAGES+=(python3-torch python3-h5py python3-numpy python3-pil python3-matplotlib)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
