@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <map>
 #include <regex>
+#include <sstream>
+#include <type_traits>
 
 #include "common/error.h"
 #include "common/files.h"
@@ -21,6 +23,22 @@ namespace scouter {
 namespace {
 
 constexpr const char* kFormat = "scouter-checkpoint";
+
+// LibTorch 1.13 keys optimizer state by the parameter's TensorImpl address printed as text,
+// LibTorch 2.x by the address itself; both builds (Debian's and PyTorch's) must compile.
+using StateMap =
+    std::remove_reference_t<decltype(std::declval<torch::optim::Optimizer&>().state())>;
+
+template <typename Key = typename StateMap::key_type>
+Key state_key(const torch::Tensor& p) {
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream s;  // what c10::guts::to_string prints
+    s << p.unsafeGetTensorImpl();
+    return s.str();
+  } else {
+    return p.unsafeGetTensorImpl();
+  }
+}
 
 std::map<std::string, torch::Tensor> named_tensors(torch::nn::Module& model) {
   std::map<std::string, torch::Tensor> out;
@@ -131,7 +149,7 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model,
       h5::write_attr(og.get(), "lr", optimizer->param_groups().at(0).options().get_lr());
       for (const auto& group : optimizer->param_groups()) {
         for (const auto& p : group.params()) {
-          auto it = optimizer->state().find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+          auto it = optimizer->state().find(state_key(p));
           if (it == optimizer->state().end()) continue;  // no step taken for it yet
           auto& st = static_cast<torch::optim::AdamWParamState&>(*it->second);
           auto nit = name_of.find(p.unsafeGetTensorImpl());
@@ -232,7 +250,7 @@ CheckpointInfo load_checkpoint(const std::string& path, torch::nn::Module& model
         group.options().set_lr(h5::read_attr_double(og.get(), "lr"));
         for (auto& p : group.params()) {
           const std::string& name = name_of.at(p.unsafeGetTensorImpl());
-          std::string key = c10::guts::to_string(p.unsafeGetTensorImpl());
+          auto key = state_key(p);
           if (!h5::exists(og.get(), name)) {
             optimizer->state().erase(key);
             continue;
