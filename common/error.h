@@ -28,7 +28,9 @@ class UserError : public Error {
 constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;     // internal error or failed run
 constexpr int kExitUsage = 2;       // bad command line, config, or input file
-constexpr int kExitRequeue = 3;     // stopped by a signal after writing a checkpoint (issue 3)
+constexpr int kExitRequeue = 3;     // stopped by SIGTERM/SIGUSR1 after writing a checkpoint:
+                                    // resubmit with --resume true (job scripts requeue on it)
+constexpr int kExitLostRank = 4;    // a collective timed out: a rank died or hangs
 
 [[noreturn]] void throw_internal(const char* expr, const char* file, int line, const std::string& msg);
 

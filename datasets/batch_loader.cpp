@@ -44,7 +44,7 @@ BatchLoader::BatchLoader(std::shared_ptr<ShardSet> shards, LoaderOptions options
 BatchLoader::~BatchLoader() { stop_worker(); }
 
 int64_t BatchLoader::batches_per_epoch() const {
-  int64_t n = num_samples();
+  int64_t n = opt_.plan ? static_cast<int64_t>(opt_.plan(0).size()) : num_samples();
   return opt_.drop_last ? n / opt_.batch_size : (n + opt_.batch_size - 1) / opt_.batch_size;
 }
 
@@ -65,6 +65,13 @@ std::vector<int64_t> BatchLoader::epoch_order(int64_t epoch) const {
     auto j = static_cast<size_t>(rng.below(i));
     std::swap(order[i - 1], order[j]);
   }
+  return order;
+}
+
+std::vector<int64_t> BatchLoader::epoch_samples(int64_t epoch) const {
+  if (opt_.plan) return opt_.plan(epoch);
+  std::vector<int64_t> order = epoch_order(epoch);
+  for (auto& k : order) k = indices_[static_cast<size_t>(k)];
   return order;
 }
 
@@ -181,8 +188,8 @@ void BatchLoader::start_epoch(int64_t epoch, int64_t skip_batches) {
 
 void BatchLoader::worker_loop(int64_t epoch, int64_t first_batch, uint64_t generation) {
   try {
-    std::vector<int64_t> order = epoch_order(epoch);
-    const auto n = static_cast<int64_t>(order.size());
+    std::vector<int64_t> samples = epoch_samples(epoch);
+    const auto n = static_cast<int64_t>(samples.size());
     for (int64_t bi = first_batch; bi < total_batches_; ++bi) {
       {
         std::unique_lock<std::mutex> lock(mu_);
@@ -193,7 +200,7 @@ void BatchLoader::worker_loop(int64_t epoch, int64_t first_batch, uint64_t gener
       int64_t begin = bi * opt_.batch_size, end = std::min(begin + opt_.batch_size, n);
       std::vector<int64_t> rows;
       rows.reserve(static_cast<size_t>(end - begin));
-      for (int64_t k = begin; k < end; ++k) rows.push_back(indices_[static_cast<size_t>(order[k])]);
+      rows.assign(samples.begin() + begin, samples.begin() + end);
       Batch batch = make_batch(rows, epoch, opt_.aug);
       {
         std::lock_guard<std::mutex> lock(mu_);

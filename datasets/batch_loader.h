@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -30,6 +31,9 @@ struct LoaderOptions {
   // Split-wide sample indices to serve (e.g. the samples of the first num_classes classes,
   // or one rank's part); empty means every sample.
   std::vector<int64_t> indices;
+  // When set, the epoch's samples come from here instead (split-wide indices in serving order,
+  // the same count every epoch): a rank's part of a distributed plan (datasets/data_plan.h).
+  std::function<std::vector<int64_t>(int64_t epoch)> plan;
 };
 
 struct Batch {
@@ -62,6 +66,8 @@ class BatchLoader {
 
   // The permutation of epoch `epoch` (positions into the index list), exposed for tests.
   std::vector<int64_t> epoch_order(int64_t epoch) const;
+  // The split-wide samples of epoch `epoch` in serving order (the plan's, or the shuffle's).
+  std::vector<int64_t> epoch_samples(int64_t epoch) const;
 
  private:
   void stop_worker();

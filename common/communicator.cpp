@@ -1,0 +1,273 @@
+#include "common/communicator.h"
+
+#include <fmt/format.h>
+#include <sched.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <limits>
+#include <thread>
+
+#include "common/error.h"
+#include "common/mpi_env.h"
+#include "common/text.h"
+
+namespace scouter {
+namespace {
+
+constexpr int kTagArrive = 7001;
+constexpr int64_t kChunk = int64_t{1} << 30;  // MPI counts are ints: move big buffers in pieces
+constexpr size_t kStepsRemembered = 4096;
+
+using Clock = std::chrono::steady_clock;
+
+// Waits politely: spins briefly (gradient buckets finish in microseconds on one node), then
+// yields and sleeps so a waiting rank leaves the core to computing ones.
+class Backoff {
+ public:
+  void pause() {
+    ++n_;
+    if (n_ < 64) return;
+    if (n_ < 1024) {
+      sched_yield();
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(n_ < 4096 ? 20 : 200));
+  }
+
+ private:
+  int n_ = 0;
+};
+
+}  // namespace
+
+Communicator::Communicator(MPI_Comm comm, double timeout_s) : timeout_s_(timeout_s) {
+  MPI_CHECK(MPI_Comm_dup(comm, &comm_));
+  MPI_CHECK(MPI_Comm_dup(comm, &arrive_comm_));
+  MPI_CHECK(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN));
+  MPI_CHECK(MPI_Comm_rank(comm_, &rank_));
+  MPI_CHECK(MPI_Comm_size(comm_, &size_));
+  if (rank_ == 0) {
+    last_seq_.assign(static_cast<size_t>(size_), 0);
+    recv_buf_.assign(static_cast<size_t>(size_), 0);
+    recv_req_.assign(static_cast<size_t>(size_), MPI_REQUEST_NULL);
+    for (int r = 1; r < size_; ++r)
+      MPI_CHECK(MPI_Irecv(&recv_buf_[static_cast<size_t>(r)], 1, MPI_INT64_T, r, kTagArrive,
+                          arrive_comm_, &recv_req_[static_cast<size_t>(r)]));
+  }
+}
+
+Communicator::~Communicator() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (finalized) return;
+  try {
+    if (!shut_down_) shutdown();
+  } catch (const std::exception& e) {
+    spdlog::warn("communicator shutdown: {}", e.what());
+  }
+  MPI_Comm_free(&arrive_comm_);
+  MPI_Comm_free(&comm_);
+}
+
+int64_t Communicator::enter(const std::string& what) {
+  int64_t seq = ++seq_;
+  if (rank_ == 0) {
+    last_seq_[0] = seq;
+    step_of_seq_[seq] = step_;
+    if (step_of_seq_.size() > kStepsRemembered) step_of_seq_.erase(step_of_seq_.begin());
+    poll_arrivals();
+  } else if (size_ > 1) {
+    auto value = std::make_unique<int64_t>(seq);
+    MPI_Request req;
+    MPI_CHECK(MPI_Isend(value.get(), 1, MPI_INT64_T, 0, kTagArrive, arrive_comm_, &req));
+    sends_.emplace_back(req, std::move(value));
+    reap_sends();
+  }
+  (void)what;
+  return seq;
+}
+
+void Communicator::poll_arrivals() {
+  for (int r = 1; r < size_; ++r) {
+    auto& req = recv_req_[static_cast<size_t>(r)];
+    while (req != MPI_REQUEST_NULL) {
+      int flag = 0;
+      MPI_CHECK(MPI_Test(&req, &flag, MPI_STATUS_IGNORE));
+      if (!flag) break;
+      last_seq_[static_cast<size_t>(r)] = recv_buf_[static_cast<size_t>(r)];
+      MPI_CHECK(MPI_Irecv(&recv_buf_[static_cast<size_t>(r)], 1, MPI_INT64_T, r, kTagArrive,
+                          arrive_comm_, &req));
+    }
+  }
+}
+
+void Communicator::reap_sends() {
+  while (!sends_.empty()) {
+    int flag = 0;
+    MPI_CHECK(MPI_Test(&sends_.front().first, &flag, MPI_STATUS_IGNORE));
+    if (!flag) break;
+    sends_.pop_front();
+  }
+}
+
+void Communicator::wait_request(MPI_Request& request, int64_t seq, const std::string& what) {
+  auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s_);
+  Backoff backoff;
+  while (true) {
+    int flag = 0;
+    MPI_CHECK(MPI_Test(&request, &flag, MPI_STATUS_IGNORE));
+    if (flag) return;
+    if (rank_ == 0) poll_arrivals();
+    else reap_sends();
+    if (Clock::now() > deadline) on_timeout(seq, what);
+    backoff.pause();
+  }
+}
+
+void Communicator::on_timeout(int64_t seq, const std::string& what) {
+  if (rank_ == 0) {
+    poll_arrivals();
+    std::vector<std::string> missing;
+    for (int r = 1; r < size_; ++r) {
+      int64_t last = last_seq_[static_cast<size_t>(r)];
+      if (last >= seq) continue;
+      auto it = step_of_seq_.find(last);
+      missing.push_back(it == step_of_seq_.end() || last == 0
+                            ? fmt::format("{} (never arrived)", r)
+                            : fmt::format("{} (last seen at step {})", r, it->second));
+    }
+    abort(kExitLostRank,
+          fmt::format("'{}' at step {} timed out after {:.0f} s (collective_timeout): rank{} {} "
+                      "did not arrive",
+                      what, step_, timeout_s_, missing.size() == 1 ? "" : "s",
+                      missing.empty() ? std::string("(none: all ranks arrived; the transport is stuck)")
+                                      : join(missing, ", ")));
+  }
+  // Rank 0 knows who is missing; give it time to say so before ending the job from here.
+  double grace = std::min(10.0, std::max(1.0, timeout_s_ / 2));
+  spdlog::error("'{}' at step {} timed out after {:.0f} s (collective_timeout); waiting {:.0f} s "
+                "for rank 0 to name the missing ranks",
+                what, step_, timeout_s_, grace);
+  std::this_thread::sleep_for(std::chrono::duration<double>(grace));
+  abort(kExitLostRank, fmt::format("'{}' at step {}: rank 0 did not report within {:.0f} s, so "
+                                   "rank 0 is missing or stuck itself",
+                                   what, step_, grace));
+}
+
+void Communicator::abort(int exit_code, const std::string& message) {
+  spdlog::error("{}", message);
+  spdlog::default_logger()->flush();
+  MPI_Abort(MPI_COMM_WORLD, exit_code);
+  std::_Exit(exit_code);  // MPI_Abort does not return; this only satisfies [[noreturn]]
+}
+
+void Communicator::barrier(const std::string& what) {
+  int64_t seq = enter(what);
+  MPI_Request req;
+  MPI_CHECK(MPI_Ibarrier(comm_, &req));
+  wait_request(req, seq, what);
+}
+
+void Communicator::broadcast(void* data, int64_t bytes, int root, const std::string& what) {
+  auto* p = static_cast<char*>(data);
+  for (int64_t off = 0; off < bytes || (bytes == 0 && off == 0); off += kChunk) {
+    int n = static_cast<int>(std::min(kChunk, bytes - off));
+    int64_t seq = enter(what);
+    MPI_Request req;
+    MPI_CHECK(MPI_Ibcast(p + off, n, MPI_BYTE, root, comm_, &req));
+    wait_request(req, seq, what);
+    if (bytes == 0) break;
+  }
+}
+
+void Communicator::allreduce(void* data, int64_t count, MPI_Datatype type, MPI_Op op,
+                             const std::string& what) {
+  Pending p = start_allreduce(data, count, type, op, what);
+  wait(p);
+}
+
+void Communicator::gather(const void* send, int64_t bytes, void* recv, int root,
+                          const std::string& what) {
+  SCOUTER_CHECK(bytes <= std::numeric_limits<int>::max(), "gather of more than 2 GiB per rank");
+  int64_t seq = enter(what);
+  MPI_Request req;
+  MPI_CHECK(MPI_Igather(send, static_cast<int>(bytes), MPI_BYTE, recv, static_cast<int>(bytes),
+                        MPI_BYTE, root, comm_, &req));
+  wait_request(req, seq, what);
+}
+
+void Communicator::send(const void* data, int64_t bytes, int dest, int tag, const std::string& what) {
+  const auto* p = static_cast<const char*>(data);
+  for (int64_t off = 0; off < bytes; off += kChunk) {
+    int n = static_cast<int>(std::min(kChunk, bytes - off));
+    MPI_Request req;
+    MPI_CHECK(MPI_Isend(p + off, n, MPI_BYTE, dest, tag, comm_, &req));
+    wait_request(req, seq_, what);
+  }
+}
+
+void Communicator::recv(void* data, int64_t bytes, int source, int tag, const std::string& what) {
+  auto* p = static_cast<char*>(data);
+  for (int64_t off = 0; off < bytes; off += kChunk) {
+    int n = static_cast<int>(std::min(kChunk, bytes - off));
+    MPI_Request req;
+    MPI_CHECK(MPI_Irecv(p + off, n, MPI_BYTE, source, tag, comm_, &req));
+    wait_request(req, seq_, what);
+  }
+}
+
+Communicator::Pending Communicator::start_allreduce(void* data, int64_t count, MPI_Datatype type,
+                                                    MPI_Op op, std::string what) {
+  SCOUTER_CHECK(count <= std::numeric_limits<int>::max(), "allreduce of more than 2^31 elements");
+  Pending p;
+  p.seq = enter(what);
+  p.what = std::move(what);
+  MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, data, static_cast<int>(count), type, op, comm_, &p.request));
+  return p;
+}
+
+bool Communicator::test(Pending& p) {
+  if (p.done()) return true;
+  int flag = 0;
+  MPI_CHECK(MPI_Test(&p.request, &flag, MPI_STATUS_IGNORE));
+  return flag != 0;
+}
+
+void Communicator::wait(Pending& p) {
+  if (p.done()) return;
+  wait_request(p.request, p.seq, p.what);
+}
+
+void Communicator::shutdown() {
+  if (shut_down_) return;
+  barrier("shutdown");
+  shut_down_ = true;
+  if (rank_ == 0) {
+    // Every rank has announced the final barrier, so its messages are on their way: take them.
+    auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s_);
+    Backoff backoff;
+    while (true) {
+      poll_arrivals();
+      bool all = std::all_of(last_seq_.begin(), last_seq_.end(), [&](int64_t s) { return s == seq_; });
+      if (all || Clock::now() > deadline) break;
+      backoff.pause();
+    }
+    for (auto& req : recv_req_) {
+      if (req == MPI_REQUEST_NULL) continue;
+      MPI_Cancel(&req);
+      MPI_Request_free(&req);
+    }
+  } else {
+    auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s_);
+    Backoff backoff;
+    while (!sends_.empty() && Clock::now() < deadline) {
+      reap_sends();
+      backoff.pause();
+    }
+  }
+}
+
+}  // namespace scouter

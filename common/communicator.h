@@ -1,0 +1,84 @@
+// Collectives that never hang silently. Every operation is non-blocking underneath and waited on
+// with a deadline (the config's collective_timeout). Each rank tells rank 0 which collective it
+// has entered (one integer per collective, on a duplicate communicator), so when a wait expires
+// rank 0 names the ranks that never arrived, with the step and the operation, and aborts the
+// job; the other ranks give rank 0 a grace period to do so, then abort naming rank 0.
+#pragma once
+
+#include <mpi.h>
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace scouter {
+
+class Communicator {
+ public:
+  struct Pending {
+    MPI_Request request = MPI_REQUEST_NULL;
+    int64_t seq = -1;
+    std::string what;
+    bool done() const { return request == MPI_REQUEST_NULL; }
+  };
+
+  // comm is duplicated (the caller keeps its own). timeout_s: deadline of every wait.
+  Communicator(MPI_Comm comm, double timeout_s);
+  ~Communicator();
+  Communicator(const Communicator&) = delete;
+  Communicator& operator=(const Communicator&) = delete;
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  MPI_Comm comm() const { return comm_; }
+  double timeout_s() const { return timeout_s_; }
+  // The training step named in timeout messages.
+  void set_step(int64_t step) { step_ = step; }
+  int64_t step() const { return step_; }
+
+  // Blocking with a deadline.
+  void barrier(const std::string& what);
+  void broadcast(void* data, int64_t bytes, int root, const std::string& what);
+  void allreduce(void* data, int64_t count, MPI_Datatype type, MPI_Op op, const std::string& what);
+  // Every rank sends `bytes` bytes; root receives size() * bytes, rank order.
+  void gather(const void* send, int64_t bytes, void* recv, int root, const std::string& what);
+  void send(const void* data, int64_t bytes, int dest, int tag, const std::string& what);
+  void recv(void* data, int64_t bytes, int source, int tag, const std::string& what);
+
+  // Non-blocking allreduce (gradient buckets). count must fit an int.
+  Pending start_allreduce(void* data, int64_t count, MPI_Datatype type, MPI_Op op,
+                          std::string what);
+  // Progresses MPI; true when p is complete.
+  bool test(Pending& p);
+  void wait(Pending& p);
+
+  // Ends the arrival bookkeeping cleanly (a final barrier); call before MPI_Finalize.
+  void shutdown();
+
+  [[noreturn]] void abort(int exit_code, const std::string& message);
+
+ private:
+  int64_t enter(const std::string& what);  // next collective: number it, tell rank 0
+  void wait_request(MPI_Request& request, int64_t seq, const std::string& what);
+  void poll_arrivals();
+  void reap_sends();
+  [[noreturn]] void on_timeout(int64_t seq, const std::string& what);
+
+  MPI_Comm comm_ = MPI_COMM_NULL, arrive_comm_ = MPI_COMM_NULL;
+  int rank_ = 0, size_ = 1;
+  double timeout_s_;
+  int64_t step_ = 0;
+  int64_t seq_ = 0;
+  bool shut_down_ = false;
+  // Rank 0: the last collective each rank announced, and the step of each recent collective.
+  std::vector<int64_t> last_seq_, recv_buf_;
+  std::vector<MPI_Request> recv_req_;
+  std::map<int64_t, int64_t> step_of_seq_;
+  // Others: announcements in flight.
+  std::deque<std::pair<MPI_Request, std::unique_ptr<int64_t>>> sends_;
+};
+
+}  // namespace scouter

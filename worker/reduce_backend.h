@@ -1,0 +1,34 @@
+// The transports that sum a flat gradient bucket across ranks: MPI (CPU tensors; CUDA tensors
+// pass through host memory) and NCCL (CUDA tensors, on the compute stream). GradSync and the
+// trainer see only this interface.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+
+#include "common/communicator.h"
+
+namespace scouter {
+
+class ReduceBackend {
+ public:
+  virtual ~ReduceBackend() = default;
+  virtual std::string name() const = 0;
+  virtual int world() const = 0;
+  // Starts an in-place sum of `flat` across ranks; `id` names it for wait().
+  virtual void start(size_t id, torch::Tensor flat, const std::string& what) = 0;
+  // Lets started reductions progress (called from backward hooks).
+  virtual void progress() = 0;
+  // Waits (with the collective deadline) until reduction `id` is complete.
+  virtual void wait(size_t id) = 0;
+  // Copies root's `t` into every rank's `t`, in place.
+  virtual void broadcast(torch::Tensor t, int root, const std::string& what) = 0;
+  // Element-wise min and max across ranks of a small int32 CPU tensor (consistency checks).
+  virtual void min_max(torch::Tensor& mins, torch::Tensor& maxs, const std::string& what) = 0;
+};
+
+std::shared_ptr<ReduceBackend> make_mpi_backend(std::shared_ptr<Communicator> comm);
+
+}  // namespace scouter
