@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <exception>
 #include <limits>
 #include <thread>
 
@@ -63,10 +64,14 @@ Communicator::~Communicator() {
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (finalized) return;
-  try {
-    if (!shut_down_) shutdown();
-  } catch (const std::exception& e) {
-    spdlog::warn("communicator shutdown: {}", e.what());
+  // Unwinding from an error: peers may sit in another collective, so no final barrier here
+  // (the caller ends the job with MPI_Abort).
+  if (std::uncaught_exceptions() == 0) {
+    try {
+      if (!shut_down_) shutdown();
+    } catch (const std::exception& e) {
+      spdlog::warn("communicator shutdown: {}", e.what());
+    }
   }
   MPI_Comm_free(&arrive_comm_);
   MPI_Comm_free(&comm_);

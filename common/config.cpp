@@ -60,6 +60,13 @@ const std::vector<KeyDef>& defs() {
       {{"vis", K::kBool, "vis", "write attention pictures after training", false}, &Config::vis},
       {{"vis_id", K::kInt, "vis", "index of the first validation image pictured", false}, &Config::vis_id},
       {{"vis_count", K::kInt, "vis", "number of validation images pictured", false}, &Config::vis_count},
+      {{"device", K::kString, "dist", "cpu (this build); cuda arrives with a CUDA LibTorch build", false}, &Config::device},
+      {{"grad_sync", K::kString, "dist", "gradient averaging: auto (mpi with several ranks, none with one), mpi, nccl, none", false}, &Config::grad_sync},
+      {{"bucket_mb", K::kFloat, "dist", "gradient bucket size in MB (each bucket's allreduce starts when its gradients are ready)", false}, &Config::bucket_mb},
+      {{"overlap", K::kBool, "dist", "start bucket allreduces during backward (false: all after backward)", false}, &Config::overlap},
+      {{"collective_timeout", K::kFloat, "dist", "seconds a rank waits in a collective before the job stops naming the missing ranks", false}, &Config::collective_timeout},
+      {{"shuffle_block", K::kInt, "dist", "samples per block of the data plan (blocks are dealt to ranks each epoch)", false}, &Config::shuffle_block},
+      {{"stage_dir", K::kString, "dist", "node-local folder to copy each node's shards into (e.g. $TMPDIR); empty reads the shared copy", false}, &Config::stage_dir},
       {{"shard_size", K::kInt, "prep", "samples per HDF5 shard written by `scouter prep`", false}, &Config::shard_size},
   };
   return d;
@@ -346,6 +353,12 @@ void validate(const Config& c, const Origins& origins) {
   at_least("vis_id", c.vis_id, 0);
   at_least("vis_count", c.vis_count, 1);
   at_least("shard_size", c.shard_size, 1);
+  one_of("device", c.device, {"cpu", "cuda"});
+  one_of("grad_sync", c.grad_sync, {"auto", "mpi", "nccl", "none"});
+  if (!(c.bucket_mb > 0) || !std::isfinite(c.bucket_mb)) fail("bucket_mb", lit("bucket_mb"), "a number > 0");
+  if (!(c.collective_timeout > 0) || !std::isfinite(c.collective_timeout))
+    fail("collective_timeout", lit("collective_timeout"), "seconds > 0");
+  at_least("shuffle_block", c.shuffle_block, 1);
   if (c.use_pre && !c.use_slot)
     throw UserError(fmt::format("{}: use_pre = true needs use_slot = true", where("use_pre")),
                     "use_pre starts a SCOUTER run from its FC baseline; the baseline itself has no use_pre");

@@ -51,6 +51,14 @@ struct Config {
   bool vis = false;
   int64_t vis_id = 0;
   int64_t vis_count = 1;
+  // Distributed
+  std::string device = "cpu";
+  std::string grad_sync = "auto";
+  double bucket_mb = 25.0;
+  bool overlap = true;
+  double collective_timeout = 600.0;
+  int64_t shuffle_block = 1024;
+  std::string stage_dir;
   // Preprocessing
   int64_t shard_size = 10000;
 

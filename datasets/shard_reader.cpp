@@ -265,4 +265,10 @@ std::vector<float> ShardSet::box(int64_t i) {
   return {b[0], b[1], b[2], b[3]};
 }
 
+std::vector<int64_t> ShardSet::shard_firsts() const {
+  std::vector<int64_t> firsts;
+  for (const auto& s : shards_) firsts.push_back(s->first);
+  return firsts;
+}
+
 }  // namespace scouter

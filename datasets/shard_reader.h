@@ -25,6 +25,8 @@ class ShardSet {
   int64_t size() const { return meta_.total_count; }
   int64_t sample_bytes() const { return meta_.channels * meta_.height * meta_.width; }
   const std::vector<std::string>& paths() const { return paths_; }
+  // Split-wide index of each shard file's first sample, in file order.
+  std::vector<int64_t> shard_firsts() const;
 
   // All labels of the split (read at open, validated against num_classes).
   const std::vector<int64_t>& labels() const { return labels_; }

@@ -8,8 +8,10 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "common/mpi_env.h"
 #include "common/text.h"
 #include "launcher/commands.h"
+#include "worker/distributed.h"
 
 namespace scouter {
 namespace {
@@ -21,6 +23,16 @@ std::string shell_quote(const std::string& s) {
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return out + "'";
+}
+
+// With several ranks an error must end the whole job (peers may wait in a collective);
+// MPI_Abort does that, with this status. A single process just returns it.
+int end_job(int code) {
+  if (MpiEnv::initialized() && MpiEnv::get().topology().world > 1) {
+    spdlog::default_logger()->flush();
+    MPI_Abort(MPI_COMM_WORLD, code);
+  }
+  return code;
 }
 
 }  // namespace
@@ -87,15 +99,18 @@ int run_cli(int argc, char** argv) {
       return args.command.empty() ? kExitUsage : kExitOk;
     }
     return run_command(args);
+  } catch (const PeerFailed& e) {
+    // Another rank failed and logged why; this one only leaves with the same status.
+    return end_job(e.exit_code());
   } catch (const UserError& e) {
     spdlog::error("{}{}{}", e.what(), e.hint().empty() ? "" : " -- hint: ", e.hint());
-    return kExitUsage;
+    return end_job(kExitUsage);
   } catch (const std::exception& e) {
     // LibTorch's c10::Error carries a backtrace after the first line; the first line says it.
     std::string msg = e.what();
     auto nl = msg.find('\n');
     spdlog::error("{}", nl == std::string::npos ? msg : msg.substr(0, nl));
-    return kExitFailure;
+    return end_job(kExitFailure);
   }
 }
 

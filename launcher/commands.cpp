@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "common/log.h"
+#include "common/mpi_env.h"
 #include "common/text.h"
 #include "common/version.h"
 #include "datasets/idx_prep.h"
@@ -65,13 +66,18 @@ int cmd_train(const ParsedArgs& args) {
   Origins origins;
   Config cfg = config_from_args(args, origins);
   validate(cfg, origins);
-  init_logging(0, cfg.log_level);
-  spdlog::info("scouter {} ({}) train, resolved config:\n{}", SCOUTER_VERSION, SCOUTER_GIT_VERSION,
-               to_table(cfg));
-  ensure_dir(cfg.output_dir);
-  write_text_file_atomic(cfg.output_dir + "/command.txt", args.command_line + "\n");
-  train_run(cfg, origins);
-  return kExitOk;
+  // Every rank validates the same config, so a bad one fails everywhere before MPI starts.
+  const Topology& topo = MpiEnv::init(nullptr, nullptr).topology();
+  init_logging(topo.rank, cfg.log_level);
+  if (topo.rank == 0) {
+    spdlog::info("scouter {} ({}) train on {}; resolved config:\n{}", SCOUTER_VERSION,
+                 SCOUTER_GIT_VERSION, topo.describe(), to_table(cfg));
+    ensure_dir(cfg.output_dir);
+    write_text_file_atomic(cfg.output_dir + "/command.txt", args.command_line + "\n");
+    write_text_file_atomic(cfg.output_dir + "/hosts.txt", join(topo.hosts, "\n") + "\n");
+  }
+  TrainResult r = train_run(cfg, origins);
+  return r.stopped_by != 0 ? kExitRequeue : kExitOk;
 }
 
 int cmd_vis(const ParsedArgs& args) {

@@ -8,14 +8,14 @@
 #include <filesystem>
 #include <map>
 #include <regex>
-#include <sstream>
-#include <type_traits>
+#include <set>
 
 #include "common/error.h"
 #include "common/files.h"
 #include "common/h5.h"
 #include "common/text.h"
 #include "common/version.h"
+#include "worker/optimizer_state.h"
 
 namespace fs = std::filesystem;
 
@@ -23,22 +23,6 @@ namespace scouter {
 namespace {
 
 constexpr const char* kFormat = "scouter-checkpoint";
-
-// LibTorch 1.13 keys optimizer state by the parameter's TensorImpl address printed as text,
-// LibTorch 2.x by the address itself; both builds (Debian's and PyTorch's) must compile.
-using StateMap =
-    std::remove_reference_t<decltype(std::declval<torch::optim::Optimizer&>().state())>;
-
-template <typename Key = typename StateMap::key_type>
-Key state_key(const torch::Tensor& p) {
-  if constexpr (std::is_same_v<Key, std::string>) {
-    std::ostringstream s;  // what c10::guts::to_string prints
-    s << p.unsafeGetTensorImpl();
-    return s.str();
-  } else {
-    return p.unsafeGetTensorImpl();
-  }
-}
 
 std::map<std::string, torch::Tensor> named_tensors(torch::nn::Module& model) {
   std::map<std::string, torch::Tensor> out;
@@ -118,7 +102,7 @@ std::string signature_diff(const std::string& file_sig, const std::string& cfg_s
 
 void save_checkpoint(const std::string& path, torch::nn::Module& model,
                      torch::optim::Optimizer* optimizer, const TrainState& state,
-                     const Config& cfg) {
+                     const Config& cfg, const std::vector<torch::Tensor>& rank_rng) {
   ensure_dir(fs::path(path).parent_path().string());
   AtomicOutput out(path);
   {
@@ -135,6 +119,7 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model,
     h5::write_attr(root, "global_step", state.global_step);
     h5::write_attr(root, "best_val_acc", state.best_val_acc);
     h5::write_attr(root, "best_epoch", state.best_epoch);
+    h5::write_attr(root, "world_size", static_cast<int64_t>(std::max<size_t>(1, rank_rng.size())));
 
     auto tensors = named_tensors(model);
     h5::Handle mg = h5::create_group(root, "model");
@@ -149,7 +134,7 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model,
       h5::write_attr(og.get(), "lr", optimizer->param_groups().at(0).options().get_lr());
       for (const auto& group : optimizer->param_groups()) {
         for (const auto& p : group.params()) {
-          auto it = optimizer->state().find(state_key(p));
+          auto it = optimizer->state().find(optimizer_state_key(p));
           if (it == optimizer->state().end()) continue;  // no step taken for it yet
           auto& st = static_cast<torch::optim::AdamWParamState&>(*it->second);
           auto nit = name_of.find(p.unsafeGetTensorImpl());
@@ -171,8 +156,29 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model,
     h5::Handle rg = h5::create_group(root, "rng");
     std::vector<hsize_t> dims{static_cast<hsize_t>(rng.numel())};
     h5::write<uint8_t>(rg.get(), "torch_cpu", dims, rng.contiguous().data_ptr<uint8_t>());
+    for (size_t r = 0; r < rank_rng.size(); ++r) {
+      torch::Tensor t = rank_rng[r].contiguous();
+      std::vector<hsize_t> d{static_cast<hsize_t>(t.numel())};
+      h5::write<uint8_t>(rg.get(), "rank_" + std::to_string(r), d, t.data_ptr<uint8_t>());
+    }
   }
   out.commit();
+}
+
+void mark_complete(const std::string& path) { write_text_file_atomic(path + ".done", "complete\n"); }
+
+torch::Tensor read_rank_rng(const std::string& path, int rank) {
+  try {
+    h5::Handle file = h5::open_file(path);
+    std::string name = "rng/rank_" + std::to_string(rank);
+    if (!h5::exists(file.get(), "rng") || !h5::exists(h5::open_group(file.get(), "rng").get(),
+                                                     "rank_" + std::to_string(rank)))
+      return {};
+    auto bytes = h5::read<uint8_t>(file.get(), name);
+    return torch::from_blob(bytes.data(), {static_cast<int64_t>(bytes.size())}, torch::kUInt8).clone();
+  } catch (const Error& e) {
+    throw corrupt(path, e.what());
+  }
 }
 
 CheckpointInfo read_checkpoint_info(const std::string& path) {
@@ -199,6 +205,7 @@ CheckpointInfo read_checkpoint_info(const std::string& path) {
     info.state.global_step = h5::read_attr_int(root, "global_step");
     info.state.best_val_acc = h5::read_attr_double(root, "best_val_acc");
     info.state.best_epoch = h5::read_attr_int(root, "best_epoch");
+    info.world_size = h5::has_attr(root, "world_size") ? h5::read_attr_int(root, "world_size") : 1;
     return info;
   } catch (const UserError&) {
     throw;
@@ -250,7 +257,7 @@ CheckpointInfo load_checkpoint(const std::string& path, torch::nn::Module& model
         group.options().set_lr(h5::read_attr_double(og.get(), "lr"));
         for (auto& p : group.params()) {
           const std::string& name = name_of.at(p.unsafeGetTensorImpl());
-          auto key = state_key(p);
+          auto key = optimizer_state_key(p);
           if (!h5::exists(og.get(), name)) {
             optimizer->state().erase(key);
             continue;
@@ -332,7 +339,8 @@ std::vector<std::string> list_checkpoints(const std::string& output_dir) {
   static const std::regex kName(R"(epoch-\d{4,}(-step-\d{7,})?\.h5)");
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     std::string name = e.path().filename().string();
-    if (std::regex_match(name, kName)) out.push_back(e.path().string());
+    if (std::regex_match(name, kName) && fs::exists(e.path().string() + ".done", ec))
+      out.push_back(e.path().string());
   }
   // Zero-padded names sort in training order.
   std::sort(out.begin(), out.end());
@@ -345,11 +353,21 @@ std::string latest_checkpoint(const std::string& output_dir) {
 }
 
 void prune_checkpoints(const std::string& output_dir, int64_t keep) {
-  auto all = list_checkpoints(output_dir);
-  for (size_t i = 0; i + static_cast<size_t>(keep) < all.size(); ++i) {
-    std::error_code ec;
-    fs::remove(all[i], ec);
-    if (ec) spdlog::warn("could not delete old checkpoint {}: {}", all[i], ec.message());
+  auto complete = list_checkpoints(output_dir);
+  if (complete.size() <= static_cast<size_t>(keep)) return;
+  const std::string& oldest_kept = complete[complete.size() - static_cast<size_t>(keep)];
+  std::error_code ec;
+  std::set<std::string> doomed;
+  for (const auto& e : fs::directory_iterator(fs::path(output_dir) / "checkpoints", ec)) {
+    std::string p = e.path().string();
+    if (p.size() > 5 && p.compare(p.size() - 5, 5, ".done") == 0) p.resize(p.size() - 5);
+    // Names sort in training order: everything before the oldest kept checkpoint goes.
+    if (p.size() > 3 && p.compare(p.size() - 3, 3, ".h5") == 0 && p < oldest_kept) doomed.insert(p);
+  }
+  for (const auto& p : doomed) {
+    fs::remove(p + ".done", ec);  // the marker first: a half-deleted checkpoint never looks complete
+    fs::remove(p, ec);
+    if (ec) spdlog::warn("could not delete old checkpoint {}: {}", p, ec.message());
   }
 }
 

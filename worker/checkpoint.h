@@ -17,7 +17,12 @@
 //   /optimizer         attributes: type "AdamW", lr (current)
 //   /optimizer/<name>/exp_avg, exp_avg_sq   AdamW moments of each trained parameter;
 //                      attribute step (int64)
-//   /rng/torch_cpu     uint8[]: LibTorch's default CPU generator state
+//   /rng/torch_cpu     uint8[]: LibTorch's default CPU generator state (rank 0's)
+//   /rng/rank_<r>      uint8[]: rank r's generator state, for every rank of a distributed run
+//   attribute world_size: ranks of the run that wrote it
+// A checkpoint counts as complete only once `<file>.done` exists: rank 0 writes that marker after
+// every rank has passed the barrier that follows the save (two-phase, so a crash between the
+// two leaves an incomplete checkpoint that resume ignores).
 #pragma once
 
 #include <torch/torch.h>
@@ -40,13 +45,19 @@ struct TrainState {
   int64_t best_epoch = -1;
 };
 
-// Writes path atomically. optimizer may be null (weights only).
+// Writes path atomically. optimizer may be null (weights only). rank_rng: every rank's
+// generator state (index = rank), or empty for a single process.
 void save_checkpoint(const std::string& path, torch::nn::Module& model,
                      torch::optim::Optimizer* optimizer, const TrainState& state,
-                     const Config& cfg);
+                     const Config& cfg, const std::vector<torch::Tensor>& rank_rng = {});
+// Marks a saved checkpoint complete (see above).
+void mark_complete(const std::string& path);
+// Rank `rank`'s generator state from a checkpoint, or an undefined tensor if it has none.
+torch::Tensor read_rank_rng(const std::string& path, int rank);
 
 struct CheckpointInfo {
   std::string path;
+  int64_t world_size = 1;
   std::string config_toml;
   std::string model_signature;
   TrainState state;
@@ -69,11 +80,11 @@ int64_t load_backbone_weights(const std::string& path, torch::nn::Module& model)
 
 // <output_dir>/checkpoints/epoch-0003.h5
 std::string checkpoint_path(const std::string& output_dir, int64_t epoch, int64_t step_in_epoch = 0);
-// Complete checkpoints of a run, oldest first (temporary files ignored).
+// Complete checkpoints of a run (with their .done marker), oldest first.
 std::vector<std::string> list_checkpoints(const std::string& output_dir);
 // Newest complete checkpoint, or "" if none.
 std::string latest_checkpoint(const std::string& output_dir);
-// Deletes all but the newest `keep`.
+// Deletes all but the newest `keep` complete checkpoints, and any incomplete older ones.
 void prune_checkpoints(const std::string& output_dir, int64_t keep);
 
 }  // namespace scouter

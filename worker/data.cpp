@@ -16,7 +16,7 @@ std::vector<int64_t> samples_of_first_classes(const ShardSet& shards, int64_t nu
   return idx;
 }
 
-RunData open_run_data(const Config& cfg, bool with_train) {
+RunData open_run_data(const Config& cfg, bool with_train, int rank, int world) {
   RunData d;
   d.val = ShardSet::open(cfg.dataset_dir, "val");
   const ShardMeta& meta = d.val->meta();
@@ -36,11 +36,15 @@ RunData open_run_data(const Config& cfg, bool with_train) {
   val_opt.seed = static_cast<uint64_t>(cfg.seed);
   val_opt.img_size = cfg.img_size;
   val_opt.prefetch = cfg.prefetch;
-  val_opt.indices = samples_of_first_classes(*d.val, cfg.num_classes);
-  if (val_opt.indices.empty())
+  std::vector<int64_t> val_samples = samples_of_first_classes(*d.val, cfg.num_classes);
+  if (val_samples.empty())
     throw UserError(fmt::format("no validation samples of the first {} classes in {}",
                                 cfg.num_classes, cfg.dataset_dir),
                     "check num_classes and the shards");
+  val_opt.indices = eval_part(val_samples, world, rank);
+  if (val_opt.indices.empty())
+    throw UserError(fmt::format("{} ranks but only {} validation samples", world, val_samples.size()),
+                    "use fewer ranks than validation samples");
   d.val_loader = std::make_unique<BatchLoader>(d.val, std::move(val_opt));
 
   if (with_train) {
@@ -59,11 +63,21 @@ RunData open_run_data(const Config& cfg, bool with_train) {
     opt.img_size = cfg.img_size;
     opt.aug = cfg.aug;
     opt.prefetch = cfg.prefetch;
-    opt.indices = samples_of_first_classes(*d.train, cfg.num_classes);
-    if (static_cast<int64_t>(opt.indices.size()) < cfg.batch_size)
-      throw UserError(fmt::format("batch_size = {} exceeds the {} training samples of the first {} classes",
-                                  cfg.batch_size, opt.indices.size(), cfg.num_classes),
-                      "lower batch_size");
+    auto plan = std::make_shared<DataPlan>();
+    plan->samples = samples_of_first_classes(*d.train, cfg.num_classes);
+    plan->shard_first = d.train->shard_firsts();
+    plan->block = cfg.shuffle_block;
+    plan->seed = static_cast<uint64_t>(cfg.seed);
+    plan->world = world;
+    plan->batch = cfg.batch_size;
+    if (plan->steps_per_epoch() < 1)
+      throw UserError(fmt::format("{} training samples of the first {} classes are fewer than "
+                                  "one batch of {} per rank on {} rank(s)",
+                                  plan->samples.size(), cfg.num_classes, cfg.batch_size, world),
+                      "lower batch_size or use fewer ranks");
+    opt.indices = plan->samples;
+    opt.plan = [plan, rank](int64_t epoch) { return plan->rank_samples(epoch, rank); };
+    d.plan = plan;
     d.train_loader = std::make_unique<BatchLoader>(d.train, std::move(opt));
   }
   return d;

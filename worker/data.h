@@ -6,17 +6,21 @@
 
 #include "common/config.h"
 #include "datasets/batch_loader.h"
+#include "datasets/data_plan.h"
 
 namespace scouter {
 
 struct RunData {
   std::shared_ptr<ShardSet> train, val;
+  std::shared_ptr<const DataPlan> plan;  // training plan (null without train)
   std::unique_ptr<BatchLoader> train_loader, val_loader;
   int64_t in_chans = 0;
 };
 
-// Loaders: train shuffled with drop_last (and aug), val in order with every sample.
-RunData open_run_data(const Config& cfg, bool with_train = true);
+// Loaders for rank `rank` of `world`: train follows the data plan (datasets/data_plan.h; the
+// samples of the first num_classes classes, shuffled per (seed, epoch, world), drop_last, aug),
+// val is this rank's contiguous part of the validation samples, in order.
+RunData open_run_data(const Config& cfg, bool with_train = true, int rank = 0, int world = 1);
 
 // Indices of the samples whose label is below num_classes.
 std::vector<int64_t> samples_of_first_classes(const ShardSet& shards, int64_t num_classes);

@@ -8,14 +8,16 @@
 namespace scouter {
 
 EvalResult evaluate(ScouterModel& model, BatchLoader& loader, double lambda_value,
-                    bool show_progress) {
+                    torch::Device device) {
   torch::NoGradGuard no_grad;
   model->eval();
   EvalResult r;
-  Progress progress("eval", loader.num_samples(), "img", show_progress && log_rank() == 0);
+  Progress progress("eval", loader.num_samples(), "img", false);
   loader.start_epoch(0);
   while (auto batch = loader.next()) {
     TensorBatch tb = to_tensors(std::move(*batch));
+    tb.images = tb.images.to(device);
+    tb.labels = tb.labels.to(device);
     int64_t n = tb.labels.size(0);
     ModelOutput out = model->forward(tb.images);
     LossParts loss = compute_loss(out, tb.labels, lambda_value);

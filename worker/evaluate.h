@@ -22,8 +22,8 @@ struct EvalResult {
   double area() const { return count ? area_sum / count : NAN; }
 };
 
-// Runs the model in eval mode over every batch of `loader` (epoch 0 order).
+// Runs the model in eval mode over every batch of `loader` (epoch 0 order), on `device`.
 EvalResult evaluate(ScouterModel& model, BatchLoader& loader, double lambda_value,
-                    bool show_progress);
+                    torch::Device device = torch::kCPU);
 
 }  // namespace scouter

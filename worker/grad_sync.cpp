@@ -149,25 +149,4 @@ void GradSync::finish_step() {
   ++stats_.steps;
 }
 
-void broadcast_module(torch::nn::Module& module, ReduceBackend& backend, int root) {
-  torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> tensors;
-  for (auto& p : module.parameters(true)) tensors.push_back(p);
-  for (auto& b : module.buffers(true)) tensors.push_back(b);
-  // One flat tensor per dtype: a handful of collectives instead of one per tensor.
-  std::map<c10::ScalarType, std::vector<torch::Tensor>> by_type;
-  for (auto& t : tensors) by_type[t.scalar_type()].push_back(t);
-  for (auto& [type, group] : by_type) {
-    std::vector<torch::Tensor> flat_parts;
-    for (auto& t : group) flat_parts.push_back(t.reshape({-1}));
-    torch::Tensor flat = torch::cat(flat_parts);
-    backend.broadcast(flat, root, "broadcast of parameters and buffers");
-    int64_t off = 0;
-    for (auto& t : group) {
-      t.copy_(flat.narrow(0, off, t.numel()).view(t.sizes()));
-      off += t.numel();
-    }
-  }
-}
-
 }  // namespace scouter

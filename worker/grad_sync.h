@@ -74,7 +74,4 @@ class GradSync {
   GradSyncStats stats_;
 };
 
-// Copies rank root's parameters and buffers into every rank's module (same architecture).
-void broadcast_module(torch::nn::Module& module, ReduceBackend& backend, int root);
-
 }  // namespace scouter

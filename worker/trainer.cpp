@@ -1,28 +1,30 @@
 #include "worker/trainer.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
 #include <sched.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <cmath>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
 #include "common/files.h"
-#include "common/log.h"
 #include "common/metrics_log.h"
 #include "common/progress.h"
+#include "common/stop_signal.h"
 #include "common/version.h"
 #include "worker/checkpoint.h"
 #include "worker/data.h"
+#include "worker/distributed.h"
 #include "worker/evaluate.h"
+#include "worker/grad_sync.h"
+#include "worker/run_summary.h"
 #include "worker/scouter_model.h"
+#include "worker/state_sync.h"
 #include "worker/tensor_batch.h"
 #include "worker/vis.h"
-
-namespace fs = std::filesystem;
 
 namespace scouter {
 
@@ -47,72 +49,68 @@ double lr_at_epoch(const Config& cfg, int64_t epoch) {
   return cfg.lr * std::pow(0.1, static_cast<double>(epoch / cfg.lr_drop));
 }
 
-void set_lr(torch::optim::Optimizer& opt, double lr) {
-  for (auto& g : opt.param_groups()) g.options().set_lr(lr);
+torch::Device pick_device(const Config& cfg, const Topology& topo) {
+  if (cfg.device == "cpu") return torch::kCPU;
+  if (!torch::cuda::is_available())
+    throw UserError("device = \"cuda\" but this LibTorch has no CUDA (or no GPU is visible)",
+                    "use device = \"cpu\", or build against a CUDA LibTorch (README)");
+  // One GPU per rank of a node: the local rank's.
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(
+                                         topo.local_rank % static_cast<int>(torch::cuda::device_count())));
 }
 
-// Refuses to overwrite a previous run unless asked to resume it.
-void check_output_dir(const Config& cfg) {
-  auto existing = list_checkpoints(cfg.output_dir);
-  bool has_summary = file_exists(cfg.output_dir + "/summary.json");
-  if (!cfg.resume && (!existing.empty() || has_summary))
-    throw UserError(fmt::format("output_dir '{}' already holds a run ({} checkpoints{})",
-                                cfg.output_dir, existing.size(),
-                                has_summary ? ", finished" : ""),
-                    "pass --resume true to continue it, or choose another output_dir");
+torch::Tensor cpu_rng_state() {
+  at::Generator gen = at::detail::getDefaultCPUGenerator();  // a handle sharing the impl
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return gen.get_state();
 }
 
-struct EpochTotals {
-  double loss = 0, nll = 0, attn = 0;
-  int64_t correct = 0, count = 0;
+void set_cpu_rng_state(const torch::Tensor& state) {
+  at::Generator gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(state);
+}
+
+// Rank 0 writes; every rank's generator state goes into the file; the completion marker only
+// after all ranks got past the save (agree() is the barrier).
+void save_synced(Distributed& dist, const std::string& path, torch::nn::Module& model,
+                 torch::optim::Optimizer& opt, const TrainState& state, const Config& cfg) {
+  torch::Tensor mine = cpu_rng_state().contiguous();
+  std::vector<torch::Tensor> all{mine};
+  if (dist.comm() && dist.world() > 1) {
+    torch::Tensor gathered = torch::empty({dist.world() * mine.numel()}, torch::kUInt8);
+    dist.comm()->gather(mine.data_ptr(), mine.numel(), gathered.data_ptr(), 0, "checkpoint rng gather");
+    all = gathered.split(mine.numel());
+  }
+  dist.agree("checkpoint save", [&] {
+    if (dist.rank0()) save_checkpoint(path, model, &opt, state, cfg, all);
+  });
+  if (dist.rank0()) {
+    mark_complete(path);
+    prune_checkpoints(cfg.output_dir, cfg.keep_checkpoints);
+  }
+}
+
+// Every rank evaluates its part; the sums (not means) are added across ranks.
+EvalResult evaluate_all(Distributed& dist, ScouterModel& model, BatchLoader& loader,
+                        const Config& cfg, torch::Device device) {
+  EvalResult ev = evaluate(model, loader, cfg.lambda_value, device);
+  double sums[4] = {ev.loss_sum, ev.nll_sum, ev.attn_sum, std::isfinite(ev.area_sum) ? ev.area_sum : 0};
+  int64_t counts[2] = {ev.correct, ev.count};
+  dist.sum(sums, 4, "evaluation sums");
+  dist.sum(counts, 2, "evaluation counts");
+  ev.loss_sum = sums[0];
+  ev.nll_sum = sums[1];
+  ev.attn_sum = sums[2];
+  ev.area_sum = cfg.use_slot ? sums[3] : NAN;
+  ev.correct = counts[0];
+  ev.count = counts[1];
+  return ev;
+}
+
+struct Totals {
+  double loss = 0, nll = 0, attn = 0, correct = 0, count = 0;
 };
-
-nlohmann::json summary_json(const Config& cfg, const TrainResult& r, const std::string& started) {
-  return {{"complete", true},
-          {"output_dir", cfg.output_dir},
-          {"dataset", cfg.dataset},
-          {"model", cfg.model},
-          {"use_slot", cfg.use_slot},
-          {"loss_status", cfg.loss_status},
-          {"lambda_value", cfg.lambda_value},
-          {"slots_per_class", cfg.slots_per_class},
-          {"power", cfg.power},
-          {"num_classes", cfg.num_classes},
-          {"seed", cfg.seed},
-          {"epochs", cfg.epochs},
-          {"final_val_acc", r.final_val_acc},
-          {"best_val_acc", r.best_val_acc},
-          {"best_epoch", r.best_epoch},
-          {"final_val_area", cfg.use_slot ? nlohmann::json(r.final_val_area) : nlohmann::json()},
-          {"train_images_per_s", r.train_images_per_s},
-          {"total_seconds", r.total_seconds},
-          {"started", started},
-          {"version", fmt::format("{} ({})", SCOUTER_VERSION, SCOUTER_GIT_VERSION)}};
-}
-
-std::string now_iso() {
-  auto t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-TrainResult result_from_summary(const std::string& path) {
-  auto j = nlohmann::json::parse(read_text_file(path), nullptr, false);
-  TrainResult r;
-  r.already_complete = true;
-  if (j.is_discarded()) return r;
-  r.final_val_acc = j.value("final_val_acc", 0.0);
-  r.best_val_acc = j.value("best_val_acc", 0.0);
-  r.best_epoch = j.value("best_epoch", int64_t{-1});
-  if (j.contains("final_val_area") && j["final_val_area"].is_number())
-    r.final_val_area = j["final_val_area"].get<double>();
-  r.train_images_per_s = j.value("train_images_per_s", 0.0);
-  r.total_seconds = j.value("total_seconds", 0.0);
-  return r;
-}
 
 }  // namespace
 
@@ -120,152 +118,209 @@ TrainResult train_run(const Config& cfg, const Origins& origins) {
   validate(cfg, origins);
   auto t_start = std::chrono::steady_clock::now();
   std::string started = now_iso();
+  clear_stop_request();
+  Distributed dist(cfg);
+  const bool rank0 = dist.rank0();
   int64_t threads = configure_threads(cfg.threads);
-  ensure_dir(cfg.output_dir);
-  check_output_dir(cfg);
+  torch::Device device = pick_device(cfg, dist.topology());
 
-  std::string resume_from = cfg.resume ? latest_checkpoint(cfg.output_dir) : std::string();
-  if (!resume_from.empty()) {
-    CheckpointInfo info = read_checkpoint_info(resume_from);
-    std::string summary = cfg.output_dir + "/summary.json";
-    if (info.state.epoch >= cfg.epochs && info.state.step_in_epoch == 0 && file_exists(summary)) {
-      spdlog::info("run {} is already complete ({} epochs); nothing to do", cfg.output_dir,
-                   info.state.epoch);
-      return result_from_summary(summary);
+  // Rank 0 decides where the run starts; the others follow its decision.
+  std::string resume_from;
+  bool complete = false;
+  dist.agree("run folder check", [&] {
+    if (!rank0) return;
+    ensure_dir(cfg.output_dir);
+    check_output_dir(cfg);
+    resume_from = cfg.resume ? latest_checkpoint(cfg.output_dir) : std::string();
+    if (!resume_from.empty()) {
+      CheckpointInfo info = read_checkpoint_info(resume_from);
+      complete = info.state.epoch >= cfg.epochs && info.state.step_in_epoch == 0 &&
+                 file_exists(cfg.output_dir + "/summary.json");
+      if (!complete && info.world_size != dist.world() && info.state.step_in_epoch != 0)
+        throw UserError(fmt::format("checkpoint '{}' stopped mid-epoch in a run of {} ranks; this "
+                                    "run has {}", resume_from, info.world_size, dist.world()),
+                        fmt::format("resume mid-epoch with {} ranks (the data plan depends on "
+                                    "the world size); a different count works from an epoch "
+                                    "boundary", info.world_size));
+    } else if (cfg.resume) {
+      spdlog::info("resume: no complete checkpoint in {}; starting from scratch", cfg.output_dir);
     }
-  } else if (cfg.resume) {
-    spdlog::info("resume: no checkpoint in {}; starting from scratch", cfg.output_dir);
+    if (!complete) write_text_file_atomic(cfg.output_dir + "/config.toml", to_toml(cfg));
+  });
+  complete = dist.any(complete, "run folder decision");
+  if (complete) {
+    if (rank0) spdlog::info("run {} is already complete; nothing to do", cfg.output_dir);
+    if (rank0) return result_from_summary(cfg.output_dir + "/summary.json");
+    TrainResult done;
+    done.already_complete = true;
+    return done;
   }
-  write_text_file_atomic(cfg.output_dir + "/config.toml", to_toml(cfg));
+  resume_from = dist.broadcast_string(resume_from, "resume decision");
 
-  RunData data = open_run_data(cfg);
+  RunData data;
+  dist.agree("opening the data", [&] { data = open_run_data(cfg, true, dist.rank(), dist.world()); });
   torch::manual_seed(static_cast<uint64_t>(cfg.seed));
   ScouterModel model(cfg, data.in_chans);
-  if (cfg.use_pre && resume_from.empty()) {
-    load_backbone_weights(cfg.pre_checkpoint, *model);
-  }
+  if (cfg.use_pre && resume_from.empty())
+    dist.agree("use_pre", [&] {
+      if (rank0) load_backbone_weights(cfg.pre_checkpoint, *model);
+    });
   if (cfg.use_pre) {
     int64_t frozen = freeze_backbone(*model->backbone, cfg.freeze_layers);
-    spdlog::info("freeze_layers = {}: {} backbone tensors frozen", cfg.freeze_layers, frozen);
+    if (rank0) spdlog::info("freeze_layers = {}: {} backbone tensors frozen", cfg.freeze_layers, frozen);
   }
+  model->to(device);
   std::vector<torch::Tensor> trainable;
+  std::vector<std::pair<std::string, torch::Tensor>> named_trainable;
   int64_t n_trainable = 0, n_total = 0;
-  for (auto& p : model->parameters()) {
-    n_total += p.numel();
-    if (p.requires_grad()) {
-      trainable.push_back(p);
-      n_trainable += p.numel();
-    }
+  for (auto& p : model->named_parameters()) {
+    n_total += p.value().numel();
+    if (!p.value().requires_grad()) continue;
+    trainable.push_back(p.value());
+    named_trainable.emplace_back(p.key(), p.value());
+    n_trainable += p.value().numel();
   }
   torch::optim::AdamW optimizer(trainable,
                                 torch::optim::AdamWOptions(cfg.lr).weight_decay(cfg.weight_decay));
 
   TrainState state;
   if (!resume_from.empty()) {
-    state = load_checkpoint(resume_from, *model, &optimizer, cfg).state;
-    spdlog::info("resumed from {} (epoch {} done, step {})", resume_from, state.epoch,
-                 state.step_in_epoch);
-    truncate_jsonl_after_epoch(cfg.output_dir + "/metrics.jsonl", state.epoch);
+    dist.agree("loading the checkpoint", [&] {
+      if (rank0) state = load_checkpoint(resume_from, *model, &optimizer, cfg).state;
+    });
+    if (dist.broadcaster()) {
+      dist.comm()->broadcast(&state, sizeof state, 0, "broadcast of the training state");
+      broadcast_adamw_state(optimizer, *dist.broadcaster(), 0);
+    }
+    torch::Tensor rng = read_rank_rng(resume_from, dist.rank());
+    if (rng.defined()) set_cpu_rng_state(rng);
+    if (rank0) {
+      spdlog::info("resumed from {} (epoch {} done, step {})", resume_from, state.epoch, state.step_in_epoch);
+      truncate_jsonl_after_epoch(cfg.output_dir + "/metrics.jsonl", state.epoch);
+    }
   }
+  if (dist.broadcaster()) broadcast_module(*model, *dist.broadcaster(), 0);
+  std::unique_ptr<GradSync> sync;
+  if (dist.backend())
+    sync = std::make_unique<GradSync>(named_trainable, dist.backend(),
+                                      static_cast<int64_t>(cfg.bucket_mb * 1e6), cfg.overlap);
+  install_stop_handlers();
 
-  spdlog::info("run {}: {} {} on {} ({} train / {} val samples, {} channels, img_size {}), "
-               "{:.3f} M parameters ({:.3f} M trained), {} threads",
-               cfg.output_dir, cfg.use_slot ? (cfg.loss_status > 0 ? "SCOUTER+" : "SCOUTER-") : "FC",
-               cfg.model, cfg.dataset, data.train_loader->num_samples(),
-               data.val_loader->num_samples(), data.in_chans, cfg.img_size, n_total / 1e6,
-               n_trainable / 1e6, threads);
+  if (rank0)
+    spdlog::info("run {}: {} {} on {} ({} train samples, {} steps/epoch of {} x {} ranks; {} val), "
+                 "{:.3f} M parameters ({:.3f} M trained); {}; {} threads/rank, {}{}",
+                 cfg.output_dir, cfg.use_slot ? (cfg.loss_status > 0 ? "SCOUTER+" : "SCOUTER-") : "FC",
+                 cfg.model, cfg.dataset, data.plan->samples.size(), data.plan->steps_per_epoch(),
+                 cfg.batch_size, dist.world(), data.val->size(), n_total / 1e6, n_trainable / 1e6,
+                 dist.topology().describe(), threads, device.str(),
+                 sync ? fmt::format(", gradients by {} in {} buckets", dist.backend()->name(), sync->num_buckets())
+                      : std::string());
 
   TrainResult result;
-  result.best_val_acc = state.best_val_acc;
-  result.best_epoch = state.best_epoch;
   double train_seconds_total = 0;
-  int64_t train_samples_total = 0;
-  const bool rank0 = log_rank() == 0;
-
+  double train_samples_total = 0;
   for (int64_t epoch = state.epoch; epoch < cfg.epochs; ++epoch) {
     double lr = lr_at_epoch(cfg, epoch);
-    set_lr(optimizer, lr);
+    for (auto& g : optimizer.param_groups()) g.options().set_lr(lr);
     model->train();
     BatchLoader& loader = *data.train_loader;
     loader.start_epoch(epoch, state.step_in_epoch);
-    EpochTotals tot;
+    Totals tot;
     Progress progress(fmt::format("epoch {}/{}", epoch + 1, cfg.epochs),
-                      (loader.batches_per_epoch() - state.step_in_epoch) * cfg.batch_size, "img",
-                      rank0);
+                      (loader.batches_per_epoch() - state.step_in_epoch) * cfg.batch_size * dist.world(),
+                      "img", rank0);
     while (auto batch = loader.next()) {
       TensorBatch tb = to_tensors(std::move(*batch));
-      int64_t n = tb.labels.size(0);
+      torch::Tensor images = tb.images.to(device), labels = tb.labels.to(device);
+      auto n = static_cast<double>(labels.size(0));
+      dist.set_step(state.global_step);
       optimizer.zero_grad();
-      ModelOutput out = model->forward(tb.images);
-      LossParts loss = compute_loss(out, tb.labels, cfg.lambda_value);
+      if (sync) sync->begin_step();
+      ModelOutput out = model->forward(images);
+      LossParts loss = compute_loss(out, labels, cfg.lambda_value);
       loss.total.backward();
+      if (sync) sync->finish_step();
       optimizer.step();
       ++state.global_step;
+      ++state.step_in_epoch;
       tot.loss += loss.total.item<double>() * n;
       tot.nll += loss.nll.item<double>() * n;
       tot.attn += loss.attn.item<double>() * n;
-      tot.correct += out.logits.argmax(1).eq(tb.labels).sum().item<int64_t>();
+      tot.correct += static_cast<double>(out.logits.argmax(1).eq(labels).sum().item<int64_t>());
       tot.count += n;
-      progress.advance(n, fmt::format("loss {:.4f} acc {:.4f}", tot.loss / tot.count,
-                                      static_cast<double>(tot.correct) / tot.count));
+      progress.advance(static_cast<int64_t>(n) * dist.world(),
+                       fmt::format("loss {:.4f} acc {:.4f}", tot.loss / tot.count, tot.correct / tot.count));
+      int sig = stop_requested();
+      if (dist.any(sig != 0, "stop check")) {
+        progress.finish();
+        std::string path = checkpoint_path(cfg.output_dir, state.epoch, state.step_in_epoch);
+        save_synced(dist, path, *model, optimizer, state, cfg);
+        result.stopped_by = sig != 0 ? sig : 15;
+        if (rank0)
+          spdlog::warn("stopped by {} after epoch {} step {}: checkpoint {} written; continue with "
+                       "--resume true (exit status {})",
+                       signal_name(sig), epoch + 1, state.step_in_epoch, path, kExitRequeue);
+        return result;
+      }
     }
     progress.finish();
     double train_s = progress.elapsed_s();
+    double sums[5] = {tot.loss, tot.nll, tot.attn, tot.correct, tot.count};
+    dist.sum(sums, 5, "epoch metrics");
+    Totals all{sums[0], sums[1], sums[2], sums[3], sums[4]};
     train_seconds_total += train_s;
-    train_samples_total += tot.count;
+    train_samples_total += all.count;
     state.step_in_epoch = 0;
     state.epoch = epoch + 1;
 
-    EvalResult ev = evaluate(model, *data.val_loader, cfg.lambda_value, false);
+    EvalResult ev = evaluate_all(dist, model, *data.val_loader, cfg, device);
     if (ev.acc() > state.best_val_acc) {
       state.best_val_acc = ev.acc();
       state.best_epoch = epoch + 1;
     }
-    nlohmann::json rec = {
-        {"epoch", epoch + 1}, {"lr", lr},
-        {"train_loss", tot.loss / tot.count}, {"train_nll", tot.nll / tot.count},
-        {"train_attn", tot.attn / tot.count},
-        {"train_acc", static_cast<double>(tot.correct) / tot.count},
-        {"val_loss", ev.loss()}, {"val_nll", ev.nll()}, {"val_attn", ev.attn()},
-        {"val_acc", ev.acc()}, {"val_correct", ev.correct}, {"val_count", ev.count},
-        {"val_area", cfg.use_slot ? nlohmann::json(ev.area()) : nlohmann::json()},
-        {"images_per_s", tot.count / train_s}, {"train_time_s", train_s},
-        {"eval_time_s", ev.seconds}, {"time", now_iso()}};
-    append_jsonl(cfg.output_dir + "/metrics.jsonl", rec);
-    spdlog::info("epoch {}/{}: train loss {:.4f} (nll {:.4f} attn {:.4f}) acc {:.4f} | val loss "
-                 "{:.4f} acc {:.4f} ({}/{}){} | {:.0f} img/s, lr {:.2g}",
-                 epoch + 1, cfg.epochs, tot.loss / tot.count, tot.nll / tot.count,
-                 tot.attn / tot.count, static_cast<double>(tot.correct) / tot.count, ev.loss(),
-                 ev.acc(), ev.correct, ev.count,
-                 cfg.use_slot ? fmt::format(" area {:.4f}", ev.area()) : std::string(),
-                 tot.count / train_s, lr);
-
-    save_checkpoint(checkpoint_path(cfg.output_dir, state.epoch), *model, &optimizer, state, cfg);
-    prune_checkpoints(cfg.output_dir, cfg.keep_checkpoints);
-
+    if (rank0) {
+      append_jsonl(cfg.output_dir + "/metrics.jsonl",
+                   epoch_record(epoch + 1, lr, all.loss / all.count, all.nll / all.count,
+                                all.attn / all.count, all.correct / all.count, ev, cfg.use_slot,
+                                all.count / train_s, train_s, sync ? sync->stats() : GradSyncStats{}));
+      spdlog::info("epoch {}/{}: train loss {:.4f} (nll {:.4f} attn {:.4f}) acc {:.4f} | val loss "
+                   "{:.4f} acc {:.4f} ({}/{}){} | {:.0f} img/s, lr {:.2g}",
+                   epoch + 1, cfg.epochs, all.loss / all.count, all.nll / all.count,
+                   all.attn / all.count, all.correct / all.count, ev.loss(), ev.acc(), ev.correct,
+                   ev.count, cfg.use_slot ? fmt::format(" area {:.4f}", ev.area()) : std::string(),
+                   all.count / train_s, lr);
+    }
+    if (sync) sync->reset_stats();
+    save_synced(dist, checkpoint_path(cfg.output_dir, state.epoch), *model, optimizer, state, cfg);
     result.final_val_acc = ev.acc();
     result.final_val_area = ev.area();
     ++result.epochs_run;
   }
 
+  if (result.epochs_run == 0) {
+    // Resumed at the last epoch boundary without a summary: evaluate once for the record.
+    EvalResult ev = evaluate_all(dist, model, *data.val_loader, cfg, device);
+    result.final_val_acc = ev.acc();
+    result.final_val_area = ev.area();
+  }
   result.best_val_acc = state.best_val_acc;
   result.best_epoch = state.best_epoch;
   result.train_images_per_s = train_seconds_total > 0 ? train_samples_total / train_seconds_total : 0;
   result.total_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-  if (result.epochs_run == 0) {
-    // Resumed at the last epoch boundary without a summary: evaluate once for the record.
-    EvalResult ev = evaluate(model, *data.val_loader, cfg.lambda_value, false);
-    result.final_val_acc = ev.acc();
-    result.final_val_area = ev.area();
-  }
-  if (cfg.vis) write_attention_pictures(cfg, model, data);
-  write_text_file_atomic(cfg.output_dir + "/summary.json",
-                         summary_json(cfg, result, started).dump(2) + "\n");
-  spdlog::info("run {} done: val acc {:.4f} (best {:.4f} at epoch {}){} in {}", cfg.output_dir,
-               result.final_val_acc, result.best_val_acc, result.best_epoch,
-               cfg.use_slot ? fmt::format(", area {:.4f}", result.final_val_area) : std::string(),
-               format_duration(result.total_seconds));
+  dist.agree("finishing the run", [&] {
+    if (!rank0) return;
+    if (cfg.vis) {
+      RunData all_val = open_run_data(cfg, false);
+      write_attention_pictures(cfg, model, all_val);
+    }
+    write_text_file_atomic(cfg.output_dir + "/summary.json",
+                           summary_json(cfg, result, started, dist.world()).dump(2) + "\n");
+    spdlog::info("run {} done: val acc {:.4f} (best {:.4f} at epoch {}){} in {}", cfg.output_dir,
+                 result.final_val_acc, result.best_val_acc, result.best_epoch,
+                 cfg.use_slot ? fmt::format(", area {:.4f}", result.final_val_area) : std::string(),
+                 format_duration(result.total_seconds));
+  });
   return result;
 }
 

@@ -1,7 +1,10 @@
-// Trains one run in one process: data from shards, the model, AdamW with a step schedule,
-// evaluation every epoch, metrics.jsonl, a checkpoint per epoch (atomic, last keep_checkpoints
-// kept) and exact resume; at the end summary.json (the run's completion marker) and, with
-// vis = true, the attention pictures.
+// Trains one run, in one process or data-parallel over MPI ranks (the same code: a world of one
+// without MPI): data from shards by the data plan, the model, AdamW with a step schedule,
+// gradients averaged across ranks, evaluation every epoch with exact cross-rank sums,
+// metrics.jsonl, a checkpoint per epoch (rank 0 writes, all ranks pass a barrier, then the
+// completion marker; last keep_checkpoints kept) and exact resume; SIGTERM/SIGUSR1 stop every
+// rank after the current step with a checkpoint (TrainResult::stopped_by). At the end
+// summary.json (the run's completion marker) and, with vis = true, the attention pictures.
 //
 // Run folder (output_dir):
 //   config.toml          resolved config
@@ -22,6 +25,7 @@ struct TrainResult {
   int64_t best_epoch = -1, epochs_run = 0;
   double train_images_per_s = 0, total_seconds = 0;
   bool already_complete = false;
+  int stopped_by = 0;  // the signal that stopped the run early (0: ran to the end)
 };
 
 TrainResult train_run(const Config& cfg, const Origins& origins = {});

@@ -57,11 +57,14 @@ std::vector<VisRecord> write_attention_pictures(const Config& cfg, ScouterModel&
   torch::NoGradGuard no_grad;
   model->eval();
   TensorBatch tb = to_tensors(data.val_loader->make_batch(chosen, 0, false));
-  ModelOutput out = model->forward(tb.images);
+  torch::Device device = model->parameters().front().device();
+  ModelOutput out = model->forward(tb.images.to(device));
+  tb.labels = tb.labels.to(device);
   auto maps = normalized_maps_u8(
-      class_attention_maps(out, model->num_classes(), model->slots_per_class()));
+      class_attention_maps(out, model->num_classes(), model->slots_per_class())).cpu();
+  tb.labels = tb.labels.cpu();
   auto areas = area_sizes(maps, tb.labels);
-  auto preds = out.logits.argmax(1);
+  auto preds = out.logits.argmax(1).cpu();
 
   std::string vis_dir = cfg.output_dir + "/vis";
   ensure_dir(vis_dir);

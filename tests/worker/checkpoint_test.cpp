@@ -137,8 +137,13 @@ TEST(Checkpoint, ListsPrunesAndIgnoresTemporaries) {
   TempDir dir;
   Config cfg = small_slot_config();
   ScouterModel m(cfg, 1);
-  for (int e = 1; e <= 4; ++e) save_checkpoint(checkpoint_path(dir.path(), e), *m, nullptr, TrainState{}, cfg);
+  for (int e = 1; e <= 4; ++e) {
+    save_checkpoint(checkpoint_path(dir.path(), e), *m, nullptr, TrainState{}, cfg);
+    mark_complete(checkpoint_path(dir.path(), e));
+  }
   testing::write_bytes(checkpoint_path(dir.path(), 5) + ".tmp.123.0", "partial");
+  // Saved but never marked complete (a crash before every rank passed the barrier): ignored.
+  save_checkpoint(checkpoint_path(dir.path(), 6), *m, nullptr, TrainState{}, cfg);
   EXPECT_EQ(list_checkpoints(dir.path()).size(), 4u);
   EXPECT_EQ(latest_checkpoint(dir.path()), checkpoint_path(dir.path(), 4));
   prune_checkpoints(dir.path(), 2);
@@ -155,6 +160,7 @@ TEST(Checkpoint, BackboneWeightsMoveFromFcToScouter) {
   torch::manual_seed(3);
   ScouterModel base(fc, 1);
   save_checkpoint(checkpoint_path(dir.path(), 1), *base, nullptr, TrainState{}, fc);
+  mark_complete(checkpoint_path(dir.path(), 1));
   Config slot = small_slot_config();
   torch::manual_seed(4);
   ScouterModel s(slot, 1);

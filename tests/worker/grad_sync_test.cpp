@@ -2,6 +2,7 @@
 // gradient averaging, equivalence with one process on the whole batch, and bitwise-identical
 // parameters on every rank.
 #include "worker/grad_sync.h"
+#include "worker/state_sync.h"
 
 #include <gtest/gtest.h>
 
