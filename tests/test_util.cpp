@@ -1,13 +1,21 @@
 #include "test_util.h"
 
+#include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 #include <array>
+#include <chrono>
+#include <thread>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
+
+extern char** environ;
 
 namespace scouter::testing {
 
@@ -29,6 +37,85 @@ static std::string env_or(const char* name, const char* fallback) {
 
 std::string fixtures_dir() { return env_or("SCOUTER_FIXTURES", SCOUTER_FIXTURES_DIR); }
 std::string scouter_bin() { return env_or("SCOUTER_BIN", SCOUTER_BIN_PATH); }
+std::string mpirun() { return std::string(SCOUTER_MPIEXEC) + " --allow-run-as-root --oversubscribe"; }
+
+static double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+BackgroundCommand::BackgroundCommand(const std::string& command, const std::string& log_path)
+    : log_path_(log_path), start_(now_s()) {
+  std::string sh = "exec " + command + " > '" + log_path + "' 2>&1";
+  const char* argv[] = {"/bin/sh", "-c", sh.c_str(), nullptr};
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, 0);
+  if (posix_spawn(&pid_, "/bin/sh", nullptr, &attr, const_cast<char**>(argv), environ) != 0)
+    throw std::runtime_error("posix_spawn failed: " + command);
+  posix_spawnattr_destroy(&attr);
+}
+
+BackgroundCommand::~BackgroundCommand() {
+  if (pid_ > 0 && status_ < 0) {
+    kill(-pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+}
+
+int BackgroundCommand::wait(double timeout_s) {
+  if (status_ >= 0) return status_;
+  double deadline = now_s() + timeout_s;
+  while (true) {
+    int st = 0;
+    pid_t r = waitpid(pid_, &st, WNOHANG);
+    if (r == pid_) {
+      status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      return status_;
+    }
+    if (now_s() > deadline) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+double BackgroundCommand::seconds_running() const { return now_s() - start_; }
+
+std::string BackgroundCommand::log() const {
+  std::ifstream f(log_path_);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::vector<int> rank_pids(const std::string& needle, int rank) {
+  std::vector<int> pids;
+  std::string want = "OMPI_COMM_WORLD_RANK=" + std::to_string(rank);
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    auto slurp = [&](const char* what) {
+      std::ifstream f(e.path() / what, std::ios::binary);
+      std::stringstream ss;
+      ss << f.rdbuf();
+      return ss.str();
+    };
+    std::string cmd = slurp("cmdline"), env = slurp("environ");
+    if (cmd.find(needle) == std::string::npos || cmd.rfind("mpirun", 0) == 0) continue;
+    for (auto& c : env)
+      if (c == '\0') c = '\n';
+    if (("\n" + env).find("\n" + want + "\n") != std::string::npos) pids.push_back(std::stoi(name));
+  }
+  return pids;
+}
+
+bool wait_for_file(const std::string& path, double timeout_s) {
+  double deadline = now_s() + timeout_s;
+  while (!std::filesystem::exists(path)) {
+    if (now_s() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
 
 CommandResult run_command(const std::string& command) {
   CommandResult r;

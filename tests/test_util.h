@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace scouter::testing {
 
@@ -31,5 +32,32 @@ struct CommandResult {
 CommandResult run_command(const std::string& command);
 
 void write_bytes(const std::string& path, const std::string& bytes);
+
+// A command running in the background (its own process group), output to a log file.
+class BackgroundCommand {
+ public:
+  BackgroundCommand(const std::string& command, const std::string& log_path);
+  ~BackgroundCommand();  // kills the group if still running
+  // Exit status, or -1 if still running after timeout_s.
+  int wait(double timeout_s);
+  double seconds_running() const;
+  std::string log() const;
+
+ private:
+  int pid_ = -1;
+  int status_ = -1;
+  std::string log_path_;
+  double start_ = 0;
+};
+
+// PIDs of processes whose command line contains `needle` and whose environment has
+// OMPI_COMM_WORLD_RANK=rank (a rank started by mpirun).
+std::vector<int> rank_pids(const std::string& needle, int rank);
+
+// Waits until the file exists; false after timeout_s.
+bool wait_for_file(const std::string& path, double timeout_s);
+
+// mpirun with the options the tests need (root, oversubscription).
+std::string mpirun();
 
 }  // namespace scouter::testing

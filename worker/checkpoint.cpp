@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <regex>
-#include <set>
+#include <tuple>
 
 #include "common/error.h"
 #include "common/files.h"
@@ -332,18 +332,23 @@ std::string checkpoint_path(const std::string& output_dir, int64_t epoch, int64_
 }
 
 std::vector<std::string> list_checkpoints(const std::string& output_dir) {
-  std::vector<std::string> out;
   fs::path dir = fs::path(output_dir) / "checkpoints";
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return out;
-  static const std::regex kName(R"(epoch-\d{4,}(-step-\d{7,})?\.h5)");
+  if (!fs::is_directory(dir, ec)) return {};
+  static const std::regex kName(R"(epoch-(\d{4,})(-step-(\d{7,}))?\.h5)");
+  // (epoch, step) order: "epoch-0002-step-0000016" (16 steps into epoch 3) comes after
+  // "epoch-0002" (the end of epoch 2), which plain name order would get wrong.
+  std::vector<std::tuple<int64_t, int64_t, std::string>> found;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     std::string name = e.path().filename().string();
-    if (std::regex_match(name, kName) && fs::exists(e.path().string() + ".done", ec))
-      out.push_back(e.path().string());
+    std::smatch m;
+    if (!std::regex_match(name, m, kName) || !fs::exists(e.path().string() + ".done", ec)) continue;
+    found.emplace_back(std::stoll(m[1].str()), m[3].matched ? std::stoll(m[3].str()) : 0,
+                       e.path().string());
   }
-  // Zero-padded names sort in training order.
-  std::sort(out.begin(), out.end());
+  std::sort(found.begin(), found.end());
+  std::vector<std::string> out;
+  for (auto& f : found) out.push_back(std::get<2>(f));
   return out;
 }
 
@@ -355,19 +360,11 @@ std::string latest_checkpoint(const std::string& output_dir) {
 void prune_checkpoints(const std::string& output_dir, int64_t keep) {
   auto complete = list_checkpoints(output_dir);
   if (complete.size() <= static_cast<size_t>(keep)) return;
-  const std::string& oldest_kept = complete[complete.size() - static_cast<size_t>(keep)];
   std::error_code ec;
-  std::set<std::string> doomed;
-  for (const auto& e : fs::directory_iterator(fs::path(output_dir) / "checkpoints", ec)) {
-    std::string p = e.path().string();
-    if (p.size() > 5 && p.compare(p.size() - 5, 5, ".done") == 0) p.resize(p.size() - 5);
-    // Names sort in training order: everything before the oldest kept checkpoint goes.
-    if (p.size() > 3 && p.compare(p.size() - 3, 3, ".h5") == 0 && p < oldest_kept) doomed.insert(p);
-  }
-  for (const auto& p : doomed) {
-    fs::remove(p + ".done", ec);  // the marker first: a half-deleted checkpoint never looks complete
-    fs::remove(p, ec);
-    if (ec) spdlog::warn("could not delete old checkpoint {}: {}", p, ec.message());
+  for (size_t i = 0; i + static_cast<size_t>(keep) < complete.size(); ++i) {
+    fs::remove(complete[i] + ".done", ec);  // the marker first: a half-deleted one never looks complete
+    fs::remove(complete[i], ec);
+    if (ec) spdlog::warn("could not delete old checkpoint {}: {}", complete[i], ec.message());
   }
 }
 

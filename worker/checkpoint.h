@@ -84,7 +84,7 @@ std::string checkpoint_path(const std::string& output_dir, int64_t epoch, int64_
 std::vector<std::string> list_checkpoints(const std::string& output_dir);
 // Newest complete checkpoint, or "" if none.
 std::string latest_checkpoint(const std::string& output_dir);
-// Deletes all but the newest `keep` complete checkpoints, and any incomplete older ones.
+// Deletes all but the newest `keep` complete checkpoints.
 void prune_checkpoints(const std::string& output_dir, int64_t keep);
 
 }  // namespace scouter

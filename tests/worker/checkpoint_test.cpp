@@ -151,6 +151,10 @@ TEST(Checkpoint, ListsPrunesAndIgnoresTemporaries) {
   ASSERT_EQ(left.size(), 2u);
   EXPECT_EQ(left[0], checkpoint_path(dir.path(), 3));
   EXPECT_EQ(left[1], checkpoint_path(dir.path(), 4));
+  // A mid-epoch checkpoint (16 steps into epoch 5) is newer than the end of epoch 4.
+  save_checkpoint(checkpoint_path(dir.path(), 4, 16), *m, nullptr, TrainState{}, cfg);
+  mark_complete(checkpoint_path(dir.path(), 4, 16));
+  EXPECT_EQ(latest_checkpoint(dir.path()), checkpoint_path(dir.path(), 4, 16));
 }
 
 TEST(Checkpoint, BackboneWeightsMoveFromFcToScouter) {

@@ -1,0 +1,113 @@
+// `scouter train` as MPI jobs of 2 ranks (mpirun), the way users run it: a resumed run ends
+// with the same weights as an uninterrupted one, SIGTERM stops every rank with a checkpoint and
+// exit status 3, a killed or stuck rank ends the job in bounded time with the rank named, and
+// the singleton mistake is refused.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+
+#include "common/h5.h"
+#include "test_util.h"
+#include "worker/checkpoint.h"
+#include "worker/toy_data.h"
+
+namespace scouter {
+namespace {
+
+using testing::BackgroundCommand;
+using testing::TempDir;
+
+class DistributedTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    data_ = new TempDir;
+    testing::write_toy_shards(data_->path(), 1024, 128, 1, 256);
+  }
+  static void TearDownTestSuite() { delete data_; }
+
+  // A 2-rank training command; 56-px inputs make an epoch last long enough to signal inside it.
+  std::string train(const std::string& out, const std::string& extra = "") const {
+    return testing::mpirun() + " -np 2 " + testing::scouter_bin() +
+           " train --model smallcnn --num_classes 4 --img_size 56 --batch_size 16 --threads 1"
+           " --lr 3e-4 --slots_per_class 2 --aug true --dataset_dir " + data_->path() +
+           " --output_dir " + out + " " + extra;
+  }
+
+  static TempDir* data_;
+  TempDir dir_;
+};
+TempDir* DistributedTest::data_ = nullptr;
+
+std::map<std::string, std::vector<float>> weights_of(const std::string& path) {
+  std::map<std::string, std::vector<float>> w;
+  h5::Handle f = h5::open_file(path);
+  h5::Handle g = h5::open_group(f.get(), "model");
+  for (const auto& name : h5::list_children(g.get())) w[name] = h5::read<float>(g.get(), name);
+  return w;
+}
+
+void signal_ranks(const std::string& needle, int sig) {
+  for (int rank : {0, 1})
+    for (int pid : testing::rank_pids(needle, rank)) kill(pid, sig);
+}
+
+TEST_F(DistributedTest, SigtermCheckpointsAndResumeEndsWithTheSameWeights) {
+  std::string full = dir_.file("full"), part = dir_.file("part");
+  BackgroundCommand a(train(full, "--epochs 3"), dir_.file("full.log"));
+  ASSERT_EQ(a.wait(300), 0) << a.log();
+
+  BackgroundCommand b(train(part, "--epochs 3"), dir_.file("part.log"));
+  // Inside epoch 2: the first epoch's checkpoint is complete.
+  ASSERT_TRUE(testing::wait_for_file(checkpoint_path(part, 1) + ".done", 120)) << b.log();
+  signal_ranks(part, SIGTERM);
+  EXPECT_EQ(b.wait(120), 3) << b.log();
+  std::string stopped = latest_checkpoint(part);
+  EXPECT_NE(stopped.find("-step-"), std::string::npos) << "stopped at an epoch boundary: " << stopped;
+  EXPECT_NE(b.log().find("stopped by SIGTERM"), std::string::npos) << b.log();
+
+  BackgroundCommand c(train(part, "--epochs 3 --resume true"), dir_.file("resume.log"));
+  ASSERT_EQ(c.wait(300), 0) << c.log();
+  EXPECT_NE(c.log().find("resumed from " + stopped), std::string::npos) << c.log();
+  auto wa = weights_of(latest_checkpoint(full)), wb = weights_of(latest_checkpoint(part));
+  ASSERT_EQ(wa.size(), wb.size());
+  for (const auto& [name, w] : wa) EXPECT_EQ(w, wb.at(name)) << name;  // bitwise
+}
+
+TEST_F(DistributedTest, KilledRankEndsTheJobAndTheLastCheckpointLoads) {
+  std::string out = dir_.file("killed");
+  BackgroundCommand job(train(out, "--epochs 20 --collective_timeout 30"), dir_.file("killed.log"));
+  ASSERT_TRUE(testing::wait_for_file(checkpoint_path(out, 1) + ".done", 120)) << job.log();
+  for (int pid : testing::rank_pids(out, 1)) kill(pid, SIGKILL);
+  int status = job.wait(60);
+  ASSERT_NE(status, -1) << "job still running 60 s after rank 1 died\n" << job.log();
+  EXPECT_NE(status, 0);
+  EXPECT_NE(job.log().find("rank 1"), std::string::npos) << job.log();
+  CheckpointInfo info = read_checkpoint_info(latest_checkpoint(out));
+  EXPECT_GE(info.state.epoch, 1);
+}
+
+TEST_F(DistributedTest, StuckRankIsNamedWithinTheTimeout) {
+  std::string out = dir_.file("stuck");
+  BackgroundCommand job(train(out, "--epochs 20 --collective_timeout 4"), dir_.file("stuck.log"));
+  ASSERT_TRUE(testing::wait_for_file(checkpoint_path(out, 1) + ".done", 120)) << job.log();
+  for (int pid : testing::rank_pids(out, 1)) kill(pid, SIGSTOP);
+  int status = job.wait(60);
+  signal_ranks(out, SIGKILL);  // whatever is left
+  ASSERT_NE(status, -1) << "no timeout 60 s after rank 1 stopped\n" << job.log();
+  EXPECT_EQ(status, 4) << job.log();
+  EXPECT_NE(job.log().find("rank 1 (last seen at step"), std::string::npos) << job.log();
+  EXPECT_NE(job.log().find("collective_timeout"), std::string::npos) << job.log();
+}
+
+TEST_F(DistributedTest, SingletonMistakeIsRefused) {
+  // What srun without --mpi=pmix looks like: the step says 2 tasks, MPI sees 1.
+  auto r = testing::run_command("SLURM_STEP_ID=0 SLURM_STEP_NUM_TASKS=2 " + testing::scouter_bin() +
+                                " train --model smallcnn --dataset_dir " + data_->path() +
+                                " --output_dir " + dir_.file("x"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("srun --mpi=pmix"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace scouter
