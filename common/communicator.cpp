@@ -24,22 +24,23 @@ constexpr size_t kStepsRemembered = 4096;
 
 using Clock = std::chrono::steady_clock;
 
-// Waits politely: spins briefly (gradient buckets finish in microseconds on one node), then
-// yields and sleeps so a waiting rank leaves the core to computing ones.
+// Waits politely: polls (MPI progresses only while polled) and yields the core, so a waiting
+// rank neither delays the collective's rounds nor steals time from a computing thread on its
+// core; only a wait longer than 20 ms (a straggler, a hang) falls back to short sleeps.
 class Backoff {
  public:
   void pause() {
-    ++n_;
-    if (n_ < 64) return;
-    if (n_ < 1024) {
+    if (++n_ < 64) return;
+    if (Clock::now() - start_ < std::chrono::milliseconds(20)) {
       sched_yield();
       return;
     }
-    std::this_thread::sleep_for(std::chrono::microseconds(n_ < 4096 ? 20 : 200));
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
   }
 
  private:
   int n_ = 0;
+  Clock::time_point start_ = Clock::now();
 };
 
 }  // namespace

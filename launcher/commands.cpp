@@ -124,13 +124,14 @@ int cmd_prep(const ParsedArgs& args) {
 
 int cmd_bench(const ParsedArgs& args) {
   no_positional(args);
-  auto o = take_options(args, {"steps", "threads", "filter"});
+  auto o = take_options(args, {"steps", "threads", "filter", "scaling"});
   BenchOptions opt;
   opt.steps = int_option(o, "steps", opt.steps, 1);
   opt.threads = int_option(o, "threads", opt.threads, 0);
   opt.filter = o.get("filter");
+  opt.scaling = parse_bool(o.get("scaling", "false")).value_or(false);
   auto results = run_bench(opt);
-  std::fputs(bench_table(results).c_str(), stdout);
+  if (!opt.scaling || MpiEnv::get().topology().rank == 0) std::fputs(bench_table(results).c_str(), stdout);
   return kExitOk;
 }
 

@@ -7,6 +7,10 @@
 #include <chrono>
 
 #include "common/config.h"
+#include "common/communicator.h"
+#include "common/log.h"
+#include "common/mpi_env.h"
+#include "worker/grad_sync.h"
 #include "worker/scouter_model.h"
 #include "worker/trainer.h"
 
@@ -56,20 +60,33 @@ std::vector<BenchCase> cases() {
   return v;
 }
 
-BenchResult time_case(const BenchCase& c, int64_t steps) {
+// backend null: no gradient averaging (a single process).
+BenchResult time_case(const BenchCase& c, int64_t steps, std::shared_ptr<ReduceBackend> backend = nullptr,
+                      bool overlap = true) {
+  int rank = backend ? (MpiEnv::initialized() ? MpiEnv::get().topology().rank : 0) : 0;
   torch::manual_seed(0);
   ScouterModel model(c.cfg, c.in_chans);
   model->train();
   torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(c.cfg.lr));
+  torch::manual_seed(100 + rank);  // each rank its own batch
   auto x = torch::randn({c.cfg.batch_size, c.in_chans, c.img, c.img});
   auto y = torch::randint(0, c.cfg.num_classes, {c.cfg.batch_size}, torch::kLong);
+  std::unique_ptr<GradSync> sync;
+  if (backend) {
+    std::vector<std::pair<std::string, torch::Tensor>> params;
+    for (auto& p : model->named_parameters()) params.emplace_back(p.key(), p.value());
+    sync = std::make_unique<GradSync>(params, backend, static_cast<int64_t>(c.cfg.bucket_mb * 1e6), overlap);
+  }
   auto step = [&] {
     opt.zero_grad();
+    if (sync) sync->begin_step();
     auto out = model->forward(x);
     compute_loss(out, y, c.cfg.lambda_value).total.backward();
+    if (sync) sync->finish_step();
     opt.step();
   };
   for (int i = 0; i < 3; ++i) step();
+  if (sync) sync->reset_stats();
   std::vector<double> ms;
   for (int64_t i = 0; i < steps; ++i) {
     auto t0 = std::chrono::steady_clock::now();
@@ -81,7 +98,10 @@ BenchResult time_case(const BenchCase& c, int64_t steps) {
   r.name = c.name;
   r.batch = c.cfg.batch_size;
   r.step_ms = ms[ms.size() / 2];
-  r.images_per_s = r.batch / (r.step_ms / 1000.0);
+  r.world = backend ? backend->world() : 1;
+  r.images_per_s = r.world * r.batch / (r.step_ms / 1000.0);
+  r.sync = backend ? (overlap ? "mpi, overlapped" : "mpi, after backward") : "none";
+  if (sync) r.wait_ms = 1000.0 * sync->stats().wait_s / static_cast<double>(sync->stats().steps);
   return r;
 }
 
@@ -89,6 +109,28 @@ BenchResult time_case(const BenchCase& c, int64_t steps) {
 
 std::vector<BenchResult> run_bench(const BenchOptions& opt) {
   int64_t threads = configure_threads(opt.threads);
+  if (opt.scaling) {
+    const Topology& topo = MpiEnv::init(nullptr, nullptr).topology();
+    init_logging(topo.rank);
+    auto comm = std::make_shared<Communicator>(MPI_COMM_WORLD, 600.0);
+    auto backend = make_mpi_backend(comm);
+    std::vector<BenchResult> out;
+    for (const auto& c : cases()) {
+      if (!opt.filter.empty() && c.name.find(opt.filter) == std::string::npos) continue;
+      int64_t steps = c.img > 100 ? std::max<int64_t>(3, opt.steps / 4) : opt.steps;
+      if (topo.world == 1) {
+        out.push_back(time_case(c, steps));
+        // The same with the communicator in place (a world of one): its own overhead.
+        out.push_back(time_case(c, steps, backend, true));
+      } else {
+        out.push_back(time_case(c, steps, backend, true));
+        out.push_back(time_case(c, steps, backend, false));
+      }
+      spdlog::info("bench: {} on {} rank(s): {:.1f} ms/step, {:.1f} img/s", c.name, topo.world,
+                   out.back().step_ms, out.back().images_per_s);
+    }
+    return out;
+  }
   spdlog::info("bench: {} threads, {} timed steps per case (median reported)", threads, opt.steps);
   std::vector<BenchResult> out;
   for (const auto& c : cases()) {
@@ -103,9 +145,12 @@ std::vector<BenchResult> run_bench(const BenchOptions& opt) {
 }
 
 std::string bench_table(const std::vector<BenchResult>& results) {
-  std::string s = "| case | batch | step ms | images/s |\n| --- | --- | --- | --- |\n";
+  std::string s =
+      "| case | ranks | batch/rank | gradient sync | step ms | images/s | comm wait ms/step |\n"
+      "| --- | --- | --- | --- | --- | --- | --- |\n";
   for (const auto& r : results)
-    s += fmt::format("| {} | {} | {:.1f} | {:.1f} |\n", r.name, r.batch, r.step_ms, r.images_per_s);
+    s += fmt::format("| {} | {} | {} | {} | {:.1f} | {:.1f} | {:.2f} |\n", r.name, r.world, r.batch,
+                     r.sync, r.step_ms, r.images_per_s, r.wait_ms);
   return s;
 }
 
