@@ -233,7 +233,7 @@ ShardSet::Shard& ShardSet::shard_of(int64_t i) {
 void ShardSet::load(Shard& s) {
   std::lock_guard<std::mutex> lock(h5_mutex());
   try {
-    h5::Handle file = h5::open_file(s.path);
+    h5::Handle file = h5::open_file(s.read_path.empty() ? s.path : s.read_path);
     std::vector<uint8_t> images(static_cast<size_t>(s.count * sample_bytes()));
     h5::read_raw(file.get(), "images", H5T_NATIVE_UINT8, images.data());
     if (meta_.has_boxes) s.boxes = h5::read<float>(file.get(), "boxes");
@@ -263,6 +263,13 @@ std::vector<float> ShardSet::box(int64_t i) {
   ensure_loaded(s);
   const float* b = s.boxes.data() + (i - s.first) * 4;
   return {b[0], b[1], b[2], b[3]};
+}
+
+void ShardSet::use_local_copy(int64_t shard, const std::string& path) {
+  SCOUTER_CHECK(shard >= 0 && shard < static_cast<int64_t>(shards_.size()), "no such shard");
+  Shard& s = *shards_[static_cast<size_t>(shard)];
+  std::lock_guard<std::mutex> lock(s.load_mutex);
+  if (!s.loaded.load(std::memory_order_relaxed)) s.read_path = path;
 }
 
 std::vector<int64_t> ShardSet::shard_firsts() const {

@@ -27,6 +27,9 @@ class ShardSet {
   const std::vector<std::string>& paths() const { return paths_; }
   // Split-wide index of each shard file's first sample, in file order.
   std::vector<int64_t> shard_firsts() const;
+  // Reads shard `shard`'s data from `path` (a verified node-local copy, datasets/staging.h)
+  // instead of the shared file, if it has not been loaded yet.
+  void use_local_copy(int64_t shard, const std::string& path);
 
   // All labels of the split (read at open, validated against num_classes).
   const std::vector<int64_t>& labels() const { return labels_; }
@@ -38,6 +41,7 @@ class ShardSet {
  private:
   struct Shard {
     std::string path;
+    std::string read_path;  // a node-local copy to read instead, when staged
     int64_t first = 0, count = 0;
     std::vector<uint8_t> images;  // empty until loaded
     std::vector<float> boxes;

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
@@ -15,6 +16,7 @@
 #include "common/progress.h"
 #include "common/stop_signal.h"
 #include "common/version.h"
+#include "datasets/staging.h"
 #include "worker/checkpoint.h"
 #include "worker/data.h"
 #include "worker/distributed.h"
@@ -106,6 +108,37 @@ EvalResult evaluate_all(Distributed& dist, ScouterModel& model, BatchLoader& loa
   ev.correct = counts[0];
   ev.count = counts[1];
   return ev;
+}
+
+// Copies the shard files this node's ranks read in `epoch` (and, the first time, their
+// validation shards) to stage_dir, then points the shard sets at the local copies.
+void stage_for_epoch(Distributed& dist, RunData& data, const Config& cfg, int64_t epoch, bool with_val) {
+  if (cfg.stage_dir.empty() || !dist.comm()) return;
+  const Topology& topo = dist.topology();
+  std::string dir = staging_folder(cfg.stage_dir, cfg.dataset_dir);
+  auto stage = [&](ShardSet& shards, const std::vector<int64_t>& needs, const char* split) {
+    std::vector<std::string> local;
+    StagingReport rep = stage_files(*dist.comm(), topo, shards.paths(), needs, dir, local);
+    for (int64_t f : needs) shards.use_local_copy(f, local[static_cast<size_t>(f)]);
+    if (dist.rank0())
+      spdlog::log(rep.files_sent > 0 || with_val ? spdlog::level::info : spdlog::level::debug,
+                  "staging {} (epoch {}): {} file(s), {:.1f} MB sent, {} already verified, {:.1f} s -> {}",
+                  split, epoch + 1, rep.files_sent, rep.bytes_sent / 1e6, rep.files_verified,
+                  rep.seconds, dir);
+  };
+  std::set<int64_t> train_needs, val_needs;
+  std::vector<int64_t> val_samples = samples_of_first_classes(*data.val, cfg.num_classes);
+  std::vector<int64_t> val_first = data.val->shard_firsts();
+  for (int r = 0; r < topo.world; ++r) {
+    if (topo.hosts[static_cast<size_t>(r)] != topo.host) continue;
+    for (int64_t f : data.plan->rank_shards(epoch, r)) train_needs.insert(f);
+    for (int64_t i : eval_part(val_samples, topo.world, r)) {
+      auto it = std::upper_bound(val_first.begin(), val_first.end(), i);
+      val_needs.insert(static_cast<int64_t>(it - val_first.begin()) - 1);
+    }
+  }
+  stage(*data.train, {train_needs.begin(), train_needs.end()}, "train");
+  if (with_val) stage(*data.val, {val_needs.begin(), val_needs.end()}, "val");
 }
 
 struct Totals {
@@ -217,11 +250,13 @@ TrainResult train_run(const Config& cfg, const Origins& origins) {
                       : std::string());
 
   TrainResult result;
+  const int64_t first_epoch = state.epoch;
   double train_seconds_total = 0;
   double train_samples_total = 0;
   for (int64_t epoch = state.epoch; epoch < cfg.epochs; ++epoch) {
     double lr = lr_at_epoch(cfg, epoch);
     for (auto& g : optimizer.param_groups()) g.options().set_lr(lr);
+    stage_for_epoch(dist, data, cfg, epoch, epoch == first_epoch);
     model->train();
     BatchLoader& loader = *data.train_loader;
     loader.start_epoch(epoch, state.step_in_epoch);

@@ -6,7 +6,10 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <fstream>
+#include <regex>
 
+#include "common/files.h"
 #include "common/h5.h"
 #include "test_util.h"
 #include "worker/checkpoint.h"
@@ -98,6 +101,49 @@ TEST_F(DistributedTest, StuckRankIsNamedWithinTheTimeout) {
   EXPECT_EQ(status, 4) << job.log();
   EXPECT_NE(job.log().find("rank 1 (last seen at step"), std::string::npos) << job.log();
   EXPECT_NE(job.log().find("collective_timeout"), std::string::npos) << job.log();
+}
+
+// "staging train (epoch 1): 3 file(s), ..., 1 already verified" -> {3, 1}
+std::pair<int, int> staging_counts(const std::string& log) {
+  std::smatch m;
+  static const std::regex re(R"(staging train \(epoch 1\): (\d+) file\(s\).* (\d+) already verified)");
+  if (!std::regex_search(log, m, re)) return {-1, -1};
+  return {std::stoi(m[1].str()), std::stoi(m[2].str())};
+}
+
+TEST_F(DistributedTest, StagingSendsOnceAndResendsACorruptedCopy) {
+  std::string stage = dir_.file("stage");
+  auto run = [&](const std::string& name) {
+    BackgroundCommand job(train(dir_.file(name), "--epochs 1 --stage_dir " + stage), dir_.file(name + ".log"));
+    EXPECT_EQ(job.wait(300), 0) << job.log();
+    return job.log();
+  };
+  auto first = staging_counts(run("a"));
+  EXPECT_GE(first.first, 2);  // 4 train shards of 256; the plan gives this node what it reads
+  EXPECT_EQ(first.second, 0);
+  auto second = staging_counts(run("b"));
+  EXPECT_EQ(second.first, 0);
+  EXPECT_EQ(second.second, first.first);
+
+  // Damage one copy (an odd shard: the one rank 1 read and sent over MPI, if it was needed).
+  std::string victim;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(stage)) {
+    std::string p = e.path().string();
+    if (p.find("train-0000") != std::string::npos && p.size() > 3 && p.substr(p.size() - 3) == ".h5") {
+      if (victim.empty() || p.find("train-00001") != std::string::npos) victim = p;
+    }
+  }
+  ASSERT_FALSE(victim.empty());
+  {
+    std::fstream f(victim, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(4000);
+    f.write("garbage!", 8);
+  }
+  auto third = staging_counts(run("c"));
+  EXPECT_EQ(third.first, 1);
+  EXPECT_EQ(third.second, first.first - 1);
+  std::string name = std::filesystem::path(victim).filename().string();
+  EXPECT_EQ(sha256_file(victim), sha256_file(data_->file(name)));
 }
 
 TEST_F(DistributedTest, SingletonMistakeIsRefused) {
