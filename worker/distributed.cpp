@@ -1,11 +1,20 @@
 #include "worker/distributed.h"
 
 #include <fmt/format.h>
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include "common/error.h"
 
 namespace scouter {
+
+bool have_nccl() {
+#ifdef SCOUTER_HAVE_TORCH_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
 
 Distributed::Distributed(const Config& cfg) {
   if (!MpiEnv::initialized()) {
@@ -24,11 +33,19 @@ Distributed::Distributed(const Config& cfg) {
   comm_ = std::make_shared<Communicator>(MPI_COMM_WORLD, cfg.collective_timeout);
   broadcaster_ = make_mpi_backend(comm_);
   std::string kind = cfg.grad_sync;
-  if (kind == "auto") kind = topo_.world > 1 ? "mpi" : "none";
-  if (kind == "mpi") backend_ = broadcaster_;
-  else if (kind == "nccl")
-    throw UserError("grad_sync = \"nccl\" needs CUDA tensors (device = \"cuda\")",
-                    "this build trains on the CPU; use grad_sync = \"mpi\"");
+  if (kind == "auto") kind = topo_.world > 1 ? (cfg.device == "cuda" && have_nccl() ? "nccl" : "mpi") : "none";
+  if (kind == "mpi") {
+    backend_ = broadcaster_;
+  } else if (kind == "nccl") {
+    if (cfg.device != "cuda")
+      throw UserError("grad_sync = \"nccl\" needs CUDA tensors", "set device = \"cuda\", or use grad_sync = \"mpi\"");
+#ifdef SCOUTER_HAVE_TORCH_NCCL
+    backend_ = make_nccl_backend(comm_, topo_.local_rank % std::max<int>(1, static_cast<int>(torch::cuda::device_count())));
+#else
+    throw UserError("grad_sync = \"nccl\" but this build has no NCCL support",
+                    "build against a CUDA LibTorch on a machine with NCCL (README), or use grad_sync = \"mpi\"");
+#endif
+  }
 }
 
 void Distributed::set_step(int64_t step) {

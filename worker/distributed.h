@@ -27,6 +27,9 @@ class PeerFailed : public Error {
   int exit_code_;
 };
 
+// Whether this build can average gradients with NCCL (a CUDA LibTorch with NCCL found).
+bool have_nccl();
+
 class Distributed {
  public:
   // Uses MPI when MpiEnv::init has run, else a world of one.

@@ -31,4 +31,8 @@ class ReduceBackend {
 
 std::shared_ptr<ReduceBackend> make_mpi_backend(std::shared_ptr<Communicator> comm);
 
+// Only in builds against a CUDA LibTorch with NCCL (SCOUTER_HAVE_TORCH_NCCL); device = this
+// rank's CUDA device.
+std::shared_ptr<ReduceBackend> make_nccl_backend(std::shared_ptr<Communicator> mpi, int device);
+
 }  // namespace scouter
