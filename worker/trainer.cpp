@@ -175,6 +175,9 @@ TrainResult train_run(const Config& cfg, const Origins& origins) {
                         fmt::format("resume mid-epoch with {} ranks (the data plan depends on "
                                     "the world size); a different count works from an epoch "
                                     "boundary", info.world_size));
+      if (!complete && info.world_size != dist.world())
+        spdlog::warn("resuming a run of {} ranks with {}: from here the data order differs from "
+                     "an uninterrupted {}-rank run", info.world_size, dist.world(), info.world_size);
     } else if (cfg.resume) {
       spdlog::info("resume: no complete checkpoint in {}; starting from scratch", cfg.output_dir);
     }
