@@ -42,13 +42,6 @@ class DistributedTest : public ::testing::Test {
 };
 TempDir* DistributedTest::data_ = nullptr;
 
-std::map<std::string, std::vector<float>> weights_of(const std::string& path) {
-  std::map<std::string, std::vector<float>> w;
-  h5::Handle f = h5::open_file(path);
-  h5::Handle g = h5::open_group(f.get(), "model");
-  for (const auto& name : h5::list_children(g.get())) w[name] = h5::read<float>(g.get(), name);
-  return w;
-}
 
 void signal_ranks(const std::string& needle, int sig) {
   for (int rank : {0, 1})
@@ -72,7 +65,7 @@ TEST_F(DistributedTest, SigtermCheckpointsAndResumeEndsWithTheSameWeights) {
   BackgroundCommand c(train(part, "--epochs 3 --resume true"), dir_.file("resume.log"));
   ASSERT_EQ(c.wait(300), 0) << c.log();
   EXPECT_NE(c.log().find("resumed from " + stopped), std::string::npos) << c.log();
-  auto wa = weights_of(latest_checkpoint(full)), wb = weights_of(latest_checkpoint(part));
+  auto wa = testing::checkpoint_weights(latest_checkpoint(full)), wb = testing::checkpoint_weights(latest_checkpoint(part));
   ASSERT_EQ(wa.size(), wb.size());
   for (const auto& [name, w] : wa) EXPECT_EQ(w, wb.at(name)) << name;  // bitwise
 }

@@ -3,6 +3,7 @@
 #include <random>
 #include <vector>
 
+#include "common/h5.h"
 #include "datasets/shard_writer.h"
 
 namespace scouter::testing {
@@ -69,6 +70,14 @@ Config toy_config(const std::string& data_dir, const std::string& output_dir) {
   c.lambda_value = 1;
   c.seed = 7;
   return c;
+}
+
+std::map<std::string, std::vector<float>> checkpoint_weights(const std::string& path) {
+  std::map<std::string, std::vector<float>> w;
+  h5::Handle f = h5::open_file(path);
+  h5::Handle g = h5::open_group(f.get(), "model");
+  for (const auto& name : h5::list_children(g.get())) w[name] = h5::read<float>(g.get(), name);
+  return w;
 }
 
 }  // namespace scouter::testing

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "common/config.h"
 
@@ -14,5 +16,8 @@ void write_toy_shards(const std::string& dir, int64_t n_train, int64_t n_val,
 
 // A fast config for the toy data: smallcnn, 4 classes, stored size, one thread.
 Config toy_config(const std::string& data_dir, const std::string& output_dir);
+
+// Every tensor of a checkpoint's /model group, by name (to compare runs bitwise).
+std::map<std::string, std::vector<float>> checkpoint_weights(const std::string& path);
 
 }  // namespace scouter::testing

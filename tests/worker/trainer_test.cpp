@@ -30,14 +30,6 @@ class TrainerTest : public ::testing::Test {
 };
 TempDir* TrainerTest::data_ = nullptr;
 
-// Every tensor of a checkpoint's /model group, by name.
-std::map<std::string, std::vector<float>> weights_of(const std::string& path) {
-  std::map<std::string, std::vector<float>> w;
-  h5::Handle f = h5::open_file(path);
-  h5::Handle g = h5::open_group(f.get(), "model");
-  for (const auto& name : h5::list_children(g.get())) w[name] = h5::read<float>(g.get(), name);
-  return w;
-}
 
 // Runs `cfg` with each seed and returns how many runs reach `threshold` validation accuracy.
 int runs_reaching(Config cfg, const std::vector<int64_t>& seeds, double threshold,
@@ -113,8 +105,8 @@ TEST_F(TrainerTest, ResumedRunEndsWithTheSameWeights) {
   TrainResult r = train_run(part);
   EXPECT_EQ(r.epochs_run, 1);
 
-  auto a = weights_of(latest_checkpoint(full.output_dir));
-  auto b = weights_of(latest_checkpoint(part.output_dir));
+  auto a = testing::checkpoint_weights(latest_checkpoint(full.output_dir));
+  auto b = testing::checkpoint_weights(latest_checkpoint(part.output_dir));
   ASSERT_EQ(a.size(), b.size());
   for (const auto& [name, w] : a) EXPECT_EQ(w, b.at(name)) << name;  // bitwise
   EXPECT_EQ(read_jsonl(part.output_dir + "/metrics.jsonl").size(), 2u);
@@ -143,8 +135,8 @@ TEST_F(TrainerTest, UsePreStartsFromTheBaselineAndFreezesItsStem) {
   pos.pre_checkpoint = fc.output_dir;
   pos.freeze_layers = 2;  // stem, layer1 and layer2 stay as the baseline left them
   train_run(pos);
-  auto base = weights_of(latest_checkpoint(fc.output_dir));
-  auto slot = weights_of(latest_checkpoint(pos.output_dir));
+  auto base = testing::checkpoint_weights(latest_checkpoint(fc.output_dir));
+  auto slot = testing::checkpoint_weights(latest_checkpoint(pos.output_dir));
   for (const char* name : {"backbone.conv1.weight", "backbone.layer1.0.conv.weight",
                            "backbone.layer2.0.conv.weight"})
     EXPECT_EQ(base.at(name), slot.at(name)) << name;
