@@ -62,7 +62,7 @@ struct Config {
   // Preprocessing
   int64_t shard_size = 10000;
 
-  // Derived (not keys): the backbone's feature channels when `channel` is 0.
+  // Derived (not a key): the evaluation batch size in effect.
   int64_t effective_eval_batch_size() const { return eval_batch_size > 0 ? eval_batch_size : batch_size; }
 };
 

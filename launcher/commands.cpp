@@ -89,7 +89,6 @@ int cmd_vis(const ParsedArgs& args) {
                     "e.g. scouter vis --output_dir runs/quickstart/scouter_pos --vis_count 4");
   validate(cfg, origins);
   origins.erase("output_dir");
-  origins.erase("config");
   run_vis(cfg, origins);
   return kExitOk;
 }
