@@ -71,6 +71,15 @@ MpiEnv& MpiEnv::get() {
 
 MpiEnv& MpiEnv::init(int* argc, char*** argv) {
   if (g_env) return *g_env;
+  // srun without an MPI plugin: Open MPI would fail inside MPI_Init with its own message, so
+  // say what is wrong first.
+  auto step_tasks = parse_int(env("SLURM_STEP_NUM_TASKS"));
+  if (!env("SLURM_STEP_ID").empty() && step_tasks && *step_tasks > 1 && env("PMIX_RANK").empty() &&
+      env("PMI_RANK").empty() && env("OMPI_COMM_WORLD_RANK").empty())
+    throw UserError(fmt::format("srun started {} tasks without an MPI plugin, so MPI cannot connect "
+                                "them (each process would think it is alone)", *step_tasks),
+                    "use `srun --mpi=pmix` (`srun --mpi=list` shows the plugins), or set "
+                    "MpiDefault=pmix in slurm.conf");
   g_env.reset(new MpiEnv());
   MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &g_env->thread_level_));
   // Errors come back as codes (and become exceptions), instead of aborting inside MPI.

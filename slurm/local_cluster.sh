@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# A real one-node Slurm on this machine, for the tests and for trying sweeps locally:
+#   slurm/local_cluster.sh start   install (if needed) and start munge, slurmctld and slurmd
+#   slurm/local_cluster.sh stop    stop the daemons this script started
+#   slurm/local_cluster.sh status  sinfo
+# Needs root. The generated slurm.conf (from `hostname -s`, nproc and free memory) goes to
+# /etc/slurm/slurm.conf, unless one exists that this script did not write.
+set -euo pipefail
+STATE=/run/scouter-slurm
+CONF=/etc/slurm/slurm.conf
+MARK="# written by scouter-hpc slurm/local_cluster.sh"
+
+start() {
+  if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null
+  fi
+  mkdir -p "$STATE" /run/munge /var/spool/slurmctld /var/spool/slurmd /var/log/slurm /run/slurm /etc/slurm
+  chown munge:munge /run/munge
+  chown slurm: /var/spool/slurmctld
+  [ -s /etc/munge/munge.key ] || { dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key 2>/dev/null; chown munge: /etc/munge/munge.key; chmod 400 /etc/munge/munge.key; }
+  if ! pgrep -x munged >/dev/null; then
+    runuser -u munge -- /usr/sbin/munged
+    touch "$STATE/munged"
+  fi
+  host=$(hostname -s)
+  cpus=$(nproc)
+  mem=$(( $(free -m | awk '/^Mem:/{print $2}') * 9 / 10 ))
+  if [ ! -f "$CONF" ] || grep -q "$MARK" "$CONF"; then
+    cat > "$CONF" <<CONF
+$MARK
+ClusterName=local
+SlurmctldHost=$host
+SlurmUser=slurm
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+StateSaveLocation=/var/spool/slurmctld
+SlurmdSpoolDir=/var/spool/slurmd
+SlurmctldPidFile=/run/slurm/slurmctld.pid
+SlurmdPidFile=/run/slurm/slurmd.pid
+SlurmctldLogFile=/var/log/slurm/slurmctld.log
+SlurmdLogFile=/var/log/slurm/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+MpiDefault=none
+ReturnToService=2
+KillWait=30
+NodeName=$host CPUs=$cpus Boards=1 SocketsPerBoard=1 CoresPerSocket=$cpus ThreadsPerCore=1 RealMemory=$mem State=UNKNOWN
+PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
+CONF
+  fi
+  if ! pgrep -x slurmctld >/dev/null; then /usr/sbin/slurmctld; touch "$STATE/slurmctld"; fi
+  if ! pgrep -x slurmd >/dev/null; then /usr/sbin/slurmd; touch "$STATE/slurmd"; fi
+  for _ in $(seq 60); do
+    if sinfo -h -o %T 2>/dev/null | grep -qE "^(idle|mixed|allocated)"; then return 0; fi
+    scontrol update nodename="$host" state=resume >/dev/null 2>&1 || true
+    sleep 1
+  done
+  echo "local_cluster: the node did not become idle; see /var/log/slurm/" >&2
+  sinfo >&2 || true
+  return 1
+}
+
+stop() {
+  for d in slurmd slurmctld munged; do
+    if [ -f "$STATE/$d" ]; then pkill -x "$d" || true; rm -f "$STATE/$d"; fi
+  done
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) sinfo ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac
