@@ -1,4 +1,5 @@
 #include "common/config.h"
+#include "common/config_toml.h"
 
 #include <fmt/format.h>
 
@@ -126,52 +127,58 @@ void set_origin(Origins* origins, const std::string& key, const std::string& whe
 void apply_table(Config& cfg, const toml::table& tbl, const std::string& source, Origins* origins) {
   for (const auto& [k, node] : tbl) {
     std::string key(k.str());
-    std::string where = source;
-    if (node.source().begin.line > 0) where = fmt::format("{}:{}", source, node.source().begin.line);
-    const KeyDef* def = find_def(key);
-    if (!def) {
-      if (node.is_table())
-        throw UserError(fmt::format("{}: unknown section [{}]", where, key),
-                        "config files are flat: write `key = value` at the top level");
-      throw unknown_key_error(where, key);
-    }
-    if (node.is_array())
-      throw UserError(fmt::format("{}: key '{}' must be {}, got a list", where, key,
-                                  type_name(def->info.type)),
-                      "lists expand to several runs only in sweep files (`scouter sweep`)");
-    auto wrong = [&](const char* got) {
-      return UserError(fmt::format("{}: key '{}' must be {}, got {}", where, key,
-                                   type_name(def->info.type), got),
-                       fmt::format("{}: {}", key, def->info.doc));
-    };
-    const char* got = node.is_string()    ? "a string"
-                      : node.is_integer() ? "an integer"
-                      : node.is_floating_point() ? "a floating-point number"
-                      : node.is_boolean() ? "a boolean"
-                                          : "another kind of value";
-    std::visit(
-        [&](auto member) {
-          using T = std::decay_t<decltype(cfg.*member)>;
-          if constexpr (std::is_same_v<T, int64_t>) {
-            if (!node.is_integer()) throw wrong(got);
-            cfg.*member = node.value<int64_t>().value();
-          } else if constexpr (std::is_same_v<T, double>) {
-            if (!node.is_number()) throw wrong(got);
-            cfg.*member = node.value<double>().value();
-          } else if constexpr (std::is_same_v<T, bool>) {
-            if (!node.is_boolean()) throw wrong(got);
-            cfg.*member = node.value<bool>().value();
-          } else {
-            if (!node.is_string()) throw wrong(got);
-            cfg.*member = node.value<std::string>().value();
-          }
-        },
-        def->member);
-    set_origin(origins, key, where);
+    std::string where = toml_where(source, node);
+    if (!find_def(key) && node.is_table())
+      throw UserError(fmt::format("{}: unknown section [{}]", where, key),
+                      "config files are flat: write `key = value` at the top level");
+    apply_toml_value(cfg, key, node, where, origins);
   }
 }
 
 }  // namespace
+
+std::string toml_where(const std::string& file, const toml::node& node) {
+  return node.source().begin.line > 0 ? fmt::format("{}:{}", file, node.source().begin.line) : file;
+}
+
+void apply_toml_value(Config& cfg, const std::string& key, const toml::node& node,
+                      const std::string& where, Origins* origins) {
+  const KeyDef* def = find_def(key);
+  if (!def) throw unknown_key_error(where, key);
+  if (node.is_array())
+    throw UserError(fmt::format("{}: key '{}' must be {}, got a list", where, key,
+                                type_name(def->info.type)),
+                    "lists expand to several runs only in sweep files (`scouter sweep`)");
+  auto wrong = [&](const char* got) {
+    return UserError(fmt::format("{}: key '{}' must be {}, got {}", where, key,
+                                 type_name(def->info.type), got),
+                     fmt::format("{}: {}", key, def->info.doc));
+  };
+  const char* got = node.is_string()    ? "a string"
+                    : node.is_integer() ? "an integer"
+                    : node.is_floating_point() ? "a floating-point number"
+                    : node.is_boolean() ? "a boolean"
+                                        : "another kind of value";
+  std::visit(
+      [&](auto member) {
+        using T = std::decay_t<decltype(cfg.*member)>;
+        if constexpr (std::is_same_v<T, int64_t>) {
+          if (!node.is_integer()) throw wrong(got);
+          cfg.*member = node.value<int64_t>().value();
+        } else if constexpr (std::is_same_v<T, double>) {
+          if (!node.is_number()) throw wrong(got);
+          cfg.*member = node.value<double>().value();
+        } else if constexpr (std::is_same_v<T, bool>) {
+          if (!node.is_boolean()) throw wrong(got);
+          cfg.*member = node.value<bool>().value();
+        } else {
+          if (!node.is_string()) throw wrong(got);
+          cfg.*member = node.value<std::string>().value();
+        }
+      },
+      def->member);
+  set_origin(origins, key, where);
+}
 
 const std::vector<KeyInfo>& config_keys() {
   static const std::vector<KeyInfo> keys = [] {

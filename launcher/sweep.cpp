@@ -1,0 +1,388 @@
+#include "launcher/sweep.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <regex>
+#include <set>
+
+#include "common/config_toml.h"
+#include "common/error.h"
+#include "common/files.h"
+#include "common/text.h"
+
+namespace fs = std::filesystem;
+
+namespace scouter {
+namespace {
+
+// Keys a sweep sets itself, or that cannot vary between the runs of one study.
+const std::set<std::string> kNotSweepable = {"output_dir", "resume", "pre_checkpoint", "seed"};
+const std::vector<std::string> kSweepKeys = {"name", "dir", "array_throttle"};
+const std::vector<std::string> kResourceKeys = {"ranks", "ranks_per_node", "threads_per_rank",
+                                                "gpus_per_node", "time_limit", "partition",
+                                                "account", "max_requeues", "signal_lead_s"};
+const std::vector<std::string> kRunExtras = {"pre_run", "seeds", "repeats", "resources"};
+
+std::string nearest_of(const std::string& key, const std::vector<std::string>& valid) {
+  std::string best;
+  size_t best_d = std::string::npos;
+  for (const auto& v : valid) {
+    size_t d = edit_distance(key, v);
+    if (d < best_d) best_d = d, best = v;
+  }
+  return best_d <= std::max<size_t>(2, key.size() / 3) ? best : std::string();
+}
+
+UserError unknown(const std::string& where, const std::string& what, const std::string& key,
+                  const std::vector<std::string>& valid) {
+  std::string near = nearest_of(key, valid);
+  return UserError(fmt::format("{}: unknown {} '{}'", where, what, key),
+                   near.empty() ? "valid: " + join(valid, ", ") : fmt::format("did you mean '{}'?", near));
+}
+
+int64_t int_value(const toml::node& n, const std::string& where, const std::string& key, int64_t lo) {
+  if (n.is_array())
+    throw UserError(fmt::format("{}: '{}' must be a single integer, got a list", where, key),
+                    "lists expand to a grid only for config keys");
+  if (!n.is_integer() || n.value<int64_t>().value() < lo)
+    throw UserError(fmt::format("{}: '{}' must be an integer >= {}", where, key, lo),
+                    fmt::format("e.g. {} = {}", key, std::max<int64_t>(lo, 1)));
+  return n.value<int64_t>().value();
+}
+
+std::string string_value(const toml::node& n, const std::string& where, const std::string& key) {
+  if (n.is_array())
+    throw UserError(fmt::format("{}: '{}' must be a single string, got a list", where, key),
+                    "lists expand to a grid only for config keys");
+  if (!n.is_string()) throw UserError(fmt::format("{}: '{}' must be a string", where, key), "quote it");
+  return n.value<std::string>().value();
+}
+
+void apply_resources(Resources& r, const toml::table& t, const std::string& file) {
+  for (const auto& [k, n] : t) {
+    std::string key(k.str()), where = toml_where(file, n);
+    if (key == "ranks") r.ranks = int_value(n, where, key, 1);
+    else if (key == "ranks_per_node") r.ranks_per_node = int_value(n, where, key, 1);
+    else if (key == "threads_per_rank") r.threads_per_rank = int_value(n, where, key, 0);
+    else if (key == "gpus_per_node") r.gpus_per_node = int_value(n, where, key, 0);
+    else if (key == "max_requeues") r.max_requeues = int_value(n, where, key, 0);
+    else if (key == "signal_lead_s") r.signal_lead_s = int_value(n, where, key, 0);
+    else if (key == "time_limit") r.time_limit = string_value(n, where, key);
+    else if (key == "partition") r.partition = string_value(n, where, key);
+    else if (key == "account") r.account = string_value(n, where, key);
+    else throw unknown(where, "resource", key, kResourceKeys);
+  }
+}
+
+// A value as it appears in a run name: "0.1", "10", "true", "resnet18".
+std::string name_text(const toml::node& n) {
+  std::string s;
+  if (n.is_string()) s = n.value<std::string>().value();
+  else if (n.is_integer()) s = std::to_string(n.value<int64_t>().value());
+  else if (n.is_floating_point()) s = fmt::format("{}", n.value<double>().value());
+  else if (n.is_boolean()) s = n.value<bool>().value() ? "true" : "false";
+  for (auto& c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-') c = '-';
+  return s;
+}
+
+// A named run as written: scalar keys, grid lists, seeds and dependency.
+struct RunSpec {
+  std::string name, where;
+  int64_t line = 0;
+  std::vector<std::pair<std::string, const toml::node*>> scalars;       // key, value (in order)
+  std::map<std::string, std::pair<const toml::array*, std::string>> grid;  // key -> list, where
+  std::vector<int64_t> seeds;      // explicit seeds, or offsets added to `seed` (repeats)
+  bool has_seeds = false;
+  bool seed_offsets = false;
+  std::string pre_run;
+  Resources resources;
+};
+
+void read_keys(RunSpec& spec, const toml::table& t, const std::string& file, bool defaults) {
+  for (const auto& [k, n] : t) {
+    std::string key(k.str()), where = toml_where(file, n);
+    if (key == "resources" && !defaults) {
+      if (!n.is_table()) throw UserError(fmt::format("{}: 'resources' must be a table", where), "write [runs.NAME.resources]");
+      apply_resources(spec.resources, *n.as_table(), file);
+    } else if (key == "pre_run" && !defaults) {
+      spec.pre_run = string_value(n, where, key);
+    } else if (key == "seeds") {
+      if (!n.is_array() || n.as_array()->empty())
+        throw UserError(fmt::format("{}: 'seeds' must be a non-empty list of integers", where), "e.g. seeds = [1, 2, 3]");
+      spec.seeds.clear();
+      for (const auto& s : *n.as_array()) spec.seeds.push_back(int_value(s, where, "seeds", 0));
+      spec.has_seeds = true;
+      spec.seed_offsets = false;
+    } else if (key == "repeats") {
+      int64_t r = int_value(n, where, key, 1);
+      spec.seeds.clear();
+      for (int64_t i = 0; i < r; ++i) spec.seeds.push_back(i);
+      spec.has_seeds = true;
+      spec.seed_offsets = true;
+    } else if (n.is_array()) {
+      if (!find_key(key)) throw unknown(where, "config key", key, [] {
+          std::vector<std::string> v;
+          for (const auto& k2 : config_keys()) v.push_back(k2.name);
+          return v;
+        }());
+      if (kNotSweepable.count(key))
+        throw UserError(fmt::format("{}: '{}' must be a single value, got a list", where, key),
+                        key == "seed" ? "use seeds = [...] or repeats = N" : "the sweep sets it for every run");
+      if (n.as_array()->empty()) throw UserError(fmt::format("{}: '{}' is an empty list", where, key), "give at least one value");
+      spec.grid[key] = {n.as_array(), where};
+    } else if (n.is_table()) {
+      throw UserError(fmt::format("{}: unexpected table '{}'", where, key),
+                      defaults ? "[defaults] holds config keys" : "a run holds config keys, pre_run, seeds, repeats and [resources]");
+    } else {
+      if (kNotSweepable.count(key) && key != "seed")
+        throw UserError(fmt::format("{}: '{}' is set by the sweep", where, key),
+                        key == "pre_checkpoint" ? "use pre_run = \"<FC run>\"" : "leave it out");
+      spec.grid.erase(key);
+      spec.scalars.emplace_back(key, &n);
+    }
+  }
+}
+
+bool valid_time(const std::string& t) {
+  static const std::regex re(R"(^(\d+-)?\d{1,2}:\d{2}:\d{2}$|^\d+$)");
+  return std::regex_match(t, re);
+}
+
+void check_resources(const Resources& r, const Config& c, const std::string& where, int64_t cores) {
+  auto fail = [&](const std::string& what, const std::string& hint) {
+    throw UserError(fmt::format("{}: resources cannot be met: {}", where, what), hint);
+  };
+  if (r.ranks % r.ranks_per_node != 0)
+    fail(fmt::format("ranks = {} is not a multiple of ranks_per_node = {}", r.ranks, r.ranks_per_node),
+         "ranks fill whole nodes");
+  int64_t threads = std::max<int64_t>(1, r.threads_per_rank);
+  if (cores > 0 && r.ranks_per_node * threads > cores)
+    fail(fmt::format("{} ranks x {} threads per node need {} cores; a node has {}", r.ranks_per_node,
+                     threads, r.ranks_per_node * threads, cores),
+         "lower ranks_per_node or threads_per_rank");
+  if (c.device == "cuda" && r.gpus_per_node < r.ranks_per_node)
+    fail(fmt::format("device = \"cuda\" with {} ranks per node but gpus_per_node = {}", r.ranks_per_node,
+                     r.gpus_per_node),
+         "one GPU per rank: set gpus_per_node >= ranks_per_node");
+  if (!valid_time(r.time_limit))
+    fail(fmt::format("time_limit \"{}\" is not a Slurm time", r.time_limit), "write HH:MM:SS or D-HH:MM:SS");
+}
+
+}  // namespace
+
+bool Resources::operator==(const Resources& o) const {
+  return ranks == o.ranks && ranks_per_node == o.ranks_per_node &&
+         threads_per_rank == o.threads_per_rank && gpus_per_node == o.gpus_per_node &&
+         time_limit == o.time_limit && partition == o.partition && account == o.account &&
+         max_requeues == o.max_requeues && signal_lead_s == o.signal_lead_s;
+}
+
+const SweepRun* Sweep::find(const std::string& name) const {
+  for (const auto& r : runs)
+    if (r.name == name) return &r;
+  return nullptr;
+}
+
+Sweep load_sweep(const std::string& path, const std::string& dir_override, int64_t cores_per_node) {
+  std::string text;
+  try {
+    text = read_text_file(path);
+  } catch (const UserError&) {
+    throw UserError(fmt::format("cannot read sweep file '{}'", path), "check the path");
+  }
+  toml::table tbl;
+  try {
+    tbl = toml::parse(text, path);
+  } catch (const toml::parse_error& e) {
+    throw UserError(fmt::format("{}:{}:{}: TOML syntax error: {}", path, e.source().begin.line,
+                                e.source().begin.column, e.description()),
+                    "see https://toml.io for the syntax");
+  }
+  Sweep sweep;
+  sweep.file = path;
+  sweep.name = fs::path(path).stem().string();
+  Resources defaults_res;
+  RunSpec defaults;
+  const toml::table* runs_tbl = nullptr;
+  for (const auto& [k, n] : tbl) {
+    std::string key(k.str()), where = toml_where(path, n);
+    if (!n.is_table())
+      throw UserError(fmt::format("{}: '{}' outside a section", where, key),
+                      "a sweep file has [sweep], [resources], [defaults] and [runs.NAME] sections");
+    const toml::table& t = *n.as_table();
+    if (key == "sweep") {
+      for (const auto& [sk, sn] : t) {
+        std::string skey(sk.str()), sw = toml_where(path, sn);
+        if (skey == "name") sweep.name = string_value(sn, sw, skey);
+        else if (skey == "dir") sweep.dir = string_value(sn, sw, skey);
+        else if (skey == "array_throttle") sweep.array_throttle = int_value(sn, sw, skey, 0);
+        else throw unknown(sw, "[sweep] key", skey, kSweepKeys);
+      }
+    } else if (key == "resources") {
+      apply_resources(defaults_res, t, path);
+    } else if (key == "defaults") {
+      read_keys(defaults, t, path, true);
+    } else if (key == "runs") {
+      runs_tbl = &t;
+    } else {
+      throw unknown(where, "section", key, {"sweep", "resources", "defaults", "runs"});
+    }
+  }
+  if (!dir_override.empty()) sweep.dir = dir_override;
+  if (sweep.dir.empty()) sweep.dir = "runs/" + sweep.name;
+  if (!runs_tbl || runs_tbl->empty())
+    throw UserError(fmt::format("{}: no runs", path), "add at least one [runs.NAME] section");
+
+  // Named runs in file order.
+  std::vector<RunSpec> specs;
+  for (const auto& [k, n] : *runs_tbl) {
+    RunSpec s = defaults;
+    s.name = std::string(k.str());
+    s.where = toml_where(path, n);
+    s.line = n.source().begin.line;
+    s.resources = defaults_res;
+    if (!n.is_table()) throw UserError(fmt::format("{}: runs.{} must be a table", s.where, s.name), "write [runs.NAME]");
+    if (!std::regex_match(s.name, std::regex("[A-Za-z0-9_.-]+")))
+      throw UserError(fmt::format("{}: run name '{}' is not a folder name", s.where, s.name), "use letters, digits, '_', '-', '.'");
+    read_keys(s, *n.as_table(), path, false);
+    specs.push_back(std::move(s));
+  }
+  std::sort(specs.begin(), specs.end(), [](const RunSpec& a, const RunSpec& b) { return a.line < b.line; });
+  std::map<std::string, const RunSpec*> by_name;
+  for (const auto& s : specs) by_name[s.name] = &s;
+
+  // Dependencies: each must exist, and the graph must have no cycle.
+  std::vector<std::string> names;
+  for (const auto& s : specs) names.push_back(s.name);
+  for (const auto& s : specs)
+    if (!s.pre_run.empty() && !by_name.count(s.pre_run))
+      throw UserError(fmt::format("{}: run '{}' depends on run '{}', which does not exist", s.where,
+                                  s.name, s.pre_run),
+                      "runs: " + join(names, ", "));
+  for (const auto& s : specs) {
+    std::vector<std::string> chain{s.name};
+    for (const RunSpec* cur = &s; !cur->pre_run.empty();) {
+      cur = by_name.at(cur->pre_run);
+      if (std::find(chain.begin(), chain.end(), cur->name) != chain.end()) {
+        chain.push_back(cur->name);
+        throw UserError(fmt::format("{}: dependency cycle: {}", s.where, join(chain, " -> ")),
+                        "pre_run must point at an FC base run that depends on nothing");
+      }
+      chain.push_back(cur->name);
+    }
+  }
+
+  // Expand each run: the grid (keys in registry order) times the seeds.
+  std::map<std::string, std::vector<size_t>> expansions;  // run -> indices into sweep.runs
+  std::map<size_t, std::map<std::string, std::string>> grid_of;  // run index -> key -> name text
+  std::map<size_t, int64_t> seed_of;
+  std::function<void(const RunSpec&)> expand = [&](const RunSpec& s) {
+    if (expansions.count(s.name)) return;
+    if (!s.pre_run.empty()) expand(*by_name.at(s.pre_run));
+    std::vector<std::string> keys;
+    for (const auto& k : config_keys())
+      if (s.grid.count(k.name)) keys.push_back(k.name);
+    std::vector<size_t> pos(keys.size(), 0);
+    do {
+      Config base;
+      Origins origins;
+      for (const auto& [key, node] : s.scalars) apply_toml_value(base, key, *node, toml_where(path, *node), &origins);
+      std::map<std::string, std::string> point;
+      std::string grid_name;
+      for (size_t i = 0; i < keys.size(); ++i) {
+        const auto& [arr, where] = s.grid.at(keys[i]);
+        const toml::node& v = *arr->get(pos[i]);
+        apply_toml_value(base, keys[i], v, where, &origins);
+        point[keys[i]] = name_text(v);
+        grid_name += "_" + keys[i] + point[keys[i]];
+      }
+      std::vector<int64_t> seeds = s.has_seeds ? s.seeds : std::vector<int64_t>{0};
+      const bool offsets = !s.has_seeds || s.seed_offsets;
+      for (int64_t sd : seeds) {
+        SweepRun r;
+        r.run = s.name;
+        r.config = base;
+        r.config.seed = offsets ? base.seed + sd : sd;
+        r.setting = s.name + grid_name;
+        r.name = r.setting + (s.has_seeds ? fmt::format("_seed{}", r.config.seed) : "");
+        r.dir = (fs::path(sweep.dir) / r.name).string();
+        r.config.output_dir = r.dir;
+        r.config.resume = true;
+        r.resources = s.resources;
+        if (!s.pre_run.empty()) {
+          if (!r.config.use_pre)
+            throw UserError(fmt::format("{}: run '{}' has pre_run but use_pre = false", s.where, s.name),
+                            "set use_pre = true (the run starts from its FC base's backbone)");
+          // The base expansion with the same seed (if the base has seeds) and the same values
+          // of the grid keys both share; it must be exactly one.
+          const RunSpec& b = *by_name.at(s.pre_run);
+          std::vector<size_t> match;
+          for (size_t bi : expansions.at(s.pre_run)) {
+            bool ok = !b.has_seeds || seed_of.at(bi) == r.config.seed;
+            for (const auto& [k, v] : grid_of.at(bi))
+              ok = ok && point.count(k) && point.at(k) == v;
+            if (ok) match.push_back(bi);
+          }
+          if (match.size() != 1)
+            throw UserError(fmt::format("{}: run '{}' ({}) matches {} runs of its base '{}'", s.where,
+                                        s.name, r.name, match.size(), s.pre_run),
+                            "give the base the same seeds and grid keys, or a single run");
+          const SweepRun& base_run = sweep.runs[match[0]];
+          if (base_run.config.use_slot)
+            throw UserError(fmt::format("{}: run '{}' starts from '{}', which is not an FC baseline (use_slot = true)",
+                                        s.where, s.name, s.pre_run),
+                            "pre_run must name a run with use_slot = false");
+          r.config.pre_checkpoint = base_run.dir;
+          r.depends_on.push_back(base_run.name);
+          origins["pre_checkpoint"] = s.where;
+        } else if (r.config.use_pre) {
+          throw UserError(fmt::format("{}: run '{}' has use_pre = true but no FC base run", s.where, s.name),
+                          "add pre_run = \"<name of the FC run>\"");
+        }
+        validate(r.config, origins);
+        check_resources(r.resources, r.config, s.where, cores_per_node);
+        if (sweep.find(r.name))
+          throw UserError(fmt::format("{}: two runs are both named '{}'", s.where, r.name), "rename one of the runs");
+        size_t idx = sweep.runs.size();
+        grid_of[idx] = point;
+        seed_of[idx] = r.config.seed;
+        expansions[s.name].push_back(idx);
+        sweep.runs.push_back(std::move(r));
+      }
+      size_t i = 0;
+      while (i < keys.size() && ++pos[i] == s.grid.at(keys[i]).first->size()) pos[i++] = 0;
+      if (i == keys.size()) break;
+    } while (true);
+  };
+  for (const auto& s : specs) expand(s);
+  return sweep;
+}
+
+std::string describe_sweep(const Sweep& sweep) {
+  std::string out = fmt::format("sweep {} ({}): {} runs in {}\n", sweep.name, sweep.file,
+                                sweep.runs.size(), sweep.dir);
+  Config defaults;
+  for (const auto& r : sweep.runs) {
+    std::vector<std::string> diffs;
+    for (const auto& k : config_keys()) {
+      if (k.name == "output_dir" || k.name == "resume" || k.name == "pre_checkpoint") continue;
+      std::string v = get_value_literal(r.config, k.name);
+      if (v != get_value_literal(defaults, k.name)) diffs.push_back(k.name + "=" + v);
+    }
+    const Resources& res = r.resources;
+    out += fmt::format("  {}\n    dir {}\n    after {}\n    resources {} rank(s), {} per node, {} thread(s)/rank, {} GPU(s)/node, {}{}{}\n    keys {}\n",
+                       r.name, r.dir, r.depends_on.empty() ? "-" : join(r.depends_on, ", "),
+                       res.ranks, res.ranks_per_node, res.threads_per_rank == 0 ? std::string("auto") : std::to_string(res.threads_per_rank),
+                       res.gpus_per_node, res.time_limit,
+                       res.partition.empty() ? "" : ", partition " + res.partition,
+                       res.account.empty() ? "" : ", account " + res.account, join(diffs, " "));
+  }
+  return out;
+}
+
+}  // namespace scouter
