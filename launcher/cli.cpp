@@ -47,6 +47,8 @@ commands:
                      train one run; every config key can be set in the file or as --key value
   vis --output_dir RUN [--vis_id N] [--vis_count N]
                      attention pictures of a trained SCOUTER run
+  sweep FILE.toml [--dry-run true] [--slurm true] [--dir DIR]
+                     expand a sweep file and run it locally (mpirun) or submit it to Slurm
   report DIR [DIR ...]
                      table of the runs in these folders (accuracy, area, speed)
   bench [--steps N] [--threads N] [--filter TEXT]

@@ -13,6 +13,8 @@
 #include "common/text.h"
 #include "common/version.h"
 #include "datasets/idx_prep.h"
+#include "launcher/sweep.h"
+#include "launcher/sweep_exec.h"
 #include "worker/bench.h"
 #include "worker/trainer.h"
 #include "worker/vis.h"
@@ -153,6 +155,48 @@ int cmd_keys(const ParsedArgs& args) {
   return kExitOk;
 }
 
+// Cores per node of the Slurm cluster (the largest node), or 0 if sinfo cannot tell.
+int64_t slurm_cores_per_node() {
+  FILE* p = popen("sinfo -h -o %c 2>/dev/null", "r");
+  if (!p) return 0;
+  int64_t best = 0;
+  char line[64];
+  while (fgets(line, sizeof line, p))
+    best = std::max<int64_t>(best, parse_int(split(std::string(line), '\n')[0]).value_or(0));
+  pclose(p);
+  return best;
+}
+
+int cmd_sweep(const ParsedArgs& args) {
+  if (args.positional.size() != 1)
+    throw UserError("command line: sweep needs one sweep file", "e.g. scouter sweep experiments/mnist.toml --dry-run true");
+  auto o = take_options(args, {"dry-run", "dry_run", "slurm", "dir"});
+  bool dry = parse_bool(o.get("dry-run", o.get("dry_run", "false"))).value_or(false);
+  bool slurm = parse_bool(o.get("slurm", "false")).value_or(false);
+  Sweep sweep = load_sweep(args.positional[0], o.get("dir"), slurm ? slurm_cores_per_node() : resolve_threads(0));
+  std::string self = fs::read_symlink("/proc/self/exe").string();
+  if (dry) {
+    std::string text = describe_sweep(sweep);
+    for (const auto& r : sweep.runs) text += fmt::format("  {}: {}\n", r.name, state_name(run_state(r)));
+    std::fputs(text.c_str(), stdout);
+    if (!slurm) return kExitOk;
+  }
+  if (slurm) {
+    auto subs = submit_sweep_slurm(sweep, self, dry);
+    if (subs.empty()) spdlog::info("sweep {}: every run is complete; nothing submitted", sweep.name);
+    for (const auto& s : subs)
+      std::fputs(fmt::format("{} {}: {} run(s){} -> {}\n", s.job_id.empty() ? "(dry run)" : "job " + s.job_id,
+                             s.group, s.runs.size(),
+                             s.dependency.empty() ? "" : ", " + s.dependency, s.script).c_str(),
+                 stdout);
+    return kExitOk;
+  }
+  int left = run_sweep_local(sweep, self);
+  spdlog::info("sweep {}: {} of {} runs complete; results: scouter report {}", sweep.name,
+               sweep.runs.size() - static_cast<size_t>(left), sweep.runs.size(), sweep.dir);
+  return left == 0 ? kExitOk : kExitFailure;
+}
+
 int cmd_report(const ParsedArgs& args) {
   take_options(args, {});
   if (args.positional.empty())
@@ -180,12 +224,13 @@ int run_command(const ParsedArgs& args) {
   if (c == "bench") return cmd_bench(args);
   if (c == "keys") return cmd_keys(args);
   if (c == "report") return cmd_report(args);
+  if (c == "sweep") return cmd_sweep(args);
   if (c == "version" || c == "--version") {
     std::fputs(fmt::format("scouter {} ({})\n", SCOUTER_VERSION, SCOUTER_GIT_VERSION).c_str(), stdout);
     return kExitOk;
   }
   throw UserError(fmt::format("unknown command '{}'", c),
-                  "valid: prep, train, vis, report, bench, keys, version (scouter help)");
+                  "valid: prep, train, vis, sweep, report, bench, keys, version (scouter help)");
 }
 
 }  // namespace scouter

@@ -1,0 +1,194 @@
+#include "launcher/sweep_exec.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "common/error.h"
+#include "common/files.h"
+#include "common/text.h"
+#include "launcher/sbatch_template.h"
+#include "worker/checkpoint.h"
+#include "worker/trainer.h"
+
+namespace fs = std::filesystem;
+
+namespace scouter {
+namespace {
+
+std::string quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// Exit status of a shell command whose output goes to `log`.
+int shell(const std::string& command, const std::string& log) {
+  std::string full = command + " >> " + quote(log) + " 2>&1";
+  int status = std::system(full.c_str());
+  if (status == -1) return 127;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::string capture(const std::string& command, int& status) {
+  std::string out;
+  FILE* p = popen((command + " 2>&1").c_str(), "r");
+  if (!p) throw Error("cannot run: " + command);
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  int st = pclose(p);
+  status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  return out;
+}
+
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+  for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size())
+    s.replace(pos, from.size(), to);
+  return s;
+}
+
+int64_t threads_for(const Resources& r) {
+  if (r.threads_per_rank > 0) return r.threads_per_rank;
+  return std::max<int64_t>(1, resolve_threads(0) / r.ranks_per_node);
+}
+
+}  // namespace
+
+const char* state_name(RunState s) {
+  switch (s) {
+    case RunState::kComplete: return "complete";
+    case RunState::kResumable: return "resumable";
+    case RunState::kNew: return "new";
+    case RunState::kFailed: return "failed";
+    case RunState::kBlocked: return "blocked";
+  }
+  return "?";
+}
+
+RunState run_state(const SweepRun& run) {
+  if (file_exists(run.dir + "/summary.json")) return RunState::kComplete;
+  if (!latest_checkpoint(run.dir).empty()) return RunState::kResumable;
+  return RunState::kNew;
+}
+
+void write_run_files(const Sweep& sweep) {
+  for (const auto& r : sweep.runs) {
+    if (run_state(r) == RunState::kComplete) continue;
+    ensure_dir(r.dir);
+    write_text_file_atomic(r.dir + "/run.toml", to_toml(r.config));
+  }
+}
+
+int run_sweep_local(const Sweep& sweep, const std::string& scouter_bin) {
+  write_run_files(sweep);
+  std::map<std::string, RunState> state;
+  int not_done = 0;
+  for (const auto& r : sweep.runs) {
+    RunState s = run_state(r);
+    bool blocked = false;
+    for (const auto& d : r.depends_on) blocked = blocked || state.at(d) != RunState::kComplete;
+    if (s == RunState::kComplete) {
+      spdlog::info("{}: complete, skipped", r.name);
+    } else if (blocked) {
+      s = RunState::kBlocked;
+      spdlog::error("{}: not run, its base {} did not complete", r.name, join(r.depends_on, ", "));
+    } else {
+      const Resources& res = r.resources;
+      std::string cmd = fmt::format("mpirun{} --oversubscribe -np {} --map-by ppr:{}:node {} train -c {} --threads {}",
+                                    geteuid() == 0 ? " --allow-run-as-root" : "", res.ranks,
+                                    res.ranks_per_node, quote(scouter_bin), quote(r.dir + "/run.toml"),
+                                    threads_for(res));
+      spdlog::info("{}: {} ({} rank(s)), log {}/train.log", r.name,
+                   s == RunState::kResumable ? "resuming" : "starting", res.ranks, r.dir);
+      int status = shell(cmd, r.dir + "/train.log");
+      s = status == 0 && file_exists(r.dir + "/summary.json") ? RunState::kComplete : RunState::kFailed;
+      if (s == RunState::kFailed)
+        spdlog::error("{}: failed with exit status {} (see {}/train.log)", r.name, status, r.dir);
+      else
+        spdlog::info("{}: complete", r.name);
+    }
+    if (s != RunState::kComplete) ++not_done;
+    state[r.name] = s;
+  }
+  return not_done;
+}
+
+std::vector<Submission> submit_sweep_slurm(const Sweep& sweep, const std::string& scouter_bin,
+                                           bool dry_run) {
+  write_run_files(sweep);
+  std::string slurm_dir = sweep.dir + "/slurm";
+  ensure_dir(slurm_dir);
+  // Groups: the not-yet-complete expansions of one named run (they share resources and base).
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<const SweepRun*>> groups;
+  std::map<std::string, std::string> group_of;  // run name -> group
+  for (const auto& r : sweep.runs) {
+    group_of[r.name] = r.run;
+    if (run_state(r) == RunState::kComplete) {
+      spdlog::info("{}: complete, not submitted", r.name);
+      continue;
+    }
+    if (!groups.count(r.run)) order.push_back(r.run);
+    groups[r.run].push_back(&r);
+  }
+  std::map<std::string, std::string> job_of;  // group -> job id
+  std::vector<Submission> subs;
+  for (const auto& g : order) {
+    const auto& runs = groups.at(g);
+    const Resources& res = runs.front()->resources;
+    Submission sub;
+    sub.group = g;
+    std::set<std::string> deps;
+    for (const auto* r : runs)
+      for (const auto& d : r->depends_on)
+        if (job_of.count(group_of.at(d))) deps.insert(job_of.at(group_of.at(d)));
+    if (!deps.empty()) sub.dependency = "afterok:" + join({deps.begin(), deps.end()}, ":");
+    std::vector<std::string> dirs;
+    for (const auto* r : runs) {
+      dirs.push_back(quote(fs::absolute(r->dir).string()));
+      sub.runs.push_back(r->name);
+    }
+    std::string extra;
+    if (!res.partition.empty()) extra += "#SBATCH --partition=" + res.partition + "\n";
+    if (!res.account.empty()) extra += "#SBATCH --account=" + res.account + "\n";
+    if (res.gpus_per_node > 0) extra += fmt::format("#SBATCH --gres=gpu:{}\n", res.gpus_per_node);
+    std::string array = fmt::format("0-{}", runs.size() - 1);
+    if (sweep.array_throttle > 0) array += fmt::format("%{}", sweep.array_throttle);
+    std::string text = kSbatchTemplate;
+    const std::vector<std::pair<std::string, std::string>> vars = {
+        {"@GROUP@", g}, {"@SWEEP@", sweep.name}, {"@COUNT@", std::to_string(runs.size())},
+        {"@JOB_NAME@", sweep.name + "-" + g}, {"@NODES@", std::to_string(res.nodes())},
+        {"@RANKS_PER_NODE@", std::to_string(res.ranks_per_node)},
+        {"@THREADS@", std::to_string(threads_for(res))}, {"@TIME_LIMIT@", res.time_limit},
+        {"@ARRAY@", array}, {"@LEAD@", std::to_string(res.signal_lead_s)},
+        {"@LOG_DIR@", fs::absolute(slurm_dir).string()}, {"@EXTRA_SBATCH@", extra},
+        {"@RUN_DIRS@", join(dirs, " ")}, {"@MAX_REQUEUES@", std::to_string(res.max_requeues)},
+        {"@SCOUTER@", quote(fs::absolute(scouter_bin).string())}};
+    for (const auto& [k, v] : vars) text = replace_all(text, k, v);
+    sub.script = slurm_dir + "/" + g + ".sbatch";
+    write_text_file_atomic(sub.script, text);
+    if (!dry_run) {
+      std::string cmd = "sbatch --parsable" +
+                        (sub.dependency.empty() ? std::string() : " --dependency=" + sub.dependency) +
+                        " " + quote(sub.script);
+      int status = 0;
+      std::string out = capture(cmd, status);
+      if (status != 0)
+        throw UserError(fmt::format("sbatch refused {}: {}", sub.script, out),
+                        "check the partition, account and limits in the sweep's [resources]");
+      sub.job_id = split(split(out, '\n')[0], ';')[0];
+      job_of[g] = sub.job_id;
+    }
+    subs.push_back(std::move(sub));
+  }
+  return subs;
+}
+
+}  // namespace scouter
