@@ -25,7 +25,7 @@ struct BenchCase {
 
 std::vector<BenchCase> cases() {
   std::vector<BenchCase> v;
-  // Quickstart (experiments/quickstart/*.toml): smallcnn on 28-px Fashion-MNIST, batch 64.
+  // Quickstart (experiments/fashion_mnist.toml): smallcnn on 28-px Fashion-MNIST, batch 64.
   Config q;
   q.model = "smallcnn";
   q.batch_size = 64;
