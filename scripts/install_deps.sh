@@ -19,6 +19,7 @@ PACKAGES=(
   libgtest-dev                       # tests
   libstb-dev zlib1g-dev libssl-dev   # PNG output, gzip IDX files, SHA-256
   dataset-fashion-mnist              # the default dataset of the main job
+  slurm-wlm munge                    # the local Slurm of the sweep tests (slurm/local_cluster.sh)
 )
 if [ "${1:-}" = "--fixtures" ]; then
   PACKAGES+=(python3-torch python3-h5py python3-numpy python3-pil python3-matplotlib)

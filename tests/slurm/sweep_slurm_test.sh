@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# A sweep on a real (local, one-node) Slurm: starts munge, slurmctld and slurmd, submits a small
+# sweep (FC, SCOUTER+ from it with use_pre, SCOUTER-; 2 ranks each) on generated data, checks the
+# arrays, the afterok dependency, the run folders and the report; sends a run USR1 and checks that
+# it checkpoints, requeues and completes with the same final weights as an uninterrupted run;
+# resubmits the sweep and checks that nothing reruns. Stops the daemons it started.
+#   sweep_slurm_test.sh SCOUTER_BIN MAKE_TOY_DATA_BIN SOURCE_DIR
+set -euo pipefail
+scouter=$1 make_toy=$2 src=$3
+work=$(mktemp -d /tmp/scouter-slurm-test-XXXXXX)
+fail() { echo "FAIL: $*" >&2; exit 1; }
+cleanup() { "$src/slurm/local_cluster.sh" stop || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+[ "$(id -u)" -eq 0 ] || fail "starting Slurm's daemons needs root"
+"$src/slurm/local_cluster.sh" start
+"$make_toy" "$work/data" 1024 128 256
+
+common='dataset = "MNIST"
+dataset_dir = "'"$work"'/data"
+model = "smallcnn"
+num_classes = 4
+batch_size = 16
+lr = 3e-4
+threads = 1'
+cat > "$work/study.toml" <<TOML
+[sweep]
+name = "study"
+dir = "$work/study"
+[resources]
+ranks = 2
+ranks_per_node = 2
+threads_per_rank = 1
+time_limit = "00:10:00"
+[defaults]
+$common
+img_size = 0
+epochs = 1
+[runs.fc]
+use_slot = false
+[runs.pos]
+use_pre = true
+pre_run = "fc"
+slots_per_class = 2
+[runs.neg]
+loss_status = -1
+slots_per_class = 2
+power = 2
+TOML
+
+wait_jobs() {  # until none of our jobs is in the queue
+  for _ in $(seq "$1"); do
+    [ -z "$(squeue -h -o %i)" ] && return 0
+    sleep 2
+  done
+  squeue; fail "jobs still queued after $(( $1 * 2 )) s"
+}
+
+echo "== submit the sweep"
+out=$("$scouter" sweep "$work/study.toml" --slurm true)
+echo "$out"
+fc_job=$(echo "$out" | awk '$3 == "fc:" {print $2}')
+pos_job=$(echo "$out" | awk '$3 == "pos:" {print $2}')
+[ -n "$fc_job" ] && [ -n "$pos_job" ] || fail "no job ids in: $out"
+echo "$out" | grep -q "pos: 1 run(s), afterok:$fc_job" || fail "pos does not wait for fc ($fc_job)"
+scontrol show job "$pos_job" | grep -q "Dependency=afterok:${fc_job}" || echo "(dependency already satisfied)"
+grep -q -- "--array=0-0" "$work/study/slurm/fc.sbatch" || fail "fc is not an array job"
+wait_jobs 150
+for run in fc pos neg; do
+  [ -f "$work/study/$run/summary.json" ] || { cat "$work"/study/slurm/*.out; fail "$run has no summary.json"; }
+  [ -f "$work/study/$run/run.toml" ] && [ -f "$work/study/$run/command.txt" ] && [ -f "$work/study/$run/hosts.txt" ] \
+    || fail "$run lacks its run.toml, command.txt or hosts.txt"
+done
+grep -q "use_pre: loaded" "$work"/study/slurm/study-pos-*.out || fail "pos did not start from fc's backbone"
+report=$("$scouter" report "$work/study")
+echo "$report"
+[ "$(echo "$report" | grep -c '1/1 complete')" -eq 3 ] || fail "report does not show 3 complete settings"
+[ -f "$work/study/report.csv" ] && [ -f "$work/study/curves.svg" ] || fail "report files missing"
+
+echo "== resubmit: nothing reruns"
+again=$("$scouter" sweep "$work/study.toml" --slurm true 2>&1)
+echo "$again"
+echo "$again" | grep -q "nothing submitted" || fail "the resubmitted sweep submitted jobs"
+
+echo "== USR1: checkpoint, requeue, same final weights as an uninterrupted run"
+cat > "$work/long.toml" <<TOML
+[sweep]
+name = "long"
+dir = "$work/long"
+[resources]
+ranks = 2
+ranks_per_node = 2
+threads_per_rank = 1
+[defaults]
+$common
+img_size = 56
+epochs = 3
+aug = true
+[runs.pos]
+slots_per_class = 2
+TOML
+out=$("$scouter" sweep "$work/long.toml" --slurm true)
+job=$(echo "$out" | awk '$3 == "pos:" {print $2}')
+for _ in $(seq 120); do [ -f "$work/long/pos/checkpoints/epoch-0001.h5.done" ] && break; sleep 1; done
+[ -f "$work/long/pos/checkpoints/epoch-0001.h5.done" ] || { cat "$work"/long/slurm/*.out; fail "no first checkpoint"; }
+scancel --signal=USR1 --batch "${job}_0"
+wait_jobs 200   # a requeued job becomes eligible again after about two minutes
+log=$(cat "$work"/long/slurm/*.out)
+echo "$log" | grep -q "stopped by SIGUSR1" || { echo "$log"; fail "the run did not stop on USR1"; }
+echo "$log" | grep -q "requeueing" || { echo "$log"; fail "the job did not requeue"; }
+echo "$log" | grep -q "resumed from .*-step-" || { echo "$log"; fail "the requeued job did not resume mid-epoch"; }
+[ -f "$work/long/pos/summary.json" ] || fail "the requeued run did not complete"
+# The same run without interruption, as a local 2-rank job.
+sed -e "s|$work/long\"|$work/ref\"|" "$work/long.toml" > "$work/ref.toml"
+"$scouter" sweep "$work/ref.toml" >/dev/null 2>&1 || fail "reference run failed"
+h5diff -q "$work/long/pos/checkpoints/epoch-0003.h5" "$work/ref/pos/checkpoints/epoch-0003.h5" /model /model \
+  || fail "final weights differ from the uninterrupted run"
+echo "PASS"
