@@ -1,5 +1,5 @@
-// The ResNet assembly of timm/models/resnet.py (stem, four stages of blocks, classifier) for
-// the variants SCOUTER uses, and timm's initialisation.
+// The ResNet assembly of timm/models/resnet.py (stem, four stages of blocks, classifier, then
+// timm's init) for the variants SCOUTER uses.
 #include "worker/resnet.h"
 
 #include <array>

@@ -4,7 +4,6 @@
 // both sides fill from one formula, in eval and training mode, with 3 channels and with 1.
 #include <gtest/gtest.h>
 
-#include <cmath>
 #include <set>
 #include <sstream>
 
@@ -16,34 +15,6 @@
 
 namespace scouter {
 namespace {
-
-// deterministic_value() of make_backbone_fixtures.py, operation for operation (in float64).
-torch::Tensor deterministic_value(const std::string& name, const std::vector<int64_t>& shape) {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  int64_t h = 0;
-  for (unsigned char c : name) h += c;
-  h %= 97;
-  const auto ends = [&](const std::string& s) {
-    return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
-  };
-  torch::Tensor b = torch::sin(torch::arange(n, torch::kFloat64) * 1.7 + 0.3 * static_cast<double>(h));
-  torch::Tensor v;
-  if (ends("running_var")) v = b * 0.25 + 0.75;
-  else if (ends("running_mean") || ends(".bias")) v = b * 0.05;
-  else if (shape.size() == 1) v = b * 0.1 + 1.0;
-  else v = b * (1.5 / std::sqrt(static_cast<double>(n) / static_cast<double>(shape[0])));
-  return v.to(torch::kFloat32).reshape(shape);
-}
-
-void fill(torch::nn::Module& m) {
-  torch::NoGradGuard no_grad;
-  for (auto& p : m.named_parameters()) p.value().copy_(deterministic_value(p.key(), p.value().sizes().vec()));
-  for (auto& b : m.named_buffers()) {
-    if (b.value().scalar_type() == torch::kLong) b.value().zero_();
-    else b.value().copy_(deterministic_value(b.key(), b.value().sizes().vec()));
-  }
-}
 
 // Timm and we run the same oneDNN kernels here, so results agree to rounding; the bound leaves
 // room for other kernels: |ours - timm| <= 1e-4 |timm| + 1e-5 max|timm| elementwise.
@@ -84,7 +55,7 @@ TEST_P(TimmConformance, FeaturesAndLogitsMatchTimm) {
     auto g = h5::open_group(model_group.get(), case_name);
     const int64_t in_chans = h5::read_attr_int(g.get(), "in_chans");
     auto bb = make_backbone(name, in_chans, h5::read_attr_int(g.get(), "num_classes"));
-    fill(*bb);
+    testing::fill_deterministic(*bb);
     auto x = testing::read_tensor(inputs.get(), "x" + std::to_string(in_chans));
     torch::NoGradGuard no_grad;
     // eval first: training mode moves the running statistics, as it did in timm.
