@@ -38,8 +38,8 @@ TORCH_MODULE(ConvBnRelu);
 class SmallCnnImpl : public BackboneImpl {
  public:
   SmallCnnImpl(int64_t in_chans, int64_t num_classes) {
-    conv1_ = register_module("conv1",
-                             conv_nobias(in_chans, kSmallWidths[0], 3, kSmallStrides[0], 1));
+    conv1_ =
+        register_module("conv1", conv_nobias(in_chans, kSmallWidths[0], 3, kSmallStrides[0], 1));
     bn1_ = register_module("bn1", nn::BatchNorm2d(kSmallWidths[0]));
     for (size_t i = 0; i < layers_.size(); ++i) {
       layers_[i] = register_module(

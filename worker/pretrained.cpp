@@ -4,8 +4,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cstring>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -34,7 +34,8 @@ std::string shape(const torch::Tensor& t) { return "[" + join_ints(t.sizes().vec
 
 bool is_head(const std::string& name) { return starts_with(name, "fc."); }
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 bool is_stem_conv(const std::string& name) {
   return name == "conv1.weight" || name == "conv1.0.weight";
@@ -78,14 +79,16 @@ std::map<std::string, torch::Tensor> backbone_keys(std::map<std::string, torch::
 
 std::map<std::string, torch::Tensor> read_weights_file(const std::string& path) {
   if (!file_exists(path))
-    throw UserError(fmt::format("pretrained weights '{}' do not exist", path),
-                    "set pretrained to a .pth/.pt file written by torch.save or a .safetensors file");
+    throw UserError(
+        fmt::format("pretrained weights '{}' do not exist", path),
+        "set pretrained to a .pth/.pt file written by torch.save or a .safetensors file");
   char magic[4] = {};
   std::ifstream(path, std::ios::binary).read(magic, 4);
   if (std::memcmp(magic, "PK\x03\x04", 4) == 0) return read_torch_file(path);
   if (std::memcmp(magic, "\x89HDF", 4) == 0)
-    throw UserError(fmt::format("'{}' is an HDF5 file, not a torch.save or .safetensors file", path),
-                    "a scouter FC baseline's checkpoint is loaded with use_pre = true and pre_checkpoint");
+    throw UserError(
+        fmt::format("'{}' is an HDF5 file, not a torch.save or .safetensors file", path),
+        "a scouter FC baseline's checkpoint is loaded with use_pre = true and pre_checkpoint");
   if (static_cast<unsigned char>(magic[0]) == 0x80)
     throw UserError(fmt::format("'{}' is in torch.save's legacy (pre-1.6) format", path),
                     "re-save it with a PyTorch >= 1.6: torch.save(torch.load(path), new_path)");
@@ -111,14 +114,14 @@ int64_t load_pretrained(const std::string& path, BackboneImpl& backbone) {
   for (const auto& [name, t] : file) file_has_head = file_has_head || is_head(name);
   if (!head_fits && file_has_head) {
     auto fc = file.find("fc.weight");
-    notes.push_back(backbone.has_head()
-                        ? fmt::format("the file's classifier fc{} does not fit this one {}: dropped, "
-                                      "fc keeps its initialisation",
-                                      fc == file.end() ? "" : " " + shape(fc->second),
-                                      shape(model["fc.weight"]))
-                        : "the file's classifier fc is dropped (this backbone has none)");
-  }
-  else if (backbone.has_head() && !file_has_head)
+    notes.push_back(
+        backbone.has_head()
+            ? fmt::format("the file's classifier fc{} does not fit this one {}: dropped, "
+                          "fc keeps its initialisation",
+                          fc == file.end() ? "" : " " + shape(fc->second),
+                          shape(model["fc.weight"]))
+            : "the file's classifier fc is dropped (this backbone has none)");
+  } else if (backbone.has_head() && !file_has_head)
     notes.push_back("the file has no classifier: fc keeps its initialisation");
 
   for (const auto& [name, t] : model) {
@@ -140,8 +143,10 @@ int64_t load_pretrained(const std::string& path, BackboneImpl& backbone) {
         continue;
       }
       if (name == "conv1.weight" && t.sizes().vec() == std::vector<int64_t>{64, 1, 3, 3}) {
-        notes.push_back(fmt::format("{} {} dropped: the published MNIST stem {} keeps its "
-                                    "initialisation", name, shape(it->second), shape(t)));
+        notes.push_back(
+            fmt::format("{} {} dropped: the published MNIST stem {} keeps its "
+                        "initialisation",
+                        name, shape(it->second), shape(t)));
         continue;
       }
     }
@@ -155,8 +160,9 @@ int64_t load_pretrained(const std::string& path, BackboneImpl& backbone) {
     if (!missing.empty()) parts.push_back("missing " + some(missing));
     if (!unexpected.empty()) parts.push_back("unexpected " + some(unexpected));
     if (!bad_shape.empty()) parts.push_back("wrong shape " + some(bad_shape));
-    throw UserError(fmt::format("pretrained '{}' does not fit the backbone: {}", path, join(parts, "; ")),
-                    "give weights of the same model (timm's state_dict names) and input channels");
+    throw UserError(
+        fmt::format("pretrained '{}' does not fit the backbone: {}", path, join(parts, "; ")),
+        "give weights of the same model (timm's state_dict names) and input channels");
   }
   {
     torch::NoGradGuard no_grad;
@@ -189,8 +195,10 @@ std::string find_fc_baseline(const Config& cfg) {
       continue;
     }
     if (run.use_slot) continue;
-    if (run.dataset != cfg.dataset || run.model != cfg.model || run.num_classes != cfg.num_classes) {
-      others.push_back(fmt::format("{} ({} {} {} classes)", dir.string(), run.dataset, run.model, run.num_classes));
+    if (run.dataset != cfg.dataset || run.model != cfg.model ||
+        run.num_classes != cfg.num_classes) {
+      others.push_back(fmt::format("{} ({} {} {} classes)", dir.string(), run.dataset, run.model,
+                                   run.num_classes));
     } else if (latest_checkpoint(dir.string()).empty()) {
       others.push_back(dir.string() + " (no complete checkpoint)");
     } else {
@@ -205,13 +213,17 @@ std::string find_fc_baseline(const Config& cfg) {
     return found[0];
   }
   if (found.empty())
-    throw UserError(fmt::format("use_pre = true with pre_checkpoint empty, but no {} with a complete "
-                                "checkpoint sits beside '{}'{}", wanted, out.string(),
-                                others.empty() ? "" : "; other FC runs there: " + some(others)),
-                    "set pre_checkpoint to the FC baseline's run folder or checkpoint file");
-  throw UserError(fmt::format("use_pre = true with pre_checkpoint empty, and {} folders beside '{}' "
-                              "hold an {}: {}", found.size(), out.string(), wanted, some(found)),
-                  "set pre_checkpoint to the one to start from");
+    throw UserError(
+        fmt::format("use_pre = true with pre_checkpoint empty, but no {} with a complete "
+                    "checkpoint sits beside '{}'{}",
+                    wanted, out.string(),
+                    others.empty() ? "" : "; other FC runs there: " + some(others)),
+        "set pre_checkpoint to the FC baseline's run folder or checkpoint file");
+  throw UserError(
+      fmt::format("use_pre = true with pre_checkpoint empty, and {} folders beside '{}' "
+                  "hold an {}: {}",
+                  found.size(), out.string(), wanted, some(found)),
+      "set pre_checkpoint to the one to start from");
 }
 
 }  // namespace scouter

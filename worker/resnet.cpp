@@ -3,6 +3,7 @@
 #include "worker/resnet.h"
 
 #include <array>
+#include <map>
 
 #include "common/error.h"
 #include "worker/resnet_blocks.h"
@@ -21,11 +22,14 @@ struct ResNetSpec {
 };
 
 bool find_spec(const std::string& name, ResNetSpec& spec) {
-  if (name == "resnet18") spec = {BlockKind::kBasic, {2, 2, 2, 2}, false, false};
-  else if (name == "resnet50") spec = {BlockKind::kBottleneck, {3, 4, 6, 3}, false, false};
-  else if (name == "resnest26d") spec = {BlockKind::kResNest, {2, 2, 2, 2}, true, true};
-  else if (name == "resnest50d") spec = {BlockKind::kResNest, {3, 4, 6, 3}, true, true};
-  else return false;
+  static const std::map<std::string, ResNetSpec> kSpecs = {
+      {"resnet18", {BlockKind::kBasic, {2, 2, 2, 2}, false, false}},
+      {"resnet50", {BlockKind::kBottleneck, {3, 4, 6, 3}, false, false}},
+      {"resnest26d", {BlockKind::kResNest, {2, 2, 2, 2}, true, true}},
+      {"resnest50d", {BlockKind::kResNest, {3, 4, 6, 3}, true, true}}};
+  auto it = kSpecs.find(name);
+  if (it == kSpecs.end()) return false;
+  spec = it->second;
   return true;
 }
 
@@ -84,7 +88,8 @@ class ResNetImpl : public BackboneImpl {
     timm_init(*this, mnist_stem ? stem_conv_.get() : nullptr);
     torch::NoGradGuard no_grad;
     for (auto& layer : layers_)
-      for (auto& block : layer->children()) std::dynamic_pointer_cast<ResidualBlock>(block)->zero_init_last();
+      for (auto& block : layer->children())
+        std::dynamic_pointer_cast<ResidualBlock>(block)->zero_init_last();
   }
 
   torch::Tensor forward_features(const torch::Tensor& x) override {

@@ -157,7 +157,8 @@ std::shared_ptr<ResidualBlock> make_block(BlockKind kind, int64_t inplanes, int6
     case BlockKind::kBottleneck:
       return std::make_shared<BottleneckImpl>(inplanes, planes, stride, std::move(downsample));
     case BlockKind::kResNest:
-      return std::make_shared<ResNestBottleneckImpl>(inplanes, planes, stride, std::move(downsample));
+      return std::make_shared<ResNestBottleneckImpl>(inplanes, planes, stride,
+                                                     std::move(downsample));
   }
   SCOUTER_CHECK(false, "unknown block kind");
   return nullptr;

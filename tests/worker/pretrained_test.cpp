@@ -20,7 +20,9 @@ namespace {
 
 using testing::TempDir;
 
-std::string fixture(const std::string& name) { return testing::fixtures_dir() + "/pretrained/" + name; }
+std::string fixture(const std::string& name) {
+  return testing::fixtures_dir() + "/pretrained/" + name;
+}
 
 std::map<std::string, torch::Tensor> tensors_of(torch::nn::Module& m) {
   std::map<std::string, torch::Tensor> out;
@@ -30,7 +32,8 @@ std::map<std::string, torch::Tensor> tensors_of(torch::nn::Module& m) {
 }
 
 // The formula's value as stored in a `dtype` file, read back as float32.
-torch::Tensor expected(const std::string& name, const torch::Tensor& like, torch::ScalarType dtype) {
+torch::Tensor expected(const std::string& name, const torch::Tensor& like,
+                       torch::ScalarType dtype) {
   return testing::deterministic_value(name, like.sizes().vec()).to(dtype).to(torch::kFloat);
 }
 
@@ -46,7 +49,8 @@ std::string user_error(const std::function<void()>& f) {
 
 // F32/I64 .safetensors written here, for cases no committed file covers (the reader itself is
 // checked on the Python-written fixtures).
-void write_safetensors(const std::string& path, const std::map<std::string, torch::Tensor>& tensors) {
+void write_safetensors(const std::string& path,
+                       const std::map<std::string, torch::Tensor>& tensors) {
   nlohmann::json header = nlohmann::json::object();
   std::string data;
   for (const auto& [name, t] : tensors) {
@@ -67,16 +71,19 @@ void write_safetensors(const std::string& path, const std::map<std::string, torc
 TEST(PretrainedTest, TorchSaveStateDict) {
   auto bb = make_backbone("smallcnn", 1, 10);
   auto mine = tensors_of(*bb);
-  EXPECT_EQ(load_pretrained(fixture("smallcnn_state_dict.pth"), *bb), static_cast<int64_t>(mine.size()));
+  EXPECT_EQ(load_pretrained(fixture("smallcnn_state_dict.pth"), *bb),
+            static_cast<int64_t>(mine.size()));
   for (const auto& [name, t] : mine)
-    if (t.is_floating_point()) EXPECT_TRUE(torch::equal(t, expected(name, t, torch::kFloat))) << name;
+    if (t.is_floating_point())
+      EXPECT_TRUE(torch::equal(t, expected(name, t, torch::kFloat))) << name;
 }
 
 TEST(PretrainedTest, TorchSaveCheckpointWithModelEntry) {
   auto bb = make_backbone("smallcnn", 1, 10);
   load_pretrained(fixture("smallcnn_checkpoint.pth"), *bb);  // float16 under "model"
   for (const auto& [name, t] : tensors_of(*bb))
-    if (t.is_floating_point()) EXPECT_TRUE(torch::equal(t, expected(name, t, torch::kHalf))) << name;
+    if (t.is_floating_point())
+      EXPECT_TRUE(torch::equal(t, expected(name, t, torch::kHalf))) << name;
 }
 
 TEST(PretrainedTest, SafetensorsWithMixedDtypesAndBackbonePrefix) {
@@ -89,7 +96,9 @@ TEST(PretrainedTest, SafetensorsWithMixedDtypesAndBackbonePrefix) {
   load_pretrained(fixture("smallcnn_mixed.safetensors"), *bb);
   for (const auto& [name, t] : tensors_of(*bb)) {
     if (!t.is_floating_point()) continue;
-    auto dtype = name.rfind("fc.", 0) == 0 ? torch::kHalf : t.dim() == 4 ? torch::kBFloat16 : torch::kFloat;
+    auto dtype = name.rfind("fc.", 0) == 0 ? torch::kHalf
+                 : t.dim() == 4            ? torch::kBFloat16
+                                           : torch::kFloat;
     EXPECT_TRUE(torch::equal(t, expected(name, t, dtype))) << name;
   }
 }
@@ -110,8 +119,9 @@ TEST(PretrainedTest, MismatchesAreListedByNameAndNothingIsCopied) {
   auto bb = make_backbone("smallcnn", 1, 10);
   auto before = bb->named_parameters()["conv1.weight"].clone();
   std::string e = user_error([&] { load_pretrained(fixture("smallcnn_bad.safetensors"), *bb); });
-  for (const char* part : {"missing layer3.0.conv.weight", "unexpected extra.bias, layer5.0.conv.weight",
-                           "wrong shape bn1.weight [16] (model [32])", "smallcnn_bad.safetensors"})
+  for (const char* part :
+       {"missing layer3.0.conv.weight", "unexpected extra.bias, layer5.0.conv.weight",
+        "wrong shape bn1.weight [16] (model [32])", "smallcnn_bad.safetensors"})
     EXPECT_NE(e.find(part), std::string::npos) << part << " in: " << e;
   EXPECT_TRUE(torch::equal(bb->named_parameters()["conv1.weight"], before));
 }
@@ -151,10 +161,13 @@ TEST(PretrainedTest, FilesThatAreNotWeightsAreUserErrors) {
   EXPECT_NE(user_error([&] { load_pretrained(dir.file("none.pth"), *bb); }).find("do not exist"),
             std::string::npos);
   testing::write_bytes(dir.file("notes.txt"), "just some text, not weights\n");
-  EXPECT_NE(user_error([&] { load_pretrained(dir.file("notes.txt"), *bb); }).find("not a valid .safetensors"),
+  EXPECT_NE(user_error([&] {
+              load_pretrained(dir.file("notes.txt"), *bb);
+            }).find("not a valid .safetensors"),
             std::string::npos);
   h5::create_file(dir.file("run.h5"));
-  EXPECT_NE(user_error([&] { load_pretrained(dir.file("run.h5"), *bb); }).find("use_pre"), std::string::npos);
+  EXPECT_NE(user_error([&] { load_pretrained(dir.file("run.h5"), *bb); }).find("use_pre"),
+            std::string::npos);
   std::string pth = read_text_file(fixture("smallcnn_state_dict.pth"));
   testing::write_bytes(dir.file("cut.pth"), pth.substr(0, pth.size() / 2));
   EXPECT_NE(user_error([&] { load_pretrained(dir.file("cut.pth"), *bb); }).find("cannot read"),

@@ -20,7 +20,8 @@ namespace {
 // room for other kernels: |ours - timm| <= 1e-4 |timm| + 1e-5 max|timm| elementwise.
 constexpr double kRtol = 1e-4, kScaledAtol = 1e-5;
 
-void expect_conformant(const torch::Tensor& actual, const torch::Tensor& expected, const std::string& what) {
+void expect_conformant(const torch::Tensor& actual, const torch::Tensor& expected,
+                       const std::string& what) {
   const double scale = expected.abs().max().item<double>();
   auto err = (actual.to(torch::kFloat64) - expected.to(torch::kFloat64)).abs();
   std::cout << "[ timm     ] " << what << ": max |error| " << err.max().item<double>()
@@ -64,9 +65,10 @@ TEST_P(TimmConformance, FeaturesAndLogitsMatchTimm) {
       bb->train(mode == "train");
       auto feats = bb->forward_features(x);
       auto logits = bb->forward_head(feats);
-      const std::string what = name + " " + case_name + " (" +
-                               h5::read_attr_string(g.get(), "stem") + " stem) " + mode;
-      expect_conformant(feats, testing::read_tensor(g.get(), "features_" + mode), what + " features");
+      const std::string what =
+          name + " " + case_name + " (" + h5::read_attr_string(g.get(), "stem") + " stem) " + mode;
+      expect_conformant(feats, testing::read_tensor(g.get(), "features_" + mode),
+                        what + " features");
       expect_conformant(logits, testing::read_tensor(g.get(), "logits_" + mode), what + " logits");
     }
   }
