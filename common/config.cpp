@@ -33,10 +33,11 @@ const std::vector<KeyDef>& defs() {
       {{"num_classes", K::kInt, "data", "classes used (the first num_classes of the dataset)", true}, &Config::num_classes},
       {{"img_size", K::kInt, "data", "square input size in pixels, bilinear resize; 0 keeps the stored size", false}, &Config::img_size},
       {{"aug", K::kBool, "data", "random affine jitter (and flips where the dataset allows them) on training images", false}, &Config::aug},
-      {{"model", K::kString, "model", "backbone: resnet18, smallcnn", true}, &Config::model},
+      {{"model", K::kString, "model", "backbone: resnet18, resnet50, resnest26d, resnest50d (timm's), smallcnn", true}, &Config::model},
       {{"use_slot", K::kBool, "model", "true: SCOUTER (xSlot head); false: FC baseline", true}, &Config::use_slot},
-      {{"use_pre", K::kBool, "model", "initialise the backbone from the FC baseline's checkpoint (pre_checkpoint)", false}, &Config::use_pre},
-      {{"pre_checkpoint", K::kString, "model", "FC baseline checkpoint (.h5) or run folder used by use_pre", false}, &Config::pre_checkpoint},
+      {{"use_pre", K::kBool, "model", "initialise the backbone from the FC baseline's checkpoint (pre_checkpoint, or the one FC run beside output_dir)", false}, &Config::use_pre},
+      {{"pre_checkpoint", K::kString, "model", "FC baseline checkpoint (.h5) or run folder used by use_pre; empty: the sibling folder of output_dir holding the FC run of the same dataset, model and num_classes", false}, &Config::pre_checkpoint},
+      {{"pretrained", K::kString, "model", "backbone weights (.pth/.pt torch.save state_dict or .safetensors) loaded before training; freeze_layers applies", false}, &Config::pretrained},
       {{"channel", K::kInt, "model", "backbone feature channels; 0 derives them from the backbone", true}, &Config::channel},
       {{"hidden_dim", K::kInt, "model", "slot dimension d (a multiple of 4)", true}, &Config::hidden_dim},
       {{"loss_status", K::kInt, "model", "1: SCOUTER+ (why this class), -1: SCOUTER- (why not)", false}, &Config::loss_status},
@@ -44,7 +45,7 @@ const std::vector<KeyDef>& defs() {
       {{"power", K::kFloat, "model", "exponent of the attention-area loss", false}, &Config::power},
       {{"to_k_layer", K::kInt, "model", "Linear layers in the key projection to_k", true}, &Config::to_k_layer},
       {{"lambda_value", K::kFloat, "model", "weight of the attention-area loss", false}, &Config::lambda_value},
-      {{"freeze_layers", K::kInt, "model", "with loaded backbone weights (use_pre): freeze the stem and layer1..layer<n> (0..4; 0 freezes nothing)", false}, &Config::freeze_layers},
+      {{"freeze_layers", K::kInt, "model", "with loaded backbone weights (pretrained or use_pre): freeze the stem and layer1..layer<n> (0..4; 0 freezes nothing)", false}, &Config::freeze_layers},
       {{"batch_size", K::kInt, "train", "training batch size (the last partial batch is dropped)", false}, &Config::batch_size},
       {{"eval_batch_size", K::kInt, "train", "evaluation batch size; 0 uses batch_size", false}, &Config::eval_batch_size},
       {{"epochs", K::kInt, "train", "training epochs", false}, &Config::epochs},
@@ -298,7 +299,8 @@ const std::vector<std::string>& known_datasets() {
 }
 
 const std::vector<std::string>& known_models() {
-  static const std::vector<std::string> v = {"resnet18", "smallcnn"};
+  static const std::vector<std::string> v = {"resnet18", "resnet50", "resnest26d", "resnest50d",
+                                             "smallcnn"};
   return v;
 }
 
@@ -369,9 +371,6 @@ void validate(const Config& c, const Origins& origins) {
   if (c.use_pre && !c.use_slot)
     throw UserError(fmt::format("{}: use_pre = true needs use_slot = true", where("use_pre")),
                     "use_pre starts a SCOUTER run from its FC baseline; the baseline itself has no use_pre");
-  if (c.use_pre && c.pre_checkpoint.empty())
-    throw UserError(fmt::format("{}: use_pre = true but pre_checkpoint is empty", where("use_pre")),
-                    "set pre_checkpoint to the FC baseline's run folder or checkpoint file");
 }
 
 std::string to_toml(const Config& cfg) {

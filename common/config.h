@@ -24,6 +24,7 @@ struct Config {
   bool use_slot = true;
   bool use_pre = false;
   std::string pre_checkpoint;
+  std::string pretrained;
   int64_t channel = 0;
   int64_t hidden_dim = 64;
   int64_t loss_status = 1;

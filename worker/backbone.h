@@ -29,14 +29,14 @@ class BackboneImpl : public torch::nn::Module {
   torch::nn::Linear fc_{nullptr};
 };
 
-// name: "resnet18" (timm's ResNet-18; with in_chans 1 the stem conv is the published MNIST
-// Conv2d(1, 64, 3, stride 2, padding 1, bias false)) or "smallcnn" (a fast 28-px CPU backbone,
-// 7 x 7 feature map at 28 px). num_classes 0: no classifier (SCOUTER runs).
+// name: one of known_models() (common/config.h): timm's resnet18, resnet50, resnest26d,
+// resnest50d (worker/resnet.h says how one input channel is handled), or "smallcnn" (a fast
+// 28-px CPU backbone, 7 x 7 feature map at 28 px). num_classes 0: no classifier (SCOUTER runs).
 // Unknown names throw UserError naming the key `model`.
 std::shared_ptr<BackboneImpl> make_backbone(const std::string& name, int64_t in_chans,
                                             int64_t num_classes);
 
-// Feature channels of a backbone by name (resnet18: 512).
+// Feature channels of a backbone by name (resnet18: 512, resnet50 and resnest*: 2048).
 int64_t backbone_channels(const std::string& name);
 
 // The published dfs_freeze: freezes (requires_grad = false) every backbone parameter except

@@ -22,6 +22,7 @@
 #include "worker/distributed.h"
 #include "worker/evaluate.h"
 #include "worker/grad_sync.h"
+#include "worker/pretrained.h"
 #include "worker/run_summary.h"
 #include "worker/scouter_model.h"
 #include "worker/state_sync.h"
@@ -197,11 +198,18 @@ TrainResult train_run(const Config& cfg, const Origins& origins) {
   dist.agree("opening the data", [&] { data = open_run_data(cfg, true, dist.rank(), dist.world()); });
   torch::manual_seed(static_cast<uint64_t>(cfg.seed));
   ScouterModel model(cfg, data.in_chans);
-  if (cfg.use_pre && resume_from.empty())
-    dist.agree("use_pre", [&] {
-      if (rank0) load_backbone_weights(cfg.pre_checkpoint, *model);
+  // Loaded weights are rank 0's; broadcast_module below gives them to the others. A resumed run
+  // has them in its checkpoint already.
+  const bool loads_backbone = cfg.use_pre || !cfg.pretrained.empty();
+  if (loads_backbone && resume_from.empty())
+    dist.agree("loading backbone weights", [&] {
+      if (!rank0) return;
+      if (!cfg.pretrained.empty()) load_pretrained(cfg.pretrained, *model->backbone);
+      if (cfg.use_pre)  // after pretrained, as the published code loads its FC baseline over timm's weights
+        load_backbone_weights(cfg.pre_checkpoint.empty() ? find_fc_baseline(cfg) : cfg.pre_checkpoint, *model);
     });
-  if (cfg.use_pre) {
+  // The published code freezes whenever it starts from loaded weights.
+  if (loads_backbone) {
     int64_t frozen = freeze_backbone(*model->backbone, cfg.freeze_layers);
     if (rank0) spdlog::info("freeze_layers = {}: {} backbone tensors frozen", cfg.freeze_layers, frozen);
   }

@@ -122,6 +122,7 @@ std::vector<VisRecord> run_vis(const Config& request, const Origins& origins) {
   cfg.output_dir = request.output_dir;
   cfg.use_pre = false;  // weights come from the checkpoint
   cfg.pre_checkpoint.clear();
+  cfg.pretrained.clear();
   configure_threads(cfg.threads);
   RunData data = open_run_data(cfg, false);
   ScouterModel model(cfg, data.in_chans);

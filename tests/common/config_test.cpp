@@ -125,14 +125,29 @@ INSTANTIATE_TEST_SUITE_P(
                       RangeCase{"dataset", "CIFAR", "FashionMNIST"},
                       RangeCase{"img_size", "3", "8..4096"}));
 
-TEST(Config, UsePreNeedsSlotAndACheckpoint) {
+// An empty pre_checkpoint is valid: the trainer then looks for the FC baseline beside
+// output_dir (worker/pretrained.h find_fc_baseline).
+TEST(Config, UsePreNeedsSlot) {
   Config c;
   c.use_pre = true;
-  EXPECT_NE(user_error([&] { validate(c); }).find("pre_checkpoint"), std::string::npos);
+  EXPECT_NO_THROW(validate(c));
   c.pre_checkpoint = "runs/fc";
   EXPECT_NO_THROW(validate(c));
   c.use_slot = false;
   EXPECT_NE(user_error([&] { validate(c); }).find("use_slot"), std::string::npos);
+}
+
+TEST(Config, KnowsTheTimmBackbonesAndPretrained) {
+  for (const char* m : {"resnet18", "resnet50", "resnest26d", "resnest50d", "smallcnn"}) {
+    Config c;
+    c.model = m;
+    EXPECT_NO_THROW(validate(c)) << m;
+  }
+  Config c;
+  apply_override(c, "pretrained", "weights/resnest26d.safetensors");
+  EXPECT_EQ(c.pretrained, "weights/resnest26d.safetensors");
+  EXPECT_NE(to_toml(c).find("pretrained = \"weights/resnest26d.safetensors\""), std::string::npos);
+  EXPECT_EQ(model_signature(c).find("pretrained"), std::string::npos);  // not architecture
 }
 
 TEST(Config, ResolvedTomlRoundTripsEveryKey) {

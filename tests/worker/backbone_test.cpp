@@ -40,6 +40,70 @@ TEST(BackboneTest, FeatureMapShapes) {
   EXPECT_EQ(backbone_channels("resnet18"), 512);
 }
 
+// 260-px inputs (the published size) give 9 x 9 maps of 2048 channels; one input channel works
+// for every backbone (the MNIST stem or timm's in_chans, worker/resnet.h).
+TEST(BackboneTest, TimmBackbonesGiveNineByNineAt260Pixels) {
+  for (const char* name : {"resnet50", "resnest26d", "resnest50d"}) {
+    EXPECT_EQ(feature_shape(name, 3, 260), (std::vector<int64_t>{1, 2048, 9, 9})) << name;
+    EXPECT_EQ(backbone_channels(name), 2048) << name;
+  }
+  EXPECT_EQ(feature_shape("resnest26d", 1, 260), (std::vector<int64_t>{1, 2048, 9, 9}));
+  EXPECT_EQ(feature_shape("resnet50", 1, 64), (std::vector<int64_t>{1, 2048, 2, 2}));
+}
+
+// timm's counts with 3 channels and 1000 classes (also checked against the fixture that timm
+// wrote, timm_conformance_test.cpp).
+TEST(BackboneTest, ParameterCountsAreTimms) {
+  const std::vector<std::pair<std::string, int64_t>> counts = {
+      {"resnet18", 11689512}, {"resnet50", 25557032}, {"resnest26d", 17069448}, {"resnest50d", 27483240}};
+  for (const auto& [name, expected] : counts) {
+    int64_t count = 0;
+    for (const auto& p : make_backbone(name, 3, 1000)->parameters()) count += p.numel();
+    EXPECT_EQ(count, expected) << name;
+  }
+}
+
+TEST(BackboneTest, ResNestHasTimmsNamesAndStems) {
+  auto keys = state_dict_keys(*make_backbone("resnest26d", 3, 10));
+  for (const char* k :
+       {"conv1.0.weight", "conv1.1.running_var", "conv1.3.weight", "conv1.4.bias", "conv1.6.weight",
+        "bn1.weight", "layer1.0.downsample.1.weight", "layer1.0.downsample.2.running_mean",
+        "layer2.0.conv2.conv.weight", "layer2.0.conv2.bn0.weight", "layer2.0.conv2.fc1.bias",
+        "layer2.0.conv2.bn1.running_var", "layer2.0.conv2.fc2.weight", "layer4.1.bn3.weight", "fc.bias"})
+    EXPECT_TRUE(keys.count(k)) << k;
+  EXPECT_FALSE(keys.count("layer2.1.downsample.1.weight"));
+  auto p = make_backbone("resnest26d", 1, 0)->named_parameters();
+  EXPECT_EQ(p["conv1.0.weight"].sizes(), (std::vector<int64_t>{32, 1, 3, 3}));  // timm's in_chans
+  EXPECT_EQ(p["layer3.0.conv2.conv.weight"].sizes(), (std::vector<int64_t>{512, 128, 3, 3}));  // 2 groups
+  EXPECT_EQ(p["layer3.0.conv2.fc1.weight"].sizes(), (std::vector<int64_t>{128, 256, 1, 1}));
+  auto r50 = make_backbone("resnet50", 1, 0)->named_parameters();
+  EXPECT_EQ(r50["conv1.weight"].sizes(), (std::vector<int64_t>{64, 1, 3, 3}));  // MNIST stem
+  EXPECT_EQ(make_backbone("resnet50", 3, 0)->named_parameters()["conv1.weight"].sizes(),
+            (std::vector<int64_t>{64, 3, 7, 7}));
+}
+
+TEST(BackboneTest, ResNestInitIsTimms) {
+  auto p = make_backbone("resnest50d", 3, 0)->named_parameters();
+  EXPECT_EQ(p["layer2.3.bn3.weight"].abs().sum().item<double>(), 0.0);  // zero_init_last
+  EXPECT_EQ(p["layer2.3.bn1.weight"].min().item<double>(), 1.0);
+  EXPECT_EQ(p["layer2.3.conv2.bn0.bias"].abs().sum().item<double>(), 0.0);
+  // kaiming_normal_(fan_out, relu) on split attention's grouped conv: PyTorch's fan_out is
+  // out_channels * 3 * 3 whatever the groups.
+  EXPECT_NEAR(p["layer3.1.conv2.conv.weight"].std().item<double>(), std::sqrt(2.0 / (512 * 9)), 0.002);
+  EXPECT_NEAR(p["layer3.1.conv2.fc2.weight"].std().item<double>(), std::sqrt(2.0 / 512), 0.003);
+}
+
+TEST(BackboneTest, FreezeTakesTheWholeDeepStem) {
+  auto bb = make_backbone("resnest26d", 3, 0);
+  // Stem conv1.{0,1,3,4,6} 7 tensors, bn1 2; a block 15 (split attention 9), a downsample 3:
+  // 7 + 2 + layer1 33 + layer2 33.
+  EXPECT_EQ(freeze_backbone(*bb, 2), 75);
+  for (const auto& p : bb->named_parameters()) {
+    const bool trainable = p.key().rfind("layer3.", 0) == 0 || p.key().rfind("layer4.", 0) == 0;
+    EXPECT_EQ(p.value().requires_grad(), trainable) << p.key();
+  }
+}
+
 TEST(BackboneTest, ResNet18HasTimmSizeAndNames) {
   auto bb = make_backbone("resnet18", 3, 1000);
   int64_t count = 0;
@@ -231,11 +295,11 @@ TEST(BackboneTest, HiddenDimNotAMultipleOfFourIsAUserError) {
 
 TEST(BackboneTest, UnknownModelIsAUserError) {
   try {
-    make_backbone("resnet50", 3, 0);
+    make_backbone("resnet101", 3, 0);
     FAIL() << "expected UserError";
   } catch (const UserError& e) {
-    EXPECT_NE(std::string(e.what()).find("unknown model 'resnet50'"), std::string::npos);
-    EXPECT_EQ(e.hint(), "valid: resnet18, smallcnn");
+    EXPECT_NE(std::string(e.what()).find("unknown model 'resnet101'"), std::string::npos);
+    EXPECT_EQ(e.hint(), "valid: resnet18, resnet50, resnest26d, resnest50d, smallcnn");
   }
   EXPECT_THROW(backbone_channels("vgg"), UserError);
   Config cfg;

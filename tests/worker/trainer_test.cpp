@@ -9,7 +9,9 @@
 #include "common/h5.h"
 #include "common/metrics_log.h"
 #include "test_util.h"
+#include "worker/backbone.h"
 #include "worker/checkpoint.h"
+#include "worker/fixture_tensors.h"
 #include "worker/toy_data.h"
 
 namespace scouter {
@@ -123,6 +125,7 @@ TEST_F(TrainerTest, RefusesToOverwriteAndSkipsFinishedRuns) {
   EXPECT_EQ(again.epochs_run, 0);
 }
 
+// pre_checkpoint is left empty: the baseline is found as the FC run beside output_dir.
 TEST_F(TrainerTest, UsePreStartsFromTheBaselineAndFreezesItsStem) {
   Config fc = toy_config(data_->path(), out_.file("fc"));
   fc.use_slot = false;
@@ -132,7 +135,6 @@ TEST_F(TrainerTest, UsePreStartsFromTheBaselineAndFreezesItsStem) {
   pos.epochs = 1;
   pos.lr = 3e-4;
   pos.use_pre = true;
-  pos.pre_checkpoint = fc.output_dir;
   pos.freeze_layers = 2;  // stem, layer1 and layer2 stay as the baseline left them
   train_run(pos);
   auto base = testing::checkpoint_weights(latest_checkpoint(fc.output_dir));
@@ -141,6 +143,35 @@ TEST_F(TrainerTest, UsePreStartsFromTheBaselineAndFreezesItsStem) {
                            "backbone.layer2.0.conv.weight"})
     EXPECT_EQ(base.at(name), slot.at(name)) << name;
   EXPECT_NE(base.at("backbone.layer4.0.conv.weight"), slot.at("backbone.layer4.0.conv.weight"));
+}
+
+// `pretrained` weights (a torch.save state_dict of 10 classes: its fc is dropped) are loaded
+// before training; freeze_layers keeps the stem, layer1 and layer2 as loaded, and the optimizer
+// never holds them (the checkpoint has AdamW state only for trained parameters).
+TEST_F(TrainerTest, PretrainedWeightsAreLoadedAndFrozen) {
+  Config c = toy_config(data_->path(), out_.file("pre"));
+  c.epochs = 1;
+  c.pretrained = testing::fixtures_dir() + "/pretrained/smallcnn_state_dict.pth";
+  c.freeze_layers = 2;
+  train_run(c);
+  const std::string ckpt = latest_checkpoint(c.output_dir);
+  auto w = testing::checkpoint_weights(ckpt);
+  auto bb = make_backbone("smallcnn", 1, 0);
+  auto params = bb->named_parameters();
+  for (const char* name : {"conv1.weight", "bn1.bias", "layer1.0.conv.weight", "layer2.0.bn.weight",
+                           "layer3.0.conv.weight", "layer4.0.conv.weight"}) {
+    torch::Tensor loaded = testing::deterministic_value(name, params[name].sizes().vec()).flatten();
+    std::vector<float> expected(loaded.data_ptr<float>(), loaded.data_ptr<float>() + loaded.numel());
+    const bool frozen = std::string(name).rfind("layer3", 0) != 0 && std::string(name).rfind("layer4", 0) != 0;
+    if (frozen) EXPECT_EQ(w.at(std::string("backbone.") + name), expected) << name;
+    else EXPECT_NE(w.at(std::string("backbone.") + name), expected) << name;  // loaded, then trained
+  }
+  auto file = h5::open_file(ckpt);
+  auto opt = h5::open_group(file.get(), "optimizer");
+  for (const char* name : {"backbone.conv1.weight", "backbone.bn1.weight", "backbone.layer2.0.conv.weight"})
+    EXPECT_FALSE(h5::exists(opt.get(), name)) << name;
+  for (const char* name : {"backbone.layer3.0.conv.weight", "backbone.layer4.0.bn.bias", "slot.gru.weight_ih_l0"})
+    EXPECT_TRUE(h5::exists(opt.get(), name)) << name;
 }
 
 TEST_F(TrainerTest, NumClassesAboveTheDatasetIsRefused) {
