@@ -73,17 +73,17 @@ TEST(PretrainedTest, TorchSaveStateDict) {
   auto mine = tensors_of(*bb);
   EXPECT_EQ(load_pretrained(fixture("smallcnn_state_dict.pth"), *bb),
             static_cast<int64_t>(mine.size()));
-  for (const auto& [name, t] : mine)
-    if (t.is_floating_point())
-      EXPECT_TRUE(torch::equal(t, expected(name, t, torch::kFloat))) << name;
+  for (const auto& [name, t] : mine) {
+    if (t.is_floating_point()) EXPECT_TRUE(torch::equal(t, expected(name, t, torch::kFloat))) << name;
+  }
 }
 
 TEST(PretrainedTest, TorchSaveCheckpointWithModelEntry) {
   auto bb = make_backbone("smallcnn", 1, 10);
   load_pretrained(fixture("smallcnn_checkpoint.pth"), *bb);  // float16 under "model"
-  for (const auto& [name, t] : tensors_of(*bb))
-    if (t.is_floating_point())
-      EXPECT_TRUE(torch::equal(t, expected(name, t, torch::kHalf))) << name;
+  for (const auto& [name, t] : tensors_of(*bb)) {
+    if (t.is_floating_point()) EXPECT_TRUE(torch::equal(t, expected(name, t, torch::kHalf))) << name;
+  }
 }
 
 TEST(PretrainedTest, SafetensorsWithMixedDtypesAndBackbonePrefix) {
