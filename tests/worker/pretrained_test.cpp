@@ -74,7 +74,9 @@ TEST(PretrainedTest, TorchSaveStateDict) {
   EXPECT_EQ(load_pretrained(fixture("smallcnn_state_dict.pth"), *bb),
             static_cast<int64_t>(mine.size()));
   for (const auto& [name, t] : mine) {
-    if (t.is_floating_point()) EXPECT_TRUE(torch::equal(t, expected(name, t, torch::kFloat))) << name;
+    if (t.is_floating_point()) {
+      EXPECT_TRUE(torch::equal(t, expected(name, t, torch::kFloat))) << name;
+    }
   }
 }
 
@@ -82,7 +84,9 @@ TEST(PretrainedTest, TorchSaveCheckpointWithModelEntry) {
   auto bb = make_backbone("smallcnn", 1, 10);
   load_pretrained(fixture("smallcnn_checkpoint.pth"), *bb);  // float16 under "model"
   for (const auto& [name, t] : tensors_of(*bb)) {
-    if (t.is_floating_point()) EXPECT_TRUE(torch::equal(t, expected(name, t, torch::kHalf))) << name;
+    if (t.is_floating_point()) {
+      EXPECT_TRUE(torch::equal(t, expected(name, t, torch::kHalf))) << name;
+    }
   }
 }
 
