@@ -37,6 +37,7 @@ static std::string env_or(const char* name, const char* fallback) {
 
 std::string fixtures_dir() { return env_or("SCOUTER_FIXTURES", SCOUTER_FIXTURES_DIR); }
 std::string scouter_bin() { return env_or("SCOUTER_BIN", SCOUTER_BIN_PATH); }
+std::string source_dir() { return SCOUTER_SOURCE_PATH; }
 std::string mpirun() { return std::string(SCOUTER_MPIEXEC) + " --allow-run-as-root --oversubscribe"; }
 
 static double now_s() {

@@ -24,6 +24,8 @@ class TempDir {
 std::string fixtures_dir();
 // The built `scouter` executable (SCOUTER_BIN).
 std::string scouter_bin();
+// The project's source folder.
+std::string source_dir();
 
 struct CommandResult {
   int exit_code = -1;

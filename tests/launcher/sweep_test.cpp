@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "common/error.h"
 #include "test_util.h"
 
@@ -132,6 +134,22 @@ TEST_F(SweepTest, BadInputsNameTheProblem) {
   EXPECT_NE(error(head + "[resources]\ntime_limit = \"2 hours\"\n[runs.a]\n").find("not a Slurm time"), std::string::npos);
   EXPECT_NE(error(head + "[runs.a]\nloss_status = [1, 0]\n").find("loss_status"), std::string::npos);
   EXPECT_NE(error(head).find("no runs"), std::string::npos);
+}
+
+// The shipped study files (the published run matrix and the quickstart) must stay valid.
+TEST(Experiments, EveryShippedSweepExpands) {
+  TempDir out;
+  for (const auto& e : std::filesystem::directory_iterator(testing::source_dir() + "/experiments")) {
+    if (e.path().extension() != ".toml") continue;
+    Sweep s = load_sweep(e.path().string(), out.path());
+    EXPECT_GE(s.runs.size(), 3u) << e.path();
+    bool has_fc = false;
+    for (const auto& r : s.runs) has_fc = has_fc || !r.config.use_slot;
+    EXPECT_TRUE(has_fc) << e.path() << " has no FC base run";
+  }
+  Sweep q = load_sweep(testing::source_dir() + "/experiments/fashion_mnist.toml", out.path());
+  ASSERT_NE(q.find("scouter_neg"), nullptr);
+  EXPECT_EQ(q.find("scouter_neg")->depends_on, std::vector<std::string>{"fc"});
 }
 
 }  // namespace
