@@ -28,9 +28,10 @@ namespace {
 // Options of commands that are not config keys.
 struct CommandOptions {
   std::vector<std::pair<std::string, std::string>> values;
+  // The last occurrence wins, as for config keys.
   std::string get(const std::string& key, const std::string& fallback = {}) const {
-    for (const auto& [k, v] : values)
-      if (k == key) return v;
+    for (auto it = values.rbegin(); it != values.rend(); ++it)
+      if (it->first == key) return it->second;
     return fallback;
   }
 };
