@@ -297,11 +297,13 @@ ImagePrepResult prep_image_dataset(const std::string& dataset, const ImagePrepOp
   if (comm) comm->allreduce(&decoded, 1, MPI_INT64_T, MPI_SUM, "prep: converted counts");
   r.shards_converted = todo;
   r.images_decoded = decoded;
-  r.convert_seconds = seconds;
+  // Until the slowest rank is done: the job's conversion time.
+  r.convert_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   int64_t changed = 0;
   if (rank == 0) changed = finalize(L, plans, o, &r);
   // Every rank returns rank 0's view (and none leaves before rank 0 is done).
-  int64_t summary[6] = {r.train_count, r.val_count, r.bad_count, changed, 0, 0};
+  int64_t summary[4] = {r.train_count, r.val_count, r.bad_count, changed};
   if (comm) comm->broadcast(summary, sizeof summary, 0, "prep: result");
   r.train_count = summary[0];
   r.val_count = summary[1];
