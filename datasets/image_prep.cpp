@@ -236,16 +236,29 @@ ImagePrepResult prep_image_dataset(const std::string& dataset, const ImagePrepOp
     finished[g] = find_finished(plans[g]).found ? 1 : 0;
   }
   exchange_status(plans, finished, comm);
-  // The rest is dealt round-robin again, so a re-run after an interruption stays balanced.
+  // The rest is dealt by size, largest first, each to the rank with the fewest images so far:
+  // the short last shard of each split and a re-run after an interruption stay balanced.
+  std::vector<size_t> todo_list;
+  for (size_t g = 0; g < plans.size(); ++g)
+    if (!finished[g]) todo_list.push_back(g);
+  std::stable_sort(todo_list.begin(), todo_list.end(), [&](size_t a, size_t b) {
+    return plans[a].source_count > plans[b].source_count;
+  });
+  std::vector<int64_t> load(static_cast<size_t>(world), 0);
+  std::vector<size_t> mine;
+  for (size_t g : todo_list) {
+    auto least = static_cast<size_t>(std::min_element(load.begin(), load.end()) - load.begin());
+    load[least] += plans[g].source_count;
+    if (least == static_cast<size_t>(rank)) mine.push_back(g);
+  }
+  std::sort(mine.begin(), mine.end());  // in file order, as a reader would
+  const auto todo = static_cast<int64_t>(todo_list.size());
   std::vector<ShardJob> jobs;
-  int64_t my_images = 0, todo = 0, my_bad = 0, my_done = 0;
+  int64_t my_images = 0, my_bad = 0, my_done = 0;
   std::vector<std::string> my_bad_list;
-  for (size_t g = 0; g < plans.size(); ++g) {
-    if (finished[g]) continue;
-    if (todo++ % world == rank) {
-      jobs.push_back({&plans[g], &sources_of(L, plans[g])});
-      my_images += plans[g].source_count;
-    }
+  for (size_t g : mine) {
+    jobs.push_back({&plans[g], &sources_of(L, plans[g])});
+    my_images += plans[g].source_count;
   }
   if (rank == 0)
     spdlog::info("{} of {} shards are finished already (same sources); converting {} on {} "

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Conversion speed of `scouter prep` on generated photos-like JPEGs (500x375, as ImageNet's
-# typical size) to 260-px shards: one decode thread (the plain loop) against N threads, in
-# alternation, then the batch loader over the shards. Needs the build and /usr/bin/python3 with
+# typical size) to 260-px shards: one decode thread (the plain loop) against N threads and against
+# N MPI ranks of one thread, in alternation, then the batch loader over the shards. The machine
+# must be otherwise idle: another busy process halves what 2 threads can gain on 2 cores. Needs the build and /usr/bin/python3 with
 # PIL (scripts/install_deps.sh --fixtures) to generate the images once.
 #   scripts/bench_prep.sh [IMAGES (1000)] [THREADS (2)] [ROUNDS (3)]
 set -euo pipefail
@@ -38,14 +39,32 @@ PY
   touch "$SRC/.done"
 fi
 echo "images: $N x 500x375 JPEG, $(du -sh "$SRC" | cut -f1); $(nproc) cores; load: $(cut -d' ' -f1-3 /proc/loadavg)"
-rate() {  # threads -> img/s from the log line of a fresh conversion
+busy() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }  # all cores, in ticks
+# threads [launcher...] -> "<img/s> <cores other processes used meanwhile>" of a fresh conversion.
+rate() {
+  local threads=$1 b0 b1 t0 t1 log
+  shift
   rm -rf "$WORK/out"
-  "$BIN" prep ConText --src "$SRC" --out "$WORK/out" --threads "$1" --shard_size 250 2>&1 |
-    sed -n 's/.*decoded [0-9]* images in \([0-9.]*\) s: \([0-9.]*\) img\/s.*/\2/p'
+  log=$WORK/log
+  b0=$(busy)
+  t0=$(date +%s.%N)
+  /usr/bin/time -f "cpu %U %S" -o "$WORK/time" "$@" "$BIN" prep ConText --src "$SRC" \
+    --out "$WORK/out" --threads "$threads" --shard_size 250 > "$log" 2>&1
+  t1=$(date +%s.%N)
+  b1=$(busy)
+  local ips ours
+  ips=$(sed -n 's/.*decoded [0-9]* images in [0-9.]* s: \([0-9.]*\) img\/s.*/\1/p' "$log")
+  # mpirun's own CPU time covers its children only when they are waited for: good enough here.
+  ours=$(awk '/^cpu/{print $2+$3}' "$WORK/time")
+  echo "$ips $(echo "scale=2; (($b1 - $b0) / $(getconf CLK_TCK) - $ours) / ($t1 - $t0)" | bc)"
 }
+MPIRUN="mpirun --allow-run-as-root --oversubscribe -np $THREADS"
+echo "round: img/s of 1 thread | $THREADS threads | $THREADS ranks x 1 thread (cores used by other processes during each)"
 for r in $(seq "$ROUNDS"); do
-  one=$(rate 1)
-  many=$(rate "$THREADS")
-  echo "round $r: 1 thread $one img/s, $THREADS threads $many img/s, speed-up $(echo "scale=2; $many / $one" | bc)"
+  read -r one o1 < <(rate 1)
+  read -r many o2 < <(rate "$THREADS")
+  read -r ranks o3 < <(rate 1 $MPIRUN)
+  echo "round $r: $one ($o1) | $many ($o2) x$(echo "scale=2; $many / $one" | bc)" \
+       "| $ranks ($o3) x$(echo "scale=2; $ranks / $one" | bc)"
 done
-"$BIN" bench --loader "$WORK/out" --batch_size 64 --epochs 3
+"$BIN" bench --loader "$WORK/out" --batch_size 64 --epochs 4
