@@ -90,7 +90,8 @@ ImageListing list_cub200(const std::string& src, const LayoutOptions& opt) {
   L.flip_allowed = true;
   L.train_boxes = L.val_boxes = true;
   for (const char* name : kFiles) L.layout_files.push_back(src + "/" + name);
-  const std::string images_path = src + "/images.txt", labels_path = src + "/image_class_labels.txt",
+  const std::string images_path = src + "/images.txt",
+                    labels_path = src + "/image_class_labels.txt",
                     split_path = src + "/train_test_split.txt", classes_path = src + "/classes.txt",
                     boxes_path = src + "/bounding_boxes.txt";
   auto images = read_table(images_path, 0, "<image id> <path under images/>");
@@ -102,9 +103,9 @@ ImageListing list_cub200(const std::string& src, const LayoutOptions& opt) {
   auto total = static_cast<int64_t>(classes.size());
   for (int64_t c = 1; c <= total; ++c)
     if (!classes.count(c))
-      throw UserError(fmt::format("'{}' has no class {} (class ids must be 1..{})", classes_path, c,
-                                  total),
-                      kLayoutHint);
+      throw UserError(
+          fmt::format("'{}' has no class {} (class ids must be 1..{})", classes_path, c, total),
+          kLayoutHint);
   if (opt.num_classes > total)
     throw UserError(fmt::format("--num_classes {} but '{}' lists {} classes", opt.num_classes,
                                 classes_path, total),

@@ -24,7 +24,7 @@ struct Work {
   int64_t sample_bytes = 0;
   std::vector<uint8_t> images;  // source_count slots
   std::vector<float> boxes;
-  std::vector<std::string> errors;  // "" for a good image
+  std::vector<std::string> errors;            // "" for a good image
   std::vector<std::array<uint64_t, 6>> sums;  // per image: sum and sum of squares per channel
   std::atomic<int64_t> remaining{0};
 };
@@ -65,8 +65,8 @@ ShardContent compact(const ConvertSettings& s, Work& w) {
       continue;
     }
     if (c.count != i)
-      std::memmove(w.images.data() + c.count * w.sample_bytes,
-                   w.images.data() + i * w.sample_bytes, static_cast<size_t>(w.sample_bytes));
+      std::memmove(w.images.data() + c.count * w.sample_bytes, w.images.data() + i * w.sample_bytes,
+                   static_cast<size_t>(w.sample_bytes));
     c.labels.push_back(src.label);
     c.source_paths.push_back(src.path);
     c.boxes.insert(c.boxes.end(), w.boxes.begin() + i * 4, w.boxes.begin() + i * 4 + 4);
@@ -195,8 +195,8 @@ void convert_image(const std::string& path, int64_t img_size, const std::array<f
   box_out[3] = static_cast<float>(y2 - y1);
 }
 
-void convert_shards(const ConvertSettings& settings, const std::vector<ShardJob>& jobs,
-                    int threads, const std::function<void(size_t, ShardContent&&)>& done,
+void convert_shards(const ConvertSettings& settings, const std::vector<ShardJob>& jobs, int threads,
+                    const std::function<void(size_t, ShardContent&&)>& done,
                     const std::function<void(int64_t)>& progress) {
   SCOUTER_CHECK(threads >= 1, "convert_shards needs a thread");
   if (threads == 1) {  // the plain loop: decode, resize, next

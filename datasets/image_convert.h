@@ -28,8 +28,8 @@ struct ShardJob {
 // order (bad images are in content.bad, not thrown; content.boxes has a row per sample, -1s
 // where the source has no box); `progress(n)` reports n more images
 // finished, also from the calling thread. threads >= 1.
-void convert_shards(const ConvertSettings& settings, const std::vector<ShardJob>& jobs,
-                    int threads, const std::function<void(size_t, ShardContent&&)>& done,
+void convert_shards(const ConvertSettings& settings, const std::vector<ShardJob>& jobs, int threads,
+                    const std::function<void(size_t, ShardContent&&)>& done,
                     const std::function<void(int64_t)>& progress);
 
 // One image: decode, resize into dst (3 x S x S), and the box in stored pixels (clipped to the

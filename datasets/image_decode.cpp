@@ -100,9 +100,15 @@ bool jpeg_decode(JpegState* s, const uint8_t* data, size_t size, RgbImage* out) 
   jpeg_mem_src(&s->cinfo, data, static_cast<unsigned long>(size));
   jpeg_read_header(&s->cinfo, TRUE);
   switch (s->cinfo.num_components) {
-    case 1: s->cinfo.out_color_space = JCS_GRAYSCALE; break;
-    case 3: s->cinfo.out_color_space = JCS_RGB; break;
-    case 4: s->cinfo.out_color_space = JCS_CMYK; break;  // libjpeg turns YCCK into CMYK
+    case 1:
+      s->cinfo.out_color_space = JCS_GRAYSCALE;
+      break;
+    case 3:
+      s->cinfo.out_color_space = JCS_RGB;
+      break;
+    case 4:
+      s->cinfo.out_color_space = JCS_CMYK;
+      break;  // libjpeg turns YCCK into CMYK
     default:
       s->failure = fmt::format("JPEG with {} colour components (1, 3 or 4 are read)",
                                s->cinfo.num_components);
@@ -168,8 +174,7 @@ struct PngState {
 };
 
 bool png_decode(PngState* s, RgbImage* out) {
-  s->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &s->failure, png_on_error,
-                                  png_on_warning);
+  s->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &s->failure, png_on_error, png_on_warning);
   if (!s->png) throw std::bad_alloc();
   s->info = png_create_info_struct(s->png);
   if (!s->info) {
@@ -244,8 +249,8 @@ void decode_image_file(const std::string& path, RgbImage* out, std::vector<uint8
   std::rewind(f.get());
   scratch->resize(static_cast<size_t>(size));
   if (std::fread(scratch->data(), 1, scratch->size(), f.get()) != scratch->size())
-    throw BadImage(fmt::format("cannot read: {}", std::ferror(f.get()) ? std::strerror(errno)
-                                                                       : "file shrank while read"));
+    throw BadImage(fmt::format(
+        "cannot read: {}", std::ferror(f.get()) ? std::strerror(errno) : "file shrank while read"));
   decode_image(scratch->data(), scratch->size(), out);
 }
 

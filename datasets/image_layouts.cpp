@@ -47,9 +47,9 @@ ImageListing list_context(const std::string& src, const LayoutOptions& opt) {
   for (const auto& f : files) {
     auto us = f.find('_');
     if (us == std::string::npos || us == 0)
-      throw UserError(fmt::format("Con-Text: file '{}/{}' has no category prefix before a '_'",
-                                  L.root, f),
-                      hint);
+      throw UserError(
+          fmt::format("Con-Text: file '{}/{}' has no category prefix before a '_'", L.root, f),
+          hint);
     by_category[f.substr(0, us)].push_back(f);
   }
   if (opt.num_classes > static_cast<int64_t>(by_category.size()))

@@ -150,8 +150,8 @@ int64_t finalize(const ImageListing& L, const std::vector<ShardPlan>& plans,
     status.push_back(find_finished(p));
     const ShardStatus& st = status.back();
     if (!st.found)
-      throw Error(fmt::format("shard '{}' is not finished after every rank reported done",
-                              p.part_path()));
+      throw Error(
+          fmt::format("shard '{}' is not finished after every rank reported done", p.part_path()));
     bad.insert(bad.end(), st.bad.begin(), st.bad.end());
     (p.split == "train" ? r->train_count : r->val_count) += st.count;
     for (size_t c = 0; c < 3 && p.split == "train"; ++c) {
@@ -174,7 +174,8 @@ int64_t finalize(const ImageListing& L, const std::vector<ShardPlan>& plans,
   }
   attrs.class_descriptions = L.class_descriptions;
   attrs.class_descriptions.resize(L.class_names.size());
-  double pixels = static_cast<double>(r->train_count) * static_cast<double>(o.img_size * o.img_size);
+  double pixels =
+      static_cast<double>(r->train_count) * static_cast<double>(o.img_size * o.img_size);
   for (size_t c = 0; c < 3; ++c) {
     double mean = sum[c] / pixels;
     attrs.measured_mean.push_back(mean);
@@ -191,10 +192,11 @@ int64_t finalize(const ImageListing& L, const std::vector<ShardPlan>& plans,
     changed += finalize_shard(plans[g], status[g], first, attrs);
     first += status[g].count;
   }
-  spdlog::info("{}: measured train mean {:.4f} {:.4f} {:.4f}, std {:.4f} {:.4f} {:.4f} (stored as "
-               "measured_mean/std; mean/std hold the published ImageNet values)",
-               L.dataset, attrs.measured_mean[0], attrs.measured_mean[1], attrs.measured_mean[2],
-               attrs.measured_std[0], attrs.measured_std[1], attrs.measured_std[2]);
+  spdlog::info(
+      "{}: measured train mean {:.4f} {:.4f} {:.4f}, std {:.4f} {:.4f} {:.4f} (stored as "
+      "measured_mean/std; mean/std hold the published ImageNet values)",
+      L.dataset, attrs.measured_mean[0], attrs.measured_mean[1], attrs.measured_mean[2],
+      attrs.measured_std[0], attrs.measured_std[1], attrs.measured_std[2]);
   return changed;
 }
 
@@ -216,10 +218,11 @@ ImagePrepResult prep_image_dataset(const std::string& dataset, const ImagePrepOp
   r.source_count = static_cast<int64_t>(L.train.size() + L.val.size());
   r.shards_total = static_cast<int64_t>(plans.size());
   if (rank == 0) {
-    spdlog::info("{} in '{}': {} classes, {} train and {} val images -> {} shards of up to {} at "
-                 "{}x{} in '{}'",
-                 dataset, L.root, L.class_names.size(), L.train.size(), L.val.size(), plans.size(),
-                 o.shard_size, o.img_size, o.img_size, o.out);
+    spdlog::info(
+        "{} in '{}': {} classes, {} train and {} val images -> {} shards of up to {} at "
+        "{}x{} in '{}'",
+        dataset, L.root, L.class_names.size(), L.train.size(), L.val.size(), plans.size(),
+        o.shard_size, o.img_size, o.img_size, o.out);
     ensure_dir(o.out);
     for (const char* split : {"train", "val"}) {
       int64_t m = 0;
@@ -261,9 +264,10 @@ ImagePrepResult prep_image_dataset(const std::string& dataset, const ImagePrepOp
     my_images += plans[g].source_count;
   }
   if (rank == 0)
-    spdlog::info("{} of {} shards are finished already (same sources); converting {} on {} "
-                 "rank(s) x {} thread(s)",
-                 static_cast<int64_t>(plans.size()) - todo, plans.size(), todo, world, o.threads);
+    spdlog::info(
+        "{} of {} shards are finished already (same sources); converting {} on {} "
+        "rank(s) x {} thread(s)",
+        static_cast<int64_t>(plans.size()) - todo, plans.size(), todo, world, o.threads);
 
   const auto start = std::chrono::steady_clock::now();
   {
@@ -304,7 +308,8 @@ ImagePrepResult prep_image_dataset(const std::string& dataset, const ImagePrepOp
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (rank == 0 && world > 1 && my_images > 0)
     spdlog::info("rank 0 converted {} images in {:.1f} s ({:.1f} img/s, {} thread{})", my_images,
-                 seconds, my_images / std::max(seconds, 1e-9), o.threads, o.threads == 1 ? "" : "s");
+                 seconds, my_images / std::max(seconds, 1e-9), o.threads,
+                 o.threads == 1 ? "" : "s");
 
   int64_t decoded = my_images;
   if (comm) comm->allreduce(&decoded, 1, MPI_INT64_T, MPI_SUM, "prep: converted counts");

@@ -43,7 +43,8 @@ std::vector<std::string> read_strings(hid_t loc, const std::string& name) {
 
 std::array<double, 3> read_triple(hid_t f, const std::string& name) {
   std::vector<double> v = h5::read_attr_doubles(f, name);
-  if (v.size() != 3) throw Error(fmt::format("attribute '{}' has {} values, not 3", name, v.size()));
+  if (v.size() != 3)
+    throw Error(fmt::format("attribute '{}' has {} values, not 3", name, v.size()));
   return {v[0], v[1], v[2]};
 }
 

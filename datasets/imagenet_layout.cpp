@@ -106,13 +106,15 @@ ImageListing list_imagenet(const std::string& src, const LayoutOptions& opt) {
   } else if (is_folder(src + "/ILSVRC/Data/CLS-LOC/train")) {
     L.root = src + "/ILSVRC/Data/CLS-LOC";
   } else {
-    throw UserError(fmt::format("ImageNet: no train/ folder in '{}' (nor ILSVRC/Data/CLS-LOC/train)",
-                                src),
-                    kLayoutHint);
+    throw UserError(
+        fmt::format("ImageNet: no train/ folder in '{}' (nor ILSVRC/Data/CLS-LOC/train)", src),
+        kLayoutHint);
   }
-  std::vector<std::string> wnids = list_folder(L.root + "/train", true, "the ImageNet train folder");
+  std::vector<std::string> wnids =
+      list_folder(L.root + "/train", true, "the ImageNet train folder");
   if (wnids.empty())
-    throw UserError(fmt::format("ImageNet: '{}/train' holds no class folders", L.root), kLayoutHint);
+    throw UserError(fmt::format("ImageNet: '{}/train' holds no class folders", L.root),
+                    kLayoutHint);
   if (opt.num_classes > static_cast<int64_t>(wnids.size()))
     throw UserError(fmt::format("--num_classes {} but '{}/train' has {} class folders",
                                 opt.num_classes, L.root, wnids.size()),

@@ -44,13 +44,14 @@ LoaderBenchResult run_loader_bench(const LoaderBenchOptions& opt) {
 }
 
 std::string loader_bench_table(const LoaderBenchResult& r) {
-  std::string out = "| epoch | batch | image | loader threads | images | s | images/s |\n"
-                    "| --- | --- | --- | --- | --- | --- | --- |\n";
+  std::string out =
+      "| epoch | batch | image | loader threads | images | s | images/s |\n"
+      "| --- | --- | --- | --- | --- | --- | --- |\n";
   for (size_t e = 0; e < r.epochs.size(); ++e)
-    out += fmt::format("| {}{} | {} | {}x{}x{} | {} | {} | {:.2f} | {:.0f} |\n", e,
-                       e == 0 ? " (reads shards)" : "", r.batch_size, r.channels, r.height,
-                       r.width, r.threads, r.epochs[e].images, r.epochs[e].seconds,
-                       r.epochs[e].images_per_s);
+    out +=
+        fmt::format("| {}{} | {} | {}x{}x{} | {} | {} | {:.2f} | {:.0f} |\n", e,
+                    e == 0 ? " (reads shards)" : "", r.batch_size, r.channels, r.height, r.width,
+                    r.threads, r.epochs[e].images, r.epochs[e].seconds, r.epochs[e].images_per_s);
   return out;
 }
 

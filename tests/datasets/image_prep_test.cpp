@@ -218,7 +218,7 @@ class CubPrepTest : public ImagePrepTest {
     const char* images[] = {"001.Black_footed_Albatross/a.jpg", "001.Black_footed_Albatross/b.jpg",
                             "002.Laysan_Albatross/c.jpg",       "002.Laysan_Albatross/d.jpg",
                             "002.Laysan_Albatross/e.png",       "003.Sooty_Albatross/f.jpg"};
-    const char* fixtures[] = {"rgb.jpg", "cmyk.jpg", "gray.jpg", "rgb444_progressive.jpg",
+    const char* fixtures[] = {"rgb.jpg",     "cmyk.jpg", "gray.jpg", "rgb444_progressive.jpg",
                               "palette.png", "rgb.png"};
     std::string list, labels, split, boxes;
     for (int i = 0; i < 6; ++i) {
@@ -285,7 +285,7 @@ TEST_F(CubPrepTest, InconsistentLayoutFilesAreNamed) {
 class ContextPrepTest : public ImagePrepTest {
  protected:
   void SetUp() override {
-    const char* fixtures[] = {"rgb.jpg", "gray.jpg",  "cmyk.jpg",       "rgb.png", "rgba.png",
+    const char* fixtures[] = {"rgb.jpg",  "gray.jpg",  "cmyk.jpg",       "rgb.png",  "rgba.png",
                               "gray.png", "small.png", "gray_alpha.png", "rgb16.png"};
     int k = 0;
     for (const char* cat : {"Pizzeria", "Bakery", "Cafe"})

@@ -26,8 +26,8 @@ class ImageShardsTest : public ::testing::Test {
     const char* fixtures[] = {"rgb.jpg", "gray.jpg", "cmyk.jpg", "rgb.png", "rgba.png"};
     for (const char* cat : {"Bank", "Bar", "Cafe", "Diner"})
       for (int i = 0; i < 5; ++i)
-        testing::place_image(fixtures[i], src_ + "/" + cat + "_" + std::to_string(i) +
-                                              (i < 3 ? ".jpg" : ".png"));
+        testing::place_image(
+            fixtures[i], src_ + "/" + cat + "_" + std::to_string(i) + (i < 3 ? ".jpg" : ".png"));
     opt_.src = src_;
     opt_.out = out_;
     opt_.img_size = testing::fixture_img_size();

@@ -15,13 +15,14 @@ CommandResult scouter(const std::string& args) {
   return testing::run_command(testing::scouter_bin() + " " + args);
 }
 
-#define EXPECT_USAGE_ERROR(result, text)                                          \
-  do {                                                                            \
-    EXPECT_EQ((result).exit_code, 2) << (result).output;                          \
-    EXPECT_NE((result).output.find(text), std::string::npos) << (result).output;  \
+#define EXPECT_USAGE_ERROR(result, text)                                         \
+  do {                                                                           \
+    EXPECT_EQ((result).exit_code, 2) << (result).output;                         \
+    EXPECT_NE((result).output.find(text), std::string::npos) << (result).output; \
   } while (0)
 
-bool same(const std::vector<testing::StoredSample>& a, const std::vector<testing::StoredSample>& b) {
+bool same(const std::vector<testing::StoredSample>& a,
+          const std::vector<testing::StoredSample>& b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i)
     if (a[i].source != b[i].source || a[i].label != b[i].label || a[i].pixels != b[i].pixels)
@@ -32,11 +33,12 @@ bool same(const std::vector<testing::StoredSample>& a, const std::vector<testing
 class PrepCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* fixtures[] = {"rgb.jpg", "gray.jpg", "cmyk.jpg", "rgb.png", "rgba.png", "small.png"};
+    const char* fixtures[] = {"rgb.jpg", "gray.jpg", "cmyk.jpg",
+                              "rgb.png", "rgba.png", "small.png"};
     for (const char* cat : {"Bar", "Cafe", "Motel"})
       for (int i = 0; i < 6; ++i)
-        testing::place_image(fixtures[i], src_ + "/" + cat + "_" + std::to_string(i) +
-                                              (i < 3 ? ".jpg" : ".png"));
+        testing::place_image(
+            fixtures[i], src_ + "/" + cat + "_" + std::to_string(i) + (i < 3 ? ".jpg" : ".png"));
   }
   std::string prep(const std::string& out, const std::string& extra = "") const {
     return " prep ConText --src " + src_ + " --out " + out + " --img_size " +
