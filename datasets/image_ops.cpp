@@ -105,6 +105,26 @@ void pass_u8(const uint8_t* src, uint8_t* dst, const Coeffs& c, const std::vecto
   }
 }
 
+// The vertical pass of the 8-bit path, row by row: an output row is a weighted sum of whole
+// input rows, so the inner loop runs along contiguous memory (and vectorises) instead of down a
+// column. Integer sums: the same bits as pass_u8 in any order.
+void vertical_u8(const uint8_t* src, uint8_t* dst, const Coeffs& c, const std::vector<int32_t>& kk,
+                 int width, int out_h, std::vector<int32_t>& acc) {
+  acc.resize(static_cast<size_t>(width));
+  for (int o = 0; o < out_h; ++o) {
+    std::fill(acc.begin(), acc.end(), 1 << (kPrecisionBits - 1));
+    const int32_t* k = &kk[static_cast<size_t>(o) * c.ksize];
+    for (int t = 0; t < c.count[o]; ++t) {
+      const uint8_t* row = src + static_cast<size_t>(c.first[o] + t) * width;
+      const int32_t kt = k[t];
+      int32_t* a = acc.data();
+      for (int x = 0; x < width; ++x) a[x] += row[x] * kt;
+    }
+    uint8_t* out = dst + static_cast<size_t>(o) * width;
+    for (int x = 0; x < width; ++x) out[x] = clip8(acc[static_cast<size_t>(x)]);
+  }
+}
+
 template <typename In>
 void resize_float(const In* src, int c, int h, int w, float* dst, int oh, int ow) {
   SCOUTER_CHECK(c > 0 && h > 0 && w > 0 && oh > 0 && ow > 0, "resize needs positive sizes");
@@ -249,6 +269,7 @@ void resize_bilinear_u8(const uint8_t* src, int c, int h, int w, uint8_t* dst, i
   Coeffs hc = precompute_coeffs(w, ow), vc = precompute_coeffs(h, oh);
   std::vector<int32_t> hk = fixed_point(hc), vk = fixed_point(vc);
   std::vector<uint8_t> tmp(static_cast<size_t>(h) * ow);
+  std::vector<int32_t> acc;
   for (int ch = 0; ch < c; ++ch) {
     const uint8_t* s = src + static_cast<size_t>(ch) * h * w;
     uint8_t* d = dst + static_cast<size_t>(ch) * oh * ow;
@@ -257,7 +278,7 @@ void resize_bilinear_u8(const uint8_t* src, int c, int h, int w, uint8_t* dst, i
     else
       std::copy(s, s + static_cast<size_t>(h) * w, tmp.begin());
     if (oh != h)
-      pass_u8(tmp.data(), d, vc, vk, ow, oh, ow, 1, ow, 1);
+      vertical_u8(tmp.data(), d, vc, vk, ow, oh, acc);
     else
       std::copy(tmp.begin(), tmp.end(), d);
   }

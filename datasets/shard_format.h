@@ -20,11 +20,16 @@
 //   total_count     int64    samples in the whole split
 //   num_classes     int64    classes of the dataset
 //   class_names     string[num_classes]
-//   mean, std       float64[C]  per-channel statistics of the training split, on 0..1 pixels
+//   mean, std       float64[C]  per-channel normalisation on 0..1 pixels: the training split's
+//                               statistics (MNIST, FashionMNIST) or the published ImageNet
+//                               values (ImageNet, CUB200, ConText; REFERENCE section 4)
 //   flip_allowed    int64    1 if horizontal flips keep the label (not for digits or text)
 //   source_files    string[] base names of the source files the split was converted from
+//                            (image datasets: the layout's text files; images: /source_paths)
 //   source_sha256   string[] SHA-256 of each source file, same order
 //   created_by      string   "scouter <version> (<git commit>)"
+// Image datasets' shards carry more (source paths, skipped images, restart keys, measured
+// statistics): see datasets/image_shards.h.
 #pragma once
 
 #include <cstdint>

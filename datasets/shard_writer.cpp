@@ -22,7 +22,8 @@ std::string default_created_by() {
 }
 
 void write_contents(const std::string& path, const ShardMeta& meta, const uint8_t* images,
-                    const int64_t* labels, const float* boxes) {
+                    const int64_t* labels, const float* boxes,
+                    const std::function<void(hid_t)>& extra) {
   h5::Handle file = h5::create_file(path);
   hid_t f = file.get();
   auto n = static_cast<hsize_t>(meta.count);
@@ -53,6 +54,7 @@ void write_contents(const std::string& path, const ShardMeta& meta, const uint8_
   h5::write_attr(f, "source_files", meta.source_files);
   h5::write_attr(f, "source_sha256", meta.source_sha256);
   h5::write_attr(f, "created_by", meta.created_by.empty() ? default_created_by() : meta.created_by);
+  if (extra) extra(f);
 }
 
 // Removes files of an earlier conversion of this split that the new set does not overwrite
@@ -79,7 +81,8 @@ void remove_stale_shards(const std::string& dir, const std::string& split,
 }  // namespace
 
 void write_shard(const std::string& path, const ShardMeta& meta, const uint8_t* images,
-                 const int64_t* labels, const float* boxes) {
+                 const int64_t* labels, const float* boxes,
+                 const std::function<void(hid_t)>& extra) {
   SCOUTER_CHECK(meta.count >= 1, "a shard needs at least one sample");
   SCOUTER_CHECK(meta.channels >= 1 && meta.height >= 1 && meta.width >= 1,
                 "a shard needs a positive image shape");
@@ -92,7 +95,7 @@ void write_shard(const std::string& path, const ShardMeta& meta, const uint8_t* 
                 "source_files and source_sha256 must pair up");
   AtomicOutput out(path);
   try {
-    write_contents(out.temp_path(), meta, images, labels, boxes);
+    write_contents(out.temp_path(), meta, images, labels, boxes, extra);
   } catch (const UserError&) {
     throw;
   } catch (const Error& e) {

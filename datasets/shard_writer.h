@@ -2,16 +2,23 @@
 // and renamed when complete, so an interrupted conversion never leaves a file that looks done.
 #pragma once
 
+#include <hdf5.h>
+
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "datasets/shard_format.h"
 
 namespace scouter {
 
 // One file. meta.count rows of images (C*H*W bytes each) and labels; boxes (count*4) optional.
+// `extra`, when given, adds converter-specific datasets or attributes to the open file before
+// it is closed and renamed into place.
 void write_shard(const std::string& path, const ShardMeta& meta, const uint8_t* images,
-                 const int64_t* labels, const float* boxes = nullptr);
+                 const int64_t* labels, const float* boxes = nullptr,
+                 const std::function<void(hid_t file)>& extra = {});
 
 // A whole split into ceil(n / shard_size) files under dir; meta gives everything but the
 // per-file fields (shard_index, num_shards, first_index, count, total_count). Returns the paths.

@@ -42,7 +42,10 @@ std::string usage() {
 
 commands:
   prep DATASET [--src DIR] [--out DIR] [--shard_size N]
-                     convert a dataset into HDF5 shards (MNIST, FashionMNIST)
+                     convert a dataset into HDF5 shards (MNIST, FashionMNIST, ImageNet, CUB200,
+                     ConText); image datasets also take [--num_classes N] [--img_size S]
+                     [--max_bad_fraction F] [--threads N] [--seed N]; run under mpirun to
+                     share the work between ranks
   train [-c FILE.toml] [--key value ...]
                      train one run; every config key can be set in the file or as --key value
   vis --output_dir RUN [--vis_id N] [--vis_count N]
@@ -53,6 +56,8 @@ commands:
                      table of the runs in these folders (accuracy, area, speed)
   bench [--steps N] [--threads N] [--filter TEXT]
                      training-step speed on synthetic batches
+  bench --loader DIR [--batch_size N] [--epochs N] [--threads N]
+                     batch-loader speed over the train shards in DIR
   keys [--markdown]  every config key with its default and meaning
   version            version and git commit
 

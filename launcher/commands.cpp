@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "common/communicator.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "common/log.h"
@@ -13,6 +14,8 @@
 #include "common/text.h"
 #include "common/version.h"
 #include "datasets/idx_prep.h"
+#include "datasets/image_prep.h"
+#include "datasets/loader_bench.h"
 #include "launcher/sweep.h"
 #include "launcher/sweep_exec.h"
 #include "worker/bench.h"
@@ -27,9 +30,10 @@ namespace {
 // Options of commands that are not config keys.
 struct CommandOptions {
   std::vector<std::pair<std::string, std::string>> values;
+  // The last occurrence wins, as for config keys.
   std::string get(const std::string& key, const std::string& fallback = {}) const {
-    for (const auto& [k, v] : values)
-      if (k == key) return v;
+    for (auto it = values.rbegin(); it != values.rend(); ++it)
+      if (it->first == key) return it->second;
     return fallback;
   }
 };
@@ -95,20 +99,76 @@ int cmd_vis(const ParsedArgs& args) {
   return kExitOk;
 }
 
+double double_option(const CommandOptions& o, const std::string& key, double fallback, double lo,
+                     double hi) {
+  std::string s = o.get(key);
+  if (s.empty()) return fallback;
+  auto v = parse_double(s);
+  if (!v || *v < lo || *v > hi)
+    throw UserError(fmt::format("command line: --{} must be a number in {}..{}, got '{}'", key, lo,
+                                hi, s),
+                    fmt::format("e.g. --{} {}", key, fallback));
+  return *v;
+}
+
+// ImageNet, CUB200, ConText: decode + resize on every core, across ranks under mpirun.
+int prep_images(const std::string& dataset, const ParsedArgs& args) {
+  auto o = take_options(args, {"src", "out", "num_classes", "img_size", "shard_size",
+                               "max_bad_fraction", "threads", "seed"});
+  ImagePrepOptions opt;
+  opt.src = o.get("src");
+  if (opt.src.empty())
+    throw UserError(fmt::format("command line: prep {} needs --src DIR (the dataset's folder)",
+                                dataset),
+                    "e.g. scouter prep CUB200 --src ~/data/CUB_200_2011 --out data/cub200");
+  opt.out = o.get("out", "data/" + to_lower(dataset));
+  opt.num_classes = int_option(o, "num_classes", 0, 0);
+  opt.img_size = int_option(o, "img_size", opt.img_size, 8);
+  opt.shard_size = int_option(o, "shard_size", opt.shard_size, 1);
+  opt.max_bad_fraction = double_option(o, "max_bad_fraction", opt.max_bad_fraction, 0, 1);
+  opt.seed = static_cast<uint64_t>(int_option(o, "seed", 0, 0));
+  // Under mpirun the ranks share the shards; on one node they share its cores.
+  std::unique_ptr<Communicator> comm;
+  int ranks_here = 1;
+  if (launcher_world_size() > 1) {
+    const Topology& topo = MpiEnv::init(nullptr, nullptr).topology();
+    init_logging(topo.rank);
+    ranks_here = topo.local_size;
+    // Ranks wait for each other only at the end, up to a shard's conversion apart.
+    comm = std::make_unique<Communicator>(MPI_COMM_WORLD, 3600.0);
+    if (topo.rank == 0) spdlog::info("prep {} on {}", dataset, topo.describe());
+  }
+  opt.threads = int_option(o, "threads", std::max<int64_t>(1, resolve_threads(0) / ranks_here), 1);
+  ImagePrepResult r = prep_image_dataset(dataset, opt, comm.get());
+  if (comm) comm->shutdown();
+  if (r.up_to_date) {
+    spdlog::info("prep {}: {} train and {} val samples in {}, already up to date", dataset,
+                 r.train_count, r.val_count, opt.out);
+  } else {
+    spdlog::info("prep {}: {} train and {} val samples in {} ({} shards, {} converted now); {} of "
+                 "{} source images unreadable",
+                 dataset, r.train_count, r.val_count, opt.out, r.shards_total, r.shards_converted,
+                 r.bad_count, r.source_count);
+    if (r.images_decoded > 0)
+      spdlog::info("prep {}: decoded {} images in {:.2f} s: {:.1f} img/s ({} rank(s) x {} "
+                   "thread(s))",
+                   dataset, r.images_decoded, r.convert_seconds,
+                   r.images_decoded / std::max(r.convert_seconds, 1e-9), comm ? comm->size() : 1,
+                   opt.threads);
+  }
+  return kExitOk;
+}
+
 int cmd_prep(const ParsedArgs& args) {
   if (args.positional.size() != 1)
     throw UserError("command line: prep needs one dataset name",
                     "e.g. scouter prep FashionMNIST --out data/fashion-mnist");
   std::string dataset = args.positional[0];
+  if (is_image_dataset(dataset)) return prep_images(dataset, args);
   auto o = take_options(args, {"src", "out", "shard_size"});
-  if (dataset != "MNIST" && dataset != "FashionMNIST") {
-    const auto& known = known_datasets();
-    if (std::find(known.begin(), known.end(), dataset) != known.end())
-      throw UserError(fmt::format("prep of {} is not available in this version", dataset),
-                      "available: MNIST, FashionMNIST");
+  if (dataset != "MNIST" && dataset != "FashionMNIST")
     throw UserError(fmt::format("command line: unknown dataset '{}'", dataset),
-                    "valid: MNIST, FashionMNIST");
-  }
+                    "valid: " + join(known_datasets(), ", "));
   std::string src = o.get("src", dataset == "FashionMNIST" ? "/usr/share/datasets/fashion-mnist" : "");
   if (src.empty())
     throw UserError("command line: prep MNIST needs --src DIR (the folder of the four IDX files)",
@@ -123,9 +183,23 @@ int cmd_prep(const ParsedArgs& args) {
   return kExitOk;
 }
 
+// `scouter bench --loader DIR`: the batch loader alone over a folder of shards.
+int bench_loader(const CommandOptions& o) {
+  LoaderBenchOptions opt;
+  opt.dir = o.get("loader");
+  opt.batch_size = int_option(o, "batch_size", opt.batch_size, 1);
+  opt.epochs = int_option(o, "epochs", opt.epochs, 1);
+  opt.threads = int_option(o, "threads", opt.threads, 0);
+  opt.img_size = int_option(o, "img_size", opt.img_size, 0);
+  std::fputs(loader_bench_table(run_loader_bench(opt)).c_str(), stdout);
+  return kExitOk;
+}
+
 int cmd_bench(const ParsedArgs& args) {
   no_positional(args);
-  auto o = take_options(args, {"steps", "threads", "filter", "scaling"});
+  auto o = take_options(args, {"steps", "threads", "filter", "scaling", "loader", "batch_size",
+                               "epochs", "img_size"});
+  if (!o.get("loader").empty()) return bench_loader(o);
   BenchOptions opt;
   opt.steps = int_option(o, "steps", opt.steps, 1);
   opt.threads = int_option(o, "threads", opt.threads, 0);

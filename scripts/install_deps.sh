@@ -18,6 +18,8 @@ PACKAGES=(
   nlohmann-json3-dev                 # metrics.jsonl, summary.json
   libgtest-dev                       # tests
   libstb-dev zlib1g-dev libssl-dev   # PNG output, gzip IDX files, SHA-256
+  libjpeg62-turbo-dev libpng-dev     # decoding ImageNet/CUB/Con-Text images (libjpeg-turbo is
+                                     # what Debian's PIL decodes with: the same pixels)
   dataset-fashion-mnist              # the default dataset of the main job
   slurm-wlm munge                    # the local Slurm of the sweep tests (slurm/local_cluster.sh)
 )

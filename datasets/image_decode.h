@@ -1,0 +1,40 @@
+// Decodes JPEG (libjpeg-turbo) and PNG (libpng) files into 8-bit RGB with the pixels the
+// published pipeline's PIL `Image.open(f).convert('RGB')` gives; anything else, or a broken or
+// truncated file, is a BadImage carrying the reason. Thread-safe: no shared state.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace scouter {
+
+// 3 x height x width, planar (channel-first), as the shards store images.
+struct RgbImage {
+  int width = 0, height = 0;
+  std::vector<uint8_t> planar;
+};
+
+// A source image that cannot be used; what() is the reason (one line, no file name).
+class BadImage : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The format comes from the first bytes, not the file name (ImageNet holds a PNG named .JPEG).
+// Conversions, as PIL's convert('RGB'):
+//   JPEG gray -> replicated; YCbCr/RGB -> RGB; CMYK and YCCK -> read Adobe-inverted (PIL's
+//   rawmode "CMYK;I", what Photoshop writes) then r = k' - k'*c/255 with k' = 255 - k, PIL's
+//   cmyk2rgb; "Premature end of JPEG file" (truncation) is bad, other libjpeg warnings are not.
+//   PNG gray (1..16 bit), gray+alpha, palette (with or without tRNS), RGB, RGBA: alpha dropped,
+//   no gamma applied; 16-bit samples keep their high byte (PIL does this for 16-bit colour; for
+//   16-bit gray PIL clips to 0..255, which whitens the picture, so there we keep the high byte).
+void decode_image(const uint8_t* data, size_t size, RgbImage* out);
+
+// Reads the file into `scratch` (reused between calls) and decodes it. Unreadable files are
+// BadImage too.
+void decode_image_file(const std::string& path, RgbImage* out, std::vector<uint8_t>* scratch);
+
+}  // namespace scouter

@@ -1,0 +1,205 @@
+#include "datasets/image_shards.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+#include "common/error.h"
+#include "common/files.h"
+#include "common/h5.h"
+#include "common/text.h"
+#include "datasets/shard_writer.h"
+
+namespace fs = std::filesystem;
+
+namespace scouter {
+namespace {
+
+// Variable-length UTF-8 string datasets (h5py reads them as arrays of str).
+void write_strings(hid_t loc, const std::string& name, const std::vector<std::string>& values) {
+  h5::Handle type(H5_CHECK(H5Tcopy(H5T_C_S1)), H5Tclose);
+  H5_CHECK(H5Tset_size(type.get(), H5T_VARIABLE));
+  H5_CHECK(H5Tset_cset(type.get(), H5T_CSET_UTF8));
+  std::vector<const char*> ptrs;
+  for (const auto& v : values) ptrs.push_back(v.c_str());
+  h5::write_raw(loc, name, type.get(), {static_cast<hsize_t>(values.size())}, ptrs.data());
+}
+
+std::vector<std::string> read_strings(hid_t loc, const std::string& name) {
+  h5::Handle ds = h5::open_dataset(loc, name);
+  h5::Handle space(H5_CHECK(H5Dget_space(ds.get())), H5Sclose);
+  auto n = static_cast<size_t>(H5_CHECK(H5Sget_simple_extent_npoints(space.get())));
+  h5::Handle type(H5_CHECK(H5Tcopy(H5T_C_S1)), H5Tclose);
+  H5_CHECK(H5Tset_size(type.get(), H5T_VARIABLE));
+  H5_CHECK(H5Tset_cset(type.get(), H5T_CSET_UTF8));
+  std::vector<char*> ptrs(n, nullptr);
+  if (n > 0) H5_CHECK(H5Dread(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()));
+  std::vector<std::string> out;
+  for (char* p : ptrs) out.emplace_back(p ? p : "");
+  if (n > 0) H5Dvlen_reclaim(type.get(), space.get(), H5P_DEFAULT, ptrs.data());
+  return out;
+}
+
+std::array<double, 3> read_triple(hid_t f, const std::string& name) {
+  std::vector<double> v = h5::read_attr_doubles(f, name);
+  if (v.size() != 3)
+    throw Error(fmt::format("attribute '{}' has {} values, not 3", name, v.size()));
+  return {v[0], v[1], v[2]};
+}
+
+// Reads what a finished shard says about itself; found = false when it is unreadable or its
+// digest differs (an interrupted patch, another conversion, an older build).
+ShardStatus read_status(const std::string& path, const ShardPlan& plan, bool is_final) {
+  ShardStatus st;
+  if (!file_exists(path) || !h5::is_hdf5(path)) return st;
+  try {
+    h5::Handle file = h5::open_file(path);
+    hid_t f = file.get();
+    if (!h5::has_attr(f, "source_digest") ||
+        h5::read_attr_string(f, "source_digest") != plan.digest ||
+        h5::read_attr_int(f, "format_version") != kShardFormatVersion ||
+        h5::read_attr_int(f, "source_first") != plan.source_first ||
+        h5::read_attr_int(f, "source_count") != plan.source_count)
+      return st;
+    st.count = static_cast<int64_t>(h5::dataset_info(f, "images").dims.at(0));
+    st.first_index = h5::read_attr_int(f, "first_index");
+    int64_t bad_count = h5::read_attr_int(f, "bad_count");
+    if (bad_count > 0) st.bad = read_strings(f, "bad_sources");
+    if (static_cast<int64_t>(st.bad.size()) != bad_count ||
+        st.count + bad_count != plan.source_count)
+      return st;
+    st.pixel_sum = read_triple(f, "pixel_sum");
+    st.pixel_sumsq = read_triple(f, "pixel_sumsq");
+    if (h5::has_attr(f, "split_digest")) st.split_digest = h5::read_attr_string(f, "split_digest");
+  } catch (const Error& e) {
+    spdlog::debug("'{}' is not reusable: {}", path, e.what());
+    return ShardStatus{};
+  }
+  st.found = true;
+  st.is_final = is_final;
+  return st;
+}
+
+void rename_or_throw(const std::string& from, const std::string& to) {
+  std::error_code ec;
+  fs::rename(from, to, ec);
+  if (ec)
+    throw UserError(fmt::format("cannot rename '{}' to '{}': {}", from, to, ec.message()),
+                    "check that the output folder is writable");
+}
+
+}  // namespace
+
+std::string SplitAttrs::digest() const {
+  std::vector<std::string> parts = {fmt::format("{}", total_count), join(source_files, "\x1f"),
+                                    join(source_sha256, "\x1f"), join(class_descriptions, "\x1f")};
+  for (double v : measured_mean) parts.push_back(fmt::format("{:.17g}", v));
+  for (double v : measured_std) parts.push_back(fmt::format("{:.17g}", v));
+  std::string text = join(parts, "\x1e");
+  return sha256_bytes(text.data(), text.size());
+}
+
+ShardStatus find_finished(const ShardPlan& plan) {
+  ShardStatus st = read_status(plan.final_path(), plan, true);
+  return st.found ? st : read_status(plan.part_path(), plan, false);
+}
+
+void write_part(const ShardPlan& plan, ShardMeta meta, const ShardContent& c) {
+  if (c.count < 1)
+    throw UserError(fmt::format("every one of the {} source images of {} shard {} (source images "
+                                "{}..{}) is unreadable",
+                                plan.source_count, plan.split, plan.index, plan.source_first,
+                                plan.source_first + plan.source_count - 1),
+                    "see bad_images.txt in the output folder; fix or remove those files");
+  meta.split = plan.split;
+  meta.shard_index = plan.index;
+  meta.num_shards = plan.num_shards;
+  meta.first_index = -1;  // split-wide: patched in by finalize_shard
+  meta.total_count = -1;
+  meta.count = c.count;
+  auto extra = [&](hid_t f) {
+    write_strings(f, "source_paths", c.source_paths);
+    if (!c.bad.empty()) write_strings(f, "bad_sources", c.bad);
+    h5::write_attr(f, "source_digest", plan.digest);
+    h5::write_attr(f, "source_first", plan.source_first);
+    h5::write_attr(f, "source_count", plan.source_count);
+    h5::write_attr(f, "bad_count", static_cast<int64_t>(c.bad.size()));
+    h5::write_attr(f, "pixel_sum", std::vector<double>(c.pixel_sum.begin(), c.pixel_sum.end()));
+    h5::write_attr(f, "pixel_sumsq",
+                   std::vector<double>(c.pixel_sumsq.begin(), c.pixel_sumsq.end()));
+  };
+  // A stale final file of this index must not sit beside the new part: with it the split would
+  // look complete while this shard is being rewritten.
+  std::error_code ec;
+  fs::remove(plan.final_path(), ec);
+  write_shard(plan.part_path(), meta, c.images.data(), c.labels.data(),
+              c.boxes.empty() ? nullptr : c.boxes.data(), extra);
+}
+
+bool finalize_shard(const ShardPlan& plan, const ShardStatus& st, int64_t first_index,
+                    const SplitAttrs& a) {
+  SCOUTER_CHECK(st.found, "finalize_shard needs a finished shard");
+  const std::string digest = a.digest();
+  if (st.is_final && st.first_index == first_index && st.split_digest == digest) return false;
+  // Patch under the part name: an interrupted patch leaves a part, never a half-patched final.
+  if (st.is_final) rename_or_throw(plan.final_path(), plan.part_path());
+  try {
+    h5::Handle file = h5::open_file(plan.part_path(), true);
+    hid_t f = file.get();
+    h5::write_attr(f, "first_index", first_index);
+    h5::write_attr(f, "total_count", a.total_count);
+    h5::write_attr(f, "source_files", a.source_files);
+    h5::write_attr(f, "source_sha256", a.source_sha256);
+    h5::write_attr(f, "class_descriptions", a.class_descriptions);
+    h5::write_attr(f, "measured_mean", a.measured_mean);
+    h5::write_attr(f, "measured_std", a.measured_std);
+    h5::write_attr(f, "split_digest", digest);
+  } catch (const UserError&) {
+    throw;
+  } catch (const Error& e) {
+    throw UserError(fmt::format("cannot update '{}': {}", plan.part_path(), e.what()),
+                    "check free space and permissions of the output folder");
+  }
+  rename_or_throw(plan.part_path(), plan.final_path());
+  return true;
+}
+
+std::vector<std::string> read_source_paths(const std::string& path) {
+  try {
+    h5::Handle file = h5::open_file(path);
+    return read_strings(file.get(), "source_paths");
+  } catch (const Error& e) {
+    throw UserError(fmt::format("cannot read /source_paths of '{}': {}", path, e.what()),
+                    "only image shards written by `scouter prep` have it");
+  }
+}
+
+int64_t remove_stale_files(const std::string& dir, const std::string& split, int64_t num_shards) {
+  int64_t removed = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    std::string name = entry.path().filename().string();
+    if (!starts_with(name, split + "-")) continue;
+    bool temp = name.find(".h5.tmp.") != std::string::npos ||
+                name.find(".h5.part.tmp.") != std::string::npos;
+    std::string base = name;
+    if (base.size() > 5 && base.compare(base.size() - 5, 5, ".part") == 0)
+      base.resize(base.size() - 5);
+    int64_t index = 0, count = 0;
+    bool other_set = parse_shard_name(base, split, &index, &count) && count != num_shards;
+    if (!temp && !other_set) continue;
+    std::error_code rm_ec;
+    fs::remove(entry.path(), rm_ec);
+    if (rm_ec)
+      throw UserError(fmt::format("cannot remove the stale file '{}': {}", entry.path().string(),
+                                  rm_ec.message()),
+                      "delete it by hand; an earlier conversion of this split left it");
+    spdlog::info("removed {} {}", temp ? "the leftover temporary" : "the stale shard",
+                 entry.path().string());
+    ++removed;
+  }
+  return removed;
+}
+
+}  // namespace scouter

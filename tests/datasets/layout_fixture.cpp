@@ -1,0 +1,65 @@
+#include "datasets/layout_fixture.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include "common/error.h"
+#include "common/h5.h"
+#include "datasets/image_shards.h"
+#include "datasets/shard_reader.h"
+#include "test_util.h"
+
+namespace fs = std::filesystem;
+
+namespace scouter::testing {
+namespace {
+
+std::string fixture(const std::string& name) { return fixtures_dir() + "/convert_images/" + name; }
+
+}  // namespace
+
+int64_t fixture_img_size() {
+  h5::Handle f = h5::open_file(fixture("expected.h5"));
+  return h5::read_attr_int(f.get(), "img_size");
+}
+
+void place_image(const std::string& name, const std::string& path) {
+  fs::create_directories(fs::path(path).parent_path());
+  fs::copy_file(fixture(name), path, fs::copy_options::overwrite_existing);
+}
+
+std::vector<uint8_t> expected_pixels(const std::string& name) {
+  h5::Handle f = h5::open_file(fixture("expected.h5"));
+  return h5::read<uint8_t>(f.get(), "resized/" + name);
+}
+
+std::pair<int, int> fixture_size(const std::string& name) {
+  h5::Handle f = h5::open_file(fixture("expected.h5"));
+  auto dims = h5::dataset_info(f.get(), "decoded/" + name).dims;
+  return {static_cast<int>(dims[2]), static_cast<int>(dims[1])};
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  fs::create_directories(fs::path(path).parent_path());
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+std::vector<StoredSample> read_stored(const std::string& dir, const std::string& split) {
+  auto set = ShardSet::open(dir, split);
+  std::vector<std::string> sources;
+  for (const auto& p : set->paths()) {
+    auto part = read_source_paths(p);
+    sources.insert(sources.end(), part.begin(), part.end());
+  }
+  if (static_cast<int64_t>(sources.size()) != set->size())
+    throw Error("source_paths do not cover the split");
+  std::vector<StoredSample> out;
+  for (int64_t i = 0; i < set->size(); ++i) {
+    const uint8_t* px = set->image(i);
+    out.push_back({sources[static_cast<size_t>(i)], set->labels()[static_cast<size_t>(i)],
+                   std::vector<uint8_t>(px, px + set->sample_bytes()), set->box(i)});
+  }
+  return out;
+}
+
+}  // namespace scouter::testing
