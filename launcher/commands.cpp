@@ -81,6 +81,8 @@ int cmd_train(const ParsedArgs& args) {
     ensure_dir(cfg.output_dir);
     write_text_file_atomic(cfg.output_dir + "/command.txt", args.command_line + "\n");
     write_text_file_atomic(cfg.output_dir + "/hosts.txt", join(topo.hosts, "\n") + "\n");
+    write_text_file_atomic(cfg.output_dir + "/version.txt",
+                           fmt::format("scouter {} ({})\n", SCOUTER_VERSION, SCOUTER_GIT_VERSION));
   }
   TrainResult r = train_run(cfg, origins);
   return r.stopped_by != 0 ? kExitRequeue : kExitOk;

@@ -68,8 +68,9 @@ grep -q -- "--array=0-0" "$work/study/slurm/fc.sbatch" || fail "fc is not an arr
 wait_jobs 150
 for run in fc pos neg; do
   [ -f "$work/study/$run/summary.json" ] || { cat "$work"/study/slurm/*.out; fail "$run has no summary.json"; }
-  [ -f "$work/study/$run/run.toml" ] && [ -f "$work/study/$run/command.txt" ] && [ -f "$work/study/$run/hosts.txt" ] \
-    || fail "$run lacks its run.toml, command.txt or hosts.txt"
+  for f in run.toml config.toml command.txt hosts.txt version.txt metrics.jsonl; do
+    [ -f "$work/study/$run/$f" ] || fail "$run lacks $f"
+  done
 done
 grep -q "use_pre: loaded" "$work"/study/slurm/study-pos-*.out || fail "pos did not start from fc's backbone"
 report=$("$scouter" report "$work/study")
