@@ -67,9 +67,18 @@ CONF
 }
 
 stop() {
+  local stopped=()
   for d in slurmd slurmctld munged; do
-    if [ -f "$STATE/$d" ]; then pkill -x "$d" || true; rm -f "$STATE/$d"; fi
+    if [ -f "$STATE/$d" ]; then pkill -x "$d" || true; rm -f "$STATE/$d"; stopped+=("$d"); fi
   done
+  # The daemons take a moment to shut down; leave only when they are gone.
+  for _ in $(seq 20); do
+    local alive=0
+    for d in "${stopped[@]}"; do pgrep -x "$d" >/dev/null && alive=1; done
+    [ "$alive" -eq 0 ] && return 0
+    sleep 0.5
+  done
+  echo "local_cluster: ${stopped[*]} still running after 10 s" >&2
 }
 
 case "${1:-}" in
