@@ -1,0 +1,52 @@
+// `scouter explain RUN_DIR`: explanations of a trained run over (part of) its validation set,
+// as files in RUN_DIR/explain/ (written to temporary names, renamed when complete):
+//   metrics.json   one object:
+//     {"run": "<run dir>", "dataset": "...", "kind": "scouter+" | "scouter-" | "fc",
+//      "images": n, "classes_shown": [..], "created_by": "scouter <version>",
+//      "settings": {"grad_min_level": .., "step_pixels": .., "infidelity_sigma": ..,
+//                   "infidelity_samples": .., "sensitivity_radius": .., "sensitivity_samples": ..,
+//                   "seed": ..},
+//      "methods": {"<method>": {"area": m, "precision": m, "insertion_auc": m,
+//                               "deletion_auc": m, "infidelity": m, "sensitivity": m,
+//                               "precision_images": k}, ...}}
+//     where m is the mean over the images (precision over the k images that have a box; null
+//     when none) and the methods are "slot" for SCOUTER runs and "cam", "gradcam", "gradcampp"
+//     for FC runs. Every metric is measured on the map of the true class.
+//   images.jsonl   one line per image, in split order:
+//     {"index": i, "label": l, "pred": p, "box": [x, y, w, h] | null,
+//      "<method>": {"area": .., "precision": .. | null, "insertion_auc": .., "deletion_auc": ..,
+//                   "infidelity": .., "sensitivity": ..}, ...}
+//   maps.h5        /indices int64 [n], /labels int64 [n], /preds int64 [n], /classes int64 [T],
+//                  /<method> float32 [n, T, h, w] the raw class maps at feature resolution
+//                  (SCOUTER: attention summed over a class's slots; FC: relu'd CAM maps), and
+//                  /<method>_upsampled uint8 [p, T, H, W] for the p pictured images (the maps
+//                  as pictured, at input resolution).
+//   pictures/<NNNNN>/image.png                     the input as the model saw it
+//   pictures/<NNNNN>/<method>_class<c>.png         the published picture of class c
+//   grids/<NNNNN>_<method>.png                     image + one tile per shown class; frames:
+//                                                  green = true class, red = predicted class
+//   grids/<NNNNN>_<method>.svg                     the same grid with class names and marks
+//                                                  (true, predicted, "why not" for SCOUTER-)
+// NNNNN is the image's split-wide index, so runs on the same dataset picture the same images.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+
+namespace scouter {
+
+struct ExplainOptions {
+  int64_t images = 100;              // first N validation images (of the first num_classes classes)
+  bool all = false;                  // every validation image
+  int64_t pictures = 8;              // images pictured (grids and per-class pictures)
+  std::vector<std::string> classes;  // classes shown (indices or names); empty: all
+};
+
+// Runs on every rank of the job (the images are split over the ranks and gathered on rank 0,
+// which writes the files). `request` carries the keys set on the command line (origins).
+void run_explain(const std::string& run_dir, const ExplainOptions& options, const Config& request,
+                 const Origins& origins);
+
+}  // namespace scouter
