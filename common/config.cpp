@@ -62,6 +62,12 @@ const std::vector<KeyDef>& defs() {
       {{"vis", K::kBool, "vis", "write attention pictures after training", false}, &Config::vis},
       {{"vis_id", K::kInt, "vis", "index of the first validation image pictured", false}, &Config::vis_id},
       {{"vis_count", K::kInt, "vis", "number of validation images pictured", false}, &Config::vis_count},
+      {{"grad_min_level", K::kFloat, "explain", "FC runs' CAM maps: values below this level (of the min-max normalised map) are raised to it, then the map is normalised again (published --grad_min_level)", false}, &Config::grad_min_level},
+      {{"explain_step", K::kInt, "explain", "insertion/deletion: pixels revealed or removed per step; 0 uses the image width (RISE)", false}, &Config::explain_step},
+      {{"infidelity_sigma", K::kFloat, "explain", "infidelity: std of the Gaussian perturbations, in normalised input units", false}, &Config::infidelity_sigma},
+      {{"infidelity_samples", K::kInt, "explain", "infidelity: perturbations per image", false}, &Config::infidelity_samples},
+      {{"sensitivity_radius", K::kFloat, "explain", "max-sensitivity: radius of the uniform perturbations, in normalised input units", false}, &Config::sensitivity_radius},
+      {{"sensitivity_samples", K::kInt, "explain", "max-sensitivity: perturbations per image", false}, &Config::sensitivity_samples},
       {{"device", K::kString, "dist", "cpu, or cuda (a CUDA LibTorch build; each rank uses its local rank's GPU)", false}, &Config::device},
       {{"grad_sync", K::kString, "dist", "gradient averaging: auto (several ranks: nccl on cuda, else mpi; one rank: none), mpi, nccl, none", false}, &Config::grad_sync},
       {{"bucket_mb", K::kFloat, "dist", "gradient bucket size in MB (each bucket's allreduce starts when its gradients are ready)", false}, &Config::bucket_mb},
@@ -362,6 +368,15 @@ void validate(const Config& c, const Origins& origins) {
   at_least("vis_id", c.vis_id, 0);
   at_least("vis_count", c.vis_count, 1);
   at_least("shard_size", c.shard_size, 1);
+  if (!(c.grad_min_level >= 0 && c.grad_min_level < 1))
+    fail("grad_min_level", lit("grad_min_level"), "a number in [0, 1)");
+  at_least("explain_step", c.explain_step, 0);
+  if (!(c.infidelity_sigma > 0) || !std::isfinite(c.infidelity_sigma))
+    fail("infidelity_sigma", lit("infidelity_sigma"), "a number > 0");
+  at_least("infidelity_samples", c.infidelity_samples, 1);
+  if (!(c.sensitivity_radius > 0) || !std::isfinite(c.sensitivity_radius))
+    fail("sensitivity_radius", lit("sensitivity_radius"), "a number > 0");
+  at_least("sensitivity_samples", c.sensitivity_samples, 1);
   one_of("device", c.device, {"cpu", "cuda"});
   one_of("grad_sync", c.grad_sync, {"auto", "mpi", "nccl", "none"});
   if (!(c.bucket_mb > 0) || !std::isfinite(c.bucket_mb)) fail("bucket_mb", lit("bucket_mb"), "a number > 0");

@@ -52,6 +52,13 @@ struct Config {
   bool vis = false;
   int64_t vis_id = 0;
   int64_t vis_count = 1;
+  // Explanations (`scouter explain`)
+  double grad_min_level = 0.0;
+  int64_t explain_step = 0;
+  double infidelity_sigma = 0.1;
+  int64_t infidelity_samples = 50;
+  double sensitivity_radius = 0.2;
+  int64_t sensitivity_samples = 50;
   // Distributed
   std::string device = "cpu";
   std::string grad_sync = "auto";
@@ -72,7 +79,7 @@ enum class KeyType { kInt, kFloat, kBool, kString };
 struct KeyInfo {
   std::string name;
   KeyType type;
-  std::string group;  // "data", "model", "train", "output", "vis", "prep"
+  std::string group;  // "data", "model", "train", "output", "vis", "explain", "dist", "prep"
   std::string doc;
   bool architecture;  // part of the model signature a checkpoint must match
 };

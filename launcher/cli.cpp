@@ -35,6 +35,9 @@ int end_job(int code) {
   return code;
 }
 
+// Options that may be written without a value (`--all` = `--all true`).
+bool is_flag(const std::string& key) { return key == "all" || key == "html"; }
+
 }  // namespace
 
 std::string usage() {
@@ -50,10 +53,16 @@ commands:
                      train one run; every config key can be set in the file or as --key value
   vis --output_dir RUN [--vis_id N] [--vis_count N]
                      attention pictures of a trained SCOUTER run
+  explain RUN [RUN ...] [--images N | --all] [--pictures N] [--classes C,C,...]
+          [--metrics false] [--key value ...]
+                     SCOUTER attention / FC CAM, Grad-CAM, Grad-CAM++ maps, pictures and
+                     explanation metrics (area, precision, insertion/deletion AUC,
+                     infidelity, sensitivity) into RUN/explain; run under mpirun to share it
   sweep FILE.toml [--dry-run true] [--slurm true] [--dir DIR]
                      expand a sweep file and run it locally (mpirun) or submit it to Slurm
-  report DIR [DIR ...]
-                     table of the runs in these folders (accuracy, area, speed)
+  report DIR [DIR ...] [--html]
+                     table of the runs in these folders (accuracy, area, speed, explanation
+                     metrics); --html also writes one self-contained report.html
   bench [--steps N] [--threads N] [--filter TEXT]
                      training-step speed on synthetic batches
   bench --loader DIR [--batch_size N] [--epochs N] [--threads N]
@@ -81,6 +90,8 @@ ParsedArgs parse_args(int argc, char** argv) {
       if (eq != std::string::npos) {
         value = key.substr(eq + 1);
         key = key.substr(0, eq);
+      } else if (is_flag(key) && (i >= argc || starts_with(argv[i], "--"))) {
+        value = "true";  // a flag without a value
       } else {
         if (i >= argc)
           throw UserError(fmt::format("command line: {} needs a value", arg),

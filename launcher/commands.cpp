@@ -19,6 +19,7 @@
 #include "launcher/sweep.h"
 #include "launcher/sweep_exec.h"
 #include "worker/bench.h"
+#include "worker/explain.h"
 #include "worker/trainer.h"
 #include "worker/vis.h"
 
@@ -98,6 +99,51 @@ int cmd_vis(const ParsedArgs& args) {
   validate(cfg, origins);
   origins.erase("output_dir");
   run_vis(cfg, origins);
+  return kExitOk;
+}
+
+// `scouter explain RUN ...`: the command's own options, the rest are config keys that override
+// the run's stored config where that makes sense (dataset_dir, metrics settings, threads).
+int cmd_explain(const ParsedArgs& args) {
+  if (args.positional.empty())
+    throw UserError("command line: explain needs one or more run folders",
+                    "e.g. scouter explain runs/quickstart/scouter_pos --images 200");
+  static const std::vector<std::string> own = {"images", "all", "pictures", "classes", "metrics"};
+  ParsedArgs config_args = args;
+  config_args.options.clear();
+  CommandOptions o;
+  for (const auto& kv : args.options) {
+    if (std::find(own.begin(), own.end(), kv.first) != own.end())
+      o.values.push_back(kv);
+    else
+      config_args.options.push_back(kv);
+  }
+  ExplainOptions opt;
+  opt.images = int_option(o, "images", opt.images, 1);
+  opt.pictures = int_option(o, "pictures", opt.pictures, 0);
+  auto flag = [&](const std::string& key, bool fallback) {
+    std::string s = o.get(key);
+    if (s.empty()) return fallback;
+    auto v = parse_bool(s);
+    if (!v) throw UserError(fmt::format("command line: --{} must be true or false, got '{}'", key, s), "e.g. --" + key + " true");
+    return *v;
+  };
+  opt.all = flag("all", false);
+  opt.metrics = flag("metrics", true);
+  if (opt.all && !o.get("images").empty())
+    throw UserError("command line: explain takes --images N or --all, not both", "--all explains every validation image");
+  for (std::string c : split(o.get("classes"), ',')) {
+    c.erase(0, c.find_first_not_of(" \t"));
+    c.erase(c.find_last_not_of(" \t") + 1);
+    if (!c.empty()) opt.classes.push_back(c);
+  }
+  Origins origins;
+  Config request = config_from_args(config_args, origins);
+  if (origins.count("config"))
+    throw UserError("command line: explain reads the run's own config; --config is not taken", "set single keys, e.g. --dataset_dir DIR");
+  const Topology& topo = MpiEnv::init(nullptr, nullptr).topology();
+  init_logging(topo.rank, request.log_level);
+  for (const auto& run : args.positional) run_explain(run, opt, request, origins);
   return kExitOk;
 }
 
@@ -296,6 +342,7 @@ int run_command(const ParsedArgs& args) {
   const std::string& c = args.command;
   if (c == "train") return cmd_train(args);
   if (c == "vis") return cmd_vis(args);
+  if (c == "explain") return cmd_explain(args);
   if (c == "prep") return cmd_prep(args);
   if (c == "bench") return cmd_bench(args);
   if (c == "keys") return cmd_keys(args);
@@ -306,7 +353,7 @@ int run_command(const ParsedArgs& args) {
     return kExitOk;
   }
   throw UserError(fmt::format("unknown command '{}'", c),
-                  "valid: prep, train, vis, sweep, report, bench, keys, version (scouter help)");
+                  "valid: prep, train, vis, explain, sweep, report, bench, keys, version (scouter help)");
 }
 
 }  // namespace scouter

@@ -21,7 +21,8 @@ namespace {
 
 // Keys a sweep sets itself, or that cannot vary between the runs of one study.
 const std::set<std::string> kNotSweepable = {"output_dir", "resume", "pre_checkpoint", "seed"};
-const std::vector<std::string> kSweepKeys = {"name", "dir", "array_throttle"};
+const std::vector<std::string> kSweepKeys = {"name", "dir", "array_throttle", "explain_images",
+                                              "explain_pictures"};
 const std::vector<std::string> kResourceKeys = {"ranks", "ranks_per_node", "threads_per_rank",
                                                 "gpus_per_node", "time_limit", "partition",
                                                 "account", "max_requeues", "signal_lead_s"};
@@ -221,6 +222,8 @@ Sweep load_sweep(const std::string& path, const std::string& dir_override, int64
         if (skey == "name") sweep.name = string_value(sn, sw, skey);
         else if (skey == "dir") sweep.dir = string_value(sn, sw, skey);
         else if (skey == "array_throttle") sweep.array_throttle = int_value(sn, sw, skey, 0);
+        else if (skey == "explain_images") sweep.explain_images = int_value(sn, sw, skey, 0);
+        else if (skey == "explain_pictures") sweep.explain_pictures = int_value(sn, sw, skey, 0);
         else throw unknown(sw, "[sweep] key", skey, kSweepKeys);
       }
     } else if (key == "resources") {

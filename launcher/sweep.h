@@ -39,6 +39,9 @@ struct SweepRun {
 struct Sweep {
   std::string file, name, dir;
   int64_t array_throttle = 0;  // Slurm: at most this many array tasks at once (0: no limit)
+  // After training, `scouter explain RUN --images N --pictures P` (0 images: no explain step).
+  int64_t explain_images = 100;
+  int64_t explain_pictures = 8;
   std::vector<SweepRun> runs;  // dependencies before dependents
   const SweepRun* find(const std::string& name) const;
 };

@@ -86,6 +86,10 @@ void write_run_files(const Sweep& sweep) {
   }
 }
 
+bool needs_explain(const Sweep& sweep, const SweepRun& r) {
+  return sweep.explain_images > 0 && !file_exists(r.dir + "/explain/metrics.json");
+}
+
 int run_sweep_local(const Sweep& sweep, const std::string& scouter_bin) {
   write_run_files(sweep);
   std::map<std::string, RunState> state;
@@ -114,6 +118,19 @@ int run_sweep_local(const Sweep& sweep, const std::string& scouter_bin) {
       else
         spdlog::info("{}: complete", r.name);
     }
+    if (s == RunState::kComplete && needs_explain(sweep, r)) {
+      const Resources& res = r.resources;
+      std::string cmd = fmt::format("mpirun{} --oversubscribe -np {} --map-by ppr:{}:node {} explain {} --images {} --pictures {} --threads {}",
+                                    geteuid() == 0 ? " --allow-run-as-root" : "", res.ranks,
+                                    res.ranks_per_node, quote(scouter_bin), quote(r.dir),
+                                    sweep.explain_images, sweep.explain_pictures, threads_for(res));
+      spdlog::info("{}: explain ({} images), log {}/explain.log", r.name, sweep.explain_images, r.dir);
+      int status = shell(cmd, r.dir + "/explain.log");
+      if (status != 0 || needs_explain(sweep, r)) {
+        spdlog::error("{}: explain failed with exit status {} (see {}/explain.log)", r.name, status, r.dir);
+        ++not_done;  // the run itself is complete: its dependents still run
+      }
+    }
     if (s != RunState::kComplete) ++not_done;
     state[r.name] = s;
   }
@@ -131,7 +148,7 @@ std::vector<Submission> submit_sweep_slurm(const Sweep& sweep, const std::string
   std::map<std::string, std::string> group_of;  // run name -> group
   for (const auto& r : sweep.runs) {
     group_of[r.name] = r.run;
-    if (run_state(r) == RunState::kComplete) {
+    if (run_state(r) == RunState::kComplete && !needs_explain(sweep, r)) {
       spdlog::info("{}: complete, not submitted", r.name);
       continue;
     }
@@ -170,6 +187,8 @@ std::vector<Submission> submit_sweep_slurm(const Sweep& sweep, const std::string
         {"@ARRAY@", array}, {"@LEAD@", std::to_string(res.signal_lead_s)},
         {"@LOG_DIR@", fs::absolute(slurm_dir).string()}, {"@EXTRA_SBATCH@", extra},
         {"@RUN_DIRS@", join(dirs, " ")}, {"@MAX_REQUEUES@", std::to_string(res.max_requeues)},
+        {"@EXPLAIN_IMAGES@", std::to_string(sweep.explain_images)},
+        {"@EXPLAIN_PICTURES@", std::to_string(sweep.explain_pictures)},
         {"@SCOUTER@", quote(fs::absolute(scouter_bin).string())}};
     for (const auto& [k, v] : vars) text = replace_all(text, k, v);
     sub.script = slurm_dir + "/" + g + ".sbatch";

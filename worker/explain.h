@@ -42,6 +42,7 @@ struct ExplainOptions {
   bool all = false;                  // every validation image
   int64_t pictures = 8;              // images pictured (grids and per-class pictures)
   std::vector<std::string> classes;  // classes shown (indices or names); empty: all
+  bool metrics = true;               // false: maps and pictures only (throughput of the maps)
 };
 
 // Runs on every rank of the job (the images are split over the ranks and gathered on rank 0,

@@ -45,13 +45,6 @@ int64_t configure_threads(int64_t requested) {
   return n;
 }
 
-namespace {
-
-// StepLR(step_size = lr_drop, gamma = 0.1) as a function of the epoch: resumable by construction.
-double lr_at_epoch(const Config& cfg, int64_t epoch) {
-  return cfg.lr * std::pow(0.1, static_cast<double>(epoch / cfg.lr_drop));
-}
-
 torch::Device pick_device(const Config& cfg, const Topology& topo) {
   if (cfg.device == "cpu") return torch::kCPU;
   if (!torch::cuda::is_available())
@@ -60,6 +53,13 @@ torch::Device pick_device(const Config& cfg, const Topology& topo) {
   // One GPU per rank of a node: the local rank's.
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(
                                          topo.local_rank % static_cast<int>(torch::cuda::device_count())));
+}
+
+namespace {
+
+// StepLR(step_size = lr_drop, gamma = 0.1) as a function of the epoch: resumable by construction.
+double lr_at_epoch(const Config& cfg, int64_t epoch) {
+  return cfg.lr * std::pow(0.1, static_cast<double>(epoch / cfg.lr_drop));
 }
 
 torch::Tensor cpu_rng_state() {

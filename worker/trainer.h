@@ -16,7 +16,10 @@
 
 #include <string>
 
+#include <torch/torch.h>
+
 #include "common/config.h"
+#include "common/mpi_env.h"
 
 namespace scouter {
 
@@ -34,5 +37,7 @@ TrainResult train_run(const Config& cfg, const Origins& origins = {});
 int64_t resolve_threads(int64_t requested);
 // Sets LibTorch's intra-op threads (the VM default is 1) and returns the count.
 int64_t configure_threads(int64_t requested);
+// cfg.device as a torch device: CPU, or the local rank's GPU (UserError without CUDA).
+torch::Device pick_device(const Config& cfg, const Topology& topo);
 
 }  // namespace scouter

@@ -14,8 +14,6 @@
 #include "worker/trainer.h"
 
 namespace scouter {
-namespace {
-
 // The image as the published test script shows it: resized (PIL bilinear) to img_size, RGB.
 std::vector<uint8_t> display_rgb(ShardSet& shards, int64_t index, int64_t img_size, int& h, int& w) {
   const ShardMeta& m = shards.meta();
@@ -38,8 +36,6 @@ std::vector<uint8_t> display_rgb(ShardSet& shards, int64_t index, int64_t img_si
         rgb[(y * w + x) * 3 + k] = planar[(c == 1 ? 0 : k) * h * w + y * w + x];
   return rgb;
 }
-
-}  // namespace
 
 std::vector<VisRecord> write_attention_pictures(const Config& cfg, ScouterModel& model,
                                                 RunData& data) {

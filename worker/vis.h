@@ -23,6 +23,10 @@ struct VisRecord {
   std::string folder;
 };
 
+// The image as the published test script shows it: sample `index` of `shards` resized (PIL
+// bilinear) to img_size (0: stored size), as RGB interleaved; h and w receive its size.
+std::vector<uint8_t> display_rgb(ShardSet& shards, int64_t index, int64_t img_size, int& h, int& w);
+
 // Pictures validation images vis_id .. vis_id + vis_count - 1 (positions among the samples of
 // the first num_classes classes). UserError for FC runs or positions past the end.
 std::vector<VisRecord> write_attention_pictures(const Config& cfg, ScouterModel& model,

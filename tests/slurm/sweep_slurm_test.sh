@@ -27,6 +27,8 @@ cat > "$work/study.toml" <<TOML
 [sweep]
 name = "study"
 dir = "$work/study"
+explain_images = 12
+explain_pictures = 2
 [resources]
 ranks = 2
 ranks_per_node = 2
@@ -68,7 +70,7 @@ grep -q -- "--array=0-0" "$work/study/slurm/fc.sbatch" || fail "fc is not an arr
 wait_jobs 150
 for run in fc pos neg; do
   [ -f "$work/study/$run/summary.json" ] || { cat "$work"/study/slurm/*.out; fail "$run has no summary.json"; }
-  for f in run.toml config.toml command.txt hosts.txt version.txt metrics.jsonl; do
+  for f in run.toml config.toml command.txt hosts.txt version.txt metrics.jsonl explain/metrics.json explain/maps.h5; do
     [ -f "$work/study/$run/$f" ] || fail "$run lacks $f"
   done
 done
@@ -87,6 +89,7 @@ echo "== USR1: checkpoint, requeue, same final weights as an uninterrupted run"
 cat > "$work/long.toml" <<TOML
 [sweep]
 name = "long"
+explain_images = 0
 dir = "$work/long"
 [resources]
 ranks = 2
