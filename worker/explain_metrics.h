@@ -37,8 +37,14 @@ torch::Tensor box_mask(const Box& box, int64_t height, int64_t width);
 // to 0 or the box is invalid.
 double box_precision(const torch::Tensor& map, const Box& box);
 
-// RISE's Gaussian kernel (klen 11, sigma 5, normalised to sum 1), applied per channel with zero
-// padding klen / 2, as RISE's insertion substrate: images n x C x H x W -> same shape.
+// RISE's blur kernel, one axis (klen float64 values, sum 1; the 2-D kernel is their outer
+// product): RISE's gkern is scipy's gaussian_filter(delta, sigma) on a klen x klen grid, whose
+// 'reflect' border folds the tails back, so for klen 11, sigma 5 it is nearly flat
+// (0.0880 .. 0.0940), not a sampled Gaussian.
+torch::Tensor rise_kernel(int64_t klen = 11, double sigma = 5.0);
+
+// RISE's kernel applied per channel with zero padding klen / 2, as RISE's insertion substrate:
+// images n x C x H x W -> same shape (float32).
 torch::Tensor rise_blur(const torch::Tensor& images, int64_t klen = 11, double sigma = 5.0);
 
 enum class CausalMode { kInsertion, kDeletion };
@@ -58,11 +64,11 @@ struct CausalCurve {
 // from rise_blur(image) and copies the image's pixels in (all channels of a pixel at once);
 // deletion starts from the image and sets pixels to 0. All n_steps + 1 images of all images are
 // evaluated together in batches of batch_size: one image's curve costs (n_steps + 1) /
-// batch_size forward passes.
+// batch_size forward passes. Step images are built as their batch is evaluated, so memory holds
+// one batch, never all (n_steps + 1) x n of them.
 std::vector<CausalCurve> causal_curves(const ProbFn& prob, const torch::Tensor& images,
-                                       const torch::Tensor& saliency,
-                                       const torch::Tensor& targets, CausalMode mode,
-                                       const CausalOptions& options);
+                                       const torch::Tensor& saliency, const torch::Tensor& targets,
+                                       CausalMode mode, const CausalOptions& options);
 
 struct PerturbOptions {
   int64_t samples = 50;
