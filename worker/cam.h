@@ -3,7 +3,9 @@
 //   CAM        weights w_k = fc.weight[c, k]
 //   Grad-CAM   w_k = mean_ij dS_c/dA_kij
 //   Grad-CAM++ w_k = sum_ij alpha_kij relu(g_kij), g = dS_c/dA, S_c the class logit,
-//              alpha = g^2 / (2 g^2 + sum_ij(A_k) g^3) (0 where the denominator is 0)
+//              alpha = g^2 / (2 g^2 + sum_ij(A_k) g^3) (0 where the denominator is 0); through
+//              the pooled head g is constant over positions, so this equals torchcam's
+//              g^2 / (2 g^2 + sum_ij(g^3 A_k))
 // map = relu(sum_k w_k A_k). Gradients come from autograd through the head (the features are
 // computed once; each class costs one backward through pool + fc).
 #pragma once

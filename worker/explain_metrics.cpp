@@ -156,8 +156,9 @@ std::vector<CausalCurve> causal_curves(const ProbFn& prob, const torch::Tensor& 
   auto finish = insertion ? images.to(torch::kFloat32) : torch::zeros_like(images, torch::kFloat32);
   auto start = insertion ? rise_blur(images) : images.to(torch::kFloat32);
   std::vector<torch::Tensor> ranks;
-  for (int64_t b = 0; b < batch; ++b)
+  for (int64_t b = 0; b < batch; ++b) {
     ranks.push_back(saliency_ranks(saliency[b]).to(images.device()));
+  }
 
   std::vector<CausalCurve> curves(batch);
   for (auto& c : curves) c.probs.resize(n_steps + 1);
@@ -214,10 +215,11 @@ std::vector<double> infidelity(const ProbFn& prob, const torch::Tensor& images,
       [&](int64_t item) { return target_of(targets, item / per_image); }, target_prob_fn(prob),
       [&](int64_t item, const torch::Tensor& p) {
         const int64_t b = item / per_image, s = item % per_image;
-        if (s == 0)
+        if (s == 0) {
           p_clean[b] = p.item<double>();
-        else
+        } else {
           d[b][s - 1] = p_clean[b] - p.item<double>();
+        }
       });
   std::vector<double> result(batch);
   for (int64_t b = 0; b < batch; ++b) {
