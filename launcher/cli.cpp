@@ -52,8 +52,9 @@ commands:
                      attention pictures of a trained SCOUTER run
   sweep FILE.toml [--dry-run true] [--slurm true] [--dir DIR]
                      expand a sweep file and run it locally (mpirun) or submit it to Slurm
-  report DIR [DIR ...]
-                     table of the runs in these folders (accuracy, area, speed)
+  report DIR [DIR ...] [--html true]
+                     table of the runs in these folders (accuracy, area, speed, explanation
+                     metrics); --html true also writes a self-contained report.html
   bench [--steps N] [--threads N] [--filter TEXT]
                      training-step speed on synthetic batches
   bench --loader DIR [--batch_size N] [--epochs N] [--threads N]
