@@ -22,6 +22,7 @@ PACKAGES=(
                                      # what Debian's PIL decodes with: the same pixels)
   dataset-fashion-mnist              # the default dataset of the main job
   slurm-wlm munge                    # the local Slurm of the sweep tests (slurm/local_cluster.sh)
+  chromium                           # headless browser of the report.html test
 )
 if [ "${1:-}" = "--fixtures" ]; then
   PACKAGES+=(python3-torch python3-h5py python3-numpy python3-pil python3-matplotlib)
