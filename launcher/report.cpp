@@ -174,7 +174,7 @@ std::string report_table(const std::vector<std::string>& dirs, const ReportOptio
   std::string written = fmt::format(
       "{0}/report.csv, {0}/report_settings.csv, {0}/report_metrics.csv, {0}/curves.svg", where);
   if (options.html) {
-    HtmlReport page{dirs, tables, notes, warnings, svg, &rows};
+    HtmlReport page{dirs, tables[0], tables[1], tables[2], notes, warnings, svg, &rows};
     write_text_file_atomic(where + "/report.html", report_html(page));
     written += fmt::format(", {}/report.html", where);
   }

@@ -53,6 +53,13 @@ std::string table_html(const Table& t, const std::string& id) {
   return s + "</tbody></table></div>\n";
 }
 
+// <section> with a heading (the table's title), the table (id "<id>-table") and `after`.
+std::string table_section(const std::string& id, const Table& t, const std::string& after = {}) {
+  std::string s = fmt::format("<section>\n<h2 id=\"{}\">{}</h2>\n", id, html_escape(t.title));
+  s += t.rows.empty() ? "<p class=\"note\">No rows.</p>\n" : table_html(t, id + "-table");
+  return s + after + "</section>\n";
+}
+
 struct Grid {
   std::string method, png;
 };
@@ -108,9 +115,10 @@ std::string figure_html(const PicturedRun& p, int64_t index, const Grid& g) {
 
 // One section per dataset: a row per pictured image (the first kGalleryImages by index), the
 // grids of its runs side by side: SCOUTER+, SCOUTER-, then FC (Grad-CAM, CAM, Grad-CAM++).
-std::string gallery_html(const std::vector<RunRow>& runs) {
+std::string gallery_html(const std::vector<RunRow>* runs) {
+  if (!runs) return {};
   std::map<std::string, std::vector<const RunRow*>> by_dataset;
-  for (const auto& r : runs)
+  for (const auto& r : *runs)
     if (!r.explain_dir.empty()) by_dataset[r.dataset].push_back(&r);
   std::string s = "<section id=\"gallery\">\n<h2>Gallery</h2>\n";
   if (by_dataset.empty())
@@ -132,9 +140,12 @@ std::string gallery_html(const std::vector<RunRow>& runs) {
       pictured.push_back(read_pictured(*r));
       for (const auto& [index, grids] : pictured.back().grids) indices.insert(index);
     }
-    s += fmt::format("<h3>{}</h3>\n<p class=\"note\">{} of {} pictured images shown.</p>\n",
-                     html_escape(dataset.empty() ? "(unknown dataset)" : dataset),
-                     std::min(indices.size(), kGalleryImages), indices.size());
+    s += fmt::format("<h3>{}</h3>\n<p class=\"note\">",
+                     html_escape(dataset.empty() ? "(unknown dataset)" : dataset));
+    s += indices.empty()
+             ? "Its runs' explain/grids folders hold no grids.</p>\n"
+             : fmt::format("{} of {} pictured images shown, from {} run(s).</p>\n",
+                           std::min(indices.size(), kGalleryImages), indices.size(), group.size());
     size_t shown = 0;
     for (int64_t index : indices) {
       if (shown++ == kGalleryImages) break;
@@ -193,28 +204,17 @@ std::string report_html(const HtmlReport& report) {
       kStyle, join(folders, ", "), html_escape(SCOUTER_VERSION), html_escape(SCOUTER_GIT_VERSION));
   for (const auto& w : report.warnings)
     s += "<div class=\"warning\">warning: " + html_escape(w) + "</div>\n";
-  const char* ids[] = {"settings", "runs", "metrics"};
-  for (size_t i = 0; i < report.tables.size() && i < 3; ++i) {
-    if (i == 1) {
-      // Inline SVG needs no namespace declaration in HTML; dropping it keeps the page free of
-      // URLs.
-      std::string svg = std::regex_replace(report.curves_svg,
-                                           std::regex(" xmlns='http://www.w3.org/2000/svg'"), "");
-      s += "<section id=\"curves\">\n<h2>Training curves</h2>\n<div class=\"scroll\">" + svg +
-           "</div>\n</section>\n";
-    }
-    const Table& t = report.tables[i];
-    s += fmt::format("<section id=\"{0}-section\">\n<h2 id=\"{0}\">{1}</h2>\n", ids[i],
-                     html_escape(t.title));
-    if (t.rows.empty())
-      s += "<p class=\"note\">No run has explanation metrics yet.</p>\n";
-    else
-      s += table_html(t, std::string(ids[i]) + "-table");
-    if (i == 2)
-      for (const auto& n : report.notes) s += "<p class=\"note\">" + html_escape(n) + "</p>\n";
-    s += "</section>\n";
-  }
-  if (report.runs) s += gallery_html(*report.runs);
+  s += table_section("settings", report.settings);
+  // Inline SVG needs no namespace declaration in HTML; dropping it keeps the page free of URLs.
+  std::string svg =
+      std::regex_replace(report.curves_svg, std::regex(" xmlns='http://www.w3.org/2000/svg'"), "");
+  s += "<section>\n<h2 id=\"curves\">Training curves</h2>\n<div class=\"scroll\">" + svg +
+       "</div>\n</section>\n";
+  s += table_section("runs", report.runs_table);
+  std::string notes;
+  for (const auto& n : report.notes) notes += "<p class=\"note\">" + html_escape(n) + "</p>\n";
+  s += table_section("metrics", report.metrics, notes);
+  s += gallery_html(report.runs);
   return s + "</body>\n</html>\n";
 }
 

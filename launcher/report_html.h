@@ -17,10 +17,11 @@ constexpr size_t kGalleryImages = 8;
 
 struct HtmlReport {
   std::vector<std::string> folders;
-  std::vector<Table> tables;  // settings, runs, explanation metrics
-  std::vector<std::string> notes, warnings;
+  Table settings, runs_table, metrics;
+  std::vector<std::string> notes;     // shown under the metrics table
+  std::vector<std::string> warnings;  // shown at the top
   std::string curves_svg;
-  const std::vector<RunRow>* runs = nullptr;  // for the gallery
+  const std::vector<RunRow>* runs = nullptr;  // for the gallery; none without
 };
 
 std::string report_html(const HtmlReport& report);

@@ -243,7 +243,7 @@ TEST_F(ReportTest, HtmlGalleryIsLimitedAndTextIsEscaped) {
   report_table({study()}, ReportOptions{true});
   std::string html = read_text_file(study() + "/report.html");
   EXPECT_EQ(count(html, "<img "), kGalleryImages);
-  EXPECT_NE(html.find("8 of 12 pictured images shown"), std::string::npos);
+  EXPECT_NE(html.find("8 of 12 pictured images shown, from 1 run(s)"), std::string::npos);
   EXPECT_NE(html.find("image 00007"), std::string::npos);
   EXPECT_EQ(html.find("image 00008"), std::string::npos);
   EXPECT_NE(html.find("x&lt;y&gt;&amp;z_seed1"), std::string::npos);
