@@ -33,7 +33,7 @@ tr:nth-child(even) td { background: #f8f8f8; }
 .warning { background: #fff3cd; border: 1px solid #e0c060; padding: 0.4em 0.6em; margin: 0.4em 0; }
 .image-row { display: flex; flex-wrap: wrap; align-items: flex-start; gap: 0.8em;
              border-top: 1px solid #ddd; padding: 0.6em 0; }
-.image-index { min-width: 5.5em; font-weight: bold; }
+.image-index { flex-basis: 100%; font-weight: bold; }
 figure { margin: 0; }
 figure img { height: 110px; width: auto; image-rendering: pixelated; border: 1px solid #ccc; }
 figcaption { font-size: 0.75em; max-width: 40em; }
