@@ -148,9 +148,10 @@ std::string report_table(const std::vector<std::string>& dirs, const ReportOptio
   std::vector<std::string> warnings;
   std::vector<RunRow> rows = read_runs(dirs, warnings);
   std::string settings_csv, runs_csv, metrics_csv;
-  std::vector<Table> tables = {settings_table(rows, settings_csv), runs_table(rows, runs_csv),
-                               metrics_table(rows, metrics_csv)};
-  std::string out = markdown_table(tables[0]) + "\n" + markdown_table(tables[1]);
+  Table settings = settings_table(rows, settings_csv);
+  Table runs = runs_table(rows, runs_csv);
+  Table metrics = metrics_table(rows, metrics_csv);
+  std::string out = markdown_table(settings) + "\n" + markdown_table(runs);
   std::vector<std::string> notes;
   size_t without = 0;
   for (const auto& r : rows) without += r.has_explain_metrics ? 0 : 1;
@@ -159,9 +160,9 @@ std::string report_table(const std::vector<std::string>& dirs, const ReportOptio
         "{} of {} runs have no explanation metrics; scouter explain RUN_DIR writes them "
         "(RUN_DIR/explain/metrics.json) and the next report includes them.",
         without, rows.size()));
-  if (!tables[2].rows.empty())
+  if (!metrics.rows.empty())
     out += "\nexplanation metrics (mean ± std over the runs of a setting):\n\n" +
-           markdown_table(tables[2]);
+           markdown_table(metrics);
   for (const auto& n : notes) out += "\n" + n + "\n";
   for (const auto& w : warnings) out += "\nwarning: " + w + "\n";
 
@@ -174,7 +175,7 @@ std::string report_table(const std::vector<std::string>& dirs, const ReportOptio
   std::string written = fmt::format(
       "{0}/report.csv, {0}/report_settings.csv, {0}/report_metrics.csv, {0}/curves.svg", where);
   if (options.html) {
-    HtmlReport page{dirs, tables[0], tables[1], tables[2], notes, warnings, svg, &rows};
+    HtmlReport page{dirs, settings, runs, metrics, notes, warnings, svg, &rows};
     write_text_file_atomic(where + "/report.html", report_html(page));
     written += fmt::format(", {}/report.html", where);
   }
