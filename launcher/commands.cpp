@@ -16,6 +16,7 @@
 #include "datasets/idx_prep.h"
 #include "datasets/image_prep.h"
 #include "datasets/loader_bench.h"
+#include "launcher/report.h"
 #include "launcher/sweep.h"
 #include "launcher/sweep_exec.h"
 #include "worker/bench.h"
@@ -320,10 +321,17 @@ int cmd_sweep(const ParsedArgs& args) {
 }
 
 int cmd_report(const ParsedArgs& args) {
-  take_options(args, {});
+  auto o = take_options(args, {"html"});
   if (args.positional.empty())
     throw UserError("command line: report needs one or more folders", "e.g. scouter report runs/quickstart");
-  std::fputs(report_table(args.positional).c_str(), stdout);
+  ReportOptions options;
+  std::string html = o.get("html", "false");
+  auto parsed = parse_bool(html);
+  if (!parsed)
+    throw UserError(fmt::format("command line: --html must be true or false, got '{}'", html),
+                    "e.g. scouter report runs/quickstart --html true");
+  options.html = *parsed;
+  std::fputs(report_table(args.positional, options).c_str(), stdout);
   return kExitOk;
 }
 

@@ -15,7 +15,4 @@ int run_command(const ParsedArgs& args);
 // `extra` are returned in extra_values instead of being config keys.
 Config config_from_args(const ParsedArgs& args, Origins& origins);
 
-// `scouter report`: the Markdown table of the runs under the given folders.
-std::string report_table(const std::vector<std::string>& dirs);
-
 }  // namespace scouter

@@ -1,152 +1,35 @@
-// `scouter report`: every run found under the given folders (a run is a folder with
-// config.toml; summary.json marks it complete, metrics.jsonl says how far it got), summarised
-// per dataset and setting (the run name without its _seedN suffix) as mean ± std over seeds,
-// then listed run by run with its state. Incomplete and failed runs are listed, never dropped.
-// Writes report.csv (runs), report_settings.csv (settings) and curves.svg next to the first folder.
+#include "launcher/report.h"
+
 #include <fmt/format.h>
 
-#include <algorithm>
-#include <cmath>
 #include <filesystem>
 #include <map>
-#include <nlohmann/json.hpp>
-#include <regex>
+#include <set>
+#include <tuple>
 
-#include "common/config.h"
-#include "common/error.h"
 #include "common/files.h"
-#include "common/metrics_log.h"
 #include "common/progress.h"
-#include "launcher/commands.h"
+#include "common/text.h"
 #include "launcher/curves_svg.h"
+#include "launcher/report_data.h"
+#include "launcher/report_html.h"
 
 namespace fs = std::filesystem;
 
 namespace scouter {
 namespace {
 
-struct RunRow {
-  std::string path, name, setting, dataset, kind, state;
-  int64_t epochs_done = 0, epochs = 0;
-  double final_acc = NAN, best_acc = NAN, area = NAN, seconds = NAN, images_per_s = NAN;
-  std::vector<nlohmann::json> metrics;
-};
+std::string parent(const RunRow& r) { return fs::path(r.path).parent_path().string(); }
 
-void find_runs(const fs::path& dir, int depth, std::vector<fs::path>& out) {
-  std::error_code ec;
-  if (fs::exists(dir / "config.toml", ec)) {
-    out.push_back(dir);
-    return;
-  }
-  if (depth == 0) return;
-  std::vector<fs::path> subs;
-  for (const auto& e : fs::directory_iterator(dir, ec))
-    if (e.is_directory(ec)) subs.push_back(e.path());
-  std::sort(subs.begin(), subs.end());
-  for (const auto& s : subs) find_runs(s, depth - 1, out);
-}
-
-RunRow read_run(const fs::path& run) {
-  RunRow r;
-  r.path = run.string();
-  r.name = run.filename().string();
-  static const std::regex seed_suffix("_seed[0-9]+$");
-  // Runs of one setting share a folder (the sweep's) and a name up to _seedN.
-  r.setting = (run.parent_path().filename() / std::regex_replace(r.name, seed_suffix, "")).string();
-  Config cfg;
-  try {
-    apply_toml_file(cfg, (run / "config.toml").string());
-    r.kind = (!cfg.use_slot ? "FC" : (cfg.loss_status > 0 ? "SCOUTER+" : "SCOUTER-")) + std::string(" ") + cfg.model;
-    r.dataset = cfg.dataset;
-    r.epochs = cfg.epochs;
-  } catch (const UserError&) {
-    r.kind = "unreadable config";
-  }
-  r.metrics = read_jsonl((run / "metrics.jsonl").string());
-  if (!r.metrics.empty()) {
-    r.epochs_done = r.metrics.back().value("epoch", int64_t{0});
-    r.final_acc = r.metrics.back().value("val_acc", NAN);
-  }
-  std::string summary = (run / "summary.json").string();
-  auto j = file_exists(summary) ? nlohmann::json::parse(read_text_file(summary), nullptr, false)
-                                 : nlohmann::json();
-  if (j.is_object() && j.value("complete", false)) {
-    r.state = "complete";
-    r.final_acc = j.value("final_val_acc", NAN);
-    r.best_acc = j.value("best_val_acc", NAN);
-    if (j.contains("final_val_area") && j["final_val_area"].is_number()) r.area = j["final_val_area"].get<double>();
-    r.seconds = j.value("total_seconds", NAN);
-    r.images_per_s = j.value("train_images_per_s", NAN);
-    r.epochs_done = j.value("epochs", r.epochs_done);
-  } else {
-    // The sweep runner leaves train.log; a run that stopped with an error says so there.
-    std::string log = file_exists((run / "train.log").string()) ? read_text_file((run / "train.log").string()) : "";
-    bool failed = log.find("[error]") != std::string::npos;
-    r.state = fmt::format("{} (epoch {}/{})", failed ? "failed" : "incomplete", r.epochs_done, r.epochs);
-  }
-  return r;
-}
-
-std::string num(double v, const char* f = "{:.2f}") {
-  return std::isfinite(v) ? fmt::format(fmt::runtime(f), v) : "-";
-}
-
-struct Stats {
-  double mean = NAN, std = NAN;
-  size_t n = 0;
-};
-
-// Mean and sample standard deviation (0 for one value) of the finite values.
-Stats stats(const std::vector<double>& xs) {
-  Stats st;
-  std::vector<double> v;
-  for (double x : xs)
-    if (std::isfinite(x)) v.push_back(x);
-  st.n = v.size();
-  if (v.empty()) return st;
-  st.mean = 0;
-  for (double x : v) st.mean += x / static_cast<double>(v.size());
-  double ss = 0;
-  for (double x : v) ss += (x - st.mean) * (x - st.mean);
-  st.std = v.size() > 1 ? std::sqrt(ss / static_cast<double>(v.size() - 1)) : 0.0;
-  return st;
-}
-
-// "90.12 ± 0.34"; "-" when no run has the value.
-std::string pm(const Stats& st, double scale, const char* f) {
-  if (st.n == 0) return "-";
-  return fmt::format(fmt::runtime(std::string(f) + " ± " + f), st.mean * scale, st.std * scale);
-}
-
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
-}  // namespace
-
-std::string report_table(const std::vector<std::string>& dirs) {
-  std::vector<fs::path> paths;
-  for (const auto& d : dirs) {
-    if (!fs::is_directory(d))
-      throw UserError(fmt::format("report: '{}' is not a folder", d), "give run or sweep folders");
-    find_runs(d, 3, paths);
-  }
-  if (paths.empty())
-    throw UserError(fmt::format("report: no runs (folders with config.toml) under {}", dirs[0]),
-                    "train a run first");
-  std::vector<RunRow> rows;
-  for (const auto& p : paths) rows.push_back(read_run(p));
-
-  // Settings: mean ± std over the complete runs of each (dataset, setting).
+// Settings: mean ± std over the complete runs of each (dataset, setting).
+Table settings_table(const std::vector<RunRow>& rows, std::string& csv) {
   std::map<std::pair<std::string, std::string>, std::vector<const RunRow*>> groups;
-  for (const auto& r : rows) groups[{r.dataset, fs::path(r.path).parent_path().string() + "\n" + r.setting}].push_back(&r);
-  std::string out =
-      "| dataset | setting | kind | runs | val acc % | best acc % | area | time | img/s |\n"
-      "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
-  std::string settings_csv =
+  for (const auto& r : rows) groups[{r.dataset, parent(r) + "\n" + r.setting}].push_back(&r);
+  Table t{
+      "Settings (mean ± std over the complete runs)",
+      {"dataset", "setting", "kind", "runs", "val acc %", "best acc %", "area", "time", "img/s"},
+      {}};
+  csv =
       "dataset,setting,kind,complete,runs,val_acc_mean,val_acc_std,best_acc_mean,best_acc_std,"
       "area_mean,area_std,seconds_mean,images_per_s_mean\n";
   for (const auto& [key, group] : groups) {
@@ -159,33 +42,92 @@ std::string report_table(const std::vector<std::string>& dirs) {
       secs.push_back(r->seconds);
       ips.push_back(r->images_per_s);
     }
-    Stats a = stats(acc), b = stats(best), ar = stats(area), t = stats(secs), i = stats(ips);
-    const std::string& setting = group.front()->setting;
-    out += fmt::format("| {} | {} | {} | {}/{} complete | {} | {} | {} | {} | {} |\n", key.first,
-                       setting, group.front()->kind, acc.size(), group.size(), pm(a, 100, "{:.2f}"),
-                       pm(b, 100, "{:.2f}"), pm(ar, 1, "{:.4f}"),
-                       t.n ? format_duration(t.mean) : "-", num(i.mean, "{:.0f}"));
-    settings_csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(key.first),
-                                csv_field(setting), csv_field(group.front()->kind), acc.size(),
-                                group.size(), num(a.mean, "{:.6g}"), num(a.std, "{:.6g}"),
-                                num(b.mean, "{:.6g}"), num(b.std, "{:.6g}"), num(ar.mean, "{:.6g}"),
-                                num(ar.std, "{:.6g}"), num(t.mean, "{:.1f}"), num(i.mean, "{:.1f}"));
+    Stats a = stats(acc), b = stats(best), ar = stats(area), s = stats(secs), i = stats(ips);
+    const RunRow& first = *group.front();
+    t.rows.push_back({key.first, first.setting, first.kind,
+                      fmt::format("{}/{} complete", acc.size(), group.size()), pm(a, 100, "{:.2f}"),
+                      pm(b, 100, "{:.2f}"), pm(ar, 1, "{:.4f}"),
+                      s.n ? format_duration(s.mean) : "-", num(i.mean, "{:.0f}")});
+    csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(key.first),
+                       csv_field(first.setting), csv_field(first.kind), acc.size(), group.size(),
+                       num(a.mean, "{:.6g}"), num(a.std, "{:.6g}"), num(b.mean, "{:.6g}"),
+                       num(b.std, "{:.6g}"), num(ar.mean, "{:.6g}"), num(ar.std, "{:.6g}"),
+                       num(s.mean, "{:.1f}"), num(i.mean, "{:.1f}"));
   }
+  return t;
+}
 
-  out += "\n| run | kind | val acc % | best acc % | area | epochs | img/s | time | state |\n"
-         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
-  std::string runs_csv = "run,dataset,setting,kind,state,epochs_done,epochs,final_val_acc,best_val_acc,area,seconds,images_per_s\n";
+Table runs_table(const std::vector<RunRow>& rows, std::string& csv) {
+  Table t{"Runs",
+          {"run", "kind", "val acc %", "best acc %", "area", "epochs", "img/s", "time", "state"},
+          {}};
+  csv =
+      "run,dataset,setting,kind,state,epochs_done,epochs,final_val_acc,best_val_acc,area,"
+      "seconds,images_per_s\n";
   for (const auto& r : rows) {
-    out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", r.path, r.kind,
-                       num(r.final_acc * 100), num(r.best_acc * 100), num(r.area, "{:.4f}"),
-                       fmt::format("{}/{}", r.epochs_done, r.epochs), num(r.images_per_s, "{:.0f}"),
-                       std::isfinite(r.seconds) ? format_duration(r.seconds) : "-", r.state);
-    runs_csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(r.path), csv_field(r.dataset),
-                            csv_field(r.setting), csv_field(r.kind), csv_field(r.state), r.epochs_done,
-                            r.epochs, num(r.final_acc, "{:.6g}"), num(r.best_acc, "{:.6g}"),
-                            num(r.area, "{:.6g}"), num(r.seconds, "{:.1f}"), num(r.images_per_s, "{:.1f}"));
+    t.rows.push_back({r.path, r.kind, num(r.final_acc * 100), num(r.best_acc * 100),
+                      num(r.area, "{:.4f}"), fmt::format("{}/{}", r.epochs_done, r.epochs),
+                      num(r.images_per_s, "{:.0f}"),
+                      std::isfinite(r.seconds) ? format_duration(r.seconds) : "-", r.state});
+    csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(r.path),
+                       csv_field(r.dataset), csv_field(r.setting), csv_field(r.kind),
+                       csv_field(r.state), r.epochs_done, r.epochs, num(r.final_acc, "{:.6g}"),
+                       num(r.best_acc, "{:.6g}"), num(r.area, "{:.6g}"), num(r.seconds, "{:.1f}"),
+                       num(r.images_per_s, "{:.1f}"));
   }
+  return t;
+}
 
+// Explanation metrics: mean ± std over the runs (seeds) of each (dataset, setting, method).
+Table metrics_table(const std::vector<RunRow>& rows, std::string& csv) {
+  using Key = std::tuple<std::string, std::string, int, std::string>;
+  std::map<Key, std::vector<const RunRow*>> groups;
+  for (const auto& r : rows)
+    if (r.has_explain_metrics)
+      for (const auto& [method, values] : r.explain.methods)
+        groups[{r.dataset, parent(r) + "\n" + r.setting, method_order(method), method}].push_back(
+            &r);
+  Table t{"Explanation metrics (mean ± std over the runs; scouter explain)",
+          {"dataset", "setting", "kind", "method", "runs", "images"},
+          {}};
+  csv = "dataset,setting,kind,method,runs,images";
+  for (const auto& [key, title] : explain_metric_columns()) {
+    t.header.push_back(title);
+    csv += fmt::format(",{0}_mean,{0}_std", key);
+  }
+  csv += "\n";
+  for (const auto& [key, group] : groups) {
+    const std::string& method = std::get<3>(key);
+    // Images per run; seeds of one setting normally explain the same number.
+    std::set<int64_t> counts;
+    for (const auto* r : group) counts.insert(r->explain.images);
+    std::vector<std::string> count_text;
+    for (int64_t c : counts) count_text.push_back(std::to_string(c));
+    const RunRow& first = *group.front();
+    std::vector<std::string> row = {std::get<0>(key),
+                                    first.setting,
+                                    first.kind,
+                                    method_label(method),
+                                    std::to_string(group.size()),
+                                    join(count_text, "/")};
+    std::string line =
+        fmt::format("{},{},{},{},{},{}", csv_field(std::get<0>(key)), csv_field(first.setting),
+                    csv_field(first.kind), method, group.size(), join(count_text, "/"));
+    for (const auto& [metric, title] : explain_metric_columns()) {
+      std::vector<double> xs;
+      for (const auto* r : group) xs.push_back(r->explain.methods.at(method).at(metric));
+      Stats st = stats(xs);
+      bool small = metric == "infidelity" || metric == "sensitivity";
+      row.push_back(pm(st, 1, small ? "{:.4g}" : "{:.4f}"));
+      line += fmt::format(",{},{}", num(st.mean, "{:.6g}"), num(st.std, "{:.6g}"));
+    }
+    t.rows.push_back(std::move(row));
+    csv += line + "\n";
+  }
+  return t;
+}
+
+std::vector<Curve> training_curves(const std::vector<RunRow>& rows) {
   std::vector<Curve> curves;
   for (const auto& r : rows) {
     Curve c;
@@ -197,12 +139,47 @@ std::string report_table(const std::vector<std::string>& dirs) {
     }
     curves.push_back(std::move(c));
   }
+  return curves;
+}
+
+}  // namespace
+
+std::string report_table(const std::vector<std::string>& dirs, const ReportOptions& options) {
+  std::vector<std::string> warnings;
+  std::vector<RunRow> rows = read_runs(dirs, warnings);
+  std::string settings_csv, runs_csv, metrics_csv;
+  Table settings = settings_table(rows, settings_csv);
+  Table runs = runs_table(rows, runs_csv);
+  Table metrics = metrics_table(rows, metrics_csv);
+  std::string out = markdown_table(settings) + "\n" + markdown_table(runs);
+  std::vector<std::string> notes;
+  size_t without = 0;
+  for (const auto& r : rows) without += r.has_explain_metrics ? 0 : 1;
+  if (without > 0)
+    notes.push_back(fmt::format(
+        "{} of {} runs have no explanation metrics; scouter explain RUN_DIR writes them "
+        "(RUN_DIR/explain/metrics.json) and the next report includes them.",
+        without, rows.size()));
+  if (!metrics.rows.empty())
+    out += "\nexplanation metrics (mean ± std over the runs of a setting):\n\n" +
+           markdown_table(metrics);
+  for (const auto& n : notes) out += "\n" + n + "\n";
+  for (const auto& w : warnings) out += "\nwarning: " + w + "\n";
+
   std::string where = dirs[0];
+  std::string svg = curves_svg(training_curves(rows));
   write_text_file_atomic(where + "/report.csv", runs_csv);
   write_text_file_atomic(where + "/report_settings.csv", settings_csv);
-  write_text_file_atomic(where + "/curves.svg", curves_svg(curves));
-  out += fmt::format("\nwritten: {0}/report.csv, {0}/report_settings.csv, {0}/curves.svg\n", where);
-  return out;
+  write_text_file_atomic(where + "/report_metrics.csv", metrics_csv);
+  write_text_file_atomic(where + "/curves.svg", svg);
+  std::string written = fmt::format(
+      "{0}/report.csv, {0}/report_settings.csv, {0}/report_metrics.csv, {0}/curves.svg", where);
+  if (options.html) {
+    HtmlReport page{dirs, settings, runs, metrics, notes, warnings, svg, &rows};
+    write_text_file_atomic(where + "/report.html", report_html(page));
+    written += fmt::format(", {}/report.html", where);
+  }
+  return out + "\nwritten: " + written + "\n";
 }
 
 }  // namespace scouter

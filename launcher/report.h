@@ -1,0 +1,21 @@
+// `scouter report DIR...`: every run found under the folders, summarised per dataset and setting
+// (the run name without its _seedN suffix) as mean ± std over seeds, then run by run with its
+// state (incomplete and failed runs are listed, never dropped), then the explanation metrics of
+// the runs that `scouter explain` has seen, per dataset, setting and method.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace scouter {
+
+struct ReportOptions {
+  bool html = false;  // also write report.html (launcher/report_html.h)
+};
+
+// Returns the Markdown report; writes report.csv (runs), report_settings.csv (settings),
+// report_metrics.csv (explanation metrics), curves.svg and, with options.html, report.html into
+// the first folder.
+std::string report_table(const std::vector<std::string>& dirs, const ReportOptions& options = {});
+
+}  // namespace scouter
