@@ -35,7 +35,8 @@ int end_job(int code) {
   return code;
 }
 
-// Options that may be written without a value (`--all` = `--all true`).
+// Options that may be written without a value (`--all` = `--all true`); a following word that
+// is not true/false stays a positional argument.
 bool is_flag(const std::string& key) { return key == "all" || key == "html"; }
 
 }  // namespace
@@ -90,8 +91,8 @@ ParsedArgs parse_args(int argc, char** argv) {
       if (eq != std::string::npos) {
         value = key.substr(eq + 1);
         key = key.substr(0, eq);
-      } else if (is_flag(key) && (i >= argc || starts_with(argv[i], "--"))) {
-        value = "true";  // a flag without a value
+      } else if (is_flag(key) && (i >= argc || !parse_bool(argv[i]))) {
+        value = "true";  // a flag without a value: `--all`, `--html DIR` 
       } else {
         if (i >= argc)
           throw UserError(fmt::format("command line: {} needs a value", arg),

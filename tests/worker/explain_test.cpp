@@ -53,15 +53,18 @@ class ExplainTest : public ::testing::Test {
     c.threads = 2;
     return c;
   }
-  // SCOUTER+ from the FC baseline (the quickstart recipe).
-  static Config scouter_pos(const std::string& name, double lambda) {
+  // SCOUTER+ from the FC baseline, every layer trainable (freeze_layers 0: the smallcnn stem
+  // trained on 2048 images does not yet separate glyphs from clutter well enough to freeze).
+  static Config scouter_pos(const std::string& name, double lambda, int64_t seed = 7) {
     Config c = base(name);
     c.use_pre = true;
     c.pre_checkpoint = runs_->file("fc");
     c.loss_status = 1;
     c.lambda_value = lambda;
-    c.epochs = 3;
+    c.epochs = 6;
     c.lr = 3e-4;
+    c.freeze_layers = 0;
+    c.seed = seed;
     return c;
   }
   static TempDir* data_;
@@ -108,25 +111,39 @@ TEST_F(ExplainTest, FcRunWritesEveryFileForTheThreeCamMethods) {
   EXPECT_FALSE(fs::exists(runs_->file("fc") + "/explain.old"));
 }
 
-// Measured (seed 7): SCOUTER+ lambda 0.1 precision ~0.xx, lambda 10 area ~0.xx; uniform 81/784.
+// Measured here (256 validation images; uniform precision 81/784 = 0.103):
+//   seed   lambda 0.1: area  precision   lambda 1: area  precision
+//   7                  0.372 0.309                 0.094 0.689
+//   1                  0.367 0.321                 0.155 0.460
+//   3                  0.274 0.347                 0.272 0.334
+// One seed can keep a wide map at lambda 1 (seed 3), so the test holds the mean of three to
+// margins about half of what was measured: precision at lambda 1 at least 3x uniform (mean 4.8x),
+// every run at least 2x, and the mean area at lambda 1 below 0.75x the one at lambda 0.1 (0.51x).
 TEST_F(ExplainTest, ScouterPlusAttentionLandsInTheBoxesAndShrinksWithLambda) {
-  std::map<double, nlohmann::json> metrics;
-  for (double lambda : {0.1, 10.0}) {
-    std::string name = fmt::format("pos_{}", lambda);
-    TrainResult r = train_run(scouter_pos(name, lambda));
-    EXPECT_GT(r.final_val_acc, 0.9) << name;
-    ExplainOptions opt;
-    opt.images = 256;
-    opt.pictures = 1;
-    run_explain(runs_->file(name), opt, Config{}, {});
-    metrics[lambda] = read_json(runs_->file(name) + "/explain/metrics.json")["methods"]["slot"];
-    std::printf("lambda %g: %s\n", lambda, metrics[lambda].dump().c_str());
-  }
   const double uniform = 81.0 / 784.0;
-  double precision = metrics[0.1]["precision"];
-  EXPECT_GT(precision, 2.0 * uniform);
-  double area_small = metrics[0.1]["area"], area_large = metrics[10.0]["area"];
-  EXPECT_LT(area_large, area_small);
+  std::map<double, double> area, precision;
+  Origins origins = {{"infidelity_samples", "test"}, {"sensitivity_samples", "test"}};
+  Config request;
+  request.infidelity_samples = request.sensitivity_samples = 4;
+  for (int64_t seed : {7, 1, 3}) {
+    for (double lambda : {0.1, 1.0}) {
+      std::string name = fmt::format("pos_{}_seed{}", lambda, seed);
+      TrainResult r = train_run(scouter_pos(name, lambda, seed));
+      EXPECT_GT(r.final_val_acc, 0.9) << name;
+      ExplainOptions opt;
+      opt.images = 256;
+      opt.pictures = 0;
+      run_explain(runs_->file(name), opt, request, origins);
+      auto m = read_json(runs_->file(name) + "/explain/metrics.json")["methods"]["slot"];
+      std::printf("%s: %s\n", name.c_str(), m.dump().c_str());
+      EXPECT_GT(m["precision"].get<double>(), 2.0 * uniform) << name;
+      EXPECT_GT(m["insertion_auc"].get<double>(), m["deletion_auc"].get<double>() + 0.2) << name;
+      area[lambda] += m["area"].get<double>() / 3;
+      precision[lambda] += m["precision"].get<double>() / 3;
+    }
+  }
+  EXPECT_GT(precision[1.0], 3.0 * uniform);
+  EXPECT_LT(area[1.0], 0.75 * area[0.1]);
 }
 
 TEST_F(ExplainTest, ScouterMinusGridsSayWhyNot) {
