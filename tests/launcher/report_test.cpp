@@ -310,13 +310,22 @@ window.addEventListener('load', () => {
                              std::filesystem::copy_options::overwrite_existing);
 }
 
-TEST_F(ReportTest, CommandLineTakesHtmlTrue) {
+TEST_F(ReportTest, CommandLineTakesHtmlAsFlagOrTrue) {
   make_study(true);
   auto r = testing::run_command(testing::scouter_bin() + " report " + study() + " --html true");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(file_exists(study() + "/report.html"));
   EXPECT_TRUE(file_exists(study() + "/report_metrics.csv"));
-  r = testing::run_command(testing::scouter_bin() + " report " + study() + " --html maybe");
+  // A bare --html is a flag, before or after the folders.
+  std::filesystem::remove(study() + "/report.html");
+  r = testing::run_command(testing::scouter_bin() + " report --html " + study());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(file_exists(study() + "/report.html"));
+  std::filesystem::remove(study() + "/report.html");
+  r = testing::run_command(testing::scouter_bin() + " report " + study() + " --html");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(file_exists(study() + "/report.html"));
+  r = testing::run_command(testing::scouter_bin() + " report " + study() + " --html=maybe");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("--html must be true or false"), std::string::npos) << r.output;
 }
