@@ -18,13 +18,21 @@ for r in fc scouter_pos; do
   cp -r "$RUNS/$r" "$WORK/$r"
   rm -rf "$WORK/$r/explain"
 done
-rate() {  # rate LABEL N ARGS...: runs explain, prints images/s from the wall time
-  local label=$1 n=$2; shift 2
+# rate LABEL N RUN ARGS...: runs explain; prints images/s over the whole command (start-up,
+# pictures and files included) and over the work alone (maps, metrics: from metrics.json).
+rate() {
+  local label=$1 n=$2 run=$3; shift 3
   local t0 t1
   t0=$(date +%s.%N)
-  "$BIN" explain "$@" --log_level warn >/dev/null
+  "$BIN" explain "$run" "$@" --log_level warn >/dev/null
   t1=$(date +%s.%N)
-  python3 -c "import sys; n, a, b = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]); print(f'{sys.argv[4]:<52} {n:6d} images {b - a:7.2f} s {n / (b - a):9.1f} img/s')" "$n" "$t0" "$t1" "$label"
+  python3 - "$n" "$t0" "$t1" "$label" "$run/explain/metrics.json" <<'PY'
+import json, sys
+n, a, b, label, path = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5]
+s = json.load(open(path))["seconds"]
+work = s["maps_rank0"] + s["metrics_rank0"]
+print(f"{label:<50} {n:5d} img  command {n / (b - a):8.1f} img/s  maps+metrics {n / work:8.1f} img/s")
+PY
 }
 rate "SCOUTER+ attention maps (all classes)" "$MAPS" "$WORK/scouter_pos" --images "$MAPS" --metrics false
 rate "FC CAM + Grad-CAM + Grad-CAM++ maps (all classes)" "$MAPS" "$WORK/fc" --images "$MAPS" --metrics false
