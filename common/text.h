@@ -14,6 +14,8 @@ std::string join(const std::vector<std::string>& parts, const std::string& sep);
 // "1, 2, 3" (shapes in messages).
 std::string join_ints(const std::vector<int64_t>& v);
 std::vector<std::string> split(const std::string& s, char sep);
+// Escapes &, <, >, " and ' for HTML and XML text and attribute values.
+std::string html_escape(const std::string& s);
 bool starts_with(const std::string& s, const std::string& prefix);
 
 // Whole-string parses: nullopt unless the entire text is one valid value.

@@ -164,33 +164,6 @@ std::string gallery_html(const std::vector<RunRow>* runs) {
 
 }  // namespace
 
-std::string html_escape(const std::string& s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 std::string report_html(const HtmlReport& report) {
   std::vector<std::string> folders;
   for (const auto& f : report.folders) folders.push_back("<code>" + html_escape(f) + "</code>");

@@ -26,7 +26,5 @@ struct HtmlReport {
 
 std::string report_html(const HtmlReport& report);
 
-// &, <, >, " and ' as entities: safe in text and in quoted attributes.
-std::string html_escape(const std::string& s);
 
 }  // namespace scouter

@@ -368,4 +368,23 @@ void prune_checkpoints(const std::string& output_dir, int64_t keep) {
   }
 }
 
+Config trained_run_config(const std::string& ckpt, const CheckpointInfo& info,
+                          const std::string& run_dir, const Config& request,
+                          const Origins& origins, const std::string& command) {
+  Config cfg;
+  apply_toml_text(cfg, info.config_toml, ckpt + " (stored config)");
+  for (const auto& [key, where] : origins) {
+    const KeyInfo* k = find_key(key);
+    if (k && k->architecture)
+      throw UserError(fmt::format("{}: '{}' is fixed by the trained run", where, key),
+                      command + " uses the run's own model settings; leave it out");
+    copy_key(cfg, request, key);
+  }
+  cfg.output_dir = run_dir;
+  cfg.use_pre = false;
+  cfg.pre_checkpoint.clear();
+  cfg.pretrained.clear();
+  return cfg;
+}
+
 }  // namespace scouter

@@ -84,6 +84,14 @@ std::string checkpoint_path(const std::string& output_dir, int64_t epoch, int64_
 std::vector<std::string> list_checkpoints(const std::string& output_dir);
 // Newest complete checkpoint, or "" if none.
 std::string latest_checkpoint(const std::string& output_dir);
+
+// For commands on a trained run (vis, explain): the config stored in checkpoint `ckpt`, with the
+// keys the command line set (`origins`) taken from `request`; architecture keys are refused
+// (UserError naming `command`). output_dir becomes run_dir; use_pre, pre_checkpoint and
+// pretrained are cleared (the weights come from the checkpoint).
+Config trained_run_config(const std::string& ckpt, const CheckpointInfo& info,
+                          const std::string& run_dir, const Config& request,
+                          const Origins& origins, const std::string& command);
 // Deletes all but the newest `keep` complete checkpoints.
 void prune_checkpoints(const std::string& output_dir, int64_t keep);
 

@@ -5,12 +5,9 @@
 
 #include <chrono>
 #include <cmath>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
-#include "common/files.h"
-#include "common/h5.h"
 #include "common/progress.h"
 #include "common/text.h"
 #include "common/version.h"
@@ -20,21 +17,14 @@
 #include "worker/checkpoint.h"
 #include "worker/data.h"
 #include "worker/distributed.h"
+#include "worker/explain_files.h"
 #include "worker/explain_metrics.h"
-#include "worker/explain_pictures.h"
 #include "worker/tensor_batch.h"
 #include "worker/trainer.h"
 #include "worker/vis.h"
 
-namespace fs = std::filesystem;
-
 namespace scouter {
 namespace {
-
-// Per image and method, in this order (the gathered record layout).
-const std::vector<std::string> kMetricNames = {"area",         "precision",  "insertion_auc",
-                                               "deletion_auc", "infidelity", "sensitivity"};
-constexpr int64_t kHead = 7;  // index, label, pred, box x, y, w, h
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) {
@@ -52,7 +42,9 @@ torch::Tensor joint_normalize(const torch::Tensor& maps) {
 }
 
 torch::Tensor pick_class(const torch::Tensor& maps, const torch::Tensor& targets) {
-  auto idx = targets.to(maps.device()).view({-1, 1, 1, 1}).expand({maps.size(0), 1, maps.size(2), maps.size(3)});
+  auto idx = targets.to(maps.device())
+                 .view({-1, 1, 1, 1})
+                 .expand({maps.size(0), 1, maps.size(2), maps.size(3)});
   return maps.gather(1, idx).squeeze(1);
 }
 
@@ -70,7 +62,11 @@ class Method {
  public:
   Method(std::string name, ScouterModel model, const Config& cfg, std::vector<int64_t> shown,
          std::optional<CamMethod> cam)
-      : name_(std::move(name)), model_(std::move(model)), cfg_(cfg), shown_(std::move(shown)), cam_(cam) {}
+      : name_(std::move(name)),
+        model_(std::move(model)),
+        cfg_(cfg),
+        shown_(std::move(shown)),
+        cam_(cam) {}
 
   const std::string& name() const { return name_; }
 
@@ -111,8 +107,9 @@ class Method {
     if (!cam_) {
       torch::NoGradGuard no_grad;
       ModelOutput out = model_->forward(x);
-      return slot_saliency(class_attention_maps(out, model_->num_classes(), model_->slots_per_class()),
-                           targets, H, W);
+      return slot_saliency(
+          class_attention_maps(out, model_->num_classes(), model_->slots_per_class()), targets, H,
+          W);
     }
     return published_cam_normalize(upsample_maps(cam_target_maps(model_, x, targets, *cam_), H, W),
                                    cfg_.grad_min_level);
@@ -131,7 +128,8 @@ class Method {
     for (int64_t i = 0; i < n; ++i)
       resize_bilinear_u8(src.data_ptr<uint8_t>() + i * src.size(2) * src.size(3), 1,
                          static_cast<int>(src.size(2)), static_cast<int>(src.size(3)),
-                         out.data_ptr<uint8_t>() + i * H * W, static_cast<int>(H), static_cast<int>(W));
+                         out.data_ptr<uint8_t>() + i * H * W, static_cast<int>(H),
+                         static_cast<int>(W));
     return out;
   }
 
@@ -169,7 +167,8 @@ std::vector<int64_t> parse_classes(const std::vector<std::string>& items,
 
 // Rank 0 receives every rank's vector, concatenated in rank order; the others get {}.
 template <class T>
-std::vector<T> gather_to_root(Distributed& dist, const std::vector<T>& local, const std::string& what) {
+std::vector<T> gather_to_root(Distributed& dist, const std::vector<T>& local,
+                              const std::string& what) {
   Communicator* comm = dist.comm();
   if (!comm || comm->size() == 1) return local;
   int64_t bytes = static_cast<int64_t>(local.size() * sizeof(T));
@@ -195,12 +194,10 @@ void append(std::vector<T>& out, const torch::Tensor& t) {
   out.insert(out.end(), c.data_ptr<T>(), c.data_ptr<T>() + c.numel());
 }
 
-nlohmann::json number_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
-
 struct Gathered {
-  std::vector<double> records;  // n x (kHead + methods * metrics)
-  std::vector<std::vector<float>> maps;     // per method: n x T x h x w
-  std::vector<std::vector<uint8_t>> pics;   // per method: p x T x H x W
+  std::vector<double> records;             // n x explain_record_size(methods)
+  std::vector<std::vector<float>> maps;    // per method: n x T x h x w
+  std::vector<std::vector<uint8_t>> pics;  // per method: p x T x H x W
 };
 
 }  // namespace
@@ -212,20 +209,7 @@ void run_explain(const std::string& run_dir, const ExplainOptions& options, cons
     throw UserError(fmt::format("no checkpoint in '{}/checkpoints'", run_dir),
                     "train the run first; explain takes a run folder (scouter explain runs/x/fc)");
   CheckpointInfo info = read_checkpoint_info(ckpt);
-  Config cfg;
-  apply_toml_text(cfg, info.config_toml, ckpt + " (stored config)");
-  // The run's own config, except what this command set explicitly (dataset_dir, metrics, ...).
-  for (const auto& [key, where] : origins) {
-    const KeyInfo* k = find_key(key);
-    if (k && k->architecture)
-      throw UserError(fmt::format("{}: '{}' is fixed by the trained run", where, key),
-                      "explain uses the run's own model settings; leave it out");
-    copy_key(cfg, request, key);
-  }
-  cfg.output_dir = run_dir;
-  cfg.use_pre = false;
-  cfg.pre_checkpoint.clear();
-  cfg.pretrained.clear();
+  Config cfg = trained_run_config(ckpt, info, run_dir, request, origins, "explain");
   validate(cfg, origins);
 
   Distributed dist(cfg);
@@ -241,9 +225,13 @@ void run_explain(const std::string& run_dir, const ExplainOptions& options, cons
   const ShardMeta& meta = data.val->meta();
   std::vector<int64_t> shown = parse_classes(options.classes, meta.class_names, cfg.num_classes);
   std::vector<int64_t> pool = samples_of_first_classes(*data.val, cfg.num_classes);
-  const int64_t n = options.all ? static_cast<int64_t>(pool.size())
-                                : std::min<int64_t>(options.images, static_cast<int64_t>(pool.size()));
-  if (n == 0) throw UserError(fmt::format("the validation set of '{}' has no images of the first {} classes", cfg.dataset_dir, cfg.num_classes), "check dataset_dir and num_classes");
+  const int64_t n = options.all
+                        ? static_cast<int64_t>(pool.size())
+                        : std::min<int64_t>(options.images, static_cast<int64_t>(pool.size()));
+  if (n == 0)
+    throw UserError(fmt::format("the validation set of '{}' has no images of the first {} classes",
+                                cfg.dataset_dir, cfg.num_classes),
+                    "check dataset_dir and num_classes");
   const int64_t n_pictures = std::min<int64_t>(options.pictures, n);
   const int64_t begin = n * dist.rank() / dist.world(), end = n * (dist.rank() + 1) / dist.world();
   const std::string kind = !cfg.use_slot ? "fc" : (cfg.loss_status > 0 ? "scouter+" : "scouter-");
@@ -252,16 +240,20 @@ void run_explain(const std::string& run_dir, const ExplainOptions& options, cons
   if (cfg.use_slot) {
     methods.emplace_back("slot", model, cfg, shown, std::nullopt);
   } else {
-    for (CamMethod m : all_cam_methods()) methods.emplace_back(cam_method_name(m), model, cfg, shown, m);
+    for (CamMethod m : all_cam_methods())
+      methods.emplace_back(cam_method_name(m), model, cfg, shown, m);
   }
-  const int64_t M = static_cast<int64_t>(methods.size()), per = kHead + M * 6;
+  const int64_t M = static_cast<int64_t>(methods.size()), per = explain_record_size(M);
   if (rank0)
-    spdlog::info("explain {} ({}, epoch {}): {} images over {} rank(s), methods: {}{}", run_dir, kind,
-                 info.state.epoch, n, dist.world(), [&] {
-                   std::vector<std::string> names;
-                   for (auto& m : methods) names.push_back(m.name());
-                   return join(names, ", ");
-                 }(), options.metrics ? "" : " (maps only: --metrics false)");
+    spdlog::info(
+        "explain {} ({}, epoch {}): {} images over {} rank(s), methods: {}{}", run_dir, kind,
+        info.state.epoch, n, dist.world(),
+        [&] {
+          std::vector<std::string> names;
+          for (auto& m : methods) names.push_back(m.name());
+          return join(names, ", ");
+        }(),
+        options.metrics ? "" : " (maps only: --metrics false)");
 
   PerturbOptions perturb;
   perturb.batch_size = cfg.effective_eval_batch_size();
@@ -303,7 +295,8 @@ void run_explain(const std::string& run_dir, const ExplainOptions& options, cons
         r[1] = static_cast<double>(tb.labels[b].item<int64_t>());
         std::vector<float> box = data.val->box(idx[static_cast<size_t>(b)]);
         if (box.size() == 4 && box[2] > 0 && box[3] > 0) {
-          double sx = static_cast<double>(W) / meta.width, sy = static_cast<double>(H) / meta.height;
+          double sx = static_cast<double>(W) / meta.width,
+                 sy = static_cast<double>(H) / meta.height;
           boxes[static_cast<size_t>(b)] = Box{box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy};
           r[3] = boxes[static_cast<size_t>(b)].x, r[4] = boxes[static_cast<size_t>(b)].y;
           r[5] = boxes[static_cast<size_t>(b)].w, r[6] = boxes[static_cast<size_t>(b)].h;
@@ -314,7 +307,8 @@ void run_explain(const std::string& run_dir, const ExplainOptions& options, cons
         MethodBatch mb = methods[static_cast<size_t>(m)].run(x, y, with_pictures > 0);
         append<float>(local.maps[static_cast<size_t>(m)], mb.shown.to(torch::kFloat));
         if (with_pictures > 0)
-          append<uint8_t>(local.pics[static_cast<size_t>(m)], mb.pictures.narrow(0, 0, with_pictures));
+          append<uint8_t>(local.pics[static_cast<size_t>(m)],
+                          mb.pictures.narrow(0, 0, with_pictures));
         auto preds = mb.logits.argmax(1).cpu();
         auto area = mb.area.cpu();
         maps_s += seconds_since(t0);
@@ -331,7 +325,8 @@ void run_explain(const std::string& run_dir, const ExplainOptions& options, cons
           perturb.sigma = cfg.infidelity_sigma;
           infd = infidelity(prob, x, sal, y, gens, perturb);
           gens.clear();
-          for (int64_t i : idx) gens.push_back(image_generator(static_cast<uint64_t>(cfg.seed) + 1, i));
+          for (int64_t i : idx)
+            gens.push_back(image_generator(static_cast<uint64_t>(cfg.seed) + 1, i));
           perturb.samples = cfg.sensitivity_samples;
           perturb.radius = cfg.sensitivity_radius;
           Method& method = methods[static_cast<size_t>(m)];
@@ -344,7 +339,7 @@ void run_explain(const std::string& run_dir, const ExplainOptions& options, cons
         for (int64_t b = 0; b < B; ++b) {
           double* r = &rec[static_cast<size_t>(b * per)];
           r[2] = static_cast<double>(preds[b].item<int64_t>());
-          double* v = r + kHead + m * 6;
+          double* v = r + kRecordHead + m * static_cast<int64_t>(explain_metric_names().size());
           v[0] = area[b].item<double>();
           if (!options.metrics) continue;
           const Box& box = boxes[static_cast<size_t>(b)];
@@ -363,144 +358,50 @@ void run_explain(const std::string& run_dir, const ExplainOptions& options, cons
   progress.finish();
   double counts[3] = {maps_s, metrics_s, static_cast<double>(end - begin)};
   if (rank0)
-    spdlog::info("explain: maps {:.1f} img/s, metrics {:.2f} img/s per rank (rank 0: {} images, {} method(s))",
-                 counts[2] / std::max(maps_s, 1e-9), counts[2] / std::max(metrics_s, 1e-9), end - begin, M);
+    spdlog::info(
+        "explain: maps {:.1f} img/s, metrics {:.2f} img/s per rank (rank 0: {} images, {} "
+        "method(s))",
+        counts[2] / std::max(maps_s, 1e-9), counts[2] / std::max(metrics_s, 1e-9), end - begin, M);
 
   // Everything to rank 0, in split order (parts are contiguous and in rank order).
   Gathered all;
   all.records = gather_to_root(dist, local.records, "explain records");
   for (int64_t m = 0; m < M; ++m) {
     all.maps.push_back(gather_to_root(dist, local.maps[static_cast<size_t>(m)], "explain maps"));
-    all.pics.push_back(gather_to_root(dist, local.pics[static_cast<size_t>(m)], "explain pictures"));
+    all.pics.push_back(
+        gather_to_root(dist, local.pics[static_cast<size_t>(m)], "explain pictures"));
   }
   dist.agree("explain output", [&] {
     if (!rank0) return;
-    if (static_cast<int64_t>(all.records.size()) != n * per)
-      throw Error(fmt::format("explain: gathered {} records, expected {}", all.records.size() / per, n));
-    const int64_t T = static_cast<int64_t>(shown.size());
-    std::string final_dir = run_dir + "/explain";
-    std::string tmp = fmt::format("{}/explain.tmp.{}", run_dir, ::getpid());
-    fs::remove_all(tmp);
-    ensure_dir(tmp + "/pictures");
-    ensure_dir(tmp + "/grids");
-
-    // images.jsonl and metrics.json
-    std::string lines;
-    std::vector<std::vector<double>> sums(static_cast<size_t>(M), std::vector<double>(6, 0));
-    std::vector<std::vector<int64_t>> counts_m(static_cast<size_t>(M), std::vector<int64_t>(6, 0));
-    for (int64_t i = 0; i < n; ++i) {
-      const double* r = &all.records[static_cast<size_t>(i * per)];
-      nlohmann::json j = {{"index", static_cast<int64_t>(r[0])}, {"label", static_cast<int64_t>(r[1])},
-                          {"pred", static_cast<int64_t>(r[2])}};
-      j["box"] = std::isfinite(r[3]) ? nlohmann::json({r[3], r[4], r[5], r[6]}) : nlohmann::json();
-      for (int64_t m = 0; m < M; ++m) {
-        nlohmann::json mj;
-        for (int k = 0; k < 6; ++k) {
-          double v = r[kHead + m * 6 + k];
-          mj[kMetricNames[static_cast<size_t>(k)]] = number_or_null(v);
-          if (std::isfinite(v)) sums[m][k] += v, counts_m[m][k] += 1;
-        }
-        j[methods[static_cast<size_t>(m)].name()] = mj;
-      }
-      lines += j.dump() + "\n";
-    }
-    write_text_file_atomic(tmp + "/images.jsonl", lines);
-    nlohmann::json mj;
-    for (int64_t m = 0; m < M; ++m) {
-      nlohmann::json one;
-      for (int k = 0; k < 6; ++k)
-        one[kMetricNames[static_cast<size_t>(k)]] =
-            counts_m[m][k] ? nlohmann::json(sums[m][k] / counts_m[m][k]) : nlohmann::json();
-      one["precision_images"] = counts_m[m][1];
-      mj[methods[static_cast<size_t>(m)].name()] = one;
-    }
-    nlohmann::json metrics = {
-        {"run", run_dir}, {"dataset", cfg.dataset}, {"kind", kind}, {"images", n},
-        {"classes_shown", shown}, {"checkpoint", ckpt}, {"epoch", info.state.epoch},
+    ExplainResults res;
+    res.run_dir = run_dir;
+    res.kind = kind;
+    for (auto& m : methods) res.methods.push_back(m.name());
+    res.shown = shown;
+    res.class_names = meta.class_names;
+    res.n = n, res.n_pictures = n_pictures, res.H = H, res.W = W, res.h = h, res.w = w;
+    res.records = std::move(all.records);
+    res.maps = std::move(all.maps);
+    res.pictures = std::move(all.pics);
+    res.info = {
+        {"dataset", cfg.dataset},
+        {"checkpoint", ckpt},
+        {"epoch", info.state.epoch},
         {"created_by", fmt::format("scouter {} ({})", SCOUTER_VERSION, SCOUTER_GIT_VERSION)},
         {"metrics_computed", options.metrics},
-        {"settings", {{"grad_min_level", cfg.grad_min_level}, {"step_pixels", cfg.explain_step > 0 ? cfg.explain_step : W},
-                      {"infidelity_sigma", cfg.infidelity_sigma}, {"infidelity_samples", cfg.infidelity_samples},
-                      {"sensitivity_radius", cfg.sensitivity_radius}, {"sensitivity_samples", cfg.sensitivity_samples},
-                      {"seed", cfg.seed}, {"ranks", dist.world()}}},
-        {"seconds", {{"maps_rank0", maps_s}, {"metrics_rank0", metrics_s}}},
-        {"methods", mj}};
-    write_text_file_atomic(tmp + "/metrics.json", metrics.dump(2) + "\n");
-
-    // maps.h5
-    {
-      std::vector<int64_t> indices(static_cast<size_t>(n)), labels(static_cast<size_t>(n)), preds(static_cast<size_t>(n));
-      for (int64_t i = 0; i < n; ++i) {
-        indices[static_cast<size_t>(i)] = static_cast<int64_t>(all.records[static_cast<size_t>(i * per)]);
-        labels[static_cast<size_t>(i)] = static_cast<int64_t>(all.records[static_cast<size_t>(i * per + 1)]);
-        preds[static_cast<size_t>(i)] = static_cast<int64_t>(all.records[static_cast<size_t>(i * per + 2)]);
-      }
-      AtomicOutput out(tmp + "/maps.h5");
-      {
-        h5::Handle f = h5::create_file(out.temp_path());
-        hsize_t nn = static_cast<hsize_t>(n);
-        h5::write(f.get(), "indices", {nn}, indices.data());
-        h5::write(f.get(), "labels", {nn}, labels.data());
-        h5::write(f.get(), "preds", {nn}, preds.data());
-        h5::write(f.get(), "classes", {static_cast<hsize_t>(T)}, shown.data());
-        for (int64_t m = 0; m < M; ++m) {
-          const std::string& name = methods[static_cast<size_t>(m)].name();
-          h5::write(f.get(), name, {nn, static_cast<hsize_t>(T), static_cast<hsize_t>(h), static_cast<hsize_t>(w)},
-                    all.maps[static_cast<size_t>(m)].data());
-          if (n_pictures > 0)
-            h5::write(f.get(), name + "_upsampled",
-                    {static_cast<hsize_t>(n_pictures), static_cast<hsize_t>(T), static_cast<hsize_t>(H),
-                     static_cast<hsize_t>(W)},
-                    all.pics[static_cast<size_t>(m)].data());
-        }
-      }
-      out.commit();
-    }
-
-    // Pictures and grids of the first n_pictures images.
-    std::string run_name = fs::path(run_dir).filename().string();
-    for (int64_t i = 0; i < n_pictures; ++i) {
-      const double* r = &all.records[static_cast<size_t>(i * per)];
-      int64_t index = static_cast<int64_t>(r[0]);
-      int ih = 0, iw = 0;
-      std::vector<uint8_t> rgb = display_rgb(*data.val, index, cfg.img_size, ih, iw);
-      std::string pic_dir = fmt::format("{}/pictures/{:05d}", tmp, index);
-      ensure_dir(pic_dir);
-      write_png(pic_dir + "/image.png", rgb.data(), iw, ih, 3);
-      for (int64_t m = 0; m < M; ++m) {
-        const std::string& name = methods[static_cast<size_t>(m)].name();
-        std::vector<std::vector<uint8_t>> overlays;
-        for (int64_t t = 0; t < T; ++t) {
-          const uint8_t* map = &all.pics[static_cast<size_t>(m)][static_cast<size_t>((i * T + t) * H * W)];
-          overlays.push_back(overlay_jet(rgb.data(), map, ih, iw, 0.4));
-          write_png(fmt::format("{}/{}_class{}.png", pic_dir, name, shown[static_cast<size_t>(t)]),
-                    overlays.back().data(), iw, ih, 3);
-        }
-        GridSpec spec;
-        spec.title = fmt::format("{:05d}  {}  ({}, {})", index, run_name, kind, name);
-        spec.classes = shown;
-        spec.class_names = meta.class_names;
-        spec.label = static_cast<int64_t>(r[1]);
-        spec.pred = static_cast<int64_t>(r[2]);
-        spec.why_not = kind == "scouter-";
-        std::string base = fmt::format("{}/grids/{:05d}_{}", tmp, index, name);
-        write_grid(base + ".png", base + ".svg", rgb, ih, iw, overlays, spec);
-      }
-    }
-    // Swap in the new folder: the old one stays whole until the new one is complete.
-    std::string old = run_dir + "/explain.old";
-    fs::remove_all(old);
-    if (fs::exists(final_dir)) fs::rename(final_dir, old);
-    fs::rename(tmp, final_dir);
-    fs::remove_all(old);
-    for (int64_t m = 0; m < M; ++m) {
-      const auto& one = mj[methods[static_cast<size_t>(m)].name()];
-      spdlog::info("explain {}: area {} precision {} insertion {} deletion {} infidelity {} sensitivity {}",
-                   methods[static_cast<size_t>(m)].name(), one["area"].dump(), one["precision"].dump(),
-                   one["insertion_auc"].dump(), one["deletion_auc"].dump(), one["infidelity"].dump(),
-                   one["sensitivity"].dump());
-    }
-    spdlog::info("explain: {} images -> {}", n, final_dir);
+        {"settings",
+         {{"grad_min_level", cfg.grad_min_level},
+          {"step_pixels", cfg.explain_step > 0 ? cfg.explain_step : W},
+          {"infidelity_sigma", cfg.infidelity_sigma},
+          {"infidelity_samples", cfg.infidelity_samples},
+          {"sensitivity_radius", cfg.sensitivity_radius},
+          {"sensitivity_samples", cfg.sensitivity_samples},
+          {"seed", cfg.seed},
+          {"ranks", dist.world()}}},
+        {"seconds", {{"maps_rank0", maps_s}, {"metrics_rank0", metrics_s}}}};
+    write_explain_files(res, [&](int64_t index, int& ih, int& iw) {
+      return display_rgb(*data.val, index, cfg.img_size, ih, iw);
+    });
   });
   dist.barrier("explain done");
 }

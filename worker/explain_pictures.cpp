@@ -6,6 +6,7 @@
 
 #include "common/base64.h"
 #include "common/files.h"
+#include "common/text.h"
 #include "datasets/image_ops.h"
 
 namespace scouter {
@@ -42,22 +43,6 @@ void paint_tile(std::vector<uint8_t>& px, int width, int x0, const std::vector<u
 
 }  // namespace
 
-std::string xml_escape(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char ch : text) {
-    switch (ch) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += ch;
-    }
-  }
-  return out;
-}
-
 std::vector<uint8_t> upscale_rgb(const std::vector<uint8_t>& rgb, int h, int w, int factor) {
   if (factor <= 1) return rgb;
   int oh = h * factor, ow = w * factor;
@@ -80,16 +65,18 @@ void write_grid(const std::string& png_path, const std::string& svg_path,
   int width = tiles * cell - kGap, height = ts + 2 * kFrame;
   std::vector<uint8_t> px(static_cast<size_t>(width * height * 3), 255);
   auto square = [&](const std::vector<uint8_t>& rgb) {
-    std::vector<uint8_t> up = upscale_rgb(rgb, h, w, factor), sq(static_cast<size_t>(ts * ts * 3), 255);
+    std::vector<uint8_t> up = upscale_rgb(rgb, h, w, factor),
+                         sq(static_cast<size_t>(ts * ts * 3), 255);
     for (int y = 0; y < th; ++y)
-      std::copy_n(&up[static_cast<size_t>(y * tw * 3)], tw * 3, &sq[static_cast<size_t>(y * ts * 3)]);
+      std::copy_n(&up[static_cast<size_t>(y * tw * 3)], tw * 3,
+                  &sq[static_cast<size_t>(y * ts * 3)]);
     return sq;
   };
   paint_tile(px, width, 0, square(image_rgb), ts, false, false);
   for (size_t t = 0; t < overlays.size(); ++t) {
     int64_t c = spec.classes[t];
-    paint_tile(px, width, static_cast<int>(t + 1) * cell, square(overlays[t]), ts,
-               c == spec.label, c == spec.pred);
+    paint_tile(px, width, static_cast<int>(t + 1) * cell, square(overlays[t]), ts, c == spec.label,
+               c == spec.pred);
   }
   write_png(png_path, px.data(), width, height, 3);
 
@@ -102,19 +89,20 @@ void write_grid(const std::string& png_path, const std::string& svg_path,
       "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
       "<text x=\"0\" y=\"14\" font-weight=\"bold\">{2}</text>\n"
       "<text x=\"0\" y=\"29\" fill=\"#444\">{3}</text>\n"
-      "<image x=\"0\" y=\"{4}\" width=\"{5}\" height=\"{6}\" href=\"data:image/png;base64,{7}\"/>\n",
-      width, height + top + bottom, xml_escape(spec.title),
-      xml_escape(spec.why_not ? "SCOUTER-: each map shows why the image is NOT that class; "
-                                "green frame = true class, red = predicted"
-                              : "green frame = true class, red = predicted class"),
+      "<image x=\"0\" y=\"{4}\" width=\"{5}\" height=\"{6}\" "
+      "href=\"data:image/png;base64,{7}\"/>\n",
+      width, height + top + bottom, html_escape(spec.title),
+      html_escape(spec.why_not ? "SCOUTER-: each map shows why the image is NOT that class; "
+                                 "green frame = true class, red = predicted"
+                               : "green frame = true class, red = predicted class"),
       top, width, height, png64);
   auto name = [&](int64_t c) {
     return c >= 0 && c < static_cast<int64_t>(spec.class_names.size())
                ? spec.class_names[static_cast<size_t>(c)]
                : std::to_string(c);
   };
-  svg += fmt::format("<text x=\"{}\" y=\"{}\">image (true: {})</text>\n", kFrame,
-                     top + height + 14, xml_escape(name(spec.label)));
+  svg += fmt::format("<text x=\"{}\" y=\"{}\">image (true: {})</text>\n", kFrame, top + height + 14,
+                     html_escape(name(spec.label)));
   for (size_t t = 0; t < spec.classes.size(); ++t) {
     int64_t c = spec.classes[t];
     std::string mark = c == spec.label && c == spec.pred ? " [true, pred]"
@@ -122,10 +110,11 @@ void write_grid(const std::string& png_path, const std::string& svg_path,
                        : c == spec.pred                  ? " [pred]"
                                                          : "";
     int x = static_cast<int>(t + 1) * cell + kFrame;
-    svg += fmt::format("<text x=\"{}\" y=\"{}\"{}>{}{}{}</text>\n", x, top + height + 14,
-                       c == spec.label ? " fill=\"#080\"" : (c == spec.pred ? " fill=\"#c00\"" : ""),
-                       spec.why_not ? "not " : "", xml_escape(fmt::format("{} {}", c, name(c))),
-                       xml_escape(mark));
+    svg +=
+        fmt::format("<text x=\"{}\" y=\"{}\"{}>{}{}{}</text>\n", x, top + height + 14,
+                    c == spec.label ? " fill=\"#080\"" : (c == spec.pred ? " fill=\"#c00\"" : ""),
+                    spec.why_not ? "not " : "", html_escape(fmt::format("{} {}", c, name(c))),
+                    html_escape(mark));
   }
   svg += "</svg>\n";
   write_text_file_atomic(svg_path, svg);

@@ -15,7 +15,7 @@ struct GridSpec {
   std::vector<int64_t> classes;          // shown classes, one tile each
   std::vector<std::string> class_names;  // names of all classes (by class index)
   int64_t label = 0, pred = 0;
-  bool why_not = false;                  // SCOUTER-: the maps say why the image is NOT class c
+  bool why_not = false;  // SCOUTER-: the maps say why the image is NOT class c
 };
 
 // Upscales an RGB interleaved h x w image by an integer factor (nearest), for small inputs.
@@ -26,8 +26,5 @@ std::vector<uint8_t> upscale_rgb(const std::vector<uint8_t>& rgb, int h, int w, 
 void write_grid(const std::string& png_path, const std::string& svg_path,
                 const std::vector<uint8_t>& image_rgb, int h, int w,
                 const std::vector<std::vector<uint8_t>>& overlays, const GridSpec& spec);
-
-// Escapes &, <, >, " and ' for XML/HTML text and attributes.
-std::string xml_escape(const std::string& text);
 
 }  // namespace scouter

@@ -105,20 +105,7 @@ std::vector<VisRecord> run_vis(const Config& request, const Origins& origins) {
     throw UserError(fmt::format("no checkpoint in '{}/checkpoints'", request.output_dir),
                     "train the run first, or point --output_dir at a run folder");
   CheckpointInfo info = read_checkpoint_info(ckpt);
-  Config cfg;
-  apply_toml_text(cfg, info.config_toml, ckpt + " (stored config)");
-  // The run's own config, except what this command set explicitly (vis_id, dataset_dir, ...).
-  for (const auto& [key, where] : origins) {
-    const KeyInfo* k = find_key(key);
-    if (k && k->architecture)
-      throw UserError(fmt::format("{}: '{}' is fixed by the trained run", where, key),
-                      "vis uses the run's own model settings; leave it out");
-    copy_key(cfg, request, key);
-  }
-  cfg.output_dir = request.output_dir;
-  cfg.use_pre = false;  // weights come from the checkpoint
-  cfg.pre_checkpoint.clear();
-  cfg.pretrained.clear();
+  Config cfg = trained_run_config(ckpt, info, request.output_dir, request, origins, "vis");
   configure_threads(cfg.threads);
   RunData data = open_run_data(cfg, false);
   ScouterModel model(cfg, data.in_chans);

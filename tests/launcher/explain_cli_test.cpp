@@ -33,8 +33,8 @@ class ExplainCliTest : public ::testing::Test {
     for (const char* kind : {"fc", "pos"}) {
       std::string cmd = testing::scouter_bin() +
                         " train --model smallcnn --num_classes 4 --img_size 0 --batch_size 32"
-                        " --threads 1 --epochs 1 --dataset_dir " + dir_->file("data") +
-                        " --output_dir " + dir_->file(kind) +
+                        " --threads 1 --epochs 1 --dataset_dir " +
+                        dir_->file("data") + " --output_dir " + dir_->file(kind) +
                         (std::string(kind) == "fc" ? " --use_slot false" : " --lr 3e-4");
       auto r = testing::run_command(cmd);
       ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -42,7 +42,8 @@ class ExplainCliTest : public ::testing::Test {
   }
   static void TearDownTestSuite() { delete dir_; }
   static testing::CommandResult explain(const std::string& args, int ranks = 0) {
-    std::string launcher = ranks > 0 ? testing::mpirun() + " -np " + std::to_string(ranks) + " " : "";
+    std::string launcher =
+        ranks > 0 ? testing::mpirun() + " -np " + std::to_string(ranks) + " " : "";
     return testing::run_command(launcher + testing::scouter_bin() + " explain " + args);
   }
   static TempDir* dir_;
@@ -73,8 +74,9 @@ TEST_F(ExplainCliTest, BadInputIsOneClearLineAndExitTwo) {
 TEST_F(ExplainCliTest, TwoRanksGatherWhatOneRankComputes) {
   for (const char* run : {"fc", "pos"}) {
     SCOPED_TRACE(run);
-    std::string common = std::string(" --images 21 --pictures 3 --threads 1 --infidelity_samples 8"
-                                     " --sensitivity_samples 4 --eval_batch_size 8");
+    std::string common = std::string(
+        " --images 21 --pictures 3 --threads 1 --infidelity_samples 8"
+        " --sensitivity_samples 4 --eval_batch_size 8");
     auto one = explain(dir_->file(run) + common, 1);
     ASSERT_EQ(one.exit_code, 0) << one.output;
     auto a = read_jsonl(dir_->file(run) + "/explain/images.jsonl");
@@ -103,7 +105,8 @@ TEST_F(ExplainCliTest, TwoRanksGatherWhatOneRankComputes) {
     h5::Handle fb = h5::open_file(dir_->file(run) + "/explain/maps.h5");
     auto maps_b = h5::read<float>(fb.get(), method);
     ASSERT_EQ(maps_a.size(), maps_b.size());
-    for (size_t k = 0; k < maps_a.size(); ++k) ASSERT_NEAR(maps_a[k], maps_b[k], 1e-5 + 1e-4 * std::abs(maps_a[k]));
+    for (size_t k = 0; k < maps_a.size(); ++k)
+      ASSERT_NEAR(maps_a[k], maps_b[k], 1e-5 + 1e-4 * std::abs(maps_a[k]));
     EXPECT_EQ(h5::read<uint8_t>(fb.get(), method + "_upsampled").size(), pics_a.size());
     EXPECT_TRUE(file_exists(fmt::format("{}/explain/grids/00002_{}.png", dir_->file(run), method)));
   }

@@ -13,6 +13,7 @@
 #include <regex>
 
 #include "common/files.h"
+#include "common/text.h"
 #include "datasets/image_ops.h"
 #include "launcher/report_html.h"
 #include "test_util.h"

@@ -22,7 +22,9 @@ namespace {
 using testing::TempDir;
 namespace fs = std::filesystem;
 
-nlohmann::json read_json(const std::string& path) { return nlohmann::json::parse(read_text_file(path)); }
+nlohmann::json read_json(const std::string& path) {
+  return nlohmann::json::parse(read_text_file(path));
+}
 
 std::vector<nlohmann::json> read_jsonl(const std::string& path) {
   std::vector<nlohmann::json> out;
@@ -85,7 +87,8 @@ TEST_F(ExplainTest, FcRunWritesEveryFileForTheThreeCamMethods) {
   for (const char* method : {"cam", "gradcam", "gradcampp"}) {
     SCOPED_TRACE(method);
     const auto& one = m["methods"][method];
-    for (const char* k : {"area", "precision", "insertion_auc", "deletion_auc", "infidelity", "sensitivity"})
+    for (const char* k :
+         {"area", "precision", "insertion_auc", "deletion_auc", "infidelity", "sensitivity"})
       EXPECT_TRUE(one[k].is_number()) << k;
     EXPECT_EQ(one["precision_images"], 12);
     double area = one["area"];
