@@ -149,6 +149,30 @@ TEST_F(ExplainTest, ScouterPlusAttentionLandsInTheBoxesAndShrinksWithLambda) {
   EXPECT_LT(area[1.0], 0.75 * area[0.1]);
 }
 
+// Boxes are stored in stored-image pixels; a run explained at another input size measures
+// precision in that size's pixels.
+TEST_F(ExplainTest, BoxesFollowTheInputSize) {
+  ExplainOptions opt;
+  opt.images = 4;
+  opt.pictures = 1;
+  opt.metrics = false;
+  std::string run = runs_->file("fc");
+  run_explain(run, opt, Config{}, {});
+  auto stored = read_jsonl(run + "/explain/images.jsonl");
+  Config request;
+  request.img_size = 56;
+  run_explain(run, opt, request, {{"img_size", "test"}});
+  auto doubled = read_jsonl(run + "/explain/images.jsonl");
+  ASSERT_EQ(stored.size(), 4u);
+  ASSERT_EQ(doubled.size(), 4u);
+  for (size_t i = 0; i < 4; ++i)
+    for (size_t k = 0; k < 4; ++k)
+      EXPECT_DOUBLE_EQ(doubled[i]["box"][k].get<double>(), 2 * stored[i]["box"][k].get<double>());
+  h5::Handle f = h5::open_file(run + "/explain/maps.h5");
+  EXPECT_EQ(h5::dataset_info(f.get(), "cam_upsampled").dims, (std::vector<hsize_t>{1, 4, 56, 56}));
+  EXPECT_EQ(h5::dataset_info(f.get(), "cam").dims, (std::vector<hsize_t>{4, 4, 14, 14}));
+}
+
 TEST_F(ExplainTest, ScouterMinusGridsSayWhyNot) {
   Config c = scouter_pos("neg", 1.0);
   c.loss_status = -1;
