@@ -85,7 +85,7 @@ void write_grid(const std::string& png_path, const std::string& svg_path,
   int top = 34, bottom = 34;
   std::string svg = fmt::format(
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" "
-      "viewBox=\"0 0 {0} {1}\" font-family=\"sans-serif\" font-size=\"12\">\n"
+      "viewBox=\"0 0 {0} {1}\" font-family=\"sans-serif\" font-size=\"11\">\n"
       "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
       "<text x=\"0\" y=\"14\" font-weight=\"bold\">{2}</text>\n"
       "<text x=\"0\" y=\"29\" fill=\"#444\">{3}</text>\n"
@@ -101,20 +101,29 @@ void write_grid(const std::string& png_path, const std::string& svg_path,
                ? spec.class_names[static_cast<size_t>(c)]
                : std::to_string(c);
   };
-  svg += fmt::format("<text x=\"{}\" y=\"{}\">image (true: {})</text>\n", kFrame, top + height + 14,
-                     html_escape(name(spec.label)));
+  // Two caption lines under each tile, cut to the tile's width (about 6.5 px a character at 11 px).
+  const size_t fit = static_cast<size_t>(std::max(4, cell / 7));
+  auto cut = [&](std::string text) {
+    if (text.size() > fit) text = text.substr(0, fit - 1) + "~";
+    return html_escape(text);
+  };
+  auto caption = [&](int x, const std::string& colour, const std::string& line1,
+                     const std::string& line2) {
+    return fmt::format(
+        "<text x=\"{0}\" y=\"{1}\"{2}>{3}</text>\n<text x=\"{0}\" y=\"{4}\"{2}>{5}</text>\n", x,
+        top + height + 13, colour.empty() ? "" : " fill=\"" + colour + "\"", cut(line1),
+        top + height + 27, cut(line2));
+  };
+  svg += caption(kFrame, "", "image", "true: " + name(spec.label));
   for (size_t t = 0; t < spec.classes.size(); ++t) {
     int64_t c = spec.classes[t];
-    std::string mark = c == spec.label && c == spec.pred ? " [true, pred]"
-                       : c == spec.label                 ? " [true]"
-                       : c == spec.pred                  ? " [pred]"
+    std::string mark = c == spec.label && c == spec.pred ? "[true, pred]"
+                       : c == spec.label                 ? "[true]"
+                       : c == spec.pred                  ? "[pred]"
                                                          : "";
-    int x = static_cast<int>(t + 1) * cell + kFrame;
-    svg +=
-        fmt::format("<text x=\"{}\" y=\"{}\"{}>{}{}{}</text>\n", x, top + height + 14,
-                    c == spec.label ? " fill=\"#080\"" : (c == spec.pred ? " fill=\"#c00\"" : ""),
-                    spec.why_not ? "not " : "", html_escape(fmt::format("{} {}", c, name(c))),
-                    html_escape(mark));
+    svg += caption(static_cast<int>(t + 1) * cell + kFrame,
+                   c == spec.label ? "#080" : (c == spec.pred ? "#c00" : ""),
+                   fmt::format("{}{} {}", spec.why_not ? "not " : "", c, name(c)), mark);
   }
   svg += "</svg>\n";
   write_text_file_atomic(svg_path, svg);
