@@ -59,6 +59,20 @@ int64_t threads_for(const Resources& r) {
   return std::max<int64_t>(1, resolve_threads(0) / r.ranks_per_node);
 }
 
+bool needs_explain(const Sweep& sweep, const SweepRun& r) {
+  return sweep.explain_images > 0 && !file_exists(r.dir + "/explain/metrics.json");
+}
+
+// `mpirun ... scouter <args> --threads T` for a run's resources. `--bind-to none`: Open MPI binds
+// each rank to one core when it starts one or two ranks, so a rank's intra-op threads would share
+// a single core (measured: the quickstart's FC epoch took 48 s instead of 28 s).
+std::string local_command(const Resources& res, const std::string& scouter_bin,
+                          const std::string& args) {
+  return fmt::format("mpirun{} --oversubscribe --bind-to none -np {} --map-by ppr:{}:node {} {} --threads {}",
+                     geteuid() == 0 ? " --allow-run-as-root" : "", res.ranks, res.ranks_per_node,
+                     quote(scouter_bin), args, threads_for(res));
+}
+
 }  // namespace
 
 const char* state_name(RunState s) {
@@ -86,13 +100,6 @@ void write_run_files(const Sweep& sweep) {
   }
 }
 
-bool needs_explain(const Sweep& sweep, const SweepRun& r) {
-  return sweep.explain_images > 0 && !file_exists(r.dir + "/explain/metrics.json");
-}
-
-// Local runs use `--bind-to none`: Open MPI binds each rank to one core when it starts one or two
-// ranks, so a rank's intra-op threads would share a single core (measured: the quickstart's FC
-// epoch took 48 s instead of ~25 s).
 int run_sweep_local(const Sweep& sweep, const std::string& scouter_bin) {
   write_run_files(sweep);
   std::map<std::string, RunState> state;
@@ -108,10 +115,7 @@ int run_sweep_local(const Sweep& sweep, const std::string& scouter_bin) {
       spdlog::error("{}: not run, its base {} did not complete", r.name, join(r.depends_on, ", "));
     } else {
       const Resources& res = r.resources;
-      std::string cmd = fmt::format("mpirun{} --oversubscribe --bind-to none -np {} --map-by ppr:{}:node {} train -c {} --threads {}",
-                                    geteuid() == 0 ? " --allow-run-as-root" : "", res.ranks,
-                                    res.ranks_per_node, quote(scouter_bin), quote(r.dir + "/run.toml"),
-                                    threads_for(res));
+      std::string cmd = local_command(res, scouter_bin, "train -c " + quote(r.dir + "/run.toml"));
       spdlog::info("{}: {} ({} rank(s)), log {}/train.log", r.name,
                    s == RunState::kResumable ? "resuming" : "starting", res.ranks, r.dir);
       int status = shell(cmd, r.dir + "/train.log");
@@ -122,11 +126,9 @@ int run_sweep_local(const Sweep& sweep, const std::string& scouter_bin) {
         spdlog::info("{}: complete", r.name);
     }
     if (s == RunState::kComplete && needs_explain(sweep, r)) {
-      const Resources& res = r.resources;
-      std::string cmd = fmt::format("mpirun{} --oversubscribe --bind-to none -np {} --map-by ppr:{}:node {} explain {} --images {} --pictures {} --threads {}",
-                                    geteuid() == 0 ? " --allow-run-as-root" : "", res.ranks,
-                                    res.ranks_per_node, quote(scouter_bin), quote(r.dir),
-                                    sweep.explain_images, sweep.explain_pictures, threads_for(res));
+      std::string cmd = local_command(r.resources, scouter_bin,
+                                      fmt::format("explain {} --images {} --pictures {}", quote(r.dir),
+                                                  sweep.explain_images, sweep.explain_pictures));
       spdlog::info("{}: explain ({} images), log {}/explain.log", r.name, sweep.explain_images, r.dir);
       int status = shell(cmd, r.dir + "/explain.log");
       if (status != 0 || needs_explain(sweep, r)) {

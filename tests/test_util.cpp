@@ -3,17 +3,17 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
-#include <unistd.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <chrono>
-#include <thread>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 extern char** environ;
 
@@ -38,7 +38,13 @@ static std::string env_or(const char* name, const char* fallback) {
 std::string fixtures_dir() { return env_or("SCOUTER_FIXTURES", SCOUTER_FIXTURES_DIR); }
 std::string scouter_bin() { return env_or("SCOUTER_BIN", SCOUTER_BIN_PATH); }
 std::string source_dir() { return SCOUTER_SOURCE_PATH; }
-std::string mpirun() { return std::string(SCOUTER_MPIEXEC) + " --allow-run-as-root --oversubscribe"; }
+CommandResult run_scouter(const std::string& args) {
+  return run_command(scouter_bin() + " " + args);
+}
+
+std::string mpirun() {
+  return std::string(SCOUTER_MPIEXEC) + " --allow-run-as-root --oversubscribe";
+}
 
 static double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();

@@ -32,6 +32,15 @@ struct CommandResult {
   std::string output;  // stdout and stderr together
 };
 CommandResult run_command(const std::string& command);
+// `scouter <args>` with the built binary.
+CommandResult run_scouter(const std::string& args);
+
+// A mistake the user can fix: exit status 2 and `text` in the output.
+#define EXPECT_USAGE_ERROR(result, text)                                         \
+  do {                                                                           \
+    EXPECT_EQ((result).exit_code, 2) << (result).output;                         \
+    EXPECT_NE((result).output.find(text), std::string::npos) << (result).output; \
+  } while (0)
 
 void write_bytes(const std::string& path, const std::string& bytes);
 

@@ -7,7 +7,11 @@
 
 namespace scouter {
 
-// class_maps: B x C x h x w float -> B x C x h x w uint8. An image whose maps are constant
+// class_maps: B x C x h x w float -> the same, jointly min-max normalised per image to 0..1.
+// An image whose maps are constant gets all zeros (the published code would divide by zero).
+torch::Tensor normalized_maps(const torch::Tensor& class_maps);
+
+// class_maps: B x C x h x w float -> B x C x h x w uint8 (normalized_maps * 255, truncated). An image whose maps are constant
 // gets all zeros (the published code would divide by zero).
 torch::Tensor normalized_maps_u8(const torch::Tensor& class_maps);
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <nlohmann/json.hpp>
@@ -29,16 +30,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-// Per image min-max over all classes and positions (the published joint normalisation), as
-// floats in 0..1; a constant image gives zeros.
-torch::Tensor joint_normalize(const torch::Tensor& maps) {
-  auto flat = maps.reshape({maps.size(0), -1});
-  auto lo = std::get<0>(flat.min(1, true)), hi = std::get<0>(flat.max(1, true));
-  auto range = hi - lo;
-  auto out = torch::where(range > 0, (flat - lo) / range.clamp_min(1e-30), torch::zeros_like(flat));
-  return out.reshape(maps.sizes());
 }
 
 torch::Tensor pick_class(const torch::Tensor& maps, const torch::Tensor& targets) {
@@ -85,18 +76,34 @@ class Method {
       r.area = area_sizes(u8.cpu(), targets.cpu());
       if (pictures) r.pictures = resize_u8(u8.index_select(1, shown).cpu(), H, W);
     } else {
-      CamOutput all = cam_maps(model_, x, *cam_, shown_);
+      // One feature pass and one backward per class for the shown and the target classes.
+      std::vector<int64_t> needed = shown_;
+      auto t = targets.to(torch::kCPU, torch::kInt64).contiguous();
+      needed.insert(needed.end(), t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
+      std::sort(needed.begin(), needed.end());
+      needed.erase(std::unique(needed.begin(), needed.end()), needed.end());
+      auto position = [&](const torch::Tensor& classes) {  // class -> column of `needed`
+        auto c = classes.to(torch::kCPU, torch::kInt64).contiguous();
+        std::vector<int64_t> pos;
+        for (int64_t i = 0; i < c.numel(); ++i)
+          pos.push_back(std::lower_bound(needed.begin(), needed.end(), c.data_ptr<int64_t>()[i]) -
+                        needed.begin());
+        return torch::tensor(pos, torch::kInt64).to(x.device());
+      };
+      CamOutput all = cam_maps(model_, x, *cam_, needed);
       r.logits = all.logits;
-      r.shown = all.maps;
-      auto target_maps = cam_target_maps(model_, x, targets, *cam_);
+      r.shown = all.maps.index_select(1, position(shown));
+      auto target_maps = pick_class(all.maps, position(targets));
       r.saliency = published_cam_normalize(upsample_maps(target_maps, H, W), cfg_.grad_min_level);
       auto feat = published_cam_normalize(target_maps, cfg_.grad_min_level);
-      r.area = (feat * 255).floor().to(torch::kDouble).sum({1, 2}).cpu() /
-               static_cast<double>(feat.size(1) * feat.size(2) * 255);
-      if (pictures) {
-        auto up = published_cam_normalize(upsample_maps(all.maps, H, W), cfg_.grad_min_level);
-        r.pictures = (up * 255).floor().clamp(0, 255).to(torch::kUInt8).cpu();  // np.uint8(255*m)
-      }
+      auto to_u8 = [](const torch::Tensor& m) {  // np.uint8(255 * m)
+        return (m * 255).floor().clamp(0, 255).to(torch::kUInt8).cpu();
+      };
+      auto feat_u8 = to_u8(feat).unsqueeze(1);
+      r.area = area_sizes(feat_u8, torch::zeros({feat_u8.size(0)}, torch::kInt64));
+      if (pictures)
+        r.pictures =
+            to_u8(published_cam_normalize(upsample_maps(r.shown, H, W), cfg_.grad_min_level));
     }
     return r;
   }
@@ -118,7 +125,7 @@ class Method {
  private:
   static torch::Tensor slot_saliency(const torch::Tensor& maps, const torch::Tensor& targets,
                                      int64_t H, int64_t W) {
-    return upsample_maps(pick_class(joint_normalize(maps), targets), H, W);
+    return upsample_maps(pick_class(normalized_maps(maps), targets), H, W);
   }
   // The published picture: the uint8 map resized with PIL's bilinear filter.
   static torch::Tensor resize_u8(const torch::Tensor& u8, int64_t H, int64_t W) {

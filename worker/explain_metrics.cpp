@@ -244,6 +244,12 @@ std::vector<double> sensitivity_max(const SaliencyFn& explain, const torch::Tens
   torch::Tensor noise;
   int64_t noise_of = -1;
   std::vector<double> result(batch, 0.0);
+  std::vector<torch::Tensor> base_maps;  // s(x) per image, float64 on the CPU
+  std::vector<double> base_norms;
+  for (int64_t b = 0; b < batch; ++b) {
+    base_maps.push_back(saliency[b].detach().to(torch::kFloat64).cpu());
+    base_norms.push_back(base_maps.back().norm().item<double>());
+  }
   evaluate_in_batches(
       batch * samples, options.batch_size,
       [&](int64_t item) {
@@ -260,10 +266,9 @@ std::vector<double> sensitivity_max(const SaliencyFn& explain, const torch::Tens
       [&](int64_t item) { return target_of(targets, item / samples); }, explain,
       [&](int64_t item, const torch::Tensor& map) {
         const int64_t b = item / samples;
-        auto s = saliency[b].detach().to(torch::kFloat64).cpu();
-        const double diff = (map.detach().to(torch::kFloat64).cpu() - s).norm().item<double>();
-        const double base = s.norm().item<double>();
-        result[b] = std::max(result[b], base == 0 ? diff : diff / base);
+        const double diff =
+            (map.detach().to(torch::kFloat64).cpu() - base_maps[b]).norm().item<double>();
+        result[b] = std::max(result[b], base_norms[b] == 0 ? diff : diff / base_norms[b]);
       });
   return result;
 }

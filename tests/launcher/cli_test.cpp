@@ -16,16 +16,6 @@ namespace {
 using testing::CommandResult;
 using testing::TempDir;
 
-CommandResult scouter(const std::string& args) {
-  return testing::run_command(testing::scouter_bin() + " " + args);
-}
-
-#define EXPECT_USAGE_ERROR(result, text)                                    \
-  do {                                                                      \
-    EXPECT_EQ((result).exit_code, 2) << (result).output;                    \
-    EXPECT_NE((result).output.find(text), std::string::npos) << (result).output; \
-  } while (0)
-
 // Big-endian IDX writer for hand-made (and hand-broken) files.
 std::string idx_bytes(uint32_t magic, const std::vector<uint32_t>& dims, size_t payload, uint8_t fill = 1) {
   std::string s;
@@ -64,44 +54,44 @@ TEST(Cli, ParsesKeyValueForms) {
 }
 
 TEST(Cli, UsageAndUnknownCommand) {
-  EXPECT_USAGE_ERROR(scouter(""), "usage: scouter");
-  EXPECT_USAGE_ERROR(scouter("trian"), "unknown command 'trian'");
-  EXPECT_EQ(scouter("help").exit_code, 0);
-  EXPECT_USAGE_ERROR(scouter("train --epochs"), "--epochs needs a value");
+  EXPECT_USAGE_ERROR(testing::run_scouter(""), "usage: scouter");
+  EXPECT_USAGE_ERROR(testing::run_scouter("trian"), "unknown command 'trian'");
+  EXPECT_EQ(testing::run_scouter("help").exit_code, 0);
+  EXPECT_USAGE_ERROR(testing::run_scouter("train --epochs"), "--epochs needs a value");
 }
 
 TEST(Cli, ConfigMistakesNameTheKey) {
-  EXPECT_USAGE_ERROR(scouter("train --batchsize 3"), "did you mean 'batch_size'");
-  EXPECT_USAGE_ERROR(scouter("train --batch_size abc"), "--batch_size must be an integer");
-  EXPECT_USAGE_ERROR(scouter("train --loss_status 0"), "invalid value 0 for key 'loss_status'");
-  EXPECT_USAGE_ERROR(scouter("train --slots_per_class 0"), "slots_per_class");
-  EXPECT_USAGE_ERROR(scouter("train --power 0"), "power");
-  EXPECT_USAGE_ERROR(scouter("train --hidden_dim 62"), "multiple of 4");
+  EXPECT_USAGE_ERROR(testing::run_scouter("train --batchsize 3"), "did you mean 'batch_size'");
+  EXPECT_USAGE_ERROR(testing::run_scouter("train --batch_size abc"), "--batch_size must be an integer");
+  EXPECT_USAGE_ERROR(testing::run_scouter("train --loss_status 0"), "invalid value 0 for key 'loss_status'");
+  EXPECT_USAGE_ERROR(testing::run_scouter("train --slots_per_class 0"), "slots_per_class");
+  EXPECT_USAGE_ERROR(testing::run_scouter("train --power 0"), "power");
+  EXPECT_USAGE_ERROR(testing::run_scouter("train --hidden_dim 62"), "multiple of 4");
   TempDir dir;
   testing::write_bytes(dir.file("bad.toml"), "epochs = 2\nuse_slot = \"yes\"\n");
-  EXPECT_USAGE_ERROR(scouter("train -c " + dir.file("bad.toml")), dir.file("bad.toml") + ":2");
-  EXPECT_USAGE_ERROR(scouter("train -c " + dir.file("none.toml")), "none.toml");
-  EXPECT_USAGE_ERROR(scouter("train --dataset_dir " + dir.file("nothing") + " --output_dir " + dir.file("o")),
+  EXPECT_USAGE_ERROR(testing::run_scouter("train -c " + dir.file("bad.toml")), dir.file("bad.toml") + ":2");
+  EXPECT_USAGE_ERROR(testing::run_scouter("train -c " + dir.file("none.toml")), "none.toml");
+  EXPECT_USAGE_ERROR(testing::run_scouter("train --dataset_dir " + dir.file("nothing") + " --output_dir " + dir.file("o")),
                      "scouter prep");
 }
 
 TEST(Cli, PrepRejectsBrokenIdxFilesWithoutWritingShards) {
   TempDir src, out;
-  EXPECT_USAGE_ERROR(scouter("prep MNIST --src " + src.path() + " --out " + out.path()),
+  EXPECT_USAGE_ERROR(testing::run_scouter("prep MNIST --src " + src.path() + " --out " + out.path()),
                      "train-images-idx3-ubyte");
   write_mnist(src.path(), 20, 10);
   testing::write_bytes(src.file("train-images-idx3-ubyte"), idx_bytes(0x803, {20, 28, 28}, 100));
-  EXPECT_USAGE_ERROR(scouter("prep MNIST --src " + src.path() + " --out " + out.path()), "truncated");
+  EXPECT_USAGE_ERROR(testing::run_scouter("prep MNIST --src " + src.path() + " --out " + out.path()), "truncated");
   testing::write_bytes(src.file("train-images-idx3-ubyte"), idx_bytes(0x804, {20, 28, 28}, 20 * 784));
-  EXPECT_USAGE_ERROR(scouter("prep MNIST --src " + src.path() + " --out " + out.path()), "magic");
+  EXPECT_USAGE_ERROR(testing::run_scouter("prep MNIST --src " + src.path() + " --out " + out.path()), "magic");
   write_mnist(src.path(), 20, 10, /*label=*/12);
-  EXPECT_USAGE_ERROR(scouter("prep MNIST --src " + src.path() + " --out " + out.path()), "label");
+  EXPECT_USAGE_ERROR(testing::run_scouter("prep MNIST --src " + src.path() + " --out " + out.path()), "label");
   EXPECT_FALSE(has_h5(out.path()));
   write_mnist(src.path(), 20, 10);
-  EXPECT_EQ(scouter("prep MNIST --src " + src.path() + " --out " + out.path()).exit_code, 0);
+  EXPECT_EQ(testing::run_scouter("prep MNIST --src " + src.path() + " --out " + out.path()).exit_code, 0);
   EXPECT_TRUE(has_h5(out.path()));
   // An image dataset in an IDX folder: its first missing layout file is named.
-  EXPECT_USAGE_ERROR(scouter("prep CUB200 --src " + src.path()), "images.txt");
+  EXPECT_USAGE_ERROR(testing::run_scouter("prep CUB200 --src " + src.path()), "images.txt");
 }
 
 TEST(Cli, CorruptShardAndForeignCheckpointAreRefused) {
@@ -109,17 +99,17 @@ TEST(Cli, CorruptShardAndForeignCheckpointAreRefused) {
   testing::write_toy_shards(data.path(), 256, 64, 1, 128);
   std::string common = " --model smallcnn --num_classes 4 --img_size 0 --epochs 1 --threads 1 --dataset_dir " +
                        data.path();
-  CommandResult ok = scouter("train" + common + " --output_dir " + runs.file("a"));
+  CommandResult ok = testing::run_scouter("train" + common + " --output_dir " + runs.file("a"));
   ASSERT_EQ(ok.exit_code, 0) << ok.output;
   EXPECT_TRUE(file_exists(runs.file("a") + "/command.txt"));
-  EXPECT_USAGE_ERROR(scouter("train" + common + " --output_dir " + runs.file("a")), "--resume true");
+  EXPECT_USAGE_ERROR(testing::run_scouter("train" + common + " --output_dir " + runs.file("a")), "--resume true");
   EXPECT_USAGE_ERROR(
-      scouter("train" + common + " --epochs 2 --resume true --slots_per_class 2 --output_dir " + runs.file("a")),
+      testing::run_scouter("train" + common + " --epochs 2 --resume true --slots_per_class 2 --output_dir " + runs.file("a")),
       "slots_per_class: checkpoint 1, config 2");
-  EXPECT_USAGE_ERROR(scouter("train" + common + " --num_classes 9 --output_dir " + runs.file("b")),
+  EXPECT_USAGE_ERROR(testing::run_scouter("train" + common + " --num_classes 9 --output_dir " + runs.file("b")),
                      "has 4 classes");
 
-  CommandResult report = scouter("report " + runs.path());
+  CommandResult report = testing::run_scouter("report " + runs.path());
   EXPECT_EQ(report.exit_code, 0) << report.output;
   EXPECT_NE(report.output.find("SCOUTER+ smallcnn"), std::string::npos) << report.output;
   EXPECT_NE(report.output.find("complete"), std::string::npos) << report.output;
@@ -127,12 +117,12 @@ TEST(Cli, CorruptShardAndForeignCheckpointAreRefused) {
   // Garble one shard: the error names that file.
   std::string victim = data.file("train-00001-of-00002.h5");
   testing::write_bytes(victim, "garbage");
-  CommandResult bad = scouter("train" + common + " --output_dir " + runs.file("c"));
+  CommandResult bad = testing::run_scouter("train" + common + " --output_dir " + runs.file("c"));
   EXPECT_USAGE_ERROR(bad, "train-00001-of-00002.h5");
 }
 
 TEST(Cli, KeysListsEveryConfigKey) {
-  CommandResult r = scouter("keys --markdown true");
+  CommandResult r = testing::run_scouter("keys --markdown true");
   ASSERT_EQ(r.exit_code, 0);
   for (const char* key : {"lambda_value", "slots_per_class", "loss_status", "to_k_layer", "freeze_layers",
                           "use_pre", "dataset_dir", "output_dir"})

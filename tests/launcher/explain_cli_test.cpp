@@ -64,9 +64,8 @@ TEST_F(ExplainCliTest, BadInputIsOneClearLineAndExitTwo) {
       {"", "needs one or more run folders"},
   };
   for (const auto& c : cases) {
-    auto r = explain(c.args);
-    EXPECT_EQ(r.exit_code, 2) << c.args << "\n" << r.output;
-    EXPECT_NE(r.output.find(c.expect), std::string::npos) << c.args << "\n" << r.output;
+    SCOPED_TRACE(c.args);
+    EXPECT_USAGE_ERROR(explain(c.args), c.expect);
   }
   EXPECT_FALSE(file_exists(dir_->file("pos") + "/explain/metrics.json"));
 }

@@ -11,16 +11,6 @@ namespace {
 
 using testing::CommandResult;
 
-CommandResult scouter(const std::string& args) {
-  return testing::run_command(testing::scouter_bin() + " " + args);
-}
-
-#define EXPECT_USAGE_ERROR(result, text)                                         \
-  do {                                                                           \
-    EXPECT_EQ((result).exit_code, 2) << (result).output;                         \
-    EXPECT_NE((result).output.find(text), std::string::npos) << (result).output; \
-  } while (0)
-
 bool same(const std::vector<testing::StoredSample>& a,
           const std::vector<testing::StoredSample>& b) {
   if (a.size() != b.size()) return false;
@@ -50,16 +40,16 @@ class PrepCli : public ::testing::Test {
 };
 
 TEST_F(PrepCli, ConvertsThenSaysUpToDate) {
-  CommandResult r = scouter(prep(dir_.file("out"), "--threads 2"));
+  CommandResult r = testing::run_scouter(prep(dir_.file("out"), "--threads 2"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("img/s (1 rank(s) x 2 thread(s))"), std::string::npos) << r.output;
-  r = scouter(prep(dir_.file("out")));
+  r = testing::run_scouter(prep(dir_.file("out")));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("already up to date"), std::string::npos) << r.output;
 }
 
 TEST_F(PrepCli, TwoRanksWriteTheSameShardsAsOneProcess) {
-  ASSERT_EQ(scouter(prep(dir_.file("one"), "--threads 1")).exit_code, 0);
+  ASSERT_EQ(testing::run_scouter(prep(dir_.file("one"), "--threads 1")).exit_code, 0);
   CommandResult r = testing::run_command(testing::mpirun() + " -np 2 " + testing::scouter_bin() +
                                          prep(dir_.file("two"), "--threads 1"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -69,21 +59,21 @@ TEST_F(PrepCli, TwoRanksWriteTheSameShardsAsOneProcess) {
                      testing::read_stored(dir_.file("two"), split)))
         << split;
   // The ranks' digests are the ones a single process computes: nothing to redo.
-  r = scouter(prep(dir_.file("two")));
+  r = testing::run_scouter(prep(dir_.file("two")));
   EXPECT_NE(r.output.find("already up to date"), std::string::npos) << r.output;
 }
 
 TEST_F(PrepCli, MistakesEndWithStatus2AndSayWhat) {
   testing::TempDir empty;
-  EXPECT_USAGE_ERROR(scouter("prep CUB200 --src " + empty.path()), "images.txt");
-  EXPECT_USAGE_ERROR(scouter("prep ImageNet --out x"), "needs --src");
-  EXPECT_USAGE_ERROR(scouter(prep(dir_.file("out"), "--max_bad_fraction 2")), "--max_bad_fraction");
-  EXPECT_USAGE_ERROR(scouter(prep(dir_.file("out"), "--img_size 4")), "--img_size");
-  EXPECT_USAGE_ERROR(scouter(prep(dir_.file("out"), "--steps 4")), "does not take --steps");
-  EXPECT_USAGE_ERROR(scouter("prep Imagenet --src x"), "unknown dataset 'Imagenet'");
+  EXPECT_USAGE_ERROR(testing::run_scouter("prep CUB200 --src " + empty.path()), "images.txt");
+  EXPECT_USAGE_ERROR(testing::run_scouter("prep ImageNet --out x"), "needs --src");
+  EXPECT_USAGE_ERROR(testing::run_scouter(prep(dir_.file("out"), "--max_bad_fraction 2")), "--max_bad_fraction");
+  EXPECT_USAGE_ERROR(testing::run_scouter(prep(dir_.file("out"), "--img_size 4")), "--img_size");
+  EXPECT_USAGE_ERROR(testing::run_scouter(prep(dir_.file("out"), "--steps 4")), "does not take --steps");
+  EXPECT_USAGE_ERROR(testing::run_scouter("prep Imagenet --src x"), "unknown dataset 'Imagenet'");
   testing::place_image("truncated.jpg", src_ + "/Cafe_9.jpg");
-  EXPECT_USAGE_ERROR(scouter(prep(dir_.file("bad"))), "bad_images.txt");
-  EXPECT_EQ(scouter(prep(dir_.file("bad"), "--max_bad_fraction 0.1")).exit_code, 0);
+  EXPECT_USAGE_ERROR(testing::run_scouter(prep(dir_.file("bad"))), "bad_images.txt");
+  EXPECT_EQ(testing::run_scouter(prep(dir_.file("bad"), "--max_bad_fraction 0.1")).exit_code, 0);
 }
 
 }  // namespace
