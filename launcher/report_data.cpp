@@ -11,6 +11,7 @@
 #include "common/files.h"
 #include "common/metrics_log.h"
 #include "common/text.h"
+#include "worker/explain_files.h"
 
 namespace fs = std::filesystem;
 
@@ -137,13 +138,17 @@ std::vector<RunRow> read_runs(const std::vector<std::string>& dirs,
 }
 
 const std::vector<std::pair<std::string, std::string>>& explain_metric_columns() {
-  static const std::vector<std::pair<std::string, std::string>> kColumns = {
-      {"area", "area"},
-      {"precision", "precision"},
-      {"insertion_auc", "insertion AUC"},
-      {"deletion_auc", "deletion AUC"},
-      {"infidelity", "infidelity"},
-      {"sensitivity", "sensitivity"}};
+  // The keys `scouter explain` writes, labelled for tables ("insertion_auc" -> "insertion AUC").
+  static const std::vector<std::pair<std::string, std::string>> kColumns = [] {
+    std::vector<std::pair<std::string, std::string>> columns;
+    for (const auto& key : explain_metric_names()) {
+      std::string label = key;
+      if (label.size() > 4 && label.compare(label.size() - 4, 4, "_auc") == 0)
+        label = label.substr(0, label.size() - 4) + " AUC";
+      columns.emplace_back(key, label);
+    }
+    return columns;
+  }();
   return kColumns;
 }
 
