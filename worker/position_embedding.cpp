@@ -1,5 +1,8 @@
 // DETR's PositionEmbeddingSine (normalize = true), written with the same float32 tensor ops in
-// the same order as the published Python so the two agree to the last bit or two.
+// the same order as the published Python so the two agree to the last bit or two. Asked for
+// float64 (a float64 model: conformance tests), it computes the same ops in float64 instead:
+// float32 sin/cos round differently on different CPUs, which would otherwise leak into float64
+// results.
 #include "worker/position_embedding.h"
 
 #include <cmath>
@@ -29,7 +32,8 @@ torch::Tensor sine_position_embedding(int64_t h, int64_t w, int64_t d,
   constexpr double kTemperature = 10000.0;
   constexpr double kEps = 1e-6;
   const double scale = 2.0 * M_PI;
-  auto opts = options.dtype(torch::kFloat32);
+  const bool f64 = c10::typeMetaToScalarType(options.dtype()) == torch::kFloat64;
+  auto opts = options.dtype(f64 ? torch::kFloat64 : torch::kFloat32);
 
   // cumsum of an all-true mask is 1..h (rows) and 1..w (columns); its last entry is h (or w).
   auto y_embed = torch::arange(1, h + 1, opts).view({h, 1}).expand({h, w});

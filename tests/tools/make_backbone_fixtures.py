@@ -6,15 +6,19 @@ Run with Debian's Python (torch 1.13, h5py), timm's source checked out anywhere 
     /usr/bin/python3 tests/tools/make_backbone_fixtures.py /tmp/timm [fixtures_dir]
 
 tests/fixtures/backbone_timm.h5 (checked by tests/worker/timm_conformance_test.cpp):
-  root attrs   timm_version; formula (text of the weight and input formulas below)
-  /inputs/x3, /inputs/x1      2 x 3 x 24 x 40 and 2 x 1 x 24 x 40 inputs, input_value()
+  root attrs   timm_version; formula (fixture_values.CONFORMANCE_FORMULA: weights and inputs)
+  /inputs/x3, /inputs/x1      4 x 3 x 24 x 40 and 4 x 1 x 24 x 40 inputs, sine_input()
   /<model>/    attrs param_count: timm's parameter count with 3 input channels and 1000 classes;
                keys: its state_dict keys (parameters and buffers), one per line, in timm's order
   /<model>/<case>/            attrs in_chans, num_classes, stem ("timm" or "mnist": the published
                MNIST stem Conv2d(1, 64, 3, s2, p1) swapped into `conv1`); every parameter and
-               buffer follows deterministic_value() (so none are stored); datasets
-               features_eval, logits_eval (eval mode), and for 3 channels features_train,
-               logits_train (training-mode BN, run after the eval forward).
+               buffer follows fixture_values.conformance_value() (so none are stored); datasets
+               features_eval, logits_eval (eval mode), then features_train, logits_train
+               (training-mode BN, run after the eval forward): timm's float64 results (float64:
+               float32 would hide an error of 1e-7 relative). Guards measured on this run, as attrs: eval_f32_error (max_error of timm's
+               float32 eval forward against its float64 one) and train_amplification (of the
+               float64 training-mode forward); the generator refuses a case above the limits
+               below, which the C++ test's tolerances are derived from.
 tests/fixtures/pretrained/ (checked by tests/worker/pretrained_test.cpp), a 1-channel smallcnn
   with 10 classes whose tensors follow deterministic_value():
   smallcnn_state_dict.pth   torch.save(model.state_dict()), float32
@@ -24,6 +28,7 @@ tests/fixtures/pretrained/ (checked by tests/worker/pretrained_test.cpp), a 1-ch
   smallcnn_bad.safetensors  zeros, F16: layer3.0.conv.weight missing, bn1.weight of shape [16],
                             unexpected layer5.0.conv.weight and extra.bias
 """
+import copy
 import json
 import math
 import os
@@ -38,12 +43,26 @@ import numpy as np
 import torch
 from torch import nn
 
+from fixture_values import (CONFORMANCE_FORMULA, amplification, fill_conformance, max_error,
+                            sine_input)
+
 MODELS = ["resnet18", "resnet50", "resnest26d", "resnest50d"]
 INPUT_HW = (24, 40)  # odd sizes on the way down (5 -> 3 -> 2) exercise ceil_mode and padding
+# Four images: ResNeSt's split attention normalises [B, C, 1, 1] tensors in training mode, over
+# B values per channel only; with 2 images a float64 forward amplified input rounding by up to
+# 1e10, with 4 by at most 3e4.
+BATCH = 4
+# Limits the C++ test's tolerances rest on (tests/worker/timm_conformance_test.cpp):
+# float32 eval within a quarter of its tolerance 1e-5 max|ref|; float64 training mode
+# amplifying rounding by at most 1e5, so that CPUs differ by ~1e5 * 2^-53 ~ 1e-11 max|ref|,
+# inside its tolerance 1e-10 max|ref|.
+MAX_EVAL_F32_ERROR = 2.5e-6
+MAX_TRAIN_AMPLIFICATION = 1e5
+# The pretrained-weights fixtures below still use the older sine formula: they test loading
+# (exact values), not numerics.
 FORMULA = ("h = sum(utf8 bytes of name) % 97; b[i] = sin(1.7 i + 0.3 h) in float64 over the "
            "flattened tensor; running_var 0.75 + 0.25 b; running_mean and *.bias 0.05 b; other 1-d "
-           "(BN weight) 1 + 0.1 b; weights b * 1.5 / sqrt(numel / shape[0]); float32. "
-           "Inputs x[i] = sin(0.37 i) over the flattened B x C x H x W tensor.")
+           "(BN weight) 1 + 0.1 b; weights b * 1.5 / sqrt(numel / shape[0]); float32.")
 
 
 def stub_torchvision():
@@ -85,7 +104,7 @@ def stub_torchvision():
 
 
 def deterministic_value(name, shape):
-    """The formula of FORMULA; tests/worker/timm_conformance_test.cpp computes the same."""
+    """The formula of FORMULA (pretrained fixtures); tests/worker/fixture_tensors.h computes the same."""
     n = int(np.prod(shape)) if len(shape) else 1
     h = sum(name.encode()) % 97
     i = torch.arange(n, dtype=torch.float64)
@@ -111,9 +130,7 @@ def fill(model):
 
 
 def input_value(c):
-    b, (h, w) = 2, INPUT_HW
-    i = torch.arange(b * c * h * w, dtype=torch.float64)
-    return torch.sin(0.37 * i).to(torch.float32).reshape(b, c, h, w)
+    return sine_input((BATCH, c) + INPUT_HW)
 
 
 def build(timm, name, in_chans, num_classes):
@@ -126,10 +143,16 @@ def build(timm, name, in_chans, num_classes):
     return timm.create_model(name, pretrained=False, in_chans=in_chans, num_classes=num_classes), "timm"
 
 
+def forward_both(model, x):
+    with torch.no_grad():
+        feats = model.forward_features(x)
+        return feats, model.forward_head(feats)
+
+
 def write_timm_fixture(timm, path):
     with h5py.File(path, "w", libver="latest") as f:
         f.attrs["timm_version"] = timm.__version__
-        f.attrs["formula"] = FORMULA
+        f.attrs["formula"] = CONFORMANCE_FORMULA
         g_in = f.create_group("inputs")
         for c in (3, 1):
             g_in.create_dataset(f"x{c}", data=input_value(c).numpy())
@@ -141,22 +164,39 @@ def write_timm_fixture(timm, path):
             print(f"{name}: timm {g.attrs['param_count']} parameters (3 channels, 1000 classes)")
             for in_chans in (3, 1):
                 model, stem = build(timm, name, in_chans, 10)
-                fill(model)
+                fill_conformance(model)
                 case = g.create_group(f"in{in_chans}")
                 case.attrs["in_chans"] = in_chans
                 case.attrs["num_classes"] = 10
                 case.attrs["stem"] = stem
-                x = input_value(in_chans)
-                modes = ("eval", "train") if in_chans == 3 else ("eval",)
-                with torch.no_grad():
-                    for mode in modes:
-                        model.train(mode == "train")
-                        feats = model.forward_features(x)
-                        logits = model.forward_head(feats)
-                        case.create_dataset(f"features_{mode}", data=feats.numpy())
-                        case.create_dataset(f"logits_{mode}", data=logits.numpy())
-                        print(f"  in{in_chans} {mode}: features {tuple(feats.shape)} "
-                              f"|f| max {feats.abs().max():.3g}, logits {logits.abs().max():.3g}")
+                x32 = input_value(in_chans)
+                model.eval()
+                f32 = forward_both(model, x32)
+                model = model.double()
+                x = x32.double()
+                f64 = forward_both(model, x)
+                eval_err = max(max_error(a, b) for a, b in zip(f32, f64))
+                # Training mode after the eval forward, as the C++ test runs it; the amplification
+                # is measured on copies so that the stored forward sees the running statistics
+                # that one eval forward left (eval does not move them).
+                model.train()
+                sd = copy.deepcopy(model.state_dict())
+
+                def train_forward(xx):
+                    model.load_state_dict(sd)
+                    return forward_both(model, xx)
+
+                amp = amplification(train_forward, x)
+                t64 = train_forward(x)
+                case.attrs["eval_f32_error"] = eval_err
+                case.attrs["train_amplification"] = amp
+                for mode, (feats, logits) in (("eval", f64), ("train", t64)):
+                    case.create_dataset(f"features_{mode}", data=feats.numpy())
+                    case.create_dataset(f"logits_{mode}", data=logits.numpy())
+                print(f"  in{in_chans}: features {tuple(f64[0].shape)}, eval float32 error "
+                      f"{eval_err:.2e} of max, train float64 amplification {amp:.2e}")
+                assert eval_err <= MAX_EVAL_F32_ERROR, f"{name} in{in_chans}: eval not well-conditioned"
+                assert amp <= MAX_TRAIN_AMPLIFICATION, f"{name} in{in_chans}: train not well-conditioned"
 
 
 class SmallCnn(nn.Module):

@@ -199,7 +199,9 @@ TEST(CamUpsample, BilinearHalfPixelCentres) {
 
 TEST(CamReference, MatchesPyTorchAutogradWithTorchcamFormulas) {
   // tests/tools/make_cam_fixtures.py: a random conv net's features and a Linear head, maps by
-  // PyTorch autograd; float32 on both sides.
+  // PyTorch autograd in float64 from the same float32 inputs; ours in float32. PyTorch's own
+  // float32 maps sit within 0.007 of these tolerances of the float64 reference (the generator
+  // refuses a fixture above 0.25), so any CPU's float32 rounding passes with a wide margin.
   auto file = h5::open_file(testing::fixtures_dir() + "/cam_reference.h5");
   auto model = fc_model(testing::read_tensor(file.get(), "fc_weight"),
                         testing::read_tensor(file.get(), "fc_bias"));
