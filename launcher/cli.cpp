@@ -11,7 +11,7 @@
 #include "common/mpi_env.h"
 #include "common/text.h"
 #include "launcher/commands.h"
-#include "worker/distributed.h"
+#include "worker/dist/distributed.h"
 
 namespace scouter {
 namespace {

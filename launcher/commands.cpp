@@ -19,10 +19,10 @@
 #include "launcher/report.h"
 #include "launcher/sweep.h"
 #include "launcher/sweep_exec.h"
-#include "worker/bench.h"
-#include "worker/explain.h"
-#include "worker/trainer.h"
-#include "worker/vis.h"
+#include "worker/train/bench.h"
+#include "worker/explain/explain.h"
+#include "worker/train/trainer.h"
+#include "worker/explain/vis.h"
 
 namespace fs = std::filesystem;
 
@@ -86,7 +86,13 @@ int cmd_train(const ParsedArgs& args) {
     write_text_file_atomic(cfg.output_dir + "/version.txt",
                            fmt::format("scouter {} ({})\n", SCOUTER_VERSION, SCOUTER_GIT_VERSION));
   }
-  TrainResult r = train_run(cfg, origins);
+  // The attention pictures of vis = true, written before summary.json marks the run complete.
+  auto pictures = [&cfg](ScouterModel& model) {
+    if (!cfg.vis) return;
+    RunData all_val = open_run_data(cfg, false);
+    write_attention_pictures(cfg, model, all_val);
+  };
+  TrainResult r = train_run(cfg, origins, pictures);
   return r.stopped_by != 0 ? kExitRequeue : kExitOk;
 }
 

@@ -11,7 +11,7 @@
 #include "common/files.h"
 #include "common/metrics_log.h"
 #include "common/text.h"
-#include "worker/explain_files.h"
+#include "worker/explain/explain_files.h"
 
 namespace fs = std::filesystem;
 
@@ -33,7 +33,7 @@ void find_runs(const fs::path& dir, int depth, std::vector<fs::path>& out) {
 }
 
 // Throws nlohmann::json::exception (or std::runtime_error) when the file does not follow the
-// format of worker/explain.h.
+// format of worker/explain/explain.h.
 ExplainMetrics parse_explain_metrics(const std::string& text) {
   auto j = nlohmann::json::parse(text);
   if (!j.is_object()) throw std::runtime_error("not a JSON object");

@@ -11,7 +11,7 @@
 
 namespace scouter {
 
-// explain/metrics.json of one run (format: worker/explain.h).
+// explain/metrics.json of one run (format: worker/explain/explain.h).
 struct ExplainMetrics {
   int64_t images = 0;
   // method ("slot", "cam", ...) -> metric (explain_metric_names()) -> mean over the images;

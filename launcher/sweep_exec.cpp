@@ -14,8 +14,8 @@
 #include "common/files.h"
 #include "common/text.h"
 #include "launcher/sbatch_template.h"
-#include "worker/checkpoint.h"
-#include "worker/trainer.h"
+#include "worker/train/checkpoint.h"
+#include "worker/train/trainer.h"
 
 namespace fs = std::filesystem;
 

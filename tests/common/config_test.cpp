@@ -126,7 +126,7 @@ INSTANTIATE_TEST_SUITE_P(
                       RangeCase{"img_size", "3", "8..4096"}));
 
 // An empty pre_checkpoint is valid: the trainer then looks for the FC baseline beside
-// output_dir (worker/pretrained.h find_fc_baseline).
+// output_dir (worker/train/pretrained.h find_fc_baseline).
 TEST(Config, UsePreNeedsSlot) {
   Config c;
   c.use_pre = true;

@@ -12,7 +12,7 @@
 #include "common/files.h"
 #include "common/h5.h"
 #include "test_util.h"
-#include "worker/checkpoint.h"
+#include "worker/train/checkpoint.h"
 #include "worker/toy_data.h"
 
 namespace scouter {

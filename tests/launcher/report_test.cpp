@@ -1,5 +1,5 @@
 // `scouter report` over fake sweeps: run folders written by hand (config.toml, summary.json,
-// metrics.jsonl) with explain/ folders in the format of worker/explain.h, so the expected means
+// metrics.jsonl) with explain/ folders in the format of worker/explain/explain.h, so the expected means
 // and standard deviations are computed by hand.
 #include "launcher/report.h"
 

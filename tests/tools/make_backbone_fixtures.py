@@ -200,7 +200,7 @@ def write_timm_fixture(timm, path):
 
 
 class SmallCnn(nn.Module):
-    """Names and shapes of worker/backbone.cpp's smallcnn (the values come from fill())."""
+    """Names and shapes of worker/model/backbone.cpp's smallcnn (the values come from fill())."""
 
     def __init__(self, in_chans=1, num_classes=10):
         super().__init__()

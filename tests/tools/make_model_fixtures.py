@@ -14,7 +14,7 @@ measured); datasets F (B x C x h x w, float32), labels (B, int64), params/<state
 expected/{pos, logits, attn, area, attn_loss, nll, total}, grad/<state_dict name> (d total /
 d param; zeros for the unused to_q) and grad/F. The position embedding of the float64 run is
 computed in float64 (DETR computes it in float32 whatever the model's dtype; the C++ model does
-the same for float32 and uses float64 for a float64 model, see worker/position_embedding.cpp).
+the same for float32 and uses float64 for a float64 model, see worker/model/position_embedding.cpp).
 /pos/<name>/ with attrs h, w, d and dataset pos (1 x d x h x w): extra embeddings.
 backbone_conformance.h5: /resnet18/<name>/ with attrs in_chans, num_classes and
 train_amplification: a timm-layout ResNet-18 whose weights follow

@@ -1,0 +1,171 @@
+// Runs under `mpirun -np N` (N = 1, 2, ...): collectives with closed-form results, bucketed
+// gradient averaging, equivalence with one process on the whole batch, and bitwise-identical
+// parameters on every rank.
+#include "worker/dist/grad_sync.h"
+#include "worker/train/state_sync.h"
+
+#include <gtest/gtest.h>
+
+#include "common/communicator.h"
+#include "common/mpi_env.h"
+#include "worker/model/scouter_model.h"
+
+namespace scouter {
+namespace {
+
+std::shared_ptr<Communicator> world_comm() {
+  return std::make_shared<Communicator>(MPI_COMM_WORLD, 60.0);
+}
+
+TEST(Communicator, AllreduceOfKnownValues) {
+  auto comm = world_comm();
+  const int n = comm->size(), r = comm->rank();
+  for (int64_t count : {1, 7, 1000003}) {
+    std::vector<double> v(static_cast<size_t>(count));
+    for (int64_t i = 0; i < count; ++i) v[static_cast<size_t>(i)] = (r + 1) * (i % 5 + 1);
+    comm->allreduce(v.data(), count, MPI_DOUBLE, MPI_SUM, "test");
+    for (int64_t i = 0; i < count; ++i) {  // sum over ranks of (r + 1) = n (n + 1) / 2
+      ASSERT_DOUBLE_EQ(v[static_cast<size_t>(i)], n * (n + 1) / 2.0 * (i % 5 + 1)) << i;
+    }
+  }
+  int64_t root_value = r == 0 ? 42 : -1;
+  comm->broadcast(&root_value, sizeof root_value, 0, "test");
+  EXPECT_EQ(root_value, 42);
+  std::vector<int32_t> all(static_cast<size_t>(n));
+  int32_t mine = 10 * r;
+  comm->gather(&mine, sizeof mine, all.data(), 0, "test");
+  if (r == 0) {
+    for (int k = 0; k < n; ++k) EXPECT_EQ(all[static_cast<size_t>(k)], 10 * k);
+  }
+  comm->barrier("test");
+}
+
+// Parameters of odd sizes; loss = sum_i (r + 1) * sum(p_i) gives every gradient element r + 1,
+// so the average is (n + 1) / 2 exactly.
+struct OddModule : torch::nn::Module {
+  std::vector<torch::Tensor> ps;
+  torch::Tensor unused;
+  OddModule() {
+    int64_t sizes[] = {1, 3, 1000, 17, 4099, 2};
+    for (size_t i = 0; i < 6; ++i)
+      ps.push_back(register_parameter("p" + std::to_string(i), torch::zeros({sizes[i]})));
+    unused = register_parameter("unused", torch::zeros({5}));
+  }
+};
+
+void check_average(int64_t bucket_bytes, bool overlap) {
+  auto comm = world_comm();
+  OddModule m;
+  auto backend = make_mpi_backend(comm);
+  std::vector<std::pair<std::string, torch::Tensor>> params;
+  for (auto& p : m.named_parameters()) params.emplace_back(p.key(), p.value());
+  GradSync sync(params, backend, bucket_bytes, overlap);
+  for (int step = 0; step < 2; ++step) {
+    for (auto& p : m.parameters())
+      if (p.grad().defined()) p.mutable_grad().zero_();
+    sync.begin_step();
+    torch::Tensor loss = torch::zeros({});
+    for (auto& p : m.ps) loss = loss + (comm->rank() + 1) * p.sum();
+    loss.backward();
+    sync.finish_step();
+    const double expected = (comm->size() + 1) / 2.0;
+    for (auto& p : m.ps) {
+      ASSERT_TRUE(p.grad().defined());
+      EXPECT_TRUE(torch::all(p.grad() == expected).item<bool>()) << p.grad().mean().item<double>();
+    }
+    EXPECT_FALSE(m.unused.grad().defined());  // no rank gave it a gradient
+  }
+}
+
+TEST(GradSync, AveragesOddSizedParametersInManySmallBuckets) { check_average(64, true); }
+TEST(GradSync, AveragesInOneBigBucketWithoutOverlap) { check_average(int64_t{25} << 20, false); }
+
+TEST(GradSync, BucketsAreInReverseModelOrderAndBounded) {
+  auto comm = world_comm();
+  OddModule m;
+  std::vector<std::pair<std::string, torch::Tensor>> params;
+  for (auto& p : m.named_parameters()) params.emplace_back(p.key(), p.value());
+  GradSync sync(params, make_mpi_backend(comm), 4096 * 4, true);
+  auto layout = sync.bucket_layout();
+  ASSERT_GE(layout.size(), 2u);
+  EXPECT_EQ(layout.front().front(), "unused");
+  EXPECT_EQ(layout.back().back(), "p0");
+}
+
+Config tiny_scouter() {
+  Config c;
+  c.model = "smallcnn";
+  c.num_classes = 3;
+  c.slots_per_class = 2;
+  c.to_k_layer = 3;
+  return c;
+}
+
+// The same global batch split over the ranks gives what one process computes on all of it (BN
+// in eval mode, so no per-rank batch statistics), and every rank ends bitwise identical.
+TEST(GradSync, RanksMatchOneProcessOnTheWholeBatch) {
+  auto comm = world_comm();
+  const int n = comm->size(), r = comm->rank();
+  const int64_t per_rank = 4, steps = 3;
+  Config cfg = tiny_scouter();
+  torch::manual_seed(1000 + r);  // different initial weights: the broadcast must fix that
+  ScouterModel dist(cfg, 1);
+  ScouterModel ref(cfg, 1);  // the one-process reference, on the whole batch
+  auto backend = make_mpi_backend(comm);
+  broadcast_module(*dist, *backend, 0);
+  {
+    torch::NoGradGuard no_grad;  // the reference starts from rank 0's weights too
+    auto from = dist->named_parameters();
+    for (auto& p : ref->named_parameters()) p.value().copy_(from[p.key()]);
+    auto bufs = dist->named_buffers();
+    for (auto& b : ref->named_buffers()) b.value().copy_(bufs[b.key()]);
+  }
+  dist->eval();
+  ref->eval();
+  std::vector<std::pair<std::string, torch::Tensor>> params;
+  for (auto& p : dist->named_parameters()) params.emplace_back(p.key(), p.value());
+  GradSync sync(params, backend, 2048, true);
+  // SGD: the update is linear in the gradient, so float rounding in the sums stays rounding
+  // (AdamW divides by sqrt(v) and magnifies differences of near-zero gradients).
+  torch::optim::SGD opt_d(dist->parameters(), torch::optim::SGDOptions(0.05));
+  torch::optim::SGD opt_r(ref->parameters(), torch::optim::SGDOptions(0.05));
+  for (int64_t s = 0; s < steps; ++s) {
+    torch::manual_seed(77 + s);  // the same global batch on every rank
+    auto x = torch::randn({per_rank * n, 1, 28, 28});
+    auto y = torch::randint(0, 3, {per_rank * n}, torch::kLong);
+    opt_d.zero_grad();
+    sync.begin_step();
+    auto mine = torch::indexing::Slice(r * per_rank, (r + 1) * per_rank);
+    compute_loss(dist->forward(x.index({mine})), y.index({mine}), 1.0).total.backward();
+    sync.finish_step();
+    opt_r.zero_grad();
+    compute_loss(ref->forward(x), y, 1.0).total.backward();
+    auto gr = ref->named_parameters();
+    for (auto& p : dist->named_parameters()) {
+      if (!p.value().grad().defined()) {
+        EXPECT_FALSE(gr[p.key()].grad().defined()) << p.key();
+        continue;
+      }
+      const auto& want = gr[p.key()].grad();
+      double scale = want.abs().max().item<double>();
+      // Float32 sums over 4 samples twice vs 8 once (oneDNN reduces in another order).
+      EXPECT_LE((p.value().grad() - want).abs().max().item<double>(), 1e-4 * scale + 1e-9)
+          << "gradient of " << p.key() << " at step " << s;
+    }
+    opt_d.step();
+    opt_r.step();
+  }
+  auto pr = ref->named_parameters();
+  for (auto& p : dist->named_parameters()) {
+    // float32 sums in another order: the weights agree to 1e-5 relative after the steps.
+    EXPECT_TRUE(torch::allclose(p.value(), pr[p.key()], 1e-5, 1e-6))
+        << p.key() << " max diff " << (p.value() - pr[p.key()]).abs().max().item<double>();
+    // Bitwise identical across ranks: rank 0's copy broadcast and compared.
+    torch::Tensor theirs = p.value().detach().clone();
+    backend->broadcast(theirs, 0, "test");
+    EXPECT_TRUE(torch::equal(theirs, p.value())) << p.key() << " differs from rank 0";
+  }
+}
+
+}  // namespace
+}  // namespace scouter

@@ -1,0 +1,179 @@
+#include "worker/train/checkpoint.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "common/error.h"
+#include "common/files.h"
+#include "test_util.h"
+#include "worker/model/scouter_model.h"
+
+namespace scouter {
+namespace {
+
+using testing::TempDir;
+
+Config small_slot_config() {
+  Config c;
+  c.model = "smallcnn";
+  c.num_classes = 5;
+  c.slots_per_class = 2;
+  c.to_k_layer = 3;
+  c.threads = 1;
+  return c;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no UserError";
+  return {};
+}
+
+void train_steps(ScouterModel& model, torch::optim::AdamW& opt, int steps, uint64_t seed) {
+  torch::manual_seed(seed);
+  for (int i = 0; i < steps; ++i) {
+    auto x = torch::randn({4, 1, 28, 28});
+    auto y = torch::randint(0, model->num_classes(), {4}, torch::kLong);
+    opt.zero_grad();
+    compute_loss(model->forward(x), y, 1.0).total.backward();
+    opt.step();
+  }
+}
+
+TEST(Checkpoint, SaveLoadGivesIdenticalOutputs) {
+  TempDir dir;
+  Config cfg = small_slot_config();
+  torch::manual_seed(1);
+  ScouterModel a(cfg, 1);
+  torch::optim::AdamW opt(a->parameters(), torch::optim::AdamWOptions(1e-3));
+  train_steps(a, opt, 2, 5);  // BatchNorm statistics move away from their initial values
+  std::string path = checkpoint_path(dir.path(), 3);
+  TrainState st;
+  st.epoch = 3;
+  st.global_step = 2;
+  st.best_val_acc = 0.5;
+  st.best_epoch = 2;
+  save_checkpoint(path, *a, &opt, st, cfg);
+
+  torch::manual_seed(2);  // different initial weights
+  ScouterModel b(cfg, 1);
+  auto x = torch::randn({3, 1, 28, 28});
+  a->eval();
+  b->eval();
+  EXPECT_FALSE(torch::equal(a->forward(x).logits, b->forward(x).logits));
+  CheckpointInfo info = load_checkpoint(path, *b, nullptr, cfg);
+  EXPECT_EQ(info.state.epoch, 3);
+  EXPECT_EQ(info.state.global_step, 2);
+  EXPECT_DOUBLE_EQ(info.state.best_val_acc, 0.5);
+  auto oa = a->forward(x), ob = b->forward(x);
+  EXPECT_TRUE(torch::equal(oa.logits, ob.logits));
+  EXPECT_TRUE(torch::equal(oa.attn, ob.attn));
+  Config stored;
+  apply_toml_text(stored, info.config_toml, "stored");
+  EXPECT_EQ(model_signature(stored), model_signature(cfg));
+}
+
+TEST(Checkpoint, OptimizerStateResumesTheSameTrajectory) {
+  TempDir dir;
+  Config cfg = small_slot_config();
+  torch::manual_seed(1);
+  ScouterModel a(cfg, 1);
+  torch::optim::AdamW opt_a(a->parameters(), torch::optim::AdamWOptions(1e-3));
+  train_steps(a, opt_a, 2, 11);
+  std::string path = checkpoint_path(dir.path(), 1);
+  save_checkpoint(path, *a, &opt_a, TrainState{}, cfg);
+
+  torch::manual_seed(99);
+  ScouterModel b(cfg, 1);
+  torch::optim::AdamW opt_b(b->parameters(), torch::optim::AdamWOptions(1e-3));
+  load_checkpoint(path, *b, &opt_b, cfg);
+  train_steps(a, opt_a, 2, 12);
+  train_steps(b, opt_b, 2, 12);
+  auto pa = a->named_parameters(), pb = b->named_parameters();
+  for (const auto& p : pa) EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << p.key();
+}
+
+TEST(Checkpoint, RefusesAnotherModelConfigurationNamingTheKey) {
+  TempDir dir;
+  Config cfg = small_slot_config();
+  ScouterModel a(cfg, 1);
+  std::string path = checkpoint_path(dir.path(), 1);
+  save_checkpoint(path, *a, nullptr, TrainState{}, cfg);
+  Config other = cfg;
+  other.slots_per_class = 3;
+  ScouterModel b(other, 1);
+  std::string msg = error_of([&] { load_checkpoint(path, *b, nullptr, other); });
+  EXPECT_NE(msg.find("different model configuration"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("slots_per_class: checkpoint 2, config 3"), std::string::npos) << msg;
+}
+
+TEST(Checkpoint, CorruptOrForeignFilesAreUserErrors) {
+  TempDir dir;
+  Config cfg = small_slot_config();
+  ScouterModel m(cfg, 1);
+  testing::write_bytes(dir.file("garbage.h5"), std::string(4096, 'x'));
+  EXPECT_NE(error_of([&] { load_checkpoint(dir.file("garbage.h5"), *m, nullptr, cfg); })
+                .find("corrupt or unreadable"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { load_checkpoint(dir.file("absent.h5"), *m, nullptr, cfg); })
+                .find("does not exist"),
+            std::string::npos);
+  // A truncated copy of a real checkpoint.
+  std::string path = checkpoint_path(dir.path(), 1);
+  save_checkpoint(path, *m, nullptr, TrainState{}, cfg);
+  std::string bytes = read_text_file(path);
+  testing::write_bytes(dir.file("truncated.h5"), bytes.substr(0, bytes.size() / 2));
+  EXPECT_NE(error_of([&] { load_checkpoint(dir.file("truncated.h5"), *m, nullptr, cfg); })
+                .find("truncated.h5"),
+            std::string::npos);
+}
+
+TEST(Checkpoint, ListsPrunesAndIgnoresTemporaries) {
+  TempDir dir;
+  Config cfg = small_slot_config();
+  ScouterModel m(cfg, 1);
+  for (int e = 1; e <= 4; ++e) {
+    save_checkpoint(checkpoint_path(dir.path(), e), *m, nullptr, TrainState{}, cfg);
+    mark_complete(checkpoint_path(dir.path(), e));
+  }
+  testing::write_bytes(checkpoint_path(dir.path(), 5) + ".tmp.123.0", "partial");
+  // Saved but never marked complete (a crash before every rank passed the barrier): ignored.
+  save_checkpoint(checkpoint_path(dir.path(), 6), *m, nullptr, TrainState{}, cfg);
+  EXPECT_EQ(list_checkpoints(dir.path()).size(), 4u);
+  EXPECT_EQ(latest_checkpoint(dir.path()), checkpoint_path(dir.path(), 4));
+  prune_checkpoints(dir.path(), 2);
+  auto left = list_checkpoints(dir.path());
+  ASSERT_EQ(left.size(), 2u);
+  EXPECT_EQ(left[0], checkpoint_path(dir.path(), 3));
+  EXPECT_EQ(left[1], checkpoint_path(dir.path(), 4));
+  // A mid-epoch checkpoint (16 steps into epoch 5) is newer than the end of epoch 4.
+  save_checkpoint(checkpoint_path(dir.path(), 4, 16), *m, nullptr, TrainState{}, cfg);
+  mark_complete(checkpoint_path(dir.path(), 4, 16));
+  EXPECT_EQ(latest_checkpoint(dir.path()), checkpoint_path(dir.path(), 4, 16));
+}
+
+TEST(Checkpoint, BackboneWeightsMoveFromFcToScouter) {
+  TempDir dir;
+  Config fc = small_slot_config();
+  fc.use_slot = false;
+  torch::manual_seed(3);
+  ScouterModel base(fc, 1);
+  save_checkpoint(checkpoint_path(dir.path(), 1), *base, nullptr, TrainState{}, fc);
+  mark_complete(checkpoint_path(dir.path(), 1));
+  Config slot = small_slot_config();
+  torch::manual_seed(4);
+  ScouterModel s(slot, 1);
+  int64_t copied = load_backbone_weights(dir.path(), *s);
+  EXPECT_GT(copied, 0);
+  auto from = base->backbone->named_parameters();
+  for (const auto& p : s->backbone->named_parameters())
+    EXPECT_TRUE(torch::equal(p.value(), from[p.key()])) << p.key();
+}
+
+}  // namespace
+}  // namespace scouter

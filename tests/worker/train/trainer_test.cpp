@@ -1,0 +1,189 @@
+#include "worker/train/trainer.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "common/error.h"
+#include "common/files.h"
+#include "common/h5.h"
+#include "common/metrics_log.h"
+#include "test_util.h"
+#include "worker/model/backbone.h"
+#include "worker/train/checkpoint.h"
+#include "worker/fixture_tensors.h"
+#include "worker/toy_data.h"
+
+namespace scouter {
+namespace {
+
+using testing::TempDir;
+using testing::toy_config;
+
+class TrainerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    data_ = new TempDir;
+    testing::write_toy_shards(data_->path(), 2048, 256);
+  }
+  static void TearDownTestSuite() { delete data_; }
+  static TempDir* data_;
+  TempDir out_;
+};
+TempDir* TrainerTest::data_ = nullptr;
+
+
+// Runs `cfg` with each seed and returns how many runs reach `threshold` validation accuracy.
+int runs_reaching(Config cfg, const std::vector<int64_t>& seeds, double threshold,
+                  const std::string& out_dir) {
+  int good = 0;
+  for (int64_t seed : seeds) {
+    cfg.seed = seed;
+    cfg.output_dir = out_dir + "/seed" + std::to_string(seed);
+    good += train_run(cfg).final_val_acc >= threshold;
+  }
+  return good;
+}
+
+TEST_F(TrainerTest, FcLearnsTheToyTaskAndRecordsEveryEpoch) {
+  Config c = toy_config(data_->path(), out_.file("fc"));
+  c.use_slot = false;
+  TrainResult r = train_run(c);
+  EXPECT_GE(r.final_val_acc, 0.95);  // chance is 25%
+  EXPECT_EQ(r.epochs_run, 3);
+  auto metrics = read_jsonl(c.output_dir + "/metrics.jsonl");
+  ASSERT_EQ(metrics.size(), 3u);
+  for (const char* key : {"train_loss", "train_nll", "train_attn", "val_acc", "images_per_s"})
+    EXPECT_TRUE(metrics[2].contains(key)) << key;
+  EXPECT_EQ(metrics[2]["val_count"].get<int64_t>(), 256);
+  EXPECT_TRUE(file_exists(c.output_dir + "/summary.json"));
+  EXPECT_TRUE(file_exists(c.output_dir + "/config.toml"));
+}
+
+// SCOUTER trains less reliably than an FC head: as published, a class whose slot's attention
+// saturates near zero early can stay dead. Measured on this toy (8 seeds, this config):
+// SCOUTER+ with two slots per class reaches 100% for 6 seeds and stalls at 63-75% for 2; with one
+// slot per class only 5 of 8 get there; SCOUTER- with the published MNIST recipe 8 of 8. So each
+// test asks most of a few seeds to succeed. A broken model (wrong sign, wrong normalisation, no
+// gradient into the slots) reaches 95% with no seed.
+TEST_F(TrainerTest, ScouterPlusLearnsTheToyTask) {
+  Config c = toy_config(data_->path(), "");
+  c.slots_per_class = 2;
+  c.epochs = 6;
+  c.lr = 3e-4;
+  EXPECT_GE(runs_reaching(c, {1, 2, 3, 4}, 0.95, out_.path()), 2);
+  auto metrics = read_jsonl(out_.file("seed1/metrics.jsonl"));
+  ASSERT_EQ(metrics.size(), 6u);
+  const auto& last = metrics.back();
+  EXPECT_NEAR(last["train_loss"].get<double>(),
+              last["train_nll"].get<double>() + last["train_attn"].get<double>(), 1e-6);
+  EXPECT_GT(last["val_area"].get<double>(), 0.0);
+}
+
+TEST_F(TrainerTest, ScouterMinusLearnsTheToyTask) {
+  // The published MNIST SCOUTER- head: two slots per class, power 2, batch 64, lr 1e-4.
+  Config c = toy_config(data_->path(), "");
+  c.loss_status = -1;
+  c.slots_per_class = 2;
+  c.power = 2;
+  c.batch_size = 64;
+  c.lr = 1e-4;
+  c.epochs = 6;
+  EXPECT_GE(runs_reaching(c, {1, 2, 3}, 0.95, out_.path()), 2);
+}
+
+TEST_F(TrainerTest, ResumedRunEndsWithTheSameWeights) {
+  Config full = toy_config(data_->path(), out_.file("full"));
+  full.aug = true;  // augmentation randomness must resume exactly too
+  full.epochs = 2;
+  train_run(full);
+
+  Config part = full;
+  part.output_dir = out_.file("part");
+  part.epochs = 1;
+  train_run(part);
+  part.epochs = 2;
+  part.resume = true;
+  TrainResult r = train_run(part);
+  EXPECT_EQ(r.epochs_run, 1);
+
+  auto a = testing::checkpoint_weights(latest_checkpoint(full.output_dir));
+  auto b = testing::checkpoint_weights(latest_checkpoint(part.output_dir));
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, w] : a) EXPECT_EQ(w, b.at(name)) << name;  // bitwise
+  EXPECT_EQ(read_jsonl(part.output_dir + "/metrics.jsonl").size(), 2u);
+}
+
+TEST_F(TrainerTest, RefusesToOverwriteAndSkipsFinishedRuns) {
+  Config c = toy_config(data_->path(), out_.file("once"));
+  c.epochs = 1;
+  train_run(c);
+  EXPECT_THROW(train_run(c), UserError);
+  c.resume = true;
+  TrainResult again = train_run(c);
+  EXPECT_TRUE(again.already_complete);
+  EXPECT_EQ(again.epochs_run, 0);
+}
+
+// pre_checkpoint is left empty: the baseline is found as the FC run beside output_dir.
+TEST_F(TrainerTest, UsePreStartsFromTheBaselineAndFreezesItsStem) {
+  Config fc = toy_config(data_->path(), out_.file("fc"));
+  fc.use_slot = false;
+  fc.epochs = 1;
+  train_run(fc);
+  Config pos = toy_config(data_->path(), out_.file("pos"));
+  pos.epochs = 1;
+  pos.lr = 3e-4;
+  pos.use_pre = true;
+  pos.freeze_layers = 2;  // stem, layer1 and layer2 stay as the baseline left them
+  train_run(pos);
+  auto base = testing::checkpoint_weights(latest_checkpoint(fc.output_dir));
+  auto slot = testing::checkpoint_weights(latest_checkpoint(pos.output_dir));
+  for (const char* name : {"backbone.conv1.weight", "backbone.layer1.0.conv.weight",
+                           "backbone.layer2.0.conv.weight"})
+    EXPECT_EQ(base.at(name), slot.at(name)) << name;
+  EXPECT_NE(base.at("backbone.layer4.0.conv.weight"), slot.at("backbone.layer4.0.conv.weight"));
+}
+
+// `pretrained` weights (a torch.save state_dict of 10 classes: its fc is dropped) are loaded
+// before training; freeze_layers keeps the stem, layer1 and layer2 as loaded, and the optimizer
+// never holds them (the checkpoint has AdamW state only for trained parameters).
+TEST_F(TrainerTest, PretrainedWeightsAreLoadedAndFrozen) {
+  Config c = toy_config(data_->path(), out_.file("pre"));
+  c.epochs = 1;
+  c.pretrained = testing::fixtures_dir() + "/pretrained/smallcnn_state_dict.pth";
+  c.freeze_layers = 2;
+  train_run(c);
+  const std::string ckpt = latest_checkpoint(c.output_dir);
+  auto w = testing::checkpoint_weights(ckpt);
+  auto bb = make_backbone("smallcnn", 1, 0);
+  auto params = bb->named_parameters();
+  for (const char* name : {"conv1.weight", "bn1.bias", "layer1.0.conv.weight", "layer2.0.bn.weight",
+                           "layer3.0.conv.weight", "layer4.0.conv.weight"}) {
+    torch::Tensor loaded = testing::deterministic_value(name, params[name].sizes().vec()).flatten();
+    std::vector<float> expected(loaded.data_ptr<float>(), loaded.data_ptr<float>() + loaded.numel());
+    const bool frozen = std::string(name).rfind("layer3", 0) != 0 && std::string(name).rfind("layer4", 0) != 0;
+    if (frozen) EXPECT_EQ(w.at(std::string("backbone.") + name), expected) << name;
+    else EXPECT_NE(w.at(std::string("backbone.") + name), expected) << name;  // loaded, then trained
+  }
+  auto file = h5::open_file(ckpt);
+  auto opt = h5::open_group(file.get(), "optimizer");
+  for (const char* name : {"backbone.conv1.weight", "backbone.bn1.weight", "backbone.layer2.0.conv.weight"})
+    EXPECT_FALSE(h5::exists(opt.get(), name)) << name;
+  for (const char* name : {"backbone.layer3.0.conv.weight", "backbone.layer4.0.bn.bias", "slot.gru.weight_ih_l0"})
+    EXPECT_TRUE(h5::exists(opt.get(), name)) << name;
+}
+
+TEST_F(TrainerTest, NumClassesAboveTheDatasetIsRefused) {
+  Config c = toy_config(data_->path(), out_.file("x"));
+  c.num_classes = 10;
+  try {
+    train_run(c);
+    FAIL() << "trained with 10 classes on a 4-class dataset";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("has 4 classes"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace scouter

@@ -1,0 +1,77 @@
+// Data-parallel gradient averaging (what LibTorch's C++ API lacks: DistributedDataParallel).
+// The trained parameters are packed into buckets of about bucket_bytes, in reverse model order
+// (the order backward produces them), identically on every rank. A hook on each parameter copies
+// its gradient into its bucket during backward; when a bucket's last gradient arrives, its
+// allreduce starts at once and runs while backward continues (overlap). finish_step() starts
+// what is left (parameters that got no gradient contribute zeros), waits with the communicator's
+// deadline, divides by the world size and writes the averages into param.grad. Parameters that
+// no rank gives a gradient (SCOUTER's slot.to_q) keep no gradient, as in one process.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "worker/dist/reduce_backend.h"
+
+namespace scouter {
+
+struct GradSyncStats {
+  int64_t steps = 0;
+  double wait_s = 0;     // time finish_step() spent waiting for communication
+  double finish_s = 0;   // time in finish_step() overall (launch, wait, copy back)
+  int64_t bytes_per_step = 0;
+};
+
+class GradSync {
+ public:
+  // params: the trained parameters (requires_grad) with their names, in model order.
+  GradSync(std::vector<std::pair<std::string, torch::Tensor>> params,
+           std::shared_ptr<ReduceBackend> backend, int64_t bucket_bytes, bool overlap);
+  ~GradSync();
+  GradSync(const GradSync&) = delete;
+  GradSync& operator=(const GradSync&) = delete;
+
+  // Arms the hooks for one backward pass.
+  void begin_step();
+  // After backward: completes every bucket and leaves averaged gradients in param.grad.
+  void finish_step();
+
+  size_t num_buckets() const { return buckets_.size(); }
+  // Parameter names of each bucket, in bucket order (for logs and tests).
+  std::vector<std::vector<std::string>> bucket_layout() const;
+  const GradSyncStats& stats() const { return stats_; }
+  void reset_stats() { stats_ = {}; }
+
+ private:
+  struct Slot {
+    std::string name;
+    torch::Tensor param;
+    size_t bucket = 0;
+    int64_t offset = 0, numel = 0;
+    unsigned hook = 0;
+    bool ready = false;
+  };
+  struct Bucket {
+    torch::Tensor flat;
+    std::vector<size_t> slots;
+    size_t pending = 0;
+    bool started = false;
+  };
+  void on_grad(size_t slot, const torch::Tensor& grad);
+  void start(size_t bucket);
+  void check_same_parameters_everywhere();
+
+  std::vector<Slot> slots_;
+  std::vector<Bucket> buckets_;
+  std::shared_ptr<ReduceBackend> backend_;
+  bool overlap_;
+  bool armed_ = false;
+  bool checked_ = false;
+  GradSyncStats stats_;
+};
+
+}  // namespace scouter

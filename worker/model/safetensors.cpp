@@ -1,0 +1,77 @@
+#include "worker/model/safetensors.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+
+namespace scouter {
+namespace {
+
+// The header is JSON read into memory whole: a larger one is not a weights file.
+constexpr uint64_t kMaxHeader = 100u << 20;
+
+torch::ScalarType dtype_of(const std::string& name) {
+  static const std::map<std::string, torch::ScalarType> kTypes = {
+      {"F64", torch::kDouble},    {"F32", torch::kFloat}, {"F16", torch::kHalf},
+      {"BF16", torch::kBFloat16}, {"I64", torch::kLong},  {"I32", torch::kInt},
+      {"I16", torch::kShort},     {"I8", torch::kChar},   {"U8", torch::kByte},
+      {"BOOL", torch::kBool}};
+  auto it = kTypes.find(name);
+  if (it == kTypes.end()) throw std::runtime_error("unsupported dtype " + name);
+  return it->second;
+}
+
+}  // namespace
+
+std::map<std::string, torch::Tensor> read_safetensors(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UserError(fmt::format("cannot open '{}'", path), "check the path of `pretrained`");
+  std::map<std::string, torch::Tensor> out;
+  try {
+    in.seekg(0, std::ios::end);
+    const auto file_size = static_cast<uint64_t>(in.tellg());
+    in.seekg(0);
+    uint8_t size_bytes[8] = {};
+    if (!in.read(reinterpret_cast<char*>(size_bytes), 8))
+      throw std::runtime_error("shorter than 8 bytes");
+    uint64_t header_size = 0;
+    for (int k = 0; k < 8; ++k) header_size |= uint64_t{size_bytes[k]} << (8 * k);
+    if (header_size > kMaxHeader || header_size > file_size - 8)
+      throw std::runtime_error(
+          fmt::format("header size {} does not fit a file of {} bytes", header_size, file_size));
+    std::string text(header_size, '\0');
+    in.read(text.data(), static_cast<std::streamsize>(header_size));
+    const uint64_t data_start = 8 + header_size, data_size = file_size - data_start;
+    const auto header = nlohmann::json::parse(text);
+    if (!header.is_object()) throw std::runtime_error("the header is not a JSON object");
+    for (const auto& [name, info] : header.items()) {
+      if (name == "__metadata__") continue;
+      const torch::ScalarType dtype = dtype_of(info.at("dtype").get<std::string>());
+      const auto shape = info.at("shape").get<std::vector<int64_t>>();
+      const auto offsets = info.at("data_offsets").get<std::vector<uint64_t>>();
+      for (int64_t d : shape)
+        if (d < 0) throw std::runtime_error(name + " has a negative dimension");
+      torch::Tensor t = torch::empty(shape, dtype);
+      if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_size ||
+          offsets[1] - offsets[0] != static_cast<uint64_t>(t.nbytes()))
+        throw std::runtime_error(
+            fmt::format("{}: data_offsets do not match its dtype and shape", name));
+      in.seekg(static_cast<std::streamoff>(data_start + offsets[0]));
+      if (!in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(t.nbytes())))
+        throw std::runtime_error(name + ": cannot read its data");
+      out[name] = t;
+    }
+  } catch (const std::exception& e) {
+    throw UserError(fmt::format("'{}' is not a valid .safetensors file: {}", path, e.what()),
+                    "give a file written by torch.save (PyTorch >= 1.6) or a .safetensors file");
+  }
+  if (out.empty())
+    throw UserError(fmt::format("'{}' holds no tensors", path), "check the path of `pretrained`");
+  return out;
+}
+
+}  // namespace scouter

@@ -1,0 +1,331 @@
+// torch.save's zip layout: <archive>/data.pkl is a pickle (protocol 2) whose tensors refer, by
+// persistent id ("storage", <torch.FloatStorage>, key, location, numel), to raw little-endian
+// records <archive>/data/<key>. The unpickler below knows the opcodes such files use.
+#include "worker/model/torch_file.h"
+
+#include <caffe2/serialize/inline_container.h>
+#include <fmt/format.h>
+
+#include <cstring>
+#include <unordered_map>
+
+#include "common/error.h"
+
+namespace scouter {
+namespace {
+
+struct PyObj;
+using Obj = std::shared_ptr<PyObj>;
+
+// The Python values a state_dict pickle holds; anything else becomes an opaque kObject.
+struct PyObj {
+  enum Kind { kNone, kBool, kInt, kFloat, kString, kTuple, kList, kDict, kGlobal, kTensor, kObject };
+  Kind kind = kNone;
+  int64_t i = 0;
+  double f = 0;
+  std::string s;           // a string, or "module.name" of a global
+  std::vector<Obj> items;  // tuple and list elements; a dict's keys and values, alternating
+  torch::Tensor tensor;    // a tensor, or a storage as a 1-d tensor of its dtype
+};
+
+Obj make(PyObj::Kind kind) {
+  auto o = std::make_shared<PyObj>();
+  o->kind = kind;
+  return o;
+}
+
+torch::ScalarType storage_dtype(const std::string& global) {
+  static const std::map<std::string, torch::ScalarType> kTypes = {
+      {"torch.FloatStorage", torch::kFloat},   {"torch.HalfStorage", torch::kHalf},
+      {"torch.BFloat16Storage", torch::kBFloat16}, {"torch.DoubleStorage", torch::kDouble},
+      {"torch.LongStorage", torch::kLong},     {"torch.IntStorage", torch::kInt},
+      {"torch.ShortStorage", torch::kShort},   {"torch.CharStorage", torch::kChar},
+      {"torch.ByteStorage", torch::kByte},     {"torch.BoolStorage", torch::kBool}};
+  auto it = kTypes.find(global);
+  if (it == kTypes.end()) throw std::runtime_error("unsupported storage type " + global);
+  return it->second;
+}
+
+class Unpickler {
+ public:
+  Unpickler(const std::string& bytes, caffe2::serialize::PyTorchStreamReader& zip)
+      : data_(bytes), zip_(zip) {}
+
+  Obj run() {
+    while (true) {
+      const auto op = read<uint8_t>();
+      switch (op) {
+        case 0x80: read<uint8_t>(); break;                    // PROTO
+        case 0x95: read<uint64_t>(); break;                   // FRAME
+        case '.': return pop();                               // STOP
+        case '(': marks_.push_back(stack_.size()); break;     // MARK
+        case '0': pop(); break;                               // POP
+        case '1': pop_mark(); break;                          // POP_MARK
+        case 'N': stack_.push_back(make(PyObj::kNone)); break;
+        case 0x88: case 0x89: {                               // NEWTRUE, NEWFALSE
+          auto o = make(PyObj::kBool);
+          o->i = op == 0x88;
+          stack_.push_back(o);
+        } break;
+        case 'J': push_int(read<int32_t>()); break;           // BININT
+        case 'K': push_int(read<uint8_t>()); break;           // BININT1
+        case 'M': push_int(read<uint16_t>()); break;          // BININT2
+        case 0x8a: push_int(read_long(read<uint8_t>())); break;  // LONG1
+        case 'G': {                                           // BINFLOAT, big-endian
+          auto raw = read_bytes(8);
+          std::reverse(raw.begin(), raw.end());
+          auto o = make(PyObj::kFloat);
+          std::memcpy(&o->f, raw.data(), 8);
+          stack_.push_back(o);
+        } break;
+        case 'X': push_string(read_bytes(read<uint32_t>())); break;   // BINUNICODE
+        case 0x8c: push_string(read_bytes(read<uint8_t>())); break;   // SHORT_BINUNICODE
+        case 0x8d: push_string(read_bytes(read<uint64_t>())); break;  // BINUNICODE8
+        case 'T': case 'B': push_string(read_bytes(read<uint32_t>())); break;  // BINSTRING, BINBYTES
+        case 'U': case 'C': push_string(read_bytes(read<uint8_t>())); break;   // SHORT_BIN{STRING,BYTES}
+        case ')': push_sequence(PyObj::kTuple, {}); break;    // EMPTY_TUPLE
+        case 't': push_sequence(PyObj::kTuple, pop_mark()); break;
+        case 0x85: case 0x86: case 0x87: {                    // TUPLE1..3
+          std::vector<Obj> items(op - 0x84);
+          for (auto it = items.rbegin(); it != items.rend(); ++it) *it = pop();
+          push_sequence(PyObj::kTuple, std::move(items));
+        } break;
+        case ']': push_sequence(PyObj::kList, {}); break;     // EMPTY_LIST
+        case 'l': push_sequence(PyObj::kList, pop_mark()); break;
+        case 'a': {                                           // APPEND
+          auto v = pop();
+          top()->items.push_back(v);
+        } break;
+        case 'e': {                                           // APPENDS
+          auto v = pop_mark();
+          top()->items.insert(top()->items.end(), v.begin(), v.end());
+        } break;
+        case 0x8f: push_sequence(PyObj::kList, {}); break;    // EMPTY_SET (kept as a list)
+        case 0x90: {                                          // ADDITEMS
+          auto v = pop_mark();
+          top()->items.insert(top()->items.end(), v.begin(), v.end());
+        } break;
+        case 0x91: push_sequence(PyObj::kList, pop_mark()); break;  // FROZENSET
+        case '}': push_sequence(PyObj::kDict, {}); break;     // EMPTY_DICT
+        case 'd': push_sequence(PyObj::kDict, pop_mark()); break;
+        case 's': {                                           // SETITEM
+          auto v = pop();
+          auto k = pop();
+          top()->items.insert(top()->items.end(), {k, v});
+        } break;
+        case 'u': {                                           // SETITEMS
+          auto kv = pop_mark();
+          top()->items.insert(top()->items.end(), kv.begin(), kv.end());
+        } break;
+        case 'c': {                                           // GLOBAL
+          auto module = read_line();
+          push_global(module + "." + read_line());
+        } break;
+        case 0x93: {                                          // STACK_GLOBAL
+          auto name = pop();
+          auto module = pop();
+          push_global(module->s + "." + name->s);
+        } break;
+        case 'R': {                                           // REDUCE
+          auto args = pop();
+          auto callable = pop();
+          stack_.push_back(reduce(*callable, *args));
+        } break;
+        case 0x81: {                                          // NEWOBJ: cls.__new__(cls, *args)
+          pop();
+          pop();
+          stack_.push_back(make(PyObj::kObject));
+        } break;
+        case 'b': pop(); break;                               // BUILD: the state is not needed
+        case 'Q': stack_.push_back(load_storage(*pop())); break;  // BINPERSID
+        case 'q': memo(read<uint8_t>()); break;               // BINPUT
+        case 'r': memo(read<uint32_t>()); break;              // LONG_BINPUT
+        case 0x94: memo(memo_.size()); break;                 // MEMOIZE
+        case 'h': stack_.push_back(recall(read<uint8_t>())); break;   // BINGET
+        case 'j': stack_.push_back(recall(read<uint32_t>())); break;  // LONG_BINGET
+        default:
+          throw std::runtime_error(fmt::format("unsupported pickle opcode 0x{:02x} at byte {}", op, pos_ - 1));
+      }
+    }
+  }
+
+ private:
+  template <typename T>
+  T read() {
+    T v;
+    std::memcpy(&v, read_bytes(sizeof(T)).data(), sizeof(T));  // little-endian, as pickle's ints
+    return v;
+  }
+  std::string read_bytes(uint64_t n) {
+    if (n > data_.size() - pos_) throw std::runtime_error("the pickle ends early");
+    std::string s = data_.substr(pos_, n);
+    pos_ += n;
+    return s;
+  }
+  std::string read_line() {
+    auto end = data_.find('\n', pos_);
+    if (end == std::string::npos) throw std::runtime_error("the pickle ends early");
+    std::string s = data_.substr(pos_, end - pos_);
+    pos_ = end + 1;
+    return s;
+  }
+  int64_t read_long(size_t n) {
+    if (n > 8) throw std::runtime_error("an integer wider than 64 bits");
+    auto raw = read_bytes(n);
+    uint64_t u = 0;
+    for (size_t k = 0; k < n; ++k) u |= uint64_t{static_cast<uint8_t>(raw[k])} << (8 * k);
+    if (n > 0 && n < 8 && (static_cast<uint8_t>(raw[n - 1]) & 0x80)) u |= ~uint64_t{0} << (8 * n);
+    return static_cast<int64_t>(u);
+  }
+  Obj pop() {
+    if (stack_.empty() || (!marks_.empty() && stack_.size() <= marks_.back()))
+      throw std::runtime_error("malformed pickle (stack underflow)");
+    Obj o = stack_.back();
+    stack_.pop_back();
+    return o;
+  }
+  Obj& top() {
+    if (stack_.empty()) throw std::runtime_error("malformed pickle (empty stack)");
+    return stack_.back();
+  }
+  std::vector<Obj> pop_mark() {
+    if (marks_.empty() || marks_.back() > stack_.size()) throw std::runtime_error("malformed pickle (no mark)");
+    std::vector<Obj> items(stack_.begin() + static_cast<std::ptrdiff_t>(marks_.back()), stack_.end());
+    stack_.resize(marks_.back());
+    marks_.pop_back();
+    return items;
+  }
+  void push_int(int64_t v) {
+    auto o = make(PyObj::kInt);
+    o->i = v;
+    stack_.push_back(o);
+  }
+  void push_string(std::string s) {
+    auto o = make(PyObj::kString);
+    o->s = std::move(s);
+    stack_.push_back(o);
+  }
+  void push_global(std::string name) {
+    auto o = make(PyObj::kGlobal);
+    o->s = std::move(name);
+    stack_.push_back(o);
+  }
+  void push_sequence(PyObj::Kind kind, std::vector<Obj> items) {
+    auto o = make(kind);
+    o->items = std::move(items);
+    stack_.push_back(o);
+  }
+  void memo(uint64_t id) { memo_[id] = top(); }
+  Obj recall(uint64_t id) {
+    auto it = memo_.find(id);
+    if (it == memo_.end()) throw std::runtime_error("malformed pickle (unknown memo entry)");
+    return it->second;
+  }
+
+  static std::vector<int64_t> ints(const PyObj& tuple) {
+    std::vector<int64_t> v;
+    for (const auto& e : tuple.items) {
+      if (e->kind != PyObj::kInt) throw std::runtime_error("a tensor size that is not an integer");
+      v.push_back(e->i);
+    }
+    return v;
+  }
+
+  // The few callables a state_dict needs; any other call yields an opaque object.
+  Obj reduce(const PyObj& callable, const PyObj& args) {
+    const std::string& f = callable.s;
+    if (f == "collections.OrderedDict") return make(PyObj::kDict);
+    if (f == "torch._utils._rebuild_tensor_v2" || f == "torch._utils._rebuild_tensor") {
+      // (storage, storage_offset, size, stride, ...)
+      if (args.items.size() < 4 || args.items[0]->kind != PyObj::kTensor)
+        throw std::runtime_error("malformed tensor record");
+      auto o = make(PyObj::kTensor);
+      o->tensor = args.items[0]->tensor.as_strided(ints(*args.items[2]), ints(*args.items[3]),
+                                                   args.items[1]->i);
+      return o;
+    }
+    if (f == "torch._utils._rebuild_parameter" || f == "torch._utils._rebuild_parameter_with_state") {
+      if (args.items.empty()) throw std::runtime_error("malformed parameter record");
+      return args.items[0];
+    }
+    return make(PyObj::kObject);
+  }
+
+  // ("storage", <torch.XStorage>, key, location, numel) -> the record data/<key>.
+  Obj load_storage(const PyObj& pid) {
+    if (pid.items.size() < 5 || pid.items[0]->s != "storage")
+      throw std::runtime_error("unsupported persistent id");
+    const std::string& key = pid.items[2]->s;
+    auto it = storages_.find(key);
+    if (it == storages_.end()) {
+      const torch::ScalarType dtype = storage_dtype(pid.items[1]->s);
+      const int64_t numel = pid.items[4]->i;
+      torch::Tensor t = torch::empty({numel}, dtype);
+      at::DataPtr ptr;
+      size_t size = 0;
+      std::tie(ptr, size) = zip_.getRecord("data/" + key);
+      if (size != static_cast<size_t>(t.nbytes()))
+        throw std::runtime_error(fmt::format("storage {} has {} bytes, expected {}", key, size, t.nbytes()));
+      std::memcpy(t.data_ptr(), ptr.get(), size);
+      it = storages_.emplace(key, t).first;
+    }
+    auto o = make(PyObj::kTensor);
+    o->tensor = it->second;
+    return o;
+  }
+
+  const std::string& data_;
+  caffe2::serialize::PyTorchStreamReader& zip_;
+  size_t pos_ = 0;
+  std::vector<Obj> stack_;
+  std::vector<size_t> marks_;
+  std::unordered_map<uint64_t, Obj> memo_;
+  std::map<std::string, torch::Tensor> storages_;
+};
+
+const PyObj* dict_entry(const PyObj& dict, const std::string& key) {
+  for (size_t k = 0; k + 1 < dict.items.size(); k += 2)
+    if (dict.items[k]->kind == PyObj::kString && dict.items[k]->s == key) return dict.items[k + 1].get();
+  return nullptr;
+}
+
+}  // namespace
+
+NamedTensors read_torch_file(const std::string& path) {
+  Obj root;
+  try {
+    caffe2::serialize::PyTorchStreamReader zip(path);
+    at::DataPtr ptr;
+    size_t size = 0;
+    std::tie(ptr, size) = zip.getRecord("data.pkl");
+    const std::string pickle(static_cast<const char*>(ptr.get()), size);
+    root = Unpickler(pickle, zip).run();
+  } catch (const std::exception& e) {
+    std::string why = e.what();
+    why = why.substr(0, why.find('\n'));  // c10 errors append a backtrace
+    throw UserError(fmt::format("cannot read '{}' as a torch.save file: {}", path, why),
+                    "give a file written by torch.save (PyTorch >= 1.6) or a .safetensors file");
+  }
+  const PyObj* dict = root.get();
+  if (dict->kind == PyObj::kDict) {
+    for (const char* key : {"model", "state_dict"}) {
+      const PyObj* inner = dict_entry(*dict, key);
+      if (inner && inner->kind == PyObj::kDict) {
+        dict = inner;
+        break;
+      }
+    }
+  }
+  NamedTensors out;
+  if (dict->kind == PyObj::kDict)
+    for (size_t k = 0; k + 1 < dict->items.size(); k += 2)
+      if (dict->items[k]->kind == PyObj::kString && dict->items[k + 1]->kind == PyObj::kTensor)
+        out[dict->items[k]->s] = dict->items[k + 1]->tensor;
+  if (out.empty())
+    throw UserError(fmt::format("'{}' holds no state_dict (a dict of tensors, or a dict with one "
+                                "under \"model\" or \"state_dict\")", path),
+                    "save the weights with torch.save(model.state_dict(), path)");
+  return out;
+}
+
+}  // namespace scouter

@@ -1,0 +1,157 @@
+#include "worker/train/bench.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "common/config.h"
+#include "common/communicator.h"
+#include "common/log.h"
+#include "common/mpi_env.h"
+#include "worker/dist/grad_sync.h"
+#include "worker/model/scouter_model.h"
+#include "worker/train/trainer.h"
+
+namespace scouter {
+namespace {
+
+struct BenchCase {
+  std::string name;
+  Config cfg;
+  int64_t in_chans, img;
+};
+
+std::vector<BenchCase> cases() {
+  std::vector<BenchCase> v;
+  // Quickstart (experiments/fashion_mnist.toml): smallcnn on 28-px Fashion-MNIST, batch 64.
+  Config q;
+  q.model = "smallcnn";
+  q.batch_size = 64;
+  q.img_size = 28;
+  q.num_classes = 10;
+  q.use_slot = false;
+  v.push_back({"quickstart FC smallcnn 1x28x28", q, 1, 28});
+  q.use_slot = true;
+  q.slots_per_class = 1;
+  q.to_k_layer = 1;
+  q.power = 1;
+  q.lambda_value = 1;
+  v.push_back({"quickstart SCOUTER+ smallcnn 1x28x28", q, 1, 28});
+  q.loss_status = -1;
+  q.slots_per_class = 2;
+  q.power = 2;
+  q.lambda_value = 1.5;
+  v.push_back({"quickstart SCOUTER- smallcnn 1x28x28", q, 1, 28});
+  // The published MNIST SCOUTER+ model (REFERENCE.md section 6) at batch 8, as in section 7.
+  Config m;
+  m.model = "resnet18";
+  m.batch_size = 8;
+  m.img_size = 260;
+  m.use_slot = true;
+  m.slots_per_class = 1;
+  m.power = 1;
+  m.to_k_layer = 1;
+  m.lambda_value = 1;
+  v.push_back({"MNIST SCOUTER+ resnet18 1x260x260", m, 1, 260});
+  m.use_slot = false;
+  v.push_back({"MNIST FC resnet18 1x260x260", m, 1, 260});
+  return v;
+}
+
+// backend null: no gradient averaging (a single process).
+BenchResult time_case(const BenchCase& c, int64_t steps, std::shared_ptr<ReduceBackend> backend = nullptr,
+                      bool overlap = true) {
+  int rank = backend ? (MpiEnv::initialized() ? MpiEnv::get().topology().rank : 0) : 0;
+  torch::manual_seed(0);
+  ScouterModel model(c.cfg, c.in_chans);
+  model->train();
+  torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(c.cfg.lr));
+  torch::manual_seed(100 + rank);  // each rank its own batch
+  auto x = torch::randn({c.cfg.batch_size, c.in_chans, c.img, c.img});
+  auto y = torch::randint(0, c.cfg.num_classes, {c.cfg.batch_size}, torch::kLong);
+  std::unique_ptr<GradSync> sync;
+  if (backend) {
+    std::vector<std::pair<std::string, torch::Tensor>> params;
+    for (auto& p : model->named_parameters()) params.emplace_back(p.key(), p.value());
+    sync = std::make_unique<GradSync>(params, backend, static_cast<int64_t>(c.cfg.bucket_mb * 1e6), overlap);
+  }
+  auto step = [&] {
+    opt.zero_grad();
+    if (sync) sync->begin_step();
+    auto out = model->forward(x);
+    compute_loss(out, y, c.cfg.lambda_value).total.backward();
+    if (sync) sync->finish_step();
+    opt.step();
+  };
+  for (int i = 0; i < 3; ++i) step();
+  if (sync) sync->reset_stats();
+  std::vector<double> ms;
+  for (int64_t i = 0; i < steps; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    step();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  BenchResult r;
+  r.name = c.name;
+  r.batch = c.cfg.batch_size;
+  r.step_ms = ms[ms.size() / 2];
+  r.world = backend ? backend->world() : 1;
+  r.images_per_s = r.world * r.batch / (r.step_ms / 1000.0);
+  r.sync = backend ? (overlap ? "mpi, overlapped" : "mpi, after backward") : "none";
+  if (sync) r.wait_ms = 1000.0 * sync->stats().wait_s / static_cast<double>(sync->stats().steps);
+  return r;
+}
+
+}  // namespace
+
+std::vector<BenchResult> run_bench(const BenchOptions& opt) {
+  int64_t threads = configure_threads(opt.threads);
+  if (opt.scaling) {
+    const Topology& topo = MpiEnv::init(nullptr, nullptr).topology();
+    init_logging(topo.rank);
+    auto comm = std::make_shared<Communicator>(MPI_COMM_WORLD, 600.0);
+    auto backend = make_mpi_backend(comm);
+    std::vector<BenchResult> out;
+    for (const auto& c : cases()) {
+      if (!opt.filter.empty() && c.name.find(opt.filter) == std::string::npos) continue;
+      int64_t steps = c.img > 100 ? std::max<int64_t>(3, opt.steps / 4) : opt.steps;
+      if (topo.world == 1) {
+        out.push_back(time_case(c, steps));
+        // The same with the communicator in place (a world of one): its own overhead.
+        out.push_back(time_case(c, steps, backend, true));
+      } else {
+        out.push_back(time_case(c, steps, backend, true));
+        out.push_back(time_case(c, steps, backend, false));
+      }
+      spdlog::info("bench: {} on {} rank(s): {:.1f} ms/step, {:.1f} img/s", c.name, topo.world,
+                   out.back().step_ms, out.back().images_per_s);
+    }
+    return out;
+  }
+  spdlog::info("bench: {} threads, {} timed steps per case (median reported)", threads, opt.steps);
+  std::vector<BenchResult> out;
+  for (const auto& c : cases()) {
+    if (!opt.filter.empty() && c.name.find(opt.filter) == std::string::npos) continue;
+    // The 260-px model is ~100x heavier per image: fewer steps keep the bench short.
+    int64_t steps = c.img > 100 ? std::max<int64_t>(3, opt.steps / 4) : opt.steps;
+    out.push_back(time_case(c, steps));
+    spdlog::info("bench: {}: {:.1f} ms/step, {:.1f} img/s", out.back().name, out.back().step_ms,
+                 out.back().images_per_s);
+  }
+  return out;
+}
+
+std::string bench_table(const std::vector<BenchResult>& results) {
+  std::string s =
+      "| case | ranks | batch/rank | gradient sync | step ms | images/s | comm wait ms/step |\n"
+      "| --- | --- | --- | --- | --- | --- | --- |\n";
+  for (const auto& r : results)
+    s += fmt::format("| {} | {} | {} | {} | {:.1f} | {:.1f} | {:.2f} |\n", r.name, r.world, r.batch,
+                     r.sync, r.step_ms, r.images_per_s, r.wait_ms);
+  return s;
+}
+
+}  // namespace scouter

@@ -1,0 +1,390 @@
+#include "worker/train/checkpoint.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <regex>
+#include <tuple>
+
+#include "common/error.h"
+#include "common/files.h"
+#include "common/h5.h"
+#include "common/text.h"
+#include "common/version.h"
+#include "worker/train/optimizer_state.h"
+
+namespace fs = std::filesystem;
+
+namespace scouter {
+namespace {
+
+constexpr const char* kFormat = "scouter-checkpoint";
+
+std::map<std::string, torch::Tensor> named_tensors(torch::nn::Module& model) {
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& p : model.named_parameters(true)) out[p.key()] = p.value();
+  for (const auto& b : model.named_buffers(true)) out[b.key()] = b.value();
+  return out;
+}
+
+void write_tensor(hid_t loc, const std::string& name, const torch::Tensor& t) {
+  torch::Tensor c = t.detach().to(torch::kCPU).contiguous();
+  std::vector<hsize_t> dims(c.sizes().begin(), c.sizes().end());
+  if (c.scalar_type() == torch::kFloat) {
+    h5::write<float>(loc, name, dims, c.data_ptr<float>());
+  } else if (c.scalar_type() == torch::kLong) {
+    h5::write<int64_t>(loc, name, dims, c.data_ptr<int64_t>());
+  } else {
+    c = c.to(torch::kFloat);
+    h5::write<float>(loc, name, dims, c.data_ptr<float>());
+  }
+}
+
+// Reads dataset `name` into `dst` (same shape, any dtype of float/long) or returns an error text.
+std::string read_tensor_into(hid_t loc, const std::string& name, torch::Tensor dst) {
+  h5::DatasetInfo info = h5::dataset_info(loc, name);
+  std::vector<int64_t> shape(info.dims.begin(), info.dims.end());
+  if (shape != dst.sizes().vec())
+    return fmt::format("{} has shape [{}] in the file, [{}] in the model", name,
+                       join_ints(shape), join_ints(dst.sizes().vec()));
+  torch::Tensor tmp;
+  if (dst.scalar_type() == torch::kLong) {
+    tmp = torch::empty(shape, torch::kLong);
+    h5::read_raw(loc, name, H5T_NATIVE_INT64, tmp.data_ptr<int64_t>());
+  } else {
+    tmp = torch::empty(shape, torch::kFloat);
+    h5::read_raw(loc, name, H5T_NATIVE_FLOAT, tmp.data_ptr<float>());
+  }
+  torch::NoGradGuard no_grad;
+  dst.copy_(tmp);
+  return {};
+}
+
+std::string list_some(const std::vector<std::string>& names) {
+  constexpr size_t kShown = 8;
+  std::vector<std::string> shown(names.begin(), names.begin() + std::min(kShown, names.size()));
+  std::string s = join(shown, ", ");
+  if (names.size() > kShown) s += fmt::format(" (and {} more)", names.size() - kShown);
+  return s;
+}
+
+UserError corrupt(const std::string& path, const std::string& why) {
+  return UserError(fmt::format("checkpoint '{}' is corrupt or unreadable: {}", path, why),
+                   "delete it to fall back to the previous checkpoint, or start the run anew");
+}
+
+std::string signature_diff(const std::string& file_sig, const std::string& cfg_sig) {
+  auto to_map = [](const std::string& s) {
+    std::map<std::string, std::string> m;
+    for (const auto& kv : split(s, ' ')) {
+      auto eq = kv.find('=');
+      if (eq != std::string::npos) m[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    return m;
+  };
+  auto a = to_map(file_sig), b = to_map(cfg_sig);
+  std::vector<std::string> diffs;
+  for (const auto& [k, v] : a) {
+    auto it = b.find(k);
+    if (it == b.end()) diffs.push_back(fmt::format("{}: checkpoint {}, config (unused)", k, v));
+    else if (it->second != v) diffs.push_back(fmt::format("{}: checkpoint {}, config {}", k, v, it->second));
+  }
+  for (const auto& [k, v] : b)
+    if (!a.count(k)) diffs.push_back(fmt::format("{}: checkpoint (unused), config {}", k, v));
+  return join(diffs, "; ");
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, torch::nn::Module& model,
+                     torch::optim::Optimizer* optimizer, const TrainState& state,
+                     const Config& cfg, const std::vector<torch::Tensor>& rank_rng) {
+  ensure_dir(fs::path(path).parent_path().string());
+  AtomicOutput out(path);
+  {
+    h5::Handle file = h5::create_file(out.temp_path());
+    hid_t root = file.get();
+    h5::write_attr(root, "format", std::string(kFormat));
+    h5::write_attr(root, "format_version", kCheckpointFormatVersion);
+    h5::write_attr(root, "model_signature", model_signature(cfg));
+    h5::write_attr(root, "config_toml", to_toml(cfg));
+    h5::write_attr(root, "created_by",
+                   fmt::format("scouter {} ({})", SCOUTER_VERSION, SCOUTER_GIT_VERSION));
+    h5::write_attr(root, "epoch", state.epoch);
+    h5::write_attr(root, "step_in_epoch", state.step_in_epoch);
+    h5::write_attr(root, "global_step", state.global_step);
+    h5::write_attr(root, "best_val_acc", state.best_val_acc);
+    h5::write_attr(root, "best_epoch", state.best_epoch);
+    h5::write_attr(root, "world_size", static_cast<int64_t>(std::max<size_t>(1, rank_rng.size())));
+
+    auto tensors = named_tensors(model);
+    h5::Handle mg = h5::create_group(root, "model");
+    for (const auto& [name, t] : tensors) write_tensor(mg.get(), name, t);
+
+    if (optimizer) {
+      std::map<const void*, std::string> name_of;
+      for (const auto& p : model.named_parameters(true))
+        name_of[p.value().unsafeGetTensorImpl()] = p.key();
+      h5::Handle og = h5::create_group(root, "optimizer");
+      h5::write_attr(og.get(), "type", std::string("AdamW"));
+      h5::write_attr(og.get(), "lr", optimizer->param_groups().at(0).options().get_lr());
+      for (const auto& group : optimizer->param_groups()) {
+        for (const auto& p : group.params()) {
+          auto it = optimizer->state().find(optimizer_state_key(p));
+          if (it == optimizer->state().end()) continue;  // no step taken for it yet
+          auto& st = static_cast<torch::optim::AdamWParamState&>(*it->second);
+          auto nit = name_of.find(p.unsafeGetTensorImpl());
+          SCOUTER_CHECK(nit != name_of.end(), "optimizer parameter not in the model");
+          h5::Handle pg = h5::create_group(og.get(), nit->second);
+          h5::write_attr(pg.get(), "step", st.step());
+          write_tensor(pg.get(), "exp_avg", st.exp_avg());
+          write_tensor(pg.get(), "exp_avg_sq", st.exp_avg_sq());
+        }
+      }
+    }
+
+    at::Generator gen = at::detail::getDefaultCPUGenerator();  // a handle sharing the impl
+    torch::Tensor rng;
+    {
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      rng = gen.get_state();
+    }
+    h5::Handle rg = h5::create_group(root, "rng");
+    std::vector<hsize_t> dims{static_cast<hsize_t>(rng.numel())};
+    h5::write<uint8_t>(rg.get(), "torch_cpu", dims, rng.contiguous().data_ptr<uint8_t>());
+    for (size_t r = 0; r < rank_rng.size(); ++r) {
+      torch::Tensor t = rank_rng[r].contiguous();
+      std::vector<hsize_t> d{static_cast<hsize_t>(t.numel())};
+      h5::write<uint8_t>(rg.get(), "rank_" + std::to_string(r), d, t.data_ptr<uint8_t>());
+    }
+  }
+  out.commit();
+}
+
+void mark_complete(const std::string& path) { write_text_file_atomic(path + ".done", "complete\n"); }
+
+torch::Tensor read_rank_rng(const std::string& path, int rank) {
+  try {
+    h5::Handle file = h5::open_file(path);
+    std::string name = "rng/rank_" + std::to_string(rank);
+    if (!h5::exists(file.get(), "rng") || !h5::exists(h5::open_group(file.get(), "rng").get(),
+                                                     "rank_" + std::to_string(rank)))
+      return {};
+    auto bytes = h5::read<uint8_t>(file.get(), name);
+    return torch::from_blob(bytes.data(), {static_cast<int64_t>(bytes.size())}, torch::kUInt8).clone();
+  } catch (const Error& e) {
+    throw corrupt(path, e.what());
+  }
+}
+
+CheckpointInfo read_checkpoint_info(const std::string& path) {
+  if (!file_exists(path))
+    throw UserError(fmt::format("checkpoint '{}' does not exist", path),
+                    "give a checkpoint file or a run folder with checkpoints/");
+  if (!h5::is_hdf5(path)) throw corrupt(path, "not an HDF5 file");
+  try {
+    h5::Handle file = h5::open_file(path);
+    hid_t root = file.get();
+    if (!h5::has_attr(root, "format") || h5::read_attr_string(root, "format") != kFormat)
+      throw corrupt(path, "not a scouter checkpoint (attribute format != scouter-checkpoint)");
+    int64_t version = h5::read_attr_int(root, "format_version");
+    if (version != kCheckpointFormatVersion)
+      throw UserError(fmt::format("checkpoint '{}' has format_version {}, this build reads {}",
+                                  path, version, kCheckpointFormatVersion),
+                      "use the scouter version that wrote it");
+    CheckpointInfo info;
+    info.path = path;
+    info.config_toml = h5::read_attr_string(root, "config_toml");
+    info.model_signature = h5::read_attr_string(root, "model_signature");
+    info.state.epoch = h5::read_attr_int(root, "epoch");
+    info.state.step_in_epoch = h5::read_attr_int(root, "step_in_epoch");
+    info.state.global_step = h5::read_attr_int(root, "global_step");
+    info.state.best_val_acc = h5::read_attr_double(root, "best_val_acc");
+    info.state.best_epoch = h5::read_attr_int(root, "best_epoch");
+    info.world_size = h5::has_attr(root, "world_size") ? h5::read_attr_int(root, "world_size") : 1;
+    return info;
+  } catch (const UserError&) {
+    throw;
+  } catch (const Error& e) {
+    throw corrupt(path, e.what());
+  }
+}
+
+CheckpointInfo load_checkpoint(const std::string& path, torch::nn::Module& model,
+                               torch::optim::Optimizer* optimizer, const Config& cfg,
+                               bool restore_rng) {
+  CheckpointInfo info = read_checkpoint_info(path);
+  std::string sig = model_signature(cfg);
+  if (info.model_signature != sig)
+    throw UserError(fmt::format("checkpoint '{}' was written by a different model configuration: {}",
+                                path, signature_diff(info.model_signature, sig)),
+                    "use the run's own config (its config.toml) or start a new output_dir");
+  try {
+    h5::Handle file = h5::open_file(path);
+    h5::Handle mg = h5::open_group(file.get(), "model");
+    auto tensors = named_tensors(model);
+    std::vector<std::string> in_file = h5::list_children(mg.get());
+    std::vector<std::string> missing, unexpected, bad_shape;
+    for (const auto& [name, t] : tensors)
+      if (std::find(in_file.begin(), in_file.end(), name) == in_file.end()) missing.push_back(name);
+    for (const auto& name : in_file)
+      if (!tensors.count(name)) unexpected.push_back(name);
+    if (!missing.empty() || !unexpected.empty())
+      throw UserError(fmt::format("checkpoint '{}' does not fit the model: missing [{}], unexpected [{}]",
+                                  path, list_some(missing), list_some(unexpected)),
+                      "it was written by another model configuration or version");
+    for (auto& [name, t] : tensors) {
+      std::string err = read_tensor_into(mg.get(), name, t);
+      if (!err.empty()) bad_shape.push_back(err);
+    }
+    if (!bad_shape.empty())
+      throw UserError(fmt::format("checkpoint '{}' does not fit the model: {}", path,
+                                  list_some(bad_shape)),
+                      "it was written by another model configuration");
+
+    if (optimizer) {
+      if (!h5::exists(file.get(), "optimizer"))
+        throw corrupt(path, "no optimizer state (a weights-only checkpoint cannot be resumed)");
+      h5::Handle og = h5::open_group(file.get(), "optimizer");
+      std::map<const void*, std::string> name_of;
+      for (const auto& p : model.named_parameters(true))
+        name_of[p.value().unsafeGetTensorImpl()] = p.key();
+      for (auto& group : optimizer->param_groups()) {
+        group.options().set_lr(h5::read_attr_double(og.get(), "lr"));
+        for (auto& p : group.params()) {
+          const std::string& name = name_of.at(p.unsafeGetTensorImpl());
+          auto key = optimizer_state_key(p);
+          if (!h5::exists(og.get(), name)) {
+            optimizer->state().erase(key);
+            continue;
+          }
+          h5::Handle pg = h5::open_group(og.get(), name);
+          auto st = std::make_unique<torch::optim::AdamWParamState>();
+          st->step(h5::read_attr_int(pg.get(), "step"));
+          st->exp_avg(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+          st->exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+          std::string e1 = read_tensor_into(pg.get(), "exp_avg", st->exp_avg());
+          std::string e2 = read_tensor_into(pg.get(), "exp_avg_sq", st->exp_avg_sq());
+          if (!e1.empty() || !e2.empty()) throw corrupt(path, "optimizer state: " + e1 + e2);
+          optimizer->state()[key] = std::move(st);
+        }
+      }
+    }
+    if (restore_rng) {
+      auto rng = h5::read<uint8_t>(file.get(), "rng/torch_cpu");
+      torch::Tensor state = torch::from_blob(rng.data(), {static_cast<int64_t>(rng.size())},
+                                             torch::kUInt8).clone();
+      at::Generator gen = at::detail::getDefaultCPUGenerator();  // a handle sharing the impl
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(state);
+    }
+  } catch (const UserError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw corrupt(path, e.what());
+  }
+  return info;
+}
+
+int64_t load_backbone_weights(const std::string& path_or_dir, torch::nn::Module& model) {
+  std::string path = path_or_dir;
+  if (fs::is_directory(path_or_dir)) {
+    path = latest_checkpoint(path_or_dir);
+    if (path.empty())
+      throw UserError(fmt::format("pre_checkpoint '{}' holds no checkpoint", path_or_dir),
+                      "train the FC baseline (use_slot = false) into that folder first");
+  }
+  read_checkpoint_info(path);  // validates format
+  auto tensors = named_tensors(model);
+  int64_t copied = 0;
+  std::vector<std::string> missing, errors;
+  try {
+    h5::Handle file = h5::open_file(path);
+    h5::Handle mg = h5::open_group(file.get(), "model");
+    for (auto& [name, t] : tensors) {
+      if (!starts_with(name, "backbone.") || starts_with(name, "backbone.fc.")) continue;
+      if (!h5::exists(mg.get(), name)) {
+        missing.push_back(name);
+        continue;
+      }
+      std::string err = read_tensor_into(mg.get(), name, t);
+      if (!err.empty()) errors.push_back(err);
+      else ++copied;
+    }
+  } catch (const std::exception& e) {
+    throw corrupt(path, e.what());
+  }
+  if (!missing.empty() || !errors.empty())
+    throw UserError(fmt::format("pre_checkpoint '{}' does not fit this backbone: missing [{}] {}",
+                                path, list_some(missing), list_some(errors)),
+                    "use_pre needs an FC baseline of the same model and input channels");
+  spdlog::info("use_pre: loaded {} backbone tensors from {}", copied, path);
+  return copied;
+}
+
+std::string checkpoint_path(const std::string& output_dir, int64_t epoch, int64_t step_in_epoch) {
+  if (step_in_epoch == 0) return fmt::format("{}/checkpoints/epoch-{:04d}.h5", output_dir, epoch);
+  return fmt::format("{}/checkpoints/epoch-{:04d}-step-{:07d}.h5", output_dir, epoch, step_in_epoch);
+}
+
+std::vector<std::string> list_checkpoints(const std::string& output_dir) {
+  fs::path dir = fs::path(output_dir) / "checkpoints";
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return {};
+  static const std::regex kName(R"(epoch-(\d{4,})(-step-(\d{7,}))?\.h5)");
+  // (epoch, step) order: "epoch-0002-step-0000016" (16 steps into epoch 3) comes after
+  // "epoch-0002" (the end of epoch 2), which plain name order would get wrong.
+  std::vector<std::tuple<int64_t, int64_t, std::string>> found;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    std::string name = e.path().filename().string();
+    std::smatch m;
+    if (!std::regex_match(name, m, kName) || !fs::exists(e.path().string() + ".done", ec)) continue;
+    found.emplace_back(std::stoll(m[1].str()), m[3].matched ? std::stoll(m[3].str()) : 0,
+                       e.path().string());
+  }
+  std::sort(found.begin(), found.end());
+  std::vector<std::string> out;
+  for (auto& f : found) out.push_back(std::get<2>(f));
+  return out;
+}
+
+std::string latest_checkpoint(const std::string& output_dir) {
+  auto all = list_checkpoints(output_dir);
+  return all.empty() ? std::string() : all.back();
+}
+
+void prune_checkpoints(const std::string& output_dir, int64_t keep) {
+  auto complete = list_checkpoints(output_dir);
+  if (complete.size() <= static_cast<size_t>(keep)) return;
+  std::error_code ec;
+  for (size_t i = 0; i + static_cast<size_t>(keep) < complete.size(); ++i) {
+    fs::remove(complete[i] + ".done", ec);  // the marker first: a half-deleted one never looks complete
+    fs::remove(complete[i], ec);
+    if (ec) spdlog::warn("could not delete old checkpoint {}: {}", complete[i], ec.message());
+  }
+}
+
+Config trained_run_config(const std::string& ckpt, const CheckpointInfo& info,
+                          const std::string& run_dir, const Config& request,
+                          const Origins& origins, const std::string& command) {
+  Config cfg;
+  apply_toml_text(cfg, info.config_toml, ckpt + " (stored config)");
+  for (const auto& [key, where] : origins) {
+    const KeyInfo* k = find_key(key);
+    if (k && k->architecture)
+      throw UserError(fmt::format("{}: '{}' is fixed by the trained run", where, key),
+                      command + " uses the run's own model settings; leave it out");
+    copy_key(cfg, request, key);
+  }
+  cfg.output_dir = run_dir;
+  cfg.use_pre = false;
+  cfg.pre_checkpoint.clear();
+  cfg.pretrained.clear();
+  return cfg;
+}
+
+}  // namespace scouter

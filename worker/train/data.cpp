@@ -1,0 +1,86 @@
+#include "worker/train/data.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "common/error.h"
+
+namespace scouter {
+
+std::vector<int64_t> samples_of_first_classes(const ShardSet& shards, int64_t num_classes) {
+  std::vector<int64_t> idx;
+  const auto& labels = shards.labels();
+  idx.reserve(labels.size());
+  for (size_t i = 0; i < labels.size(); ++i)
+    if (labels[i] < num_classes) idx.push_back(static_cast<int64_t>(i));
+  return idx;
+}
+
+RunData open_run_data(const Config& cfg, bool with_train, int rank, int world) {
+  RunData d;
+  d.val = ShardSet::open(cfg.dataset_dir, "val");
+  const ShardMeta& meta = d.val->meta();
+  if (cfg.num_classes > meta.num_classes)
+    throw UserError(fmt::format("num_classes = {} but dataset '{}' in {} has {} classes",
+                                cfg.num_classes, meta.dataset, cfg.dataset_dir, meta.num_classes),
+                    fmt::format("valid: 2..{}", meta.num_classes));
+  if (meta.dataset != cfg.dataset)
+    spdlog::warn("config says dataset = {} but the shards in {} hold {}", cfg.dataset,
+                 cfg.dataset_dir, meta.dataset);
+  d.in_chans = meta.channels;
+
+  LoaderOptions val_opt;
+  val_opt.batch_size = cfg.effective_eval_batch_size();
+  val_opt.shuffle = false;
+  val_opt.drop_last = false;
+  val_opt.seed = static_cast<uint64_t>(cfg.seed);
+  val_opt.img_size = cfg.img_size;
+  val_opt.prefetch = cfg.prefetch;
+  std::vector<int64_t> val_samples = samples_of_first_classes(*d.val, cfg.num_classes);
+  if (val_samples.empty())
+    throw UserError(fmt::format("no validation samples of the first {} classes in {}",
+                                cfg.num_classes, cfg.dataset_dir),
+                    "check num_classes and the shards");
+  val_opt.indices = eval_part(val_samples, world, rank);
+  if (val_opt.indices.empty())
+    throw UserError(fmt::format("{} ranks but only {} validation samples", world, val_samples.size()),
+                    "use fewer ranks than validation samples");
+  d.val_loader = std::make_unique<BatchLoader>(d.val, std::move(val_opt));
+
+  if (with_train) {
+    d.train = ShardSet::open(cfg.dataset_dir, "train");
+    const ShardMeta& tm = d.train->meta();
+    if (tm.channels != meta.channels || tm.num_classes != meta.num_classes)
+      throw UserError(fmt::format("train and val shards in {} disagree (channels {} vs {}, "
+                                  "classes {} vs {})", cfg.dataset_dir, tm.channels,
+                                  meta.channels, tm.num_classes, meta.num_classes),
+                      "re-run `scouter prep` into an empty folder");
+    LoaderOptions opt;
+    opt.batch_size = cfg.batch_size;
+    opt.shuffle = true;
+    opt.drop_last = true;
+    opt.seed = static_cast<uint64_t>(cfg.seed);
+    opt.img_size = cfg.img_size;
+    opt.aug = cfg.aug;
+    opt.prefetch = cfg.prefetch;
+    auto plan = std::make_shared<DataPlan>();
+    plan->samples = samples_of_first_classes(*d.train, cfg.num_classes);
+    plan->shard_first = d.train->shard_firsts();
+    plan->block = cfg.shuffle_block;
+    plan->seed = static_cast<uint64_t>(cfg.seed);
+    plan->world = world;
+    plan->batch = cfg.batch_size;
+    if (plan->steps_per_epoch() < 1)
+      throw UserError(fmt::format("{} training samples of the first {} classes are fewer than "
+                                  "one batch of {} per rank on {} rank(s)",
+                                  plan->samples.size(), cfg.num_classes, cfg.batch_size, world),
+                      "lower batch_size or use fewer ranks");
+    opt.indices = plan->samples;
+    opt.plan = [plan, rank](int64_t epoch) { return plan->rank_samples(epoch, rank); };
+    d.plan = plan;
+    d.train_loader = std::make_unique<BatchLoader>(d.train, std::move(opt));
+  }
+  return d;
+}
+
+}  // namespace scouter

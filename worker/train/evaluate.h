@@ -1,0 +1,29 @@
+// Evaluation over a whole split: exact sample-weighted losses, top-1 accuracy counted over all
+// samples (not a mean of per-batch accuracies), and SCOUTER's mean area size of the true class.
+#pragma once
+
+#include <cmath>
+
+#include "datasets/batch_loader.h"
+#include "worker/model/scouter_model.h"
+
+namespace scouter {
+
+struct EvalResult {
+  double loss_sum = 0, nll_sum = 0, attn_sum = 0;  // sums over samples of per-sample means
+  double area_sum = 0;                              // sum of true-class area sizes
+  int64_t correct = 0, count = 0;
+  double seconds = 0;
+
+  double loss() const { return count ? loss_sum / count : NAN; }
+  double nll() const { return count ? nll_sum / count : NAN; }
+  double attn() const { return count ? attn_sum / count : NAN; }
+  double acc() const { return count ? static_cast<double>(correct) / count : NAN; }
+  double area() const { return count ? area_sum / count : NAN; }
+};
+
+// Runs the model in eval mode over every batch of `loader` (epoch 0 order), on `device`.
+EvalResult evaluate(ScouterModel& model, BatchLoader& loader, double lambda_value,
+                    torch::Device device = torch::kCPU);
+
+}  // namespace scouter

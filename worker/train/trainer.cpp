@@ -1,0 +1,440 @@
+#include "worker/train/trainer.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
+#include <sched.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cmath>
+#include <set>
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "common/files.h"
+#include "common/metrics_log.h"
+#include "common/progress.h"
+#include "common/stop_signal.h"
+#include "common/version.h"
+#include "datasets/staging.h"
+#include "worker/train/checkpoint.h"
+#include "worker/train/data.h"
+#include "worker/dist/distributed.h"
+#include "worker/train/evaluate.h"
+#include "worker/dist/grad_sync.h"
+#include "worker/train/pretrained.h"
+#include "worker/train/run_summary.h"
+#include "worker/model/scouter_model.h"
+#include "worker/train/state_sync.h"
+#include "worker/train/tensor_batch.h"
+
+namespace scouter {
+
+int64_t resolve_threads(int64_t requested) {
+  if (requested > 0) return requested;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return 1;
+}
+
+int64_t configure_threads(int64_t requested) {
+  int64_t n = resolve_threads(requested);
+  at::set_num_threads(static_cast<int>(n));
+  return n;
+}
+
+torch::Device pick_device(const Config& cfg, const Topology& topo) {
+  if (cfg.device == "cpu") return torch::kCPU;
+  if (!torch::cuda::is_available())
+    throw UserError("device = \"cuda\" but this LibTorch has no CUDA (or no GPU is visible)",
+                    "use device = \"cpu\", or build against a CUDA LibTorch (README)");
+  // One GPU per rank of a node: the local rank's.
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(
+                                         topo.local_rank % static_cast<int>(torch::cuda::device_count())));
+}
+
+namespace {
+
+// StepLR(step_size = lr_drop, gamma = 0.1) as a function of the epoch: resumable by construction.
+double lr_at_epoch(const Config& cfg, int64_t epoch) {
+  return cfg.lr * std::pow(0.1, static_cast<double>(epoch / cfg.lr_drop));
+}
+
+torch::Tensor cpu_rng_state() {
+  at::Generator gen = at::detail::getDefaultCPUGenerator();  // a handle sharing the impl
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return gen.get_state();
+}
+
+void set_cpu_rng_state(const torch::Tensor& state) {
+  at::Generator gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(state);
+}
+
+// Rank 0 writes; every rank's generator state goes into the file; the completion marker only
+// after all ranks got past the save (agree() is the barrier).
+void save_synced(Distributed& dist, const std::string& path, torch::nn::Module& model,
+                 torch::optim::Optimizer& opt, const TrainState& state, const Config& cfg) {
+  torch::Tensor mine = cpu_rng_state().contiguous();
+  std::vector<torch::Tensor> all{mine};
+  if (dist.comm() && dist.world() > 1) {
+    torch::Tensor gathered = torch::empty({dist.world() * mine.numel()}, torch::kUInt8);
+    dist.comm()->gather(mine.data_ptr(), mine.numel(), gathered.data_ptr(), 0, "checkpoint rng gather");
+    all = gathered.split(mine.numel());
+  }
+  dist.agree("checkpoint save", [&] {
+    if (dist.rank0()) save_checkpoint(path, model, &opt, state, cfg, all);
+  });
+  if (dist.rank0()) {
+    mark_complete(path);
+    prune_checkpoints(cfg.output_dir, cfg.keep_checkpoints);
+  }
+}
+
+// Every rank evaluates its part; the sums (not means) are added across ranks.
+EvalResult evaluate_all(Distributed& dist, ScouterModel& model, BatchLoader& loader,
+                        const Config& cfg, torch::Device device) {
+  EvalResult ev = evaluate(model, loader, cfg.lambda_value, device);
+  double sums[4] = {ev.loss_sum, ev.nll_sum, ev.attn_sum, std::isfinite(ev.area_sum) ? ev.area_sum : 0};
+  int64_t counts[2] = {ev.correct, ev.count};
+  dist.sum(sums, 4, "evaluation sums");
+  dist.sum(counts, 2, "evaluation counts");
+  ev.loss_sum = sums[0];
+  ev.nll_sum = sums[1];
+  ev.attn_sum = sums[2];
+  ev.area_sum = cfg.use_slot ? sums[3] : NAN;
+  ev.correct = counts[0];
+  ev.count = counts[1];
+  return ev;
+}
+
+// Copies the shard files this node's ranks read in `epoch` (and, the first time, their
+// validation shards) to stage_dir, then points the shard sets at the local copies.
+void stage_for_epoch(Distributed& dist, RunData& data, const Config& cfg, int64_t epoch, bool with_val) {
+  if (cfg.stage_dir.empty() || !dist.comm()) return;
+  const Topology& topo = dist.topology();
+  std::string dir = staging_folder(cfg.stage_dir, cfg.dataset_dir);
+  auto stage = [&](ShardSet& shards, const std::vector<int64_t>& needs, const char* split) {
+    std::vector<std::string> local;
+    StagingReport rep = stage_files(*dist.comm(), topo, shards.paths(), needs, dir, local);
+    for (int64_t f : needs) shards.use_local_copy(f, local[static_cast<size_t>(f)]);
+    if (dist.rank0())
+      spdlog::log(rep.files_sent > 0 || with_val ? spdlog::level::info : spdlog::level::debug,
+                  "staging {} (epoch {}): {} file(s), {:.1f} MB sent, {} already verified, {:.1f} s -> {}",
+                  split, epoch + 1, rep.files_sent, rep.bytes_sent / 1e6, rep.files_verified,
+                  rep.seconds, dir);
+  };
+  std::set<int64_t> train_needs, val_needs;
+  std::vector<int64_t> val_samples = samples_of_first_classes(*data.val, cfg.num_classes);
+  std::vector<int64_t> val_first = data.val->shard_firsts();
+  for (int r = 0; r < topo.world; ++r) {
+    if (topo.hosts[static_cast<size_t>(r)] != topo.host) continue;
+    for (int64_t f : data.plan->rank_shards(epoch, r)) train_needs.insert(f);
+    for (int64_t i : eval_part(val_samples, topo.world, r)) {
+      auto it = std::upper_bound(val_first.begin(), val_first.end(), i);
+      val_needs.insert(static_cast<int64_t>(it - val_first.begin()) - 1);
+    }
+  }
+  stage(*data.train, {train_needs.begin(), train_needs.end()}, "train");
+  if (with_val) stage(*data.val, {val_needs.begin(), val_needs.end()}, "val");
+}
+
+struct Totals {
+  double loss = 0, nll = 0, attn = 0, correct = 0, count = 0;
+};
+
+// Everything one training run holds between its steps.
+struct Training {
+  const Config& cfg;
+  Distributed dist;
+  bool rank0;
+  int64_t threads;
+  torch::Device device;
+  std::chrono::steady_clock::time_point t_start = std::chrono::steady_clock::now();
+  std::string started = now_iso();
+  std::string resume_from;
+  RunData data;
+  ScouterModel model{nullptr};
+  std::unique_ptr<torch::optim::AdamW> optimizer;
+  std::unique_ptr<GradSync> sync;
+  TrainState state;
+  TrainResult result;
+  double train_seconds = 0, train_samples = 0;
+
+  explicit Training(const Config& c)
+      : cfg(c), dist(c), rank0(dist.rank0()), threads(configure_threads(c.threads)),
+        device(pick_device(c, dist.topology())) {}
+};
+
+// Rank 0 decides where the run starts (fresh, resumed from a checkpoint, or already complete);
+// the others follow its decision. Returns true when the run is already complete.
+bool decide_run_start(Training& t) {
+  const Config& cfg = t.cfg;
+  bool complete = false;
+  t.dist.agree("run folder check", [&] {
+    if (!t.rank0) return;
+    ensure_dir(cfg.output_dir);
+    check_output_dir(cfg);
+    t.resume_from = cfg.resume ? latest_checkpoint(cfg.output_dir) : std::string();
+    if (!t.resume_from.empty()) {
+      CheckpointInfo info = read_checkpoint_info(t.resume_from);
+      complete = info.state.epoch >= cfg.epochs && info.state.step_in_epoch == 0 &&
+                 file_exists(cfg.output_dir + "/summary.json");
+      if (!complete && info.world_size != t.dist.world() && info.state.step_in_epoch != 0)
+        throw UserError(fmt::format("checkpoint '{}' stopped mid-epoch in a run of {} ranks; this "
+                                    "run has {}", t.resume_from, info.world_size, t.dist.world()),
+                        fmt::format("resume mid-epoch with {} ranks (the data plan depends on "
+                                    "the world size); a different count works from an epoch "
+                                    "boundary", info.world_size));
+      if (!complete && info.world_size != t.dist.world())
+        spdlog::warn("resuming a run of {} ranks with {}: from here the data order differs from "
+                     "an uninterrupted {}-rank run", info.world_size, t.dist.world(), info.world_size);
+    } else if (cfg.resume) {
+      spdlog::info("resume: no complete checkpoint in {}; starting from scratch", cfg.output_dir);
+    }
+    if (!complete) write_text_file_atomic(cfg.output_dir + "/config.toml", to_toml(cfg));
+  });
+  complete = t.dist.any(complete, "run folder decision");
+  if (!complete) t.resume_from = t.dist.broadcast_string(t.resume_from, "resume decision");
+  return complete;
+}
+
+// Rank 0 reads the checkpoint; every rank gets the training state and AdamW's moments, and its
+// own random-generator state back.
+void resume_state(Training& t) {
+  t.dist.agree("loading the checkpoint", [&] {
+    if (t.rank0) t.state = load_checkpoint(t.resume_from, *t.model, t.optimizer.get(), t.cfg).state;
+  });
+  if (t.dist.broadcaster()) {
+    t.dist.comm()->broadcast(&t.state, sizeof t.state, 0, "broadcast of the training state");
+    broadcast_adamw_state(*t.optimizer, *t.dist.broadcaster(), 0);
+  }
+  torch::Tensor rng = read_rank_rng(t.resume_from, t.dist.rank());
+  if (rng.defined()) set_cpu_rng_state(rng);
+  if (t.rank0) {
+    spdlog::info("resumed from {} (epoch {} done, step {})", t.resume_from, t.state.epoch,
+                 t.state.step_in_epoch);
+    truncate_jsonl_after_epoch(t.cfg.output_dir + "/metrics.jsonl", t.state.epoch);
+  }
+}
+
+// The model on its device with its starting weights (loaded backbone, then freezing), the
+// optimizer over the trained parameters, a resumed state, every rank holding rank 0's weights,
+// and the gradient buckets.
+void build_model_and_optimizer(Training& t) {
+  const Config& cfg = t.cfg;
+  t.dist.agree("opening the data", [&] {
+    t.data = open_run_data(cfg, true, t.dist.rank(), t.dist.world());
+  });
+  torch::manual_seed(static_cast<uint64_t>(cfg.seed));
+  t.model = ScouterModel(cfg, t.data.in_chans);
+  // Loaded weights are rank 0's; broadcast_module below gives them to the others. A resumed run
+  // has them in its checkpoint already.
+  const bool loads_backbone = cfg.use_pre || !cfg.pretrained.empty();
+  if (loads_backbone && t.resume_from.empty())
+    t.dist.agree("loading backbone weights", [&] {
+      if (!t.rank0) return;
+      if (!cfg.pretrained.empty()) load_pretrained(cfg.pretrained, *t.model->backbone);
+      if (cfg.use_pre)  // after pretrained, as the published code loads its FC baseline over timm's weights
+        load_backbone_weights(cfg.pre_checkpoint.empty() ? find_fc_baseline(cfg) : cfg.pre_checkpoint,
+                              *t.model);
+    });
+  // The published code freezes whenever it starts from loaded weights.
+  if (loads_backbone) {
+    int64_t frozen = freeze_backbone(*t.model->backbone, cfg.freeze_layers);
+    if (t.rank0) spdlog::info("freeze_layers = {}: {} backbone tensors frozen", cfg.freeze_layers, frozen);
+  }
+  t.model->to(t.device);
+  std::vector<torch::Tensor> trainable;
+  std::vector<std::pair<std::string, torch::Tensor>> named_trainable;
+  for (auto& p : t.model->named_parameters()) {
+    if (!p.value().requires_grad()) continue;
+    trainable.push_back(p.value());
+    named_trainable.emplace_back(p.key(), p.value());
+  }
+  t.optimizer = std::make_unique<torch::optim::AdamW>(
+      trainable, torch::optim::AdamWOptions(cfg.lr).weight_decay(cfg.weight_decay));
+  if (!t.resume_from.empty()) resume_state(t);
+  if (t.dist.broadcaster()) broadcast_module(*t.model, *t.dist.broadcaster(), 0);
+  if (t.dist.backend())
+    t.sync = std::make_unique<GradSync>(named_trainable, t.dist.backend(),
+                                        static_cast<int64_t>(cfg.bucket_mb * 1e6), cfg.overlap);
+}
+
+void log_run_header(const Training& t) {
+  if (!t.rank0) return;
+  const Config& cfg = t.cfg;
+  int64_t n_trainable = 0, n_total = 0;
+  for (const auto& p : t.model->parameters()) {
+    n_total += p.numel();
+    if (p.requires_grad()) n_trainable += p.numel();
+  }
+  spdlog::info("run {}: {} {} on {} ({} train samples, {} steps/epoch of {} x {} ranks; {} val), "
+               "{:.3f} M parameters ({:.3f} M trained); {}; {} threads/rank, {}{}",
+               cfg.output_dir, cfg.use_slot ? (cfg.loss_status > 0 ? "SCOUTER+" : "SCOUTER-") : "FC",
+               cfg.model, cfg.dataset, t.data.plan->samples.size(), t.data.plan->steps_per_epoch(),
+               cfg.batch_size, t.dist.world(), t.data.val->size(), n_total / 1e6, n_trainable / 1e6,
+               t.dist.topology().describe(), t.threads, t.device.str(),
+               t.sync ? fmt::format(", gradients by {} in {} buckets", t.dist.backend()->name(),
+                                    t.sync->num_buckets())
+                      : std::string());
+}
+
+// One optimisation step on one batch: forward, loss, backward, gradients averaged across ranks,
+// AdamW; the batch's sums go into `tot`.
+void train_step(Training& t, Batch&& batch, Totals& tot) {
+  TensorBatch tb = to_tensors(std::move(batch));
+  torch::Tensor images = tb.images.to(t.device), labels = tb.labels.to(t.device);
+  auto n = static_cast<double>(labels.size(0));
+  t.dist.set_step(t.state.global_step);
+  t.optimizer->zero_grad();
+  if (t.sync) t.sync->begin_step();
+  ModelOutput out = t.model->forward(images);
+  LossParts loss = compute_loss(out, labels, t.cfg.lambda_value);
+  loss.total.backward();
+  if (t.sync) t.sync->finish_step();
+  t.optimizer->step();
+  ++t.state.global_step;
+  ++t.state.step_in_epoch;
+  tot.loss += loss.total.item<double>() * n;
+  tot.nll += loss.nll.item<double>() * n;
+  tot.attn += loss.attn.item<double>() * n;
+  tot.correct += static_cast<double>(out.logits.argmax(1).eq(labels).sum().item<int64_t>());
+  tot.count += n;
+}
+
+// Writes a mid-epoch checkpoint after a stop request that every rank saw (SIGTERM, SIGUSR1).
+void stop_with_checkpoint(Training& t, int64_t epoch, int sig) {
+  std::string path = checkpoint_path(t.cfg.output_dir, t.state.epoch, t.state.step_in_epoch);
+  save_synced(t.dist, path, *t.model, *t.optimizer, t.state, t.cfg);
+  t.result.stopped_by = sig != 0 ? sig : 15;
+  if (t.rank0)
+    spdlog::warn("stopped by {} after epoch {} step {}: checkpoint {} written; continue with "
+                 "--resume true (exit status {})",
+                 signal_name(sig), epoch + 1, t.state.step_in_epoch, path, kExitRequeue);
+}
+
+// The training batches of one epoch (from where a resumed run stopped). Returns false when a
+// stop request ended it early (checkpoint written); `tot` holds this rank's sums.
+bool train_epoch(Training& t, int64_t epoch, Totals& tot, double& seconds) {
+  const Config& cfg = t.cfg;
+  stage_for_epoch(t.dist, t.data, cfg, epoch, /*with_val=*/t.result.epochs_run == 0);
+  t.model->train();
+  BatchLoader& loader = *t.data.train_loader;
+  loader.start_epoch(epoch, t.state.step_in_epoch);
+  Progress progress(fmt::format("epoch {}/{}", epoch + 1, cfg.epochs),
+                    (loader.batches_per_epoch() - t.state.step_in_epoch) * cfg.batch_size * t.dist.world(),
+                    "img", t.rank0);
+  while (auto batch = loader.next()) {
+    const double before = tot.count;
+    train_step(t, std::move(*batch), tot);
+    progress.advance(static_cast<int64_t>(tot.count - before) * t.dist.world(),
+                     fmt::format("loss {:.4f} acc {:.4f}", tot.loss / tot.count, tot.correct / tot.count));
+    int sig = stop_requested();
+    if (t.dist.any(sig != 0, "stop check")) {
+      progress.finish();
+      stop_with_checkpoint(t, epoch, sig);
+      return false;
+    }
+  }
+  progress.finish();
+  seconds = progress.elapsed_s();
+  return true;
+}
+
+// After an epoch's batches: the epoch's sums over ranks, validation, the metrics record and the
+// epoch checkpoint.
+void end_epoch(Training& t, int64_t epoch, double lr, const Totals& mine, double train_s) {
+  const Config& cfg = t.cfg;
+  double sums[5] = {mine.loss, mine.nll, mine.attn, mine.correct, mine.count};
+  t.dist.sum(sums, 5, "epoch metrics");
+  Totals all{sums[0], sums[1], sums[2], sums[3], sums[4]};
+  t.train_seconds += train_s;
+  t.train_samples += all.count;
+  t.state.step_in_epoch = 0;
+  t.state.epoch = epoch + 1;
+
+  EvalResult ev = evaluate_all(t.dist, t.model, *t.data.val_loader, cfg, t.device);
+  if (ev.acc() > t.state.best_val_acc) {
+    t.state.best_val_acc = ev.acc();
+    t.state.best_epoch = epoch + 1;
+  }
+  if (t.rank0) {
+    append_jsonl(cfg.output_dir + "/metrics.jsonl",
+                 epoch_record(epoch + 1, lr, all.loss / all.count, all.nll / all.count,
+                              all.attn / all.count, all.correct / all.count, ev, cfg.use_slot,
+                              all.count / train_s, train_s, t.sync ? t.sync->stats() : GradSyncStats{}));
+    spdlog::info("epoch {}/{}: train loss {:.4f} (nll {:.4f} attn {:.4f}) acc {:.4f} | val loss "
+                 "{:.4f} acc {:.4f} ({}/{}){} | {:.0f} img/s, lr {:.2g}",
+                 epoch + 1, cfg.epochs, all.loss / all.count, all.nll / all.count,
+                 all.attn / all.count, all.correct / all.count, ev.loss(), ev.acc(), ev.correct,
+                 ev.count, cfg.use_slot ? fmt::format(" area {:.4f}", ev.area()) : std::string(),
+                 all.count / train_s, lr);
+  }
+  if (t.sync) t.sync->reset_stats();
+  save_synced(t.dist, checkpoint_path(cfg.output_dir, t.state.epoch), *t.model, *t.optimizer,
+              t.state, cfg);
+  t.result.final_val_acc = ev.acc();
+  t.result.final_val_area = ev.area();
+  ++t.result.epochs_run;
+}
+
+// The end of a run: the final figures, the finish hook (attention pictures), and summary.json,
+// which marks the run complete.
+TrainResult finish_run(Training& t, const FinishHook& on_finish) {
+  const Config& cfg = t.cfg;
+  if (t.result.epochs_run == 0) {
+    // Resumed at the last epoch boundary without a summary: evaluate once for the record.
+    EvalResult ev = evaluate_all(t.dist, t.model, *t.data.val_loader, cfg, t.device);
+    t.result.final_val_acc = ev.acc();
+    t.result.final_val_area = ev.area();
+  }
+  TrainResult& r = t.result;
+  r.best_val_acc = t.state.best_val_acc;
+  r.best_epoch = t.state.best_epoch;
+  r.train_images_per_s = t.train_seconds > 0 ? t.train_samples / t.train_seconds : 0;
+  r.total_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t.t_start).count();
+  t.dist.agree("finishing the run", [&] {
+    if (!t.rank0) return;
+    if (on_finish) on_finish(t.model);
+    write_text_file_atomic(cfg.output_dir + "/summary.json",
+                           summary_json(cfg, r, t.started, t.dist.world()).dump(2) + "\n");
+    spdlog::info("run {} done: val acc {:.4f} (best {:.4f} at epoch {}){} in {}", cfg.output_dir,
+                 r.final_val_acc, r.best_val_acc, r.best_epoch,
+                 cfg.use_slot ? fmt::format(", area {:.4f}", r.final_val_area) : std::string(),
+                 format_duration(r.total_seconds));
+  });
+  return r;
+}
+
+}  // namespace
+
+TrainResult train_run(const Config& cfg, const Origins& origins, const FinishHook& on_finish) {
+  validate(cfg, origins);
+  clear_stop_request();
+  Training t(cfg);
+  if (decide_run_start(t)) {
+    if (t.rank0) spdlog::info("run {} is already complete; nothing to do", cfg.output_dir);
+    if (t.rank0) return result_from_summary(cfg.output_dir + "/summary.json");
+    TrainResult done;
+    done.already_complete = true;
+    return done;
+  }
+  build_model_and_optimizer(t);
+  install_stop_handlers();
+  log_run_header(t);
+
+  for (int64_t epoch = t.state.epoch; epoch < cfg.epochs; ++epoch) {
+    const double lr = lr_at_epoch(cfg, epoch);
+    for (auto& g : t.optimizer->param_groups()) g.options().set_lr(lr);
+    Totals tot;
+    double train_s = 0;
+    if (!train_epoch(t, epoch, tot, train_s)) return t.result;  // stopped, checkpoint written
+    end_epoch(t, epoch, lr, tot, train_s);
+  }
+  return finish_run(t, on_finish);
+}
+
+}  // namespace scouter

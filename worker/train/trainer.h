@@ -1,0 +1,51 @@
+// Trains one run, in one process or data-parallel over MPI ranks (the same code: a world of one
+// without MPI): data from shards by the data plan, the model, AdamW with a step schedule,
+// gradients averaged across ranks, evaluation every epoch with exact cross-rank sums,
+// metrics.jsonl, a checkpoint per epoch (rank 0 writes, all ranks pass a barrier, then the
+// completion marker; last keep_checkpoints kept) and exact resume; SIGTERM/SIGUSR1 stop every
+// rank after the current step with a checkpoint (TrainResult::stopped_by). At the end
+// summary.json (the run's completion marker), after the caller's finish hook (the launcher's:
+// the attention pictures of vis = true).
+//
+// Run folder (output_dir):
+//   config.toml          resolved config
+//   metrics.jsonl        one record per epoch
+//   checkpoints/         epoch-NNNN.h5 (worker/train/checkpoint.h)
+//   summary.json         written last: final and best accuracy, area, speed, time
+//   vis/                 pictures (worker/explain/vis.h)
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "common/config.h"
+#include "common/mpi_env.h"
+#include "worker/model/scouter_model.h"
+
+namespace scouter {
+
+struct TrainResult {
+  double final_val_acc = 0, best_val_acc = 0, final_val_area = 0;
+  int64_t best_epoch = -1, epochs_run = 0;
+  double train_images_per_s = 0, total_seconds = 0;
+  bool already_complete = false;
+  int stopped_by = 0;  // the signal that stopped the run early (0: ran to the end)
+};
+
+// Called on rank 0 with the trained model after the last epoch, before summary.json marks the
+// run complete. The launcher passes the attention pictures of vis = true here (explain/ sits
+// above train/ and is not linked into it).
+using FinishHook = std::function<void(ScouterModel&)>;
+
+TrainResult train_run(const Config& cfg, const Origins& origins = {}, const FinishHook& on_finish = {});
+
+// Intra-op threads to use: `requested`, or the cores this process may run on when 0.
+int64_t resolve_threads(int64_t requested);
+// Sets LibTorch's intra-op threads (the VM default is 1) and returns the count.
+int64_t configure_threads(int64_t requested);
+// cfg.device as a torch device: CPU, or the local rank's GPU (UserError without CUDA).
+torch::Device pick_device(const Config& cfg, const Topology& topo);
+
+}  // namespace scouter
