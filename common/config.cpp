@@ -55,6 +55,8 @@ const std::vector<KeyDef>& defs() {
       {{"seed", K::kInt, "train", "seed of weights, data order and augmentation", false}, &Config::seed},
       {{"threads", K::kInt, "train", "intra-op threads; 0 uses the cores this process may run on", false}, &Config::threads},
       {{"prefetch", K::kInt, "train", "batches prepared ahead on the loader thread", false}, &Config::prefetch},
+      {{"precision", K::kString, "train", "fp32, or bf16: the backbone under autocast (bfloat16 convolutions), the slot head and loss in float32; for CUDA (on a CPU it works but is slow)", false}, &Config::precision},
+      {{"cuda_graphs", K::kBool, "train", "on CUDA, capture the training step (forward, loss, backward, NCCL averaging, AdamW) as one CUDA graph and replay it; eager steps where a graph cannot be used (MPI averaging)", false}, &Config::cuda_graphs},
       {{"output_dir", K::kString, "output", "run folder: config, metrics, checkpoints, pictures", false}, &Config::output_dir},
       {{"resume", K::kBool, "output", "continue from the newest checkpoint in output_dir", false}, &Config::resume},
       {{"keep_checkpoints", K::kInt, "output", "checkpoints kept in output_dir/checkpoints", false}, &Config::keep_checkpoints},
@@ -378,6 +380,7 @@ void validate(const Config& c, const Origins& origins) {
     fail("sensitivity_radius", lit("sensitivity_radius"), "a number > 0");
   at_least("sensitivity_samples", c.sensitivity_samples, 1);
   one_of("device", c.device, {"cpu", "cuda"});
+  one_of("precision", c.precision, {"fp32", "bf16"});
   one_of("grad_sync", c.grad_sync, {"auto", "mpi", "nccl", "none"});
   if (!(c.bucket_mb > 0) || !std::isfinite(c.bucket_mb)) fail("bucket_mb", lit("bucket_mb"), "a number > 0");
   if (!(c.collective_timeout > 0) || !std::isfinite(c.collective_timeout))

@@ -43,6 +43,8 @@ struct Config {
   int64_t seed = 42;
   int64_t threads = 0;
   int64_t prefetch = 2;
+  std::string precision = "fp32";
+  bool cuda_graphs = true;
   // Output
   std::string output_dir = "runs/default";
   bool resume = false;

@@ -37,13 +37,19 @@ double Progress::elapsed_s() const {
 void Progress::advance(int64_t n, const std::string& status) {
   done_ += n;
   if (!enabled_) return;
-  status_ = status;
+  if (!status.empty()) status_ = status;
   auto now = std::chrono::steady_clock::now();
   double since = std::chrono::duration<double>(now - last_draw_).count();
   if (since >= (terminal_ ? 0.1 : plain_interval_s_)) {
     last_draw_ = now;
     draw(false);
   }
+}
+
+bool Progress::due() const {
+  if (!enabled_) return false;
+  double since = std::chrono::duration<double>(std::chrono::steady_clock::now() - last_draw_).count();
+  return since >= (terminal_ ? 0.1 : plain_interval_s_);
 }
 
 void Progress::finish(const std::string& status) {

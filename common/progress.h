@@ -20,6 +20,9 @@ class Progress {
 
   // Adds n units done; status is appended to the line (e.g. "loss 0.312").
   void advance(int64_t n, const std::string& status = {});
+  // True when the next advance() will draw a line: a caller whose status costs something (a read
+  // from the GPU) computes it only then.
+  bool due() const;
   // Ends the bar (newline on a terminal, a last plain line otherwise).
   void finish(const std::string& status = {});
 

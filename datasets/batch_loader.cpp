@@ -160,6 +160,34 @@ Batch BatchLoader::make_batch(const std::vector<int64_t>& indices, int64_t epoch
   return b;
 }
 
+Batch BatchLoader::make_raw_batch(const std::vector<int64_t>& indices, int64_t epoch,
+                                  bool augment) const {
+  const ShardMeta& meta = shards_->meta();
+  const size_t sample = static_cast<size_t>(meta.channels * meta.height * meta.width);
+  Batch b;
+  b.size = static_cast<int64_t>(indices.size());
+  b.channels = meta.channels;
+  b.height = meta.height;
+  b.width = meta.width;
+  b.indices = indices;
+  b.pixels.resize(sample * indices.size());
+  const uint64_t epoch_seed = mix_seed(opt_.seed, static_cast<uint64_t>(epoch));
+  for (size_t r = 0; r < indices.size(); ++r) {
+    const int64_t index = indices[r];
+    SCOUTER_CHECK(
+        index >= 0 && index < shards_->size(),
+        fmt::format("sample index {} outside the split's {} samples", index, shards_->size()));
+    b.labels.push_back(shards_->labels()[static_cast<size_t>(index)]);
+    const uint8_t* px = shards_->image(index);
+    std::copy(px, px + sample, b.pixels.data() + r * sample);
+    // The same draw as make_batch's, so both paths augment a row alike.
+    if (augment)
+      b.augment.push_back(
+          draw_augment(mix_seed(epoch_seed, static_cast<uint64_t>(index)), meta.flip_allowed));
+  }
+  return b;
+}
+
 void BatchLoader::stop_worker() {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -201,7 +229,7 @@ void BatchLoader::worker_loop(int64_t epoch, int64_t first_batch, uint64_t gener
       std::vector<int64_t> rows;
       rows.reserve(static_cast<size_t>(end - begin));
       rows.assign(samples.begin() + begin, samples.begin() + end);
-      Batch batch = make_batch(rows, epoch, opt_.aug);
+      Batch batch = opt_.raw ? make_raw_batch(rows, epoch, opt_.aug) : make_batch(rows, epoch, opt_.aug);
       {
         std::lock_guard<std::mutex> lock(mu_);
         if (stop_) return;

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "datasets/image_ops.h"
 #include "datasets/shard_reader.h"
 
 namespace scouter {
@@ -28,6 +29,9 @@ struct LoaderOptions {
   bool aug = false;
   int64_t prefetch = 2;  // batches prepared ahead
   int64_t threads = 0;   // threads building one batch; 0: up to 4 (the results do not depend on it)
+  // Raw batches for a GPU input path (worker/train/device_input.h): the stored uint8 pixels and
+  // each row's augmentation parameters; resizing, augmenting and normalising happen there.
+  bool raw = false;
   // Split-wide sample indices to serve (e.g. the samples of the first num_classes classes,
   // or one rank's part); empty means every sample.
   std::vector<int64_t> indices;
@@ -38,8 +42,12 @@ struct LoaderOptions {
 
 struct Batch {
   int64_t size = 0;
-  int64_t channels = 0, height = 0, width = 0;
-  std::vector<float> images;     // size x C x H x W, normalised
+  int64_t channels = 0, height = 0, width = 0;  // of `images`, or of `pixels` in raw mode
+  std::vector<float> images;     // size x C x H x W, normalised (empty in raw mode)
+  // Raw mode: size x C x H x W stored pixels, and per row the augmentation the float path would
+  // apply (empty when the batch is not augmented).
+  std::vector<uint8_t> pixels;
+  std::vector<AugmentParams> augment;
   std::vector<int64_t> labels;   // size
   std::vector<int64_t> indices;  // split-wide sample index of each row
 };
@@ -63,6 +71,9 @@ class BatchLoader {
 
   // Builds one batch synchronously from explicit split-wide indices (evaluation, pictures).
   Batch make_batch(const std::vector<int64_t>& indices, int64_t epoch, bool augment) const;
+  // The same rows as raw pixels plus augmentation parameters (LoaderOptions::raw).
+  Batch make_raw_batch(const std::vector<int64_t>& indices, int64_t epoch, bool augment) const;
+  bool raw() const { return opt_.raw; }
 
   // The permutation of epoch `epoch` (positions into the index list), exposed for tests.
   std::vector<int64_t> epoch_order(int64_t epoch) const;

@@ -263,6 +263,18 @@ void resize_bilinear(const float* src, int c, int h, int w, float* dst, int oh, 
   resize_float(src, c, h, w, dst, oh, ow);
 }
 
+std::vector<int32_t> pil_bilinear_weights(int in_size, int out_size) {
+  static_assert(kPilPrecisionBits == kPrecisionBits, "one precision for both paths");
+  SCOUTER_CHECK(in_size > 0 && out_size > 0, "resize needs positive sizes");
+  Coeffs c = precompute_coeffs(in_size, out_size);
+  std::vector<int32_t> k = fixed_point(c);
+  std::vector<int32_t> m(static_cast<size_t>(out_size) * in_size, 0);
+  for (int o = 0; o < out_size; ++o)
+    for (int t = 0; t < c.count[o]; ++t)
+      m[static_cast<size_t>(o) * in_size + c.first[o] + t] = k[static_cast<size_t>(o) * c.ksize + t];
+  return m;
+}
+
 // PIL keeps an 8-bit image between the passes, so the intermediate is rounded and clipped too.
 void resize_bilinear_u8(const uint8_t* src, int c, int h, int w, uint8_t* dst, int oh, int ow) {
   SCOUTER_CHECK(c > 0 && h > 0 && w > 0 && oh > 0 && ow > 0, "resize needs positive sizes");

@@ -16,6 +16,13 @@ void resize_bilinear(const uint8_t* src, int c, int h, int w, float* dst, int oh
 void resize_bilinear(const float* src, int c, int h, int w, float* dst, int oh, int ow);
 void resize_bilinear_u8(const uint8_t* src, int c, int h, int w, uint8_t* dst, int oh, int ow);
 
+// The weights resize_bilinear_u8 uses along one axis, as a dense out_size x in_size matrix of
+// PIL's fixed-point coefficients (value * 2^kPilPrecisionBits, rounded). A pass is then, per
+// output sample, floor((sum_i weight_i * pixel_i + 2^(bits-1)) / 2^bits) clipped to 0..255
+// (worker/train/device_input.cpp runs it as a matrix product).
+constexpr int kPilPrecisionBits = 22;
+std::vector<int32_t> pil_bilinear_weights(int in_size, int out_size);
+
 // Random training jitter, as the published `aug`: rotation in [-10, 10] degrees, scale in
 // [0.8, 1.0] per axis, translation in [0, 0.1] of the width and [-0.1, 0.1] of the height,
 // bilinear sampling, zeros outside. Each part is applied with probability 1/2; horizontal and

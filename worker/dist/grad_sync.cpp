@@ -5,8 +5,12 @@
 
 #include <chrono>
 
+#include <torch/csrc/autograd/function_hook.h>
+#include <torch/csrc/autograd/variable.h>
+
 #include "common/error.h"
 #include "common/text.h"
+#include "worker/dist/flat_params.h"
 
 namespace scouter {
 namespace {
@@ -14,7 +18,78 @@ using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
+
+// Runs after a parameter's AccumulateGrad node has added this backward's gradient into .grad.
+struct AfterAccumulation : torch::autograd::FunctionPostHook {
+  explicit AfterAccumulation(std::function<void()> fn) : fn_(std::move(fn)) {}
+  torch::autograd::variable_list operator()(const torch::autograd::variable_list& outputs,
+                                            const torch::autograd::variable_list& /*inputs*/) override {
+    fn_();
+    return outputs;
+  }
+  std::function<void()> fn_;
+};
 }  // namespace
+
+GradSync::GradSync(FlatParams& flat, std::shared_ptr<ReduceBackend> backend, int64_t bucket_bytes,
+                   bool overlap)
+    : flat_params_(&flat), backend_(std::move(backend)), overlap_(overlap) {
+  SCOUTER_CHECK(bucket_bytes > 0, "bucket size must be positive");
+  const int64_t elem = flat.grads().element_size();
+  // Slots in the flat layout (already reverse model order); a bucket closes at bucket_bytes.
+  int64_t bucket_begin = 0;
+  for (const auto& fs : flat.slots()) {
+    Slot s;
+    s.name = fs.name;
+    s.param = fs.param;
+    s.numel = fs.numel;
+    s.offset = fs.offset;  // offset in the flat buffer for now; made bucket-relative below
+    if (buckets_.empty() || (s.offset - bucket_begin) * elem >= bucket_bytes) {
+      buckets_.emplace_back();
+      bucket_begin = s.offset;
+    }
+    s.bucket = buckets_.size() - 1;
+    buckets_.back().slots.push_back(slots_.size());
+    slots_.push_back(std::move(s));
+  }
+  for (auto& b : buckets_) {
+    const Slot& first = slots_[b.slots.front()];
+    const Slot& last = slots_[b.slots.back()];
+    b.flat = flat.grads().narrow(0, first.offset, last.offset + last.numel - first.offset);
+    for (size_t k : b.slots) slots_[k].offset -= first.offset;
+    stats_.bytes_per_step += b.flat.numel() * elem;
+  }
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    auto acc = torch::autograd::impl::grad_accumulator(slots_[i].param);
+    SCOUTER_CHECK(acc != nullptr, "GradSync: no gradient accumulator for " + slots_[i].name);
+    post_hooks_.push_back(acc->add_post_hook(std::make_unique<AfterAccumulation>([this, i] { on_accumulated(i); })));
+    accumulators_.push_back(std::move(acc));
+  }
+}
+
+void GradSync::on_accumulated(size_t i) {
+  if (!armed_) return;
+  Slot& s = slots_[i];
+  Bucket& b = buckets_[s.bucket];
+  if (!s.ready) {
+    s.ready = true;
+    --b.pending;
+  }
+  if (overlap_ && b.pending == 0) start(s.bucket);
+  if (overlap_) backend_->progress();
+}
+
+void GradSync::finish_flat() {
+  for (size_t bi = 0; bi < buckets_.size(); ++bi) start(bi);  // parameters without a gradient add zeros
+  auto tw = Clock::now();
+  if (!backend_->completes_on_stream())
+    for (size_t bi = 0; bi < buckets_.size(); ++bi) backend_->wait(bi);
+  stats_.wait_s += since(tw);
+  if (backend_->world() > 1) {
+    torch::NoGradGuard no_grad;
+    flat_params_->grads().mul_(1.0 / backend_->world());
+  }
+}
 
 GradSync::GradSync(std::vector<std::pair<std::string, torch::Tensor>> params,
                    std::shared_ptr<ReduceBackend> backend, int64_t bucket_bytes, bool overlap)
@@ -59,6 +134,10 @@ GradSync::GradSync(std::vector<std::pair<std::string, torch::Tensor>> params,
 }
 
 GradSync::~GradSync() {
+  if (flat_params_) {
+    for (size_t i = 0; i < accumulators_.size(); ++i) accumulators_[i]->del_post_hook(post_hooks_[i]);
+    return;
+  }
   for (auto& s : slots_) s.param.remove_hook(s.hook);
 }
 
@@ -72,6 +151,7 @@ std::vector<std::vector<std::string>> GradSync::bucket_layout() const {
 }
 
 void GradSync::begin_step() {
+  if (flat_params_) flat_params_->zero_grad();
   for (auto& s : slots_) s.ready = false;
   for (auto& b : buckets_) {
     b.pending = b.slots.size();
@@ -124,6 +204,12 @@ void GradSync::finish_step() {
   armed_ = false;
   auto t0 = Clock::now();
   if (!checked_) check_same_parameters_everywhere();
+  if (flat_params_) {
+    finish_flat();
+    stats_.finish_s += since(t0);
+    ++stats_.steps;
+    return;
+  }
   for (size_t bi = 0; bi < buckets_.size(); ++bi) {
     Bucket& b = buckets_[bi];
     if (b.started) continue;

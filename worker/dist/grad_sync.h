@@ -6,6 +6,13 @@
 // what is left (parameters that got no gradient contribute zeros), waits with the communicator's
 // deadline, divides by the world size and writes the averages into param.grad. Parameters that
 // no rank gives a gradient (SCOUTER's slot.to_q) keep no gradient, as in one process.
+//
+// Flat mode (the CUDA path): the buckets are contiguous ranges of a FlatParams gradient buffer,
+// which backward accumulates into directly; a hook after each accumulation counts the bucket's
+// gradients and starts its allreduce when the last one is in. No copy in, no copy out. With a
+// backend that completes on the compute stream (NCCL), finish_step() waits for nothing on the
+// host: the optimizer's kernels follow the allreduce on the stream, and the backend's fence()
+// after each step guards the deadline. That makes the whole step capturable in a CUDA graph.
 #pragma once
 
 #include <torch/torch.h>
@@ -26,11 +33,16 @@ struct GradSyncStats {
   int64_t bytes_per_step = 0;
 };
 
+class FlatParams;
+
 class GradSync {
  public:
   // params: the trained parameters (requires_grad) with their names, in model order.
   GradSync(std::vector<std::pair<std::string, torch::Tensor>> params,
            std::shared_ptr<ReduceBackend> backend, int64_t bucket_bytes, bool overlap);
+  // Flat mode over `flat` (which must outlive this object): begin_step() zeroes its gradients.
+  GradSync(FlatParams& flat, std::shared_ptr<ReduceBackend> backend, int64_t bucket_bytes,
+           bool overlap);
   ~GradSync();
   GradSync(const GradSync&) = delete;
   GradSync& operator=(const GradSync&) = delete;
@@ -62,8 +74,14 @@ class GradSync {
     bool started = false;
   };
   void on_grad(size_t slot, const torch::Tensor& grad);
+  void on_accumulated(size_t slot);
   void start(size_t bucket);
   void check_same_parameters_everywhere();
+  void finish_flat();
+
+  FlatParams* flat_params_ = nullptr;
+  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;  // flat mode: kept alive
+  std::vector<uintptr_t> post_hooks_;
 
   std::vector<Slot> slots_;
   std::vector<Bucket> buckets_;

@@ -41,6 +41,10 @@ class NcclBackend : public ReduceBackend {
     pending_[id] = {what, stream.stream()};
   }
   void progress() override {}
+  bool completes_on_stream() const override { return true; }
+  void fence(const std::string& what) override {
+    nccl_.fence(c10::cuda::getCurrentCUDAStream().stream(), what);
+  }
   void wait(size_t id) override {
     auto it = pending_.find(id);
     SCOUTER_CHECK(it != pending_.end(), "wait() for a reduction never started");

@@ -33,10 +33,13 @@ NcclComm::NcclComm(Communicator& mpi, int device) : mpi_(mpi), device_(device) {
   mpi_.broadcast(&id, sizeof id, 0, "NCCL unique id broadcast");
   NCCL_CHECK(ncclCommInitRank(&comm_, size_, id, rank_));
   CUDA_CHECK(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming));
+  for (auto& e : fence_events_) CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
 }
 
 NcclComm::~NcclComm() {
   if (event_) cudaEventDestroy(event_);
+  for (auto& e : fence_events_)
+    if (e) cudaEventDestroy(e);
   if (comm_ && !aborted_) ncclCommDestroy(comm_);
 }
 
@@ -51,9 +54,21 @@ void NcclComm::broadcast(void* data, size_t count, ncclDataType_t type, int root
 
 void NcclComm::wait(cudaStream_t stream, const std::string& what) {
   CUDA_CHECK(cudaEventRecord(event_, stream));
+  wait_event(event_, what);
+}
+
+void NcclComm::fence(cudaStream_t stream, const std::string& what) {
+  cudaEvent_t previous = fence_events_[1 - fence_next_];
+  if (fence_pending_) wait_event(previous, what);
+  CUDA_CHECK(cudaEventRecord(fence_events_[fence_next_], stream));
+  fence_pending_ = true;
+  fence_next_ = 1 - fence_next_;
+}
+
+void NcclComm::wait_event(cudaEvent_t event, const std::string& what) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(mpi_.timeout_s());
   while (true) {
-    cudaError_t q = cudaEventQuery(event_);
+    cudaError_t q = cudaEventQuery(event);
     if (q == cudaSuccess) return;
     if (q != cudaErrorNotReady) CUDA_CHECK(q);
     ncclResult_t async = ncclSuccess;

@@ -31,6 +31,10 @@ class NcclComm {
   void broadcast(void* data, size_t count, ncclDataType_t type, int root, cudaStream_t stream);
   // Blocks until everything enqueued on `stream` so far is done, within the deadline.
   void wait(cudaStream_t stream, const std::string& what);
+  // Per-step deadline guard that never stalls the stream: records an event on `stream` and waits
+  // (within the deadline) for the event the previous call recorded, so the host stays at most
+  // one step ahead of the GPU and a lost rank is found within one step plus the deadline.
+  void fence(cudaStream_t stream, const std::string& what);
 
   int rank() const { return rank_; }
   int size() const { return size_; }
@@ -38,7 +42,12 @@ class NcclComm {
  private:
   Communicator& mpi_;
   ncclComm_t comm_ = nullptr;
+  void wait_event(cudaEvent_t event, const std::string& what);
+
   cudaEvent_t event_ = nullptr;
+  cudaEvent_t fence_events_[2] = {nullptr, nullptr};
+  int fence_next_ = 0;
+  bool fence_pending_ = false;
   int rank_ = 0, size_ = 1, device_ = 0;
   bool aborted_ = false;
 };

@@ -23,6 +23,13 @@ class ReduceBackend {
   virtual void progress() = 0;
   // Waits (with the collective deadline) until reduction `id` is complete.
   virtual void wait(size_t id) = 0;
+  // True when a started reduction is ordered before later work on the compute stream (NCCL):
+  // then nobody needs to wait() on the host, and fence() guards the deadline instead.
+  virtual bool completes_on_stream() const { return false; }
+  // Called once after each training step (eager or replayed graph): a backend whose reductions
+  // complete on the stream checks here, without stalling the stream, that the reductions of the
+  // step before completed within the deadline, and names the missing ranks if not.
+  virtual void fence(const std::string& what) {}
   // Copies root's `t` into every rank's `t`, in place.
   virtual void broadcast(torch::Tensor t, int root, const std::string& what) = 0;
   // Element-wise min and max across ranks of a small int32 CPU tensor (consistency checks).

@@ -3,6 +3,7 @@
 
 #include "common/error.h"
 #include "worker/model/position_embedding.h"
+#include "worker/model/precision.h"
 
 namespace scouter {
 
@@ -43,7 +44,20 @@ ScouterModelImpl::ScouterModelImpl(const Config& cfg, std::shared_ptr<BackboneIm
 }
 
 ModelOutput ScouterModelImpl::forward(const torch::Tensor& images) {
-  return forward_from_features(backbone->forward_features(images));
+  if (!bf16_) return forward_from_features(backbone->forward_features(images));
+  torch::Tensor features;
+  {
+    AutocastScope autocast(images.device().type(), true);
+    features = backbone->forward_features(images);
+  }
+  return forward_from_features(features.to(torch::kFloat));
+}
+
+torch::Tensor ScouterModelImpl::position_embedding(const torch::Tensor& like, int64_t h, int64_t w) {
+  const bool hit = pos_cache_.defined() && pos_cache_.size(2) == h && pos_cache_.size(3) == w &&
+                   pos_cache_.device() == like.device() && pos_cache_.scalar_type() == like.scalar_type();
+  if (!hit) pos_cache_ = sine_position_embedding(h, w, hidden_dim_, like.options()).to(like.scalar_type());
+  return pos_cache_;
 }
 
 ModelOutput ScouterModelImpl::forward_from_features(const torch::Tensor& features) {
@@ -57,8 +71,7 @@ ModelOutput ScouterModelImpl::forward_from_features(const torch::Tensor& feature
     return out;
   }
   auto f = torch::relu(conv1x1(features));  // B x d x h x w
-  auto pos =
-      sine_position_embedding(out.feat_h, out.feat_w, hidden_dim_, f.options()).to(f.scalar_type());
+  auto pos = position_embedding(f, out.feat_h, out.feat_w);
   // B x d x h x w -> B x N x d (N = h*w, row-major over h, w as the published reshape).
   auto x = f.flatten(2).transpose(1, 2);
   auto x_pe = (f + pos).flatten(2).transpose(1, 2);

@@ -37,6 +37,12 @@ class ScouterModelImpl : public torch::nn::Module {
   // Everything after the backbone's forward_features: B x C x h x w features -> outputs.
   ModelOutput forward_from_features(const torch::Tensor& features);
 
+  // bf16 true: the backbone runs under autocast (bfloat16 convolutions); its features are then
+  // cast to float32, so conv1x1, the slot head, the FC head and the loss stay in float32 (the
+  // slot attention's row normalisation divides by sums that bfloat16 would round coarsely).
+  void set_bf16(bool bf16) { bf16_ = bf16; }
+  bool bf16() const { return bf16_; }
+
   bool use_slot() const { return use_slot_; }
   int64_t num_classes() const { return num_classes_; }
   int64_t slots_per_class() const { return slots_per_class_; }
@@ -46,8 +52,14 @@ class ScouterModelImpl : public torch::nn::Module {
   XSlot slot{nullptr};                 // SCOUTER only
 
  private:
+  // The position embedding of the last feature-map size (it depends only on h, w, d, device and
+  // dtype; recomputing it was a dozen small kernels per step).
+  torch::Tensor position_embedding(const torch::Tensor& like, int64_t h, int64_t w);
+
   bool use_slot_;
+  bool bf16_ = false;
   int64_t num_classes_, slots_per_class_, hidden_dim_, channel_;
+  torch::Tensor pos_cache_;
 };
 TORCH_MODULE(ScouterModel);
 

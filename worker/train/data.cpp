@@ -16,7 +16,7 @@ std::vector<int64_t> samples_of_first_classes(const ShardSet& shards, int64_t nu
   return idx;
 }
 
-RunData open_run_data(const Config& cfg, bool with_train, int rank, int world) {
+RunData open_run_data(const Config& cfg, bool with_train, int rank, int world, bool raw) {
   RunData d;
   d.val = ShardSet::open(cfg.dataset_dir, "val");
   const ShardMeta& meta = d.val->meta();
@@ -36,6 +36,7 @@ RunData open_run_data(const Config& cfg, bool with_train, int rank, int world) {
   val_opt.seed = static_cast<uint64_t>(cfg.seed);
   val_opt.img_size = cfg.img_size;
   val_opt.prefetch = cfg.prefetch;
+  val_opt.raw = raw;
   std::vector<int64_t> val_samples = samples_of_first_classes(*d.val, cfg.num_classes);
   if (val_samples.empty())
     throw UserError(fmt::format("no validation samples of the first {} classes in {}",
@@ -63,6 +64,7 @@ RunData open_run_data(const Config& cfg, bool with_train, int rank, int world) {
     opt.img_size = cfg.img_size;
     opt.aug = cfg.aug;
     opt.prefetch = cfg.prefetch;
+    opt.raw = raw;
     auto plan = std::make_shared<DataPlan>();
     plan->samples = samples_of_first_classes(*d.train, cfg.num_classes);
     plan->shard_first = d.train->shard_firsts();

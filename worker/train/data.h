@@ -20,7 +20,10 @@ struct RunData {
 // Loaders for rank `rank` of `world`: train follows the data plan (datasets/data_plan.h; the
 // samples of the first num_classes classes, shuffled per (seed, epoch, world), drop_last, aug),
 // val is this rank's contiguous part of the validation samples, in order.
-RunData open_run_data(const Config& cfg, bool with_train = true, int rank = 0, int world = 1);
+// raw: loaders serve raw batches (stored pixels, augmentation parameters) for the GPU input
+// path, worker/train/device_input.h.
+RunData open_run_data(const Config& cfg, bool with_train = true, int rank = 0, int world = 1,
+                      bool raw = false);
 
 // Indices of the samples whose label is below num_classes.
 std::vector<int64_t> samples_of_first_classes(const ShardSet& shards, int64_t num_classes);

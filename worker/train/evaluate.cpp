@@ -1,39 +1,60 @@
 #include "worker/train/evaluate.h"
 
+#include "common/error.h"
 #include "common/log.h"
 #include "common/progress.h"
 #include "worker/model/attention_maps.h"
+#include "worker/train/device_input.h"
 #include "worker/train/tensor_batch.h"
 
 namespace scouter {
 
 EvalResult evaluate(ScouterModel& model, BatchLoader& loader, double lambda_value,
-                    torch::Device device) {
+                    torch::Device device, const DeviceInput* input) {
+  SCOUTER_CHECK(input || !loader.raw(), "a raw loader needs the GPU input path");
   torch::NoGradGuard no_grad;
   model->eval();
   EvalResult r;
   Progress progress("eval", loader.num_samples(), "img", false);
+  // loss, nll, attn (each times the batch size), correct, count, area: float64, summed in batch
+  // order exactly as host doubles would be.
+  auto sums = torch::zeros({6}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
   loader.start_epoch(0);
   while (auto batch = loader.next()) {
-    TensorBatch tb = to_tensors(std::move(*batch));
-    tb.images = tb.images.to(device);
-    tb.labels = tb.labels.to(device);
-    int64_t n = tb.labels.size(0);
-    ModelOutput out = model->forward(tb.images);
-    LossParts loss = compute_loss(out, tb.labels, lambda_value);
-    r.loss_sum += loss.total.item<double>() * n;
-    r.nll_sum += loss.nll.item<double>() * n;
-    r.attn_sum += loss.attn.item<double>() * n;
-    r.correct += out.logits.argmax(1).eq(tb.labels).sum().item<int64_t>();
-    r.count += n;
+    torch::Tensor images, labels;
+    if (input) {
+      DeviceInput::Prepared p = input->prepare(std::move(*batch));
+      images = p.images;
+      labels = p.labels;
+    } else {
+      TensorBatch tb = to_tensors(std::move(*batch));
+      images = tb.images.to(device);
+      labels = tb.labels.to(device);
+    }
+    const int64_t n = labels.size(0);
+    const double dn = static_cast<double>(n);
+    ModelOutput out = model->forward(images);
+    LossParts loss = compute_loss(out, labels, lambda_value);
+    auto area = torch::zeros({}, sums.options());
     if (model->use_slot()) {
       auto maps = class_attention_maps(out, model->num_classes(), model->slots_per_class());
-      r.area_sum += area_sizes(normalized_maps_u8(maps), tb.labels).sum().item<double>();
+      area = area_sizes(normalized_maps_u8(maps), labels).sum().to(torch::kFloat64);
     }
+    auto correct = out.logits.argmax(1).eq(labels).sum().to(torch::kFloat64);
+    sums += torch::stack({loss.total.to(torch::kFloat64) * dn, loss.nll.to(torch::kFloat64) * dn,
+                          loss.attn.to(torch::kFloat64) * dn, correct,
+                          torch::full({}, dn, sums.options()), area});
     progress.advance(n);
   }
+  auto host = sums.cpu();
+  const double* v = host.data_ptr<double>();
+  r.loss_sum = v[0];
+  r.nll_sum = v[1];
+  r.attn_sum = v[2];
+  r.correct = static_cast<int64_t>(v[3]);
+  r.count = static_cast<int64_t>(v[4]);
+  r.area_sum = model->use_slot() ? v[5] : NAN;
   r.seconds = progress.elapsed_s();
-  if (!model->use_slot()) r.area_sum = NAN;
   return r;
 }
 

@@ -22,8 +22,12 @@ struct EvalResult {
   double area() const { return count ? area_sum / count : NAN; }
 };
 
-// Runs the model in eval mode over every batch of `loader` (epoch 0 order), on `device`.
+class DeviceInput;
+
+// Runs the model in eval mode over every batch of `loader` (epoch 0 order), on `device`; batches
+// go through `input` when given (the GPU input path; needed for a raw loader). The sums stay on
+// the device until the end, so a GPU is never drained between batches.
 EvalResult evaluate(ScouterModel& model, BatchLoader& loader, double lambda_value,
-                    torch::Device device = torch::kCPU);
+                    torch::Device device = torch::kCPU, const DeviceInput* input = nullptr);
 
 }  // namespace scouter

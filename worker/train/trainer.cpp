@@ -26,6 +26,7 @@
 #include "worker/train/run_summary.h"
 #include "worker/model/scouter_model.h"
 #include "worker/train/state_sync.h"
+#include "worker/train/step_runner.h"
 #include "worker/train/tensor_batch.h"
 
 namespace scouter {
@@ -95,8 +96,8 @@ void save_synced(Distributed& dist, const std::string& path, torch::nn::Module& 
 
 // Every rank evaluates its part; the sums (not means) are added across ranks.
 EvalResult evaluate_all(Distributed& dist, ScouterModel& model, BatchLoader& loader,
-                        const Config& cfg, torch::Device device) {
-  EvalResult ev = evaluate(model, loader, cfg.lambda_value, device);
+                        const Config& cfg, torch::Device device, const DeviceInput* input) {
+  EvalResult ev = evaluate(model, loader, cfg.lambda_value, device, input);
   double sums[4] = {ev.loss_sum, ev.nll_sum, ev.attn_sum, std::isfinite(ev.area_sum) ? ev.area_sum : 0};
   int64_t counts[2] = {ev.correct, ev.count};
   dist.sum(sums, 4, "evaluation sums");
@@ -141,10 +142,6 @@ void stage_for_epoch(Distributed& dist, RunData& data, const Config& cfg, int64_
   if (with_val) stage(*data.val, {val_needs.begin(), val_needs.end()}, "val");
 }
 
-struct Totals {
-  double loss = 0, nll = 0, attn = 0, correct = 0, count = 0;
-};
-
 // Everything one training run holds between its steps.
 struct Training {
   const Config& cfg;
@@ -157,8 +154,7 @@ struct Training {
   std::string resume_from;
   RunData data;
   ScouterModel model{nullptr};
-  std::unique_ptr<torch::optim::AdamW> optimizer;
-  std::unique_ptr<GradSync> sync;
+  std::unique_ptr<StepRunner> steps;
   TrainState state;
   TrainResult result;
   double train_seconds = 0, train_samples = 0;
@@ -167,6 +163,12 @@ struct Training {
       : cfg(c), dist(c), rank0(dist.rank0()), threads(configure_threads(c.threads)),
         device(pick_device(c, dist.topology())) {}
 };
+
+// Checkpoints through save_synced, with the optimizer state brought out of the step runner.
+void save(Training& t, const std::string& path) {
+  t.steps->sync_state_out();
+  save_synced(t.dist, path, *t.model, t.steps->optimizer(), t.state, t.cfg);
+}
 
 // Rank 0 decides where the run starts (fresh, resumed from a checkpoint, or already complete);
 // the others follow its decision. Returns true when the run is already complete.
@@ -205,11 +207,11 @@ bool decide_run_start(Training& t) {
 // own random-generator state back.
 void resume_state(Training& t) {
   t.dist.agree("loading the checkpoint", [&] {
-    if (t.rank0) t.state = load_checkpoint(t.resume_from, *t.model, t.optimizer.get(), t.cfg).state;
+    if (t.rank0) t.state = load_checkpoint(t.resume_from, *t.model, &t.steps->optimizer(), t.cfg).state;
   });
   if (t.dist.broadcaster()) {
     t.dist.comm()->broadcast(&t.state, sizeof t.state, 0, "broadcast of the training state");
-    broadcast_adamw_state(*t.optimizer, *t.dist.broadcaster(), 0);
+    broadcast_adamw_state(t.steps->optimizer(), *t.dist.broadcaster(), 0);
   }
   torch::Tensor rng = read_rank_rng(t.resume_from, t.dist.rank());
   if (rng.defined()) set_cpu_rng_state(rng);
@@ -220,13 +222,14 @@ void resume_state(Training& t) {
   }
 }
 
-// The model on its device with its starting weights (loaded backbone, then freezing), the
-// optimizer over the trained parameters, a resumed state, every rank holding rank 0's weights,
-// and the gradient buckets.
+// The model on its device with its starting weights (loaded backbone, then freezing), the step
+// runner (optimizer, GPU input path) over the trained parameters, a resumed state, every rank
+// holding rank 0's weights, and the gradient buckets.
 void build_model_and_optimizer(Training& t) {
   const Config& cfg = t.cfg;
   t.dist.agree("opening the data", [&] {
-    t.data = open_run_data(cfg, true, t.dist.rank(), t.dist.world());
+    t.data = open_run_data(cfg, true, t.dist.rank(), t.dist.world(),
+                           /*raw=*/StepOptions::for_device(t.device).gpu_input);
   });
   torch::manual_seed(static_cast<uint64_t>(cfg.seed));
   t.model = ScouterModel(cfg, t.data.in_chans);
@@ -247,20 +250,14 @@ void build_model_and_optimizer(Training& t) {
     if (t.rank0) spdlog::info("freeze_layers = {}: {} backbone tensors frozen", cfg.freeze_layers, frozen);
   }
   t.model->to(t.device);
-  std::vector<torch::Tensor> trainable;
-  std::vector<std::pair<std::string, torch::Tensor>> named_trainable;
-  for (auto& p : t.model->named_parameters()) {
-    if (!p.value().requires_grad()) continue;
-    trainable.push_back(p.value());
-    named_trainable.emplace_back(p.key(), p.value());
-  }
-  t.optimizer = std::make_unique<torch::optim::AdamW>(
-      trainable, torch::optim::AdamWOptions(cfg.lr).weight_decay(cfg.weight_decay));
+  BatchLoader& loader = *t.data.train_loader;
+  t.steps = std::make_unique<StepRunner>(cfg, t.model, t.device, t.dist, t.data.train->meta(),
+                                         loader.out_height(), loader.out_width(),
+                                         StepOptions::for_device(t.device));
   if (!t.resume_from.empty()) resume_state(t);
   if (t.dist.broadcaster()) broadcast_module(*t.model, *t.dist.broadcaster(), 0);
-  if (t.dist.backend())
-    t.sync = std::make_unique<GradSync>(named_trainable, t.dist.backend(),
-                                        static_cast<int64_t>(cfg.bucket_mb * 1e6), cfg.overlap);
+  t.steps->state_changed();
+  t.steps->start_gradient_sync();
 }
 
 void log_run_header(const Training& t) {
@@ -277,38 +274,16 @@ void log_run_header(const Training& t) {
                cfg.model, cfg.dataset, t.data.plan->samples.size(), t.data.plan->steps_per_epoch(),
                cfg.batch_size, t.dist.world(), t.data.val->size(), n_total / 1e6, n_trainable / 1e6,
                t.dist.topology().describe(), t.threads, t.device.str(),
-               t.sync ? fmt::format(", gradients by {} in {} buckets", t.dist.backend()->name(),
-                                    t.sync->num_buckets())
-                      : std::string());
-}
-
-// One optimisation step on one batch: forward, loss, backward, gradients averaged across ranks,
-// AdamW; the batch's sums go into `tot`.
-void train_step(Training& t, Batch&& batch, Totals& tot) {
-  TensorBatch tb = to_tensors(std::move(batch));
-  torch::Tensor images = tb.images.to(t.device), labels = tb.labels.to(t.device);
-  auto n = static_cast<double>(labels.size(0));
-  t.dist.set_step(t.state.global_step);
-  t.optimizer->zero_grad();
-  if (t.sync) t.sync->begin_step();
-  ModelOutput out = t.model->forward(images);
-  LossParts loss = compute_loss(out, labels, t.cfg.lambda_value);
-  loss.total.backward();
-  if (t.sync) t.sync->finish_step();
-  t.optimizer->step();
-  ++t.state.global_step;
-  ++t.state.step_in_epoch;
-  tot.loss += loss.total.item<double>() * n;
-  tot.nll += loss.nll.item<double>() * n;
-  tot.attn += loss.attn.item<double>() * n;
-  tot.correct += static_cast<double>(out.logits.argmax(1).eq(labels).sum().item<int64_t>());
-  tot.count += n;
+               t.steps->sync() ? fmt::format(", gradients by {} in {} buckets", t.dist.backend()->name(),
+                                             t.steps->sync()->num_buckets())
+                               : std::string());
+  spdlog::info("steps: {}", t.steps->describe());
 }
 
 // Writes a mid-epoch checkpoint after a stop request that every rank saw (SIGTERM, SIGUSR1).
 void stop_with_checkpoint(Training& t, int64_t epoch, int sig) {
   std::string path = checkpoint_path(t.cfg.output_dir, t.state.epoch, t.state.step_in_epoch);
-  save_synced(t.dist, path, *t.model, *t.optimizer, t.state, t.cfg);
+  save(t, path);
   t.result.stopped_by = sig != 0 ? sig : 15;
   if (t.rank0)
     spdlog::warn("stopped by {} after epoch {} step {}: checkpoint {} written; continue with "
@@ -317,21 +292,29 @@ void stop_with_checkpoint(Training& t, int64_t epoch, int sig) {
 }
 
 // The training batches of one epoch (from where a resumed run stopped). Returns false when a
-// stop request ended it early (checkpoint written); `tot` holds this rank's sums.
-bool train_epoch(Training& t, int64_t epoch, Totals& tot, double& seconds) {
+// stop request ended it early (checkpoint written).
+bool train_epoch(Training& t, int64_t epoch, double& seconds) {
   const Config& cfg = t.cfg;
   stage_for_epoch(t.dist, t.data, cfg, epoch, /*with_val=*/t.result.epochs_run == 0);
   t.model->train();
+  t.steps->reset_sums();
   BatchLoader& loader = *t.data.train_loader;
   loader.start_epoch(epoch, t.state.step_in_epoch);
   Progress progress(fmt::format("epoch {}/{}", epoch + 1, cfg.epochs),
                     (loader.batches_per_epoch() - t.state.step_in_epoch) * cfg.batch_size * t.dist.world(),
                     "img", t.rank0);
   while (auto batch = loader.next()) {
-    const double before = tot.count;
-    train_step(t, std::move(*batch), tot);
-    progress.advance(static_cast<int64_t>(tot.count - before) * t.dist.world(),
-                     fmt::format("loss {:.4f} acc {:.4f}", tot.loss / tot.count, tot.correct / tot.count));
+    const int64_t n = batch->size;
+    t.dist.set_step(t.state.global_step);
+    t.steps->run(std::move(*batch));
+    ++t.state.global_step;
+    ++t.state.step_in_epoch;
+    std::string status;
+    if (progress.due()) {  // reading the sums waits for the GPU: only when a line is drawn
+      StepSums s = t.steps->sums();
+      status = fmt::format("loss {:.4f} acc {:.4f}", s.loss / s.count, s.correct / s.count);
+    }
+    progress.advance(n * t.dist.world(), status);
     int sig = stop_requested();
     if (t.dist.any(sig != 0, "stop check")) {
       progress.finish();
@@ -346,17 +329,18 @@ bool train_epoch(Training& t, int64_t epoch, Totals& tot, double& seconds) {
 
 // After an epoch's batches: the epoch's sums over ranks, validation, the metrics record and the
 // epoch checkpoint.
-void end_epoch(Training& t, int64_t epoch, double lr, const Totals& mine, double train_s) {
+void end_epoch(Training& t, int64_t epoch, double lr, double train_s) {
   const Config& cfg = t.cfg;
+  StepSums mine = t.steps->sums();
   double sums[5] = {mine.loss, mine.nll, mine.attn, mine.correct, mine.count};
   t.dist.sum(sums, 5, "epoch metrics");
-  Totals all{sums[0], sums[1], sums[2], sums[3], sums[4]};
+  StepSums all{sums[0], sums[1], sums[2], sums[3], sums[4]};
   t.train_seconds += train_s;
   t.train_samples += all.count;
   t.state.step_in_epoch = 0;
   t.state.epoch = epoch + 1;
 
-  EvalResult ev = evaluate_all(t.dist, t.model, *t.data.val_loader, cfg, t.device);
+  EvalResult ev = evaluate_all(t.dist, t.model, *t.data.val_loader, cfg, t.device, t.steps->input());
   if (ev.acc() > t.state.best_val_acc) {
     t.state.best_val_acc = ev.acc();
     t.state.best_epoch = epoch + 1;
@@ -365,7 +349,8 @@ void end_epoch(Training& t, int64_t epoch, double lr, const Totals& mine, double
     append_jsonl(cfg.output_dir + "/metrics.jsonl",
                  epoch_record(epoch + 1, lr, all.loss / all.count, all.nll / all.count,
                               all.attn / all.count, all.correct / all.count, ev, cfg.use_slot,
-                              all.count / train_s, train_s, t.sync ? t.sync->stats() : GradSyncStats{}));
+                              all.count / train_s, train_s,
+                              t.steps->sync() ? t.steps->sync()->stats() : GradSyncStats{}));
     spdlog::info("epoch {}/{}: train loss {:.4f} (nll {:.4f} attn {:.4f}) acc {:.4f} | val loss "
                  "{:.4f} acc {:.4f} ({}/{}){} | {:.0f} img/s, lr {:.2g}",
                  epoch + 1, cfg.epochs, all.loss / all.count, all.nll / all.count,
@@ -373,9 +358,8 @@ void end_epoch(Training& t, int64_t epoch, double lr, const Totals& mine, double
                  ev.count, cfg.use_slot ? fmt::format(" area {:.4f}", ev.area()) : std::string(),
                  all.count / train_s, lr);
   }
-  if (t.sync) t.sync->reset_stats();
-  save_synced(t.dist, checkpoint_path(cfg.output_dir, t.state.epoch), *t.model, *t.optimizer,
-              t.state, cfg);
+  if (t.steps->sync()) t.steps->sync()->reset_stats();
+  save(t, checkpoint_path(cfg.output_dir, t.state.epoch));
   t.result.final_val_acc = ev.acc();
   t.result.final_val_area = ev.area();
   ++t.result.epochs_run;
@@ -387,7 +371,7 @@ TrainResult finish_run(Training& t, const FinishHook& on_finish) {
   const Config& cfg = t.cfg;
   if (t.result.epochs_run == 0) {
     // Resumed at the last epoch boundary without a summary: evaluate once for the record.
-    EvalResult ev = evaluate_all(t.dist, t.model, *t.data.val_loader, cfg, t.device);
+    EvalResult ev = evaluate_all(t.dist, t.model, *t.data.val_loader, cfg, t.device, t.steps->input());
     t.result.final_val_acc = ev.acc();
     t.result.final_val_area = ev.area();
   }
@@ -428,11 +412,10 @@ TrainResult train_run(const Config& cfg, const Origins& origins, const FinishHoo
 
   for (int64_t epoch = t.state.epoch; epoch < cfg.epochs; ++epoch) {
     const double lr = lr_at_epoch(cfg, epoch);
-    for (auto& g : t.optimizer->param_groups()) g.options().set_lr(lr);
-    Totals tot;
+    t.steps->set_lr(lr);
     double train_s = 0;
-    if (!train_epoch(t, epoch, tot, train_s)) return t.result;  // stopped, checkpoint written
-    end_epoch(t, epoch, lr, tot, train_s);
+    if (!train_epoch(t, epoch, train_s)) return t.result;  // stopped, checkpoint written
+    end_epoch(t, epoch, lr, train_s);
   }
   return finish_run(t, on_finish);
 }

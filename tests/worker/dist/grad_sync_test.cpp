@@ -2,6 +2,7 @@
 // gradient averaging, equivalence with one process on the whole batch, and bitwise-identical
 // parameters on every rank.
 #include "worker/dist/grad_sync.h"
+#include "worker/dist/flat_params.h"
 #include "worker/train/state_sync.h"
 
 #include <gtest/gtest.h>
@@ -79,6 +80,40 @@ void check_average(int64_t bucket_bytes, bool overlap) {
 
 TEST(GradSync, AveragesOddSizedParametersInManySmallBuckets) { check_average(64, true); }
 TEST(GradSync, AveragesInOneBigBucketWithoutOverlap) { check_average(int64_t{25} << 20, false); }
+
+// Flat mode: the gradients are views of one buffer that backward accumulates into; the average
+// lands in place (no copy out), over many small buckets or one big one.
+void check_flat_average(int64_t bucket_bytes, bool overlap) {
+  auto comm = world_comm();
+  OddModule m;
+  std::vector<std::pair<std::string, torch::Tensor>> params;
+  for (auto& p : m.named_parameters())
+    if (p.key() != "unused") params.emplace_back(p.key(), p.value());
+  FlatParams flat(params);
+  GradSync sync(flat, make_mpi_backend(comm), bucket_bytes, overlap);
+  EXPECT_GE(sync.num_buckets(), bucket_bytes < 1000 ? 2u : 1u);
+  const void* grads = flat.grads().data_ptr();
+  for (int step = 0; step < 2; ++step) {
+    sync.begin_step();
+    torch::Tensor loss = torch::zeros({});
+    for (auto& p : m.ps) loss = loss + (comm->rank() + 1) * p.sum();
+    loss.backward();
+    sync.finish_step();
+    const double expected = (comm->size() + 1) / 2.0;
+    EXPECT_TRUE(torch::all(flat.grads() == expected).item<bool>()) << flat.grads().mean().item<double>();
+    for (auto& p : m.ps) {
+      // Still a view of the flat buffer: nothing was copied out.
+      EXPECT_GE(p.grad().data_ptr<float>(), static_cast<const float*>(grads));
+      EXPECT_LT(p.grad().data_ptr<float>(), static_cast<const float*>(grads) + flat.numel());
+      EXPECT_TRUE(torch::all(p.grad() == expected).item<bool>());
+    }
+  }
+}
+
+TEST(GradSync, FlatModeAveragesInPlaceInManySmallBuckets) { check_flat_average(64, true); }
+TEST(GradSync, FlatModeAveragesInPlaceInOneBucketWithoutOverlap) {
+  check_flat_average(int64_t{25} << 20, false);
+}
 
 TEST(GradSync, BucketsAreInReverseModelOrderAndBounded) {
   auto comm = world_comm();

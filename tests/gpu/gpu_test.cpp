@@ -1,0 +1,183 @@
+// Checks that need a GPU (built only against a CUDA LibTorch; run by scripts/gpu_check.sh on the
+// GPU machine under `mpirun -np 1` and `-np 2`): a replayed CUDA graph of the training step gives
+// the weights eager steps give; bf16 autocast stays close to fp32; the GPU input path on the GPU
+// equals itself on the CPU; two ranks sharing one GPU average gradients over MPI exactly as one
+// process computes them on the whole batch.
+#include <gtest/gtest.h>
+
+#include "common/communicator.h"
+#include "common/mpi_env.h"
+#include "datasets/shard_reader.h"
+#include "test_util.h"
+#include "worker/dist/flat_params.h"
+#include "worker/dist/grad_sync.h"
+#include "worker/toy_data.h"
+#include "worker/train/device_input.h"
+#include "worker/train/step_runner.h"
+
+namespace scouter {
+namespace {
+
+using testing::TempDir;
+
+torch::Device gpu() {
+  if (!torch::cuda::is_available()) throw std::runtime_error("no CUDA device visible");
+  return torch::Device(torch::kCUDA, 0);
+}
+
+// Trains `steps` steps of the toy SCOUTER+ model on the GPU path and returns its weights.
+std::map<std::string, torch::Tensor> train_on_gpu(const Config& cfg, int64_t steps, bool* captured) {
+  auto shards = ShardSet::open(cfg.dataset_dir, "train");
+  torch::manual_seed(static_cast<uint64_t>(cfg.seed));
+  ScouterModel model(cfg, shards->meta().channels);
+  model->to(gpu());
+  Distributed dist(cfg);
+  LoaderOptions o;
+  o.batch_size = cfg.batch_size;
+  o.img_size = cfg.img_size;
+  o.aug = cfg.aug;
+  o.seed = static_cast<uint64_t>(cfg.seed);
+  o.raw = true;
+  BatchLoader loader(shards, o);
+  StepRunner runner(cfg, model, gpu(), dist, shards->meta(), loader.out_height(), loader.out_width(),
+                    StepOptions::for_device(gpu()));
+  runner.state_changed();
+  runner.start_gradient_sync();
+  runner.set_lr(cfg.lr);
+  model->train();
+  loader.start_epoch(0);
+  for (int64_t s = 0; s < steps; ++s) {
+    auto b = loader.next();
+    EXPECT_TRUE(b.has_value());
+    if (!b) break;
+    if (s == steps / 2) runner.set_lr(cfg.lr * 0.5);  // the learning rate reaches a graph too
+    runner.run(std::move(*b));
+  }
+  torch::cuda::synchronize();
+  *captured = runner.graph_captured();
+  std::map<std::string, torch::Tensor> w;
+  for (auto& p : model->named_parameters()) w[p.key()] = p.value().detach().cpu();
+  return w;
+}
+
+// 3 eager steps, then capture and 7 replays, against 10 eager steps: the same kernels in the same
+// order, so the weights agree to float rounding (1e-5 of each tensor's largest element; cuDNN may
+// pick other algorithms for the eager run's first shapes).
+TEST(GpuStep, GraphReplayMatchesEagerSteps) {
+  TempDir data;
+  if (MpiEnv::get().topology().rank == 0) testing::write_toy_shards(data.path(), 512, 32);
+  else return;  // one rank is enough
+  for (const char* precision : {"fp32", "bf16"}) {
+    Config c = testing::toy_config(data.path(), data.file("unused"));
+    c.device = "cuda";
+    c.img_size = 56;
+    c.aug = true;
+    c.precision = precision;
+    c.cuda_graphs = true;
+    bool captured = false;
+    auto graph = train_on_gpu(c, 10, &captured);
+    EXPECT_TRUE(captured) << precision;
+    c.cuda_graphs = false;
+    auto eager = train_on_gpu(c, 10, &captured);
+    EXPECT_FALSE(captured);
+    for (const auto& [name, w] : eager) {
+      double err = (graph.at(name) - w).abs().max().item<double>() / (w.abs().max().item<double>() + 1e-12);
+      EXPECT_LT(err, 1e-5) << precision << " " << name;
+    }
+  }
+}
+
+// A bf16 forward of a resnet18 SCOUTER+ on 260-px images against fp32: logits within 5% of their
+// range (bfloat16 has 8 bits of mantissa; 20 layers of convolutions accumulate its rounding).
+TEST(GpuStep, Bf16ForwardIsCloseToFp32) {
+  if (MpiEnv::get().topology().rank != 0) return;
+  Config c;
+  c.num_classes = 10;
+  torch::manual_seed(3);
+  ScouterModel m(c, 1);
+  m->to(gpu());
+  m->eval();
+  torch::NoGradGuard no_grad;
+  auto x = torch::randn({8, 1, 260, 260}, torch::TensorOptions().device(gpu()));
+  auto fp32 = m->forward(x).logits;
+  m->set_bf16(true);
+  auto bf16 = m->forward(x).logits;
+  EXPECT_EQ(bf16.scalar_type(), torch::kFloat);
+  double range = (fp32.max() - fp32.min()).item<double>();
+  double err = (bf16 - fp32).abs().max().item<double>();
+  std::cout << "[ bf16     ] max |logit difference| " << err << " of range " << range << "\n";
+  EXPECT_LT(err, 0.05 * range);
+  EXPECT_GT(err, 0.0);  // autocast really ran
+}
+
+// The GPU input path on the GPU equals the same path on CPU tensors (tested against PIL in
+// tests/worker/train/device_input_test.cpp): within 1e-4 of a level (interpolation and grid
+// sampling kernels differ by float rounding).
+TEST(GpuInput, MatchesTheSamePathOnCpuTensors) {
+  if (MpiEnv::get().topology().rank != 0) return;
+  TempDir data;
+  testing::write_toy_shards(data.path(), 64, 16);
+  auto shards = ShardSet::open(data.path(), "train");
+  LoaderOptions o;
+  o.img_size = 260;
+  o.aug = true;
+  o.raw = true;
+  BatchLoader raw(shards, o);
+  std::vector<int64_t> rows = {0, 3, 8, 21, 40, 63};
+  DeviceInput on_gpu(shards->meta(), 260, 260, gpu(), true);
+  DeviceInput on_cpu(shards->meta(), 260, 260, torch::kCPU, false);
+  auto a = on_gpu.prepare(raw.make_raw_batch(rows, 1, true)).images.cpu();
+  auto b = on_cpu.prepare(raw.make_raw_batch(rows, 1, true)).images;
+  const double level = 1.0 / (255.0 * shards->meta().std[0]);
+  double err = (a - b).abs().max().item<double>();
+  std::cout << "[ input    ] GPU vs CPU tensors: max " << err / level << " level\n";
+  EXPECT_LT(err, 1e-4 * level + 1e-6);
+}
+
+// Two ranks on one GPU, gradients in flat buffers averaged over MPI (through host memory): the
+// average equals one process's gradient on the whole batch (BatchNorm in eval mode, so no
+// per-rank batch statistics), to float32 rounding of the different summation order.
+TEST(GpuSync, TwoRanksOnOneGpuMatchOneProcess) {
+  const Topology& topo = MpiEnv::get().topology();
+  if (topo.world != 2) GTEST_SKIP() << "needs mpirun -np 2";
+  auto comm = std::make_shared<Communicator>(MPI_COMM_WORLD, 60.0);
+  Config c;
+  c.model = "smallcnn";
+  c.num_classes = 3;
+  c.slots_per_class = 2;
+  torch::manual_seed(5);  // the same initial weights on both ranks
+  ScouterModel mine(c, 1), whole(c, 1);
+  {
+    torch::NoGradGuard no_grad;
+    auto from = mine->named_parameters();
+    for (auto& p : whole->named_parameters()) p.value().copy_(from[p.key()]);
+  }
+  mine->to(gpu());
+  whole->to(gpu());
+  mine->eval();
+  whole->eval();
+  std::vector<std::pair<std::string, torch::Tensor>> params;
+  auto unused = unused_parameters(mine);
+  for (auto& p : mine->named_parameters())
+    if (std::find(unused.begin(), unused.end(), p.key()) == unused.end()) params.emplace_back(p.key(), p.value());
+  FlatParams flat(params);
+  GradSync sync(flat, make_mpi_backend(comm), 4096, true);
+  torch::manual_seed(9);
+  auto x = torch::randn({8, 1, 28, 28}).to(gpu());
+  auto y = torch::randint(0, 3, {8}, torch::kLong).to(gpu());
+  auto part = torch::indexing::Slice(topo.rank * 4, (topo.rank + 1) * 4);
+  sync.begin_step();
+  compute_loss(mine->forward(x.index({part})), y.index({part}), 1.0).total.backward();
+  sync.finish_step();
+  compute_loss(whole->forward(x), y, 1.0).total.backward();
+  auto ref = whole->named_parameters();
+  for (const auto& [name, p] : params) {
+    const auto& want = ref[name].grad();
+    ASSERT_TRUE(want.defined()) << name;
+    double scale = want.abs().max().item<double>();
+    EXPECT_LE((p.grad() - want).abs().max().item<double>(), 1e-4 * scale + 1e-9) << name;
+  }
+}
+
+}  // namespace
+}  // namespace scouter

@@ -1,0 +1,164 @@
+#include "worker/train/step_runner.h"
+
+#include <algorithm>
+
+#include "common/error.h"
+#include "common/log.h"
+#include "worker/model/precision.h"
+#include "worker/train/tensor_batch.h"
+
+namespace scouter {
+namespace {
+
+// Eager steps before a capture: lazy initialisation, cuDNN's autotuning and the first
+// gradient-presence check across ranks all happen outside the graph.
+constexpr int64_t kEagerStepsBeforeCapture = 3;
+
+}  // namespace
+
+std::vector<std::string> unused_parameters(const ScouterModel& model) {
+  std::vector<std::string> names;
+  if (!model->use_slot()) return names;
+  for (const auto& p : model->named_parameters())
+    if (p.key().rfind("slot.to_q.", 0) == 0) names.push_back(p.key());
+  return names;
+}
+
+StepRunner::StepRunner(const Config& cfg, ScouterModel& model, torch::Device device,
+                       Distributed& dist, const ShardMeta& meta, int64_t out_h, int64_t out_w,
+                       StepOptions options)
+    : cfg_(cfg), model_(model), device_(device), dist_(dist), opt_(options), cuda_(device.is_cuda()) {
+  model_->set_bf16(uses_bf16(cfg.precision));
+  const std::vector<std::string> unused = unused_parameters(model_);
+  if (cuda_) at::globalContext().setBenchmarkCuDNN(true);
+  if (opt_.channels_last) {
+    torch::NoGradGuard no_grad;
+    for (auto& p : model_->parameters())
+      if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+  }
+  std::vector<torch::Tensor> params;
+  for (auto& p : model_->named_parameters()) {
+    if (!p.value().requires_grad()) continue;
+    // The CPU path keeps LibTorch's AdamW over every trained parameter (to_q just never gets a
+    // gradient there); the flat path leaves the unused ones out.
+    if (opt_.flat && std::find(unused.begin(), unused.end(), p.key()) != unused.end()) continue;
+    trained_.emplace_back(p.key(), p.value());
+    params.push_back(p.value());
+  }
+  optimizer_ = std::make_unique<torch::optim::AdamW>(
+      params, torch::optim::AdamWOptions(cfg.lr).weight_decay(cfg.weight_decay));
+  if (opt_.flat) {
+    flat_ = std::make_unique<FlatParams>(trained_);
+    flat_opt_ = std::make_unique<FlatAdamW>(*flat_, cfg.lr, cfg.weight_decay);
+  }
+  if (opt_.gpu_input)
+    input_ = std::make_unique<DeviceInput>(meta, out_h, out_w, device_, opt_.channels_last);
+  if (cuda_) fence_ = std::make_unique<StepFence>(device_);
+  sums_ = torch::zeros({5}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
+}
+
+void StepRunner::state_changed() {
+  if (flat_opt_) flat_opt_->import_from(*optimizer_);
+}
+
+void StepRunner::sync_state_out() {
+  if (flat_opt_) flat_opt_->export_to(*optimizer_);
+}
+
+void StepRunner::start_gradient_sync() {
+  auto backend = dist_.backend();
+  if (!backend) return;
+  const auto bucket_bytes = static_cast<int64_t>(cfg_.bucket_mb * 1e6);
+  if (flat_)
+    sync_ = std::make_unique<GradSync>(*flat_, backend, bucket_bytes, cfg_.overlap);
+  else
+    sync_ = std::make_unique<GradSync>(trained_, backend, bucket_bytes, cfg_.overlap);
+}
+
+void StepRunner::set_lr(double lr) {
+  for (auto& g : optimizer_->param_groups()) g.options().set_lr(lr);
+  if (flat_opt_) flat_opt_->set_lr(lr);
+}
+
+bool StepRunner::graphs_allowed() const {
+  return cuda_ && cfg_.cuda_graphs && StepGraph::supported() &&
+         (!sync_ || dist_.backend()->completes_on_stream());
+}
+
+void StepRunner::step_body(const torch::Tensor& images, const torch::Tensor& labels) {
+  if (flat_) {
+    if (sync_) sync_->begin_step();  // zeroes the flat gradients
+    else flat_->zero_grad();
+  } else {
+    optimizer_->zero_grad();
+    if (sync_) sync_->begin_step();
+  }
+  ModelOutput out = model_->forward(images);
+  LossParts loss = compute_loss(out, labels, cfg_.lambda_value);
+  loss.total.backward();
+  if (sync_) sync_->finish_step();
+  if (flat_opt_) flat_opt_->step();
+  else optimizer_->step();
+  torch::NoGradGuard no_grad;
+  const double n = static_cast<double>(labels.size(0));
+  sums_ += torch::stack({loss.total.detach().to(torch::kFloat64) * n,
+                         loss.nll.detach().to(torch::kFloat64) * n,
+                         loss.attn.detach().to(torch::kFloat64) * n,
+                         out.logits.argmax(1).eq(labels).sum().to(torch::kFloat64),
+                         torch::full({}, n, sums_.options())});
+}
+
+void StepRunner::run(Batch&& batch) {
+  torch::Tensor images, labels;
+  if (input_) {
+    DeviceInput::Prepared p = input_->prepare(std::move(batch));
+    images = std::move(p.images);
+    labels = std::move(p.labels);
+  } else {
+    TensorBatch tb = to_tensors(std::move(batch));
+    images = tb.images.to(device_);
+    labels = tb.labels.to(device_);
+    if (opt_.channels_last) images = images.contiguous(torch::MemoryFormat::ChannelsLast);
+  }
+  if (graph_) {
+    static_images_.copy_(images);
+    static_labels_.copy_(labels);
+    graph_->replay();
+  } else if (graphs_allowed() && eager_steps_ >= kEagerStepsBeforeCapture) {
+    static_images_ = images.clone(images.suggest_memory_format());
+    static_labels_ = labels.clone();
+    auto graph = std::make_unique<StepGraph>(device_);
+    graph->capture([this] { step_body(static_images_, static_labels_); });
+    graph_ = std::move(graph);
+    graph_->replay();  // capture recorded the step; this runs it
+  } else {
+    step_body(images, labels);
+    ++eager_steps_;
+  }
+  if (sync_) dist_.backend()->fence("training step");
+  if (fence_) fence_->step();
+}
+
+StepSums StepRunner::sums() const {
+  auto h = sums_.cpu();
+  const double* v = h.data_ptr<double>();
+  return {v[0], v[1], v[2], v[3], v[4]};
+}
+
+void StepRunner::reset_sums() { sums_.zero_(); }
+
+std::string StepRunner::describe() const {
+  std::string s = opt_.flat ? "flat AdamW" : "LibTorch AdamW";
+  if (opt_.gpu_input) s += ", GPU input path";
+  if (opt_.channels_last) s += ", channels_last";
+  s += cfg_.precision == "bf16" ? ", bf16 autocast" : ", fp32";
+  if (graph_) s += ", CUDA graph after " + std::to_string(eager_steps_) + " eager steps";
+  else if (graphs_allowed()) s += ", CUDA graph after " + std::to_string(kEagerStepsBeforeCapture) + " eager steps";
+  else if (cuda_) s += ", eager steps (no CUDA graph: " +
+                       std::string(!cfg_.cuda_graphs ? "cuda_graphs = false"
+                                   : !StepGraph::supported() ? "not in this build"
+                                                             : "gradients over MPI") + ")";
+  return s;
+}
+
+}  // namespace scouter

@@ -1,0 +1,105 @@
+// One optimisation step, on the CPU or a GPU: forward, loss, backward, gradients averaged across
+// ranks, AdamW, and the batch's loss and accuracy added to sums that stay on the device (read once
+// per progress line and once per epoch, so a GPU is never drained to print a number).
+//
+// CPU: LibTorch's AdamW, gradient buckets filled by copies (worker/dist/grad_sync.h), float
+// batches from the loader - bitwise what this project always computed.
+// CUDA: batches through the GPU input path (worker/train/device_input.h); parameters and
+// gradients in flat buffers (worker/dist/flat_params.h) with a capturable AdamW
+// (worker/train/flat_adamw.h); channels_last; cuDNN autotuning; bf16 autocast when precision says
+// so; and, unless cuda_graphs = false or gradients travel over MPI, the whole step captured once
+// as a CUDA graph (worker/train/step_graph.h) after a few eager steps and replayed from then on.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/config.h"
+#include "datasets/batch_loader.h"
+#include "datasets/shard_format.h"
+#include "worker/dist/distributed.h"
+#include "worker/dist/flat_params.h"
+#include "worker/dist/grad_sync.h"
+#include "worker/model/scouter_model.h"
+#include "worker/train/device_input.h"
+#include "worker/train/flat_adamw.h"
+#include "worker/train/step_graph.h"
+
+namespace scouter {
+
+// How steps run. for_device(): everything on for CUDA, nothing for the CPU; tests switch the
+// pieces on for CPU tensors to check them against the CPU path.
+struct StepOptions {
+  bool flat = false;           // FlatParams + FlatAdamW (+ GradSync flat mode)
+  bool gpu_input = false;      // raw batches through DeviceInput
+  bool channels_last = false;  // 4-d weights and inputs in channels_last
+  static StepOptions for_device(torch::Device device) {
+    bool cuda = device.is_cuda();
+    return {cuda, cuda, cuda};
+  }
+};
+
+struct StepSums {
+  double loss = 0, nll = 0, attn = 0, correct = 0, count = 0;  // loss terms times batch sizes
+};
+
+class StepRunner {
+ public:
+  // The model must already sit on `device` with its starting weights; `meta` and the output size
+  // describe the training images (for the GPU input path).
+  StepRunner(const Config& cfg, ScouterModel& model, torch::Device device, Distributed& dist,
+             const ShardMeta& meta, int64_t out_h, int64_t out_w, StepOptions options);
+
+  // The optimizer state as checkpoints and broadcasts read and write it. After changing it
+  // (resume, broadcast) call state_changed(); before reading it, call sync_state_out().
+  torch::optim::AdamW& optimizer() { return *optimizer_; }
+  void state_changed();
+  void sync_state_out();
+  // Starts averaging gradients across ranks (after the weights and state are final).
+  void start_gradient_sync();
+  GradSync* sync() const { return sync_.get(); }
+
+  void set_lr(double lr);
+  // One step on one batch (its size is the training batch size).
+  void run(Batch&& batch);
+  // This rank's sums since the last reset (reads the device).
+  StepSums sums() const;
+  void reset_sums();
+
+  // The GPU input path (null on the CPU), for evaluation batches.
+  const DeviceInput* input() const { return input_.get(); }
+  bool graph_captured() const { return graph_ != nullptr; }
+  std::string describe() const;  // "eager", "CUDA graph after 3 eager steps", ...
+
+ private:
+  void step_body(const torch::Tensor& images, const torch::Tensor& labels);
+  bool graphs_allowed() const;
+
+  const Config& cfg_;
+  ScouterModel& model_;
+  torch::Device device_;
+  Distributed& dist_;
+  StepOptions opt_;
+  bool cuda_;
+  std::vector<std::pair<std::string, torch::Tensor>> trained_;
+  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::unique_ptr<FlatParams> flat_;
+  std::unique_ptr<FlatAdamW> flat_opt_;
+  std::unique_ptr<GradSync> sync_;
+  std::unique_ptr<DeviceInput> input_;
+  std::unique_ptr<StepGraph> graph_;
+  std::unique_ptr<StepFence> fence_;
+  torch::Tensor static_images_, static_labels_;
+  torch::Tensor sums_;  // float64 on the device: loss*n, nll*n, attn*n, correct, n
+  int64_t eager_steps_ = 0;
+};
+
+// Parameters the model defines but never uses in its forward pass (the published xSlot's to_q):
+// they get no gradient, so no optimizer state; the flat GPU path leaves them out.
+std::vector<std::string> unused_parameters(const ScouterModel& model);
+
+}  // namespace scouter
