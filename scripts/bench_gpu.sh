@@ -39,7 +39,8 @@
 #     DEPS_DIR/usr goes into CMAKE_PREFIX_PATH and its libraries into LD_LIBRARY_PATH),
 #     FMT_FIX (auto: where PyTorch's headers bundle another fmt than /usr/include/fmt, the system
 #     fmt is copied into a folder put first with -I, so spdlog sees the fmt it was built for;
-#     this sets CMAKE_CXX_FLAGS; 0: off, 1: always)
+#     0: off, 1: always), CXX_FLAGS_EXTRA (more compile flags, e.g. -I<dir>; these and the fmt
+#     folder become CMAKE_CXX_FLAGS, so do not set CMAKE_CXX_FLAGS in CMAKE_EXTRA)
 #   FASHION_DIR (/usr/share/datasets/fashion-mnist), FASHION_TRAIN (30000; 0: all 60000),
 #   FASHION_VAL (5000; 0: all), N_IMAGES (12000), IMAGENET_CLASSES (100)
 #   EPOCHS (2), OURS_PRECISION (bf16), OURS_CUDA_GRAPHS (true): passed as --precision and
@@ -105,6 +106,7 @@ fi
 
 LOGS=$WORK/logs
 RES=$WORK/results  # one small file per value: <case>.<field>
+rm -rf "$LOGS"  # this call's logs only
 mkdir -p "$LOGS" "$RES" "$WORK/runs" "$WORK/data"
 rm -f "$RES"/* "$WORK/table.md"
 has_part() { [[ ",$PARTS," == *",$1,"* ]]; }
@@ -153,9 +155,10 @@ elif has_part build; then
   if [ "$fix" = 1 ]; then
     mkdir -p "$BUILD/fmt-first"
     rm -rf "$BUILD/fmt-first/fmt" && cp -r /usr/include/fmt "$BUILD/fmt-first/fmt"
-    args+=("-DCMAKE_CXX_FLAGS=-I$BUILD/fmt-first")
+    CXX_FLAGS_EXTRA="-I$BUILD/fmt-first${CXX_FLAGS_EXTRA:+ $CXX_FLAGS_EXTRA}"
     say "FMT_FIX: system fmt $(fmt_version /usr/include/fmt) first on the include path (PyTorch bundles $(fmt_version "$torch_inc/fmt"))"
   fi
+  [ -n "${CXX_FLAGS_EXTRA:-}" ] && args+=("-DCMAKE_CXX_FLAGS=$CXX_FLAGS_EXTRA")
   # shellcheck disable=SC2206
   args+=(${CMAKE_EXTRA:-})
   echo "cmake ${args[*]}" > "$LOGS/build.log"
