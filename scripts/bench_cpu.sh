@@ -46,6 +46,8 @@ fi
 mkdir -p "$WORK"
 RESULTS=$WORK/results.tsv  # case <tab> round <tab> who <tab> batch <tab> ms (or FAILED)
 : > "$RESULTS"
+LOADS=$WORK/loads.txt  # 1-minute load average at the start of each round
+: > "$LOADS"
 BIG_STEPS=$(( STEPS / 4 > 3 ? STEPS / 4 : 3 ))
 
 # published CASE ROUND ARGS...: one published_bench.py run, its median ms into RESULTS.
@@ -99,6 +101,7 @@ run_ours() {
 echo "bench_cpu.sh: $ROUNDS rounds, $THREADS threads; published: $PUBLISHED_DIR; logs in $WORK" >&2
 for round in $(seq 1 "$ROUNDS"); do
   echo "bench_cpu.sh: round $round/$ROUNDS (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+  cut -d' ' -f1 /proc/loadavg >> "$LOADS"
   if [ $(( round % 2 )) = 1 ]; then run_published "$round"; run_ours "$round"
   else run_ours "$round"; run_published "$round"; fi
 done
@@ -114,6 +117,8 @@ rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 rounds = int(sys.argv[2])
 print("CPU: $CPU, $(nproc) cores; avx2 $(has avx2), avx512f $(has avx512f); $THREADS threads each")
 print("published: PyTorch $TORCH ($PYTHON); ours: $VERSION")
+print("1-minute load average at the start of rounds 1..$ROUNDS: $(paste -sd' ' "$LOADS")"
+      " (above $(nproc): other processes share the cores, expect noise)")
 print()
 print("| case | batch | round | published ms/step | ours ms/step | published/ours |")
 print("| --- | --- | --- | --- | --- | --- |")
