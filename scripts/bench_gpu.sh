@@ -61,6 +61,11 @@ if [ ! -f "$PUBLISHED_DIR/sloter/slot_model.py" ]; then
   exit 2
 fi
 PUBLISHED_DIR=$(cd "$PUBLISHED_DIR" && pwd)
+# Paths the caller gave relative to its own folder stay valid after the cd below.
+absolute() { case "$1" in /*|"") echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+for v in WORK BUILD FASHION_DIR DEPS_DIR SCOUTER_BIN OUT; do
+  if [ -n "${!v:-}" ]; then printf -v "$v" '%s' "$(absolute "${!v}")"; fi
+done
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
