@@ -17,7 +17,7 @@
 #include "datasets/image_prep.h"
 #include "datasets/loader_bench.h"
 #include "launcher/report.h"
-#include "launcher/sweep.h"
+#include "common/sweep.h"
 #include "launcher/sweep_exec.h"
 #include "worker/train/bench.h"
 #include "worker/explain/explain.h"
