@@ -144,7 +144,7 @@ class Unpickler {
         case 'h': stack_.push_back(recall(read<uint8_t>())); break;   // BINGET
         case 'j': stack_.push_back(recall(read<uint32_t>())); break;  // LONG_BINGET
         default:
-          throw std::runtime_error(str_format("unsupported pickle opcode 0x{:02x} at byte {}", op, pos_ - 1));
+          throw std::runtime_error(str_format("unsupported pickle opcode 0x{:02x} at byte {}", static_cast<unsigned>(op), pos_ - 1));
       }
     }
   }
