@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cmath>
 #include <sstream>
-#include <toml++/toml.h>
 #include <variant>
 
 #include "common/error.h"

@@ -1,8 +1,14 @@
 // The TOML side of the config registry, for readers of other TOML layouts (sweep files):
 // applying one TOML value to a key with the same strict typing as a config file.
+// Private to common/: toml++ is a private dependency of scouter_common (it may be header-only,
+// from -DTOMLPLUSPLUS_INCLUDE_DIR), and no file outside common/ may include this header.
 #pragma once
 
+#if __has_include(<toml++/toml.hpp>)
+#include <toml++/toml.hpp>
+#else
 #include <toml++/toml.h>
+#endif
 
 #include <string>
 

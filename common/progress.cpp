@@ -1,6 +1,7 @@
 #include "common/progress.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <cstdio>
 

@@ -1,7 +1,11 @@
 #include "datasets/image_ops.h"
 
 #include <fmt/format.h>
+#if __has_include(<stb/stb_image_write.h>)
 #include <stb/stb_image_write.h>
+#else
+#include <stb_image_write.h>  // a header-only stb folder without the stb/ level
+#endif
 
 #include <algorithm>
 #include <cmath>

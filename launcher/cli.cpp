@@ -1,8 +1,5 @@
 #include "launcher/cli.h"
 
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
-
 #include <cstdio>
 #include <exception>
 
@@ -29,7 +26,7 @@ std::string shell_quote(const std::string& s) {
 // MPI_Abort does that, with this status. A single process just returns it.
 int end_job(int code) {
   if (MpiEnv::initialized() && MpiEnv::get().topology().world > 1) {
-    spdlog::default_logger()->flush();
+    log::flush();
     MPI_Abort(MPI_COMM_WORLD, code);
   }
   return code;
@@ -95,7 +92,7 @@ ParsedArgs parse_args(int argc, char** argv) {
         value = "true";  // a flag without a value: `--all`, `--html DIR` 
       } else {
         if (i >= argc)
-          throw UserError(fmt::format("command line: {} needs a value", arg),
+          throw UserError(str_format("command line: {} needs a value", arg),
                           "write --key value or --key=value");
         value = argv[i++];
       }
@@ -122,13 +119,13 @@ int run_cli(int argc, char** argv) {
     // Another rank failed and logged why; this one only leaves with the same status.
     return end_job(e.exit_code());
   } catch (const UserError& e) {
-    spdlog::error("{}{}{}", e.what(), e.hint().empty() ? "" : " -- hint: ", e.hint());
+    log::error("{}{}{}", e.what(), e.hint().empty() ? "" : " -- hint: ", e.hint());
     return end_job(kExitUsage);
   } catch (const std::exception& e) {
     // LibTorch's c10::Error carries a backtrace after the first line; the first line says it.
     std::string msg = e.what();
     auto nl = msg.find('\n');
-    spdlog::error("{}", nl == std::string::npos ? msg : msg.substr(0, nl));
+    log::error("{}", nl == std::string::npos ? msg : msg.substr(0, nl));
     return end_job(kExitFailure);
   }
 }

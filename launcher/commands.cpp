@@ -1,8 +1,5 @@
 #include "launcher/commands.h"
 
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
-
 #include <cstdio>
 #include <filesystem>
 
@@ -17,7 +14,7 @@
 #include "datasets/image_prep.h"
 #include "datasets/loader_bench.h"
 #include "launcher/report.h"
-#include "launcher/sweep.h"
+#include "common/sweep.h"
 #include "launcher/sweep_exec.h"
 #include "worker/train/bench.h"
 #include "worker/explain/explain.h"
@@ -44,7 +41,7 @@ CommandOptions take_options(const ParsedArgs& args, const std::vector<std::strin
   CommandOptions o;
   for (const auto& [k, v] : args.options) {
     if (std::find(allowed.begin(), allowed.end(), k) == allowed.end())
-      throw UserError(fmt::format("command line: '{}' does not take --{}", args.command, k),
+      throw UserError(str_format("command line: '{}' does not take --{}", args.command, k),
                       "valid: " + (allowed.empty() ? std::string("no options")
                                                    : "--" + join(allowed, ", --")));
     o.values.emplace_back(k, v);
@@ -54,8 +51,8 @@ CommandOptions take_options(const ParsedArgs& args, const std::vector<std::strin
 
 void no_positional(const ParsedArgs& args) {
   if (!args.positional.empty())
-    throw UserError(fmt::format("command line: '{}' takes no argument '{}'", args.command,
-                                args.positional[0]),
+    throw UserError(str_format("command line: '{}' takes no argument '{}'", args.command,
+                               args.positional[0]),
                     "options are written --key value");
 }
 
@@ -64,8 +61,8 @@ int64_t int_option(const CommandOptions& o, const std::string& key, int64_t fall
   if (s.empty()) return fallback;
   auto v = parse_int(s);
   if (!v || *v < lo)
-    throw UserError(fmt::format("command line: --{} must be an integer >= {}, got '{}'", key, lo, s),
-                    fmt::format("e.g. --{} {}", key, fallback));
+    throw UserError(str_format("command line: --{} must be an integer >= {}, got '{}'", key, lo, s),
+                    str_format("e.g. --{} {}", key, fallback));
   return *v;
 }
 
@@ -78,13 +75,13 @@ int cmd_train(const ParsedArgs& args) {
   const Topology& topo = MpiEnv::init(nullptr, nullptr).topology();
   init_logging(topo.rank, cfg.log_level);
   if (topo.rank == 0) {
-    spdlog::info("scouter {} ({}) train on {}; resolved config:\n{}", SCOUTER_VERSION,
-                 SCOUTER_GIT_VERSION, topo.describe(), to_table(cfg));
+    log::info("scouter {} ({}) train on {}; resolved config:\n{}", SCOUTER_VERSION,
+              SCOUTER_GIT_VERSION, topo.describe(), to_table(cfg));
     ensure_dir(cfg.output_dir);
     write_text_file_atomic(cfg.output_dir + "/command.txt", args.command_line + "\n");
     write_text_file_atomic(cfg.output_dir + "/hosts.txt", join(topo.hosts, "\n") + "\n");
     write_text_file_atomic(cfg.output_dir + "/version.txt",
-                           fmt::format("scouter {} ({})\n", SCOUTER_VERSION, SCOUTER_GIT_VERSION));
+                           str_format("scouter {} ({})\n", SCOUTER_VERSION, SCOUTER_GIT_VERSION));
   }
   // The attention pictures of vis = true, written before summary.json marks the run complete.
   auto pictures = [&cfg](ScouterModel& model) {
@@ -132,7 +129,7 @@ int cmd_explain(const ParsedArgs& args) {
     std::string s = o.get(key);
     if (s.empty()) return fallback;
     auto v = parse_bool(s);
-    if (!v) throw UserError(fmt::format("command line: --{} must be true or false, got '{}'", key, s), "e.g. --" + key + " true");
+    if (!v) throw UserError(str_format("command line: --{} must be true or false, got '{}'", key, s), "e.g. --" + key + " true");
     return *v;
   };
   opt.all = flag("all", false);
@@ -160,9 +157,9 @@ double double_option(const CommandOptions& o, const std::string& key, double fal
   if (s.empty()) return fallback;
   auto v = parse_double(s);
   if (!v || *v < lo || *v > hi)
-    throw UserError(fmt::format("command line: --{} must be a number in {}..{}, got '{}'", key, lo,
-                                hi, s),
-                    fmt::format("e.g. --{} {}", key, fallback));
+    throw UserError(str_format("command line: --{} must be a number in {}..{}, got '{}'", key, lo,
+                               hi, s),
+                    str_format("e.g. --{} {}", key, fallback));
   return *v;
 }
 
@@ -173,8 +170,8 @@ int prep_images(const std::string& dataset, const ParsedArgs& args) {
   ImagePrepOptions opt;
   opt.src = o.get("src");
   if (opt.src.empty())
-    throw UserError(fmt::format("command line: prep {} needs --src DIR (the dataset's folder)",
-                                dataset),
+    throw UserError(str_format("command line: prep {} needs --src DIR (the dataset's folder)",
+                               dataset),
                     "e.g. scouter prep CUB200 --src ~/data/CUB_200_2011 --out data/cub200");
   opt.out = o.get("out", "data/" + to_lower(dataset));
   opt.num_classes = int_option(o, "num_classes", 0, 0);
@@ -191,25 +188,25 @@ int prep_images(const std::string& dataset, const ParsedArgs& args) {
     ranks_here = topo.local_size;
     // Ranks wait for each other only at the end, up to a shard's conversion apart.
     comm = std::make_unique<Communicator>(MPI_COMM_WORLD, 3600.0);
-    if (topo.rank == 0) spdlog::info("prep {} on {}", dataset, topo.describe());
+    if (topo.rank == 0) log::info("prep {} on {}", dataset, topo.describe());
   }
   opt.threads = int_option(o, "threads", std::max<int64_t>(1, resolve_threads(0) / ranks_here), 1);
   ImagePrepResult r = prep_image_dataset(dataset, opt, comm.get());
   if (comm) comm->shutdown();
   if (r.up_to_date) {
-    spdlog::info("prep {}: {} train and {} val samples in {}, already up to date", dataset,
-                 r.train_count, r.val_count, opt.out);
+    log::info("prep {}: {} train and {} val samples in {}, already up to date", dataset,
+              r.train_count, r.val_count, opt.out);
   } else {
-    spdlog::info("prep {}: {} train and {} val samples in {} ({} shards, {} converted now); {} of "
-                 "{} source images unreadable",
-                 dataset, r.train_count, r.val_count, opt.out, r.shards_total, r.shards_converted,
-                 r.bad_count, r.source_count);
+    log::info("prep {}: {} train and {} val samples in {} ({} shards, {} converted now); {} of "
+              "{} source images unreadable",
+              dataset, r.train_count, r.val_count, opt.out, r.shards_total, r.shards_converted,
+              r.bad_count, r.source_count);
     if (r.images_decoded > 0)
-      spdlog::info("prep {}: decoded {} images in {:.2f} s: {:.1f} img/s ({} rank(s) x {} "
-                   "thread(s))",
-                   dataset, r.images_decoded, r.convert_seconds,
-                   r.images_decoded / std::max(r.convert_seconds, 1e-9), comm ? comm->size() : 1,
-                   opt.threads);
+      log::info("prep {}: decoded {} images in {:.2f} s: {:.1f} img/s ({} rank(s) x {} "
+                "thread(s))",
+                dataset, r.images_decoded, r.convert_seconds,
+                r.images_decoded / std::max(r.convert_seconds, 1e-9), comm ? comm->size() : 1,
+                opt.threads);
   }
   return kExitOk;
 }
@@ -222,7 +219,7 @@ int cmd_prep(const ParsedArgs& args) {
   if (is_image_dataset(dataset)) return prep_images(dataset, args);
   auto o = take_options(args, {"src", "out", "shard_size"});
   if (dataset != "MNIST" && dataset != "FashionMNIST")
-    throw UserError(fmt::format("command line: unknown dataset '{}'", dataset),
+    throw UserError(str_format("command line: unknown dataset '{}'", dataset),
                     "valid: " + join(known_datasets(), ", "));
   std::string src = o.get("src", dataset == "FashionMNIST" ? "/usr/share/datasets/fashion-mnist" : "");
   if (src.empty())
@@ -231,10 +228,10 @@ int cmd_prep(const ParsedArgs& args) {
   std::string out = o.get("out", "data/" + to_lower(dataset == "FashionMNIST" ? "fashion-mnist" : dataset));
   int64_t shard_size = int_option(o, "shard_size", Config{}.shard_size, 1);
   PrepResult r = prep_idx_dataset(dataset, src, out, shard_size);
-  spdlog::info("prep {}: {} train and {} val samples in {} ({}){}", dataset, r.train_count,
-               r.val_count, out, r.train_paths.size() + r.val_paths.size() == 1 ? "1 shard" :
-               fmt::format("{} shards", r.train_paths.size() + r.val_paths.size()),
-               r.skipped ? ", already up to date" : "");
+  log::info("prep {}: {} train and {} val samples in {} ({}){}", dataset, r.train_count,
+            r.val_count, out, r.train_paths.size() + r.val_paths.size() == 1 ? "1 shard" :
+            str_format("{} shards", r.train_paths.size() + r.val_paths.size()),
+            r.skipped ? ", already up to date" : "");
   return kExitOk;
 }
 
@@ -275,10 +272,10 @@ int cmd_keys(const ParsedArgs& args) {
   for (const auto& k : config_keys()) {
     std::string value = get_value_literal(defaults, k.name);
     if (md) {
-      std::fputs(fmt::format("| `{}` | `{}` | {} |\n", k.name, value, k.doc).c_str(), stdout);
+      std::fputs(str_format("| `{}` | `{}` | {} |\n", k.name, value, k.doc).c_str(), stdout);
     } else {
-      if (k.group != group) std::fputs(fmt::format("[{}]\n", group = k.group).c_str(), stdout);
-      std::fputs(fmt::format("  {:<17} {:<16} {}\n", k.name, value, k.doc).c_str(), stdout);
+      if (k.group != group) std::fputs(str_format("[{}]\n", group = k.group).c_str(), stdout);
+      std::fputs(str_format("  {:<17} {:<16} {}\n", k.name, value, k.doc).c_str(), stdout);
     }
   }
   return kExitOk;
@@ -306,23 +303,23 @@ int cmd_sweep(const ParsedArgs& args) {
   std::string self = fs::read_symlink("/proc/self/exe").string();
   if (dry) {
     std::string text = describe_sweep(sweep);
-    for (const auto& r : sweep.runs) text += fmt::format("  {}: {}\n", r.name, state_name(run_state(r)));
+    for (const auto& r : sweep.runs) text += str_format("  {}: {}\n", r.name, state_name(run_state(r)));
     std::fputs(text.c_str(), stdout);
     if (!slurm) return kExitOk;
   }
   if (slurm) {
     auto subs = submit_sweep_slurm(sweep, self, dry);
-    if (subs.empty()) spdlog::info("sweep {}: every run is complete; nothing submitted", sweep.name);
+    if (subs.empty()) log::info("sweep {}: every run is complete; nothing submitted", sweep.name);
     for (const auto& s : subs)
-      std::fputs(fmt::format("{} {}: {} run(s){} -> {}\n", s.job_id.empty() ? "(dry run)" : "job " + s.job_id,
-                             s.group, s.runs.size(),
-                             s.dependency.empty() ? "" : ", " + s.dependency, s.script).c_str(),
+      std::fputs(str_format("{} {}: {} run(s){} -> {}\n", s.job_id.empty() ? "(dry run)" : "job " + s.job_id,
+                            s.group, s.runs.size(),
+                            s.dependency.empty() ? "" : ", " + s.dependency, s.script).c_str(),
                  stdout);
     return kExitOk;
   }
   int left = run_sweep_local(sweep, self);
-  spdlog::info("sweep {}: {} of {} runs complete; results: scouter report {}", sweep.name,
-               sweep.runs.size() - static_cast<size_t>(left), sweep.runs.size(), sweep.dir);
+  log::info("sweep {}: {} of {} runs complete; results: scouter report {}", sweep.name,
+            sweep.runs.size() - static_cast<size_t>(left), sweep.runs.size(), sweep.dir);
   return left == 0 ? kExitOk : kExitFailure;
 }
 
@@ -334,7 +331,7 @@ int cmd_report(const ParsedArgs& args) {
   std::string html = o.get("html", "false");
   auto parsed = parse_bool(html);
   if (!parsed)
-    throw UserError(fmt::format("command line: --html must be true or false, got '{}'", html),
+    throw UserError(str_format("command line: --html must be true or false, got '{}'", html),
                     "e.g. scouter report runs/quickstart --html true");
   options.html = *parsed;
   std::fputs(report_table(args.positional, options).c_str(), stdout);
@@ -363,10 +360,10 @@ int run_command(const ParsedArgs& args) {
   if (c == "report") return cmd_report(args);
   if (c == "sweep") return cmd_sweep(args);
   if (c == "version" || c == "--version") {
-    std::fputs(fmt::format("scouter {} ({})\n", SCOUTER_VERSION, SCOUTER_GIT_VERSION).c_str(), stdout);
+    std::fputs(str_format("scouter {} ({})\n", SCOUTER_VERSION, SCOUTER_GIT_VERSION).c_str(), stdout);
     return kExitOk;
   }
-  throw UserError(fmt::format("unknown command '{}'", c),
+  throw UserError(str_format("unknown command '{}'", c),
                   "valid: prep, train, vis, explain, sweep, report, bench, keys, version (scouter help)");
 }
 

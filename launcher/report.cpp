@@ -1,13 +1,12 @@
 #include "launcher/report.h"
 
-#include <fmt/format.h>
-
 #include <filesystem>
 #include <map>
 #include <set>
 #include <tuple>
 
 #include "common/files.h"
+#include "common/format.h"
 #include "common/progress.h"
 #include "common/text.h"
 #include "launcher/curves_svg.h"
@@ -45,14 +44,14 @@ Table settings_table(const std::vector<RunRow>& rows, std::string& csv) {
     Stats a = stats(acc), b = stats(best), ar = stats(area), s = stats(secs), i = stats(ips);
     const RunRow& first = *group.front();
     t.rows.push_back({key.first, first.setting, first.kind,
-                      fmt::format("{}/{} complete", acc.size(), group.size()), pm(a, 100, "{:.2f}"),
+                      str_format("{}/{} complete", acc.size(), group.size()), pm(a, 100, "{:.2f}"),
                       pm(b, 100, "{:.2f}"), pm(ar, 1, "{:.4f}"),
                       s.n ? format_duration(s.mean) : "-", num(i.mean, "{:.0f}")});
-    csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(key.first),
-                       csv_field(first.setting), csv_field(first.kind), acc.size(), group.size(),
-                       num(a.mean, "{:.6g}"), num(a.std, "{:.6g}"), num(b.mean, "{:.6g}"),
-                       num(b.std, "{:.6g}"), num(ar.mean, "{:.6g}"), num(ar.std, "{:.6g}"),
-                       num(s.mean, "{:.1f}"), num(i.mean, "{:.1f}"));
+    csv += str_format("{},{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(key.first),
+                      csv_field(first.setting), csv_field(first.kind), acc.size(), group.size(),
+                      num(a.mean, "{:.6g}"), num(a.std, "{:.6g}"), num(b.mean, "{:.6g}"),
+                      num(b.std, "{:.6g}"), num(ar.mean, "{:.6g}"), num(ar.std, "{:.6g}"),
+                      num(s.mean, "{:.1f}"), num(i.mean, "{:.1f}"));
   }
   return t;
 }
@@ -66,14 +65,14 @@ Table runs_table(const std::vector<RunRow>& rows, std::string& csv) {
       "seconds,images_per_s\n";
   for (const auto& r : rows) {
     t.rows.push_back({r.path, r.kind, num(r.final_acc * 100), num(r.best_acc * 100),
-                      num(r.area, "{:.4f}"), fmt::format("{}/{}", r.epochs_done, r.epochs),
+                      num(r.area, "{:.4f}"), str_format("{}/{}", r.epochs_done, r.epochs),
                       num(r.images_per_s, "{:.0f}"),
                       std::isfinite(r.seconds) ? format_duration(r.seconds) : "-", r.state});
-    csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(r.path),
-                       csv_field(r.dataset), csv_field(r.setting), csv_field(r.kind),
-                       csv_field(r.state), r.epochs_done, r.epochs, num(r.final_acc, "{:.6g}"),
-                       num(r.best_acc, "{:.6g}"), num(r.area, "{:.6g}"), num(r.seconds, "{:.1f}"),
-                       num(r.images_per_s, "{:.1f}"));
+    csv += str_format("{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(r.path),
+                      csv_field(r.dataset), csv_field(r.setting), csv_field(r.kind),
+                      csv_field(r.state), r.epochs_done, r.epochs, num(r.final_acc, "{:.6g}"),
+                      num(r.best_acc, "{:.6g}"), num(r.area, "{:.6g}"), num(r.seconds, "{:.1f}"),
+                      num(r.images_per_s, "{:.1f}"));
   }
   return t;
 }
@@ -93,7 +92,7 @@ Table metrics_table(const std::vector<RunRow>& rows, std::string& csv) {
   csv = "dataset,setting,kind,method,runs,images";
   for (const auto& [key, title] : explain_metric_columns()) {
     t.header.push_back(title);
-    csv += fmt::format(",{0}_mean,{0}_std", key);
+    csv += str_format(",{0}_mean,{0}_std", key);
   }
   csv += "\n";
   for (const auto& [key, group] : groups) {
@@ -111,15 +110,15 @@ Table metrics_table(const std::vector<RunRow>& rows, std::string& csv) {
                                     std::to_string(group.size()),
                                     join(count_text, "/")};
     std::string line =
-        fmt::format("{},{},{},{},{},{}", csv_field(std::get<0>(key)), csv_field(first.setting),
-                    csv_field(first.kind), method, group.size(), join(count_text, "/"));
+        str_format("{},{},{},{},{},{}", csv_field(std::get<0>(key)), csv_field(first.setting),
+                   csv_field(first.kind), method, group.size(), join(count_text, "/"));
     for (const auto& [metric, title] : explain_metric_columns()) {
       std::vector<double> xs;
       for (const auto* r : group) xs.push_back(r->explain.methods.at(method).at(metric));
       Stats st = stats(xs);
       bool small = metric == "infidelity" || metric == "sensitivity";
       row.push_back(pm(st, 1, small ? "{:.4g}" : "{:.4f}"));
-      line += fmt::format(",{},{}", num(st.mean, "{:.6g}"), num(st.std, "{:.6g}"));
+      line += str_format(",{},{}", num(st.mean, "{:.6g}"), num(st.std, "{:.6g}"));
     }
     t.rows.push_back(std::move(row));
     csv += line + "\n";
@@ -156,7 +155,7 @@ std::string report_table(const std::vector<std::string>& dirs, const ReportOptio
   size_t without = 0;
   for (const auto& r : rows) without += r.has_explain_metrics ? 0 : 1;
   if (without > 0)
-    notes.push_back(fmt::format(
+    notes.push_back(str_format(
         "{} of {} runs have no explanation metrics; scouter explain RUN_DIR writes them "
         "(RUN_DIR/explain/metrics.json) and the next report includes them.",
         without, rows.size()));
@@ -172,12 +171,12 @@ std::string report_table(const std::vector<std::string>& dirs, const ReportOptio
   write_text_file_atomic(where + "/report_settings.csv", settings_csv);
   write_text_file_atomic(where + "/report_metrics.csv", metrics_csv);
   write_text_file_atomic(where + "/curves.svg", svg);
-  std::string written = fmt::format(
+  std::string written = str_format(
       "{0}/report.csv, {0}/report_settings.csv, {0}/report_metrics.csv, {0}/curves.svg", where);
   if (options.html) {
     HtmlReport page{dirs, settings, runs, metrics, notes, warnings, svg, &rows};
     write_text_file_atomic(where + "/report.html", report_html(page));
-    written += fmt::format(", {}/report.html", where);
+    written += str_format(", {}/report.html", where);
   }
   return out + "\nwritten: " + written + "\n";
 }

@@ -1,7 +1,5 @@
 #include "launcher/report_data.h"
 
-#include <fmt/format.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <regex>
@@ -9,6 +7,7 @@
 #include "common/config.h"
 #include "common/error.h"
 #include "common/files.h"
+#include "common/format.h"
 #include "common/metrics_log.h"
 #include "common/text.h"
 #include "worker/explain/explain_files.h"
@@ -44,14 +43,14 @@ ExplainMetrics parse_explain_metrics(const std::string& text) {
     throw std::runtime_error("\"methods\" is not a non-empty object");
   for (const auto& [method, values] : methods.items()) {
     if (!values.is_object())
-      throw std::runtime_error(fmt::format("method \"{}\" is not an object", method));
+      throw std::runtime_error(str_format("method \"{}\" is not an object", method));
     auto& out = m.methods[method];
     for (const auto& [key, title] : explain_metric_columns()) {
       auto it = values.find(key);
       if (it == values.end())
-        throw std::runtime_error(fmt::format("method \"{}\" has no \"{}\"", method, key));
+        throw std::runtime_error(str_format("method \"{}\" has no \"{}\"", method, key));
       if (!it->is_null() && !it->is_number())
-        throw std::runtime_error(fmt::format("\"{}\".\"{}\" is not a number", method, key));
+        throw std::runtime_error(str_format("\"{}\".\"{}\" is not a number", method, key));
       out[key] = it->is_null() ? NAN : it->get<double>();
     }
   }
@@ -99,7 +98,7 @@ RunRow read_run(const fs::path& run, std::vector<std::string>& warnings) {
     std::string log = file_exists(log_path) ? read_text_file(log_path) : "";
     bool failed = log.find("[error]") != std::string::npos;
     r.state =
-        fmt::format("{} (epoch {}/{})", failed ? "failed" : "incomplete", r.epochs_done, r.epochs);
+        str_format("{} (epoch {}/{})", failed ? "failed" : "incomplete", r.epochs_done, r.epochs);
   }
 
   std::error_code ec;
@@ -111,9 +110,9 @@ RunRow read_run(const fs::path& run, std::vector<std::string>& warnings) {
       r.has_explain_metrics = true;
     } catch (const std::exception& e) {
       warnings.push_back(
-          fmt::format("{}: malformed ({}); the run is left out of the metrics table -- rerun "
-                      "scouter explain {}",
-                      metrics_json, e.what(), r.path));
+          str_format("{}: malformed ({}); the run is left out of the metrics table -- rerun "
+                     "scouter explain {}",
+                     metrics_json, e.what(), r.path));
     }
   }
   return r;
@@ -126,11 +125,11 @@ std::vector<RunRow> read_runs(const std::vector<std::string>& dirs,
   std::vector<fs::path> paths;
   for (const auto& d : dirs) {
     if (!fs::is_directory(d))
-      throw UserError(fmt::format("report: '{}' is not a folder", d), "give run or sweep folders");
+      throw UserError(str_format("report: '{}' is not a folder", d), "give run or sweep folders");
     find_runs(d, 3, paths);
   }
   if (paths.empty())
-    throw UserError(fmt::format("report: no runs (folders with config.toml) under {}", dirs[0]),
+    throw UserError(str_format("report: no runs (folders with config.toml) under {}", dirs[0]),
                     "train a run first");
   std::vector<RunRow> rows;
   for (const auto& p : paths) rows.push_back(read_run(p, warnings));
@@ -183,11 +182,11 @@ Stats stats(const std::vector<double>& xs) {
 
 std::string pm(const Stats& st, double scale, const char* f) {
   if (st.n == 0) return "-";
-  return fmt::format(fmt::runtime(std::string(f) + " ± " + f), st.mean * scale, st.std * scale);
+  return str_format(std::string(f) + " ± " + f, st.mean * scale, st.std * scale);
 }
 
 std::string num(double v, const char* f) {
-  return std::isfinite(v) ? fmt::format(fmt::runtime(f), v) : "-";
+  return std::isfinite(v) ? str_format(f, v) : "-";
 }
 
 std::string csv_field(const std::string& s) {

@@ -1,7 +1,5 @@
 #include "launcher/report_html.h"
 
-#include <fmt/format.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <map>
@@ -10,6 +8,7 @@
 
 #include "common/base64.h"
 #include "common/files.h"
+#include "common/format.h"
 #include "common/metrics_log.h"
 #include "common/text.h"
 #include "common/version.h"
@@ -42,7 +41,7 @@ figcaption { font-size: 0.75em; max-width: 40em; }
 )";
 
 std::string table_html(const Table& t, const std::string& id) {
-  std::string s = fmt::format("<div class=\"scroll\"><table id=\"{}\">\n<thead><tr>", id);
+  std::string s = str_format("<div class=\"scroll\"><table id=\"{}\">\n<thead><tr>", id);
   for (const auto& h : t.header) s += "<th>" + html_escape(h) + "</th>";
   s += "</tr></thead>\n<tbody>\n";
   for (const auto& row : t.rows) {
@@ -55,7 +54,7 @@ std::string table_html(const Table& t, const std::string& id) {
 
 // <section> with a heading (the table's title), the table (id "<id>-table") and `after`.
 std::string table_section(const std::string& id, const Table& t, const std::string& after = {}) {
-  std::string s = fmt::format("<section>\n<h2 id=\"{}\">{}</h2>\n", id, html_escape(t.title));
+  std::string s = str_format("<section>\n<h2 id=\"{}\">{}</h2>\n", id, html_escape(t.title));
   s += t.rows.empty() ? "<p class=\"note\">No rows.</p>\n" : table_html(t, id + "-table");
   return s + after + "</section>\n";
 }
@@ -96,21 +95,21 @@ PicturedRun read_pictured(const RunRow& r) {
 
 std::string figure_html(const PicturedRun& p, int64_t index, const Grid& g) {
   const RunRow& r = *p.run;
-  std::string caption = fmt::format("<b>{}</b> · {} · {}", html_escape(r.name), html_escape(r.kind),
-                                    html_escape(method_label(g.method)));
+  std::string caption = str_format("<b>{}</b> · {} · {}", html_escape(r.name), html_escape(r.kind),
+                                   html_escape(method_label(g.method)));
   auto t = p.truth.find(index);
   if (t != p.truth.end()) {
     auto [label, pred] = t->second;
-    caption += fmt::format("<br>true {} · <span class=\"{}\">pred {}</span>", label,
-                           label == pred ? "right" : "wrong", pred);
+    caption += str_format("<br>true {} · <span class=\"{}\">pred {}</span>", label,
+                          label == pred ? "right" : "wrong", pred);
   }
   if (r.kind_order == 1)
     caption += "<br><span class=\"why-not\">maps show why NOT each class</span>";
-  return fmt::format(
+  return str_format(
       "<figure><img src=\"data:image/png;base64,{}\" alt=\"{}\"><figcaption>{}</figcaption>"
       "</figure>\n",
       base64_encode(read_text_file(g.png)),
-      html_escape(fmt::format("image {:05d}, {}, {}", index, r.name, g.method)), caption);
+      html_escape(str_format("image {:05d}, {}, {}", index, r.name, g.method)), caption);
 }
 
 // One section per dataset: a row per pictured image (the first kGalleryImages by index), the
@@ -125,7 +124,7 @@ std::string gallery_html(const std::vector<RunRow>* runs) {
     return s +
            "<p class=\"note\">No run has explain output; <code>scouter explain RUN_DIR</code> "
            "writes it (RUN_DIR/explain/grids).</p>\n</section>\n";
-  s += fmt::format(
+  s += str_format(
       "<p class=\"note\">Per dataset, the first {} images pictured by <code>scouter explain</code> "
       "(by index); each grid is the image and one tile per class, framed green for the true "
       "class and red for the predicted one. SCOUTER&minus; maps show why NOT each class.</p>\n",
@@ -140,17 +139,17 @@ std::string gallery_html(const std::vector<RunRow>* runs) {
       pictured.push_back(read_pictured(*r));
       for (const auto& [index, grids] : pictured.back().grids) indices.insert(index);
     }
-    s += fmt::format("<h3>{}</h3>\n<p class=\"note\">",
-                     html_escape(dataset.empty() ? "(unknown dataset)" : dataset));
+    s += str_format("<h3>{}</h3>\n<p class=\"note\">",
+                    html_escape(dataset.empty() ? "(unknown dataset)" : dataset));
     s += indices.empty()
              ? "Its runs' explain/grids folders hold no grids.</p>\n"
-             : fmt::format("{} of {} pictured images shown, from {} run(s).</p>\n",
-                           std::min(indices.size(), kGalleryImages), indices.size(), group.size());
+             : str_format("{} of {} pictured images shown, from {} run(s).</p>\n",
+                          std::min(indices.size(), kGalleryImages), indices.size(), group.size());
     size_t shown = 0;
     for (int64_t index : indices) {
       if (shown++ == kGalleryImages) break;
-      s += fmt::format("<div class=\"image-row\"><div class=\"image-index\">image {:05d}</div>\n",
-                       index);
+      s += str_format("<div class=\"image-row\"><div class=\"image-index\">image {:05d}</div>\n",
+                      index);
       for (const auto& p : pictured) {
         auto it = p.grids.find(index);
         if (it == p.grids.end()) continue;
@@ -167,7 +166,7 @@ std::string gallery_html(const std::vector<RunRow>* runs) {
 std::string report_html(const HtmlReport& report) {
   std::vector<std::string> folders;
   for (const auto& f : report.folders) folders.push_back("<code>" + html_escape(f) + "</code>");
-  std::string s = fmt::format(
+  std::string s = str_format(
       "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
       "<title>SCOUTER report</title>\n<style>{}</style>\n</head>\n<body>\n"
       "<h1>SCOUTER report</h1>\n<p class=\"note\">Runs under {}; written by scouter {} ({}).</p>\n"

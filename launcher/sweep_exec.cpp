@@ -1,7 +1,5 @@
 #include "launcher/sweep_exec.h"
 
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +10,7 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "common/log.h"
 #include "common/text.h"
 #include "launcher/sbatch_template.h"
 #include "worker/train/checkpoint.h"
@@ -68,9 +67,9 @@ bool needs_explain(const Sweep& sweep, const SweepRun& r) {
 // a single core (measured: the quickstart's FC epoch took 48 s instead of 28 s).
 std::string local_command(const Resources& res, const std::string& scouter_bin,
                           const std::string& args) {
-  return fmt::format("mpirun{} --oversubscribe --bind-to none -np {} --map-by ppr:{}:node {} {} --threads {}",
-                     geteuid() == 0 ? " --allow-run-as-root" : "", res.ranks, res.ranks_per_node,
-                     quote(scouter_bin), args, threads_for(res));
+  return str_format("mpirun{} --oversubscribe --bind-to none -np {} --map-by ppr:{}:node {} {} --threads {}",
+                    geteuid() == 0 ? " --allow-run-as-root" : "", res.ranks, res.ranks_per_node,
+                    quote(scouter_bin), args, threads_for(res));
 }
 
 }  // namespace
@@ -109,30 +108,30 @@ int run_sweep_local(const Sweep& sweep, const std::string& scouter_bin) {
     bool blocked = false;
     for (const auto& d : r.depends_on) blocked = blocked || state.at(d) != RunState::kComplete;
     if (s == RunState::kComplete) {
-      spdlog::info("{}: complete, skipped", r.name);
+      log::info("{}: complete, skipped", r.name);
     } else if (blocked) {
       s = RunState::kBlocked;
-      spdlog::error("{}: not run, its base {} did not complete", r.name, join(r.depends_on, ", "));
+      log::error("{}: not run, its base {} did not complete", r.name, join(r.depends_on, ", "));
     } else {
       const Resources& res = r.resources;
       std::string cmd = local_command(res, scouter_bin, "train -c " + quote(r.dir + "/run.toml"));
-      spdlog::info("{}: {} ({} rank(s)), log {}/train.log", r.name,
-                   s == RunState::kResumable ? "resuming" : "starting", res.ranks, r.dir);
+      log::info("{}: {} ({} rank(s)), log {}/train.log", r.name,
+                s == RunState::kResumable ? "resuming" : "starting", res.ranks, r.dir);
       int status = shell(cmd, r.dir + "/train.log");
       s = status == 0 && file_exists(r.dir + "/summary.json") ? RunState::kComplete : RunState::kFailed;
       if (s == RunState::kFailed)
-        spdlog::error("{}: failed with exit status {} (see {}/train.log)", r.name, status, r.dir);
+        log::error("{}: failed with exit status {} (see {}/train.log)", r.name, status, r.dir);
       else
-        spdlog::info("{}: complete", r.name);
+        log::info("{}: complete", r.name);
     }
     if (s == RunState::kComplete && needs_explain(sweep, r)) {
       std::string cmd = local_command(r.resources, scouter_bin,
-                                      fmt::format("explain {} --images {} --pictures {}", quote(r.dir),
-                                                  sweep.explain_images, sweep.explain_pictures));
-      spdlog::info("{}: explain ({} images), log {}/explain.log", r.name, sweep.explain_images, r.dir);
+                                      str_format("explain {} --images {} --pictures {}", quote(r.dir),
+                                                 sweep.explain_images, sweep.explain_pictures));
+      log::info("{}: explain ({} images), log {}/explain.log", r.name, sweep.explain_images, r.dir);
       int status = shell(cmd, r.dir + "/explain.log");
       if (status != 0 || needs_explain(sweep, r)) {
-        spdlog::error("{}: explain failed with exit status {} (see {}/explain.log)", r.name, status, r.dir);
+        log::error("{}: explain failed with exit status {} (see {}/explain.log)", r.name, status, r.dir);
         ++not_done;  // the run itself is complete: its dependents still run
       }
     }
@@ -154,7 +153,7 @@ std::vector<Submission> submit_sweep_slurm(const Sweep& sweep, const std::string
   for (const auto& r : sweep.runs) {
     group_of[r.name] = r.run;
     if (run_state(r) == RunState::kComplete && !needs_explain(sweep, r)) {
-      spdlog::info("{}: complete, not submitted", r.name);
+      log::info("{}: complete, not submitted", r.name);
       continue;
     }
     if (!groups.count(r.run)) order.push_back(r.run);
@@ -180,9 +179,9 @@ std::vector<Submission> submit_sweep_slurm(const Sweep& sweep, const std::string
     std::string extra;
     if (!res.partition.empty()) extra += "#SBATCH --partition=" + res.partition + "\n";
     if (!res.account.empty()) extra += "#SBATCH --account=" + res.account + "\n";
-    if (res.gpus_per_node > 0) extra += fmt::format("#SBATCH --gres=gpu:{}\n", res.gpus_per_node);
-    std::string array = fmt::format("0-{}", runs.size() - 1);
-    if (sweep.array_throttle > 0) array += fmt::format("%{}", sweep.array_throttle);
+    if (res.gpus_per_node > 0) extra += str_format("#SBATCH --gres=gpu:{}\n", res.gpus_per_node);
+    std::string array = str_format("0-{}", runs.size() - 1);
+    if (sweep.array_throttle > 0) array += str_format("%{}", sweep.array_throttle);
     std::string text = kSbatchTemplate;
     const std::vector<std::pair<std::string, std::string>> vars = {
         {"@GROUP@", g}, {"@SWEEP@", sweep.name}, {"@COUNT@", std::to_string(runs.size())},
@@ -205,7 +204,7 @@ std::vector<Submission> submit_sweep_slurm(const Sweep& sweep, const std::string
       int status = 0;
       std::string out = capture(cmd, status);
       if (status != 0)
-        throw UserError(fmt::format("sbatch refused {}: {}", sub.script, out),
+        throw UserError(str_format("sbatch refused {}: {}", sub.script, out),
                         "check the partition, account and limits in the sweep's [resources]");
       sub.job_id = split(split(out, '\n')[0], ';')[0];
       job_of[g] = sub.job_id;

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "launcher/sweep.h"
+#include "common/sweep.h"
 
 namespace scouter {
 

@@ -1,6 +1,5 @@
 // `scouter explain` from the command line: bad input gets one clear line and exit 2, and under
 // mpirun the images are split over the ranks and gathered exactly (2 ranks write what 1 does).
-#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/files.h"
+#include "common/format.h"
 #include "common/h5.h"
 #include "test_util.h"
 #include "worker/toy_data.h"
@@ -107,7 +107,7 @@ TEST_F(ExplainCliTest, TwoRanksGatherWhatOneRankComputes) {
     for (size_t k = 0; k < maps_a.size(); ++k)
       ASSERT_NEAR(maps_a[k], maps_b[k], 1e-5 + 1e-4 * std::abs(maps_a[k]));
     EXPECT_EQ(h5::read<uint8_t>(fb.get(), method + "_upsampled").size(), pics_a.size());
-    EXPECT_TRUE(file_exists(fmt::format("{}/explain/grids/00002_{}.png", dir_->file(run), method)));
+    EXPECT_TRUE(file_exists(str_format("{}/explain/grids/00002_{}.png", dir_->file(run), method)));
   }
 }
 

@@ -3,7 +3,6 @@
 // and standard deviations are computed by hand.
 #include "launcher/report.h"
 
-#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,6 +12,7 @@
 #include <regex>
 
 #include "common/files.h"
+#include "common/format.h"
 #include "common/text.h"
 #include "datasets/image_ops.h"
 #include "launcher/report_html.h"
@@ -49,9 +49,9 @@ class ReportTest : public ::testing::Test {
     std::string run = dir_.file("study/" + name);
     ensure_dir(run);
     testing::write_bytes(run + "/config.toml",
-                         fmt::format("dataset = \"MNIST\"\nmodel = \"smallcnn\"\nnum_classes = 4\n"
-                                     "epochs = 2\nuse_slot = {}\nloss_status = {}\n",
-                                     kind == "fc" ? "false" : "true", kind == "neg" ? -1 : 1));
+                         str_format("dataset = \"MNIST\"\nmodel = \"smallcnn\"\nnum_classes = 4\n"
+                                    "epochs = 2\nuse_slot = {}\nloss_status = {}\n",
+                                    kind == "fc" ? "false" : "true", kind == "neg" ? -1 : 1));
     testing::write_bytes(run + "/metrics.jsonl",
                          "{\"epoch\": 1, \"train_loss\": 1.2, \"val_acc\": 0.7}\n"
                          "{\"epoch\": 2, \"train_loss\": 0.6, \"val_acc\": 0.9}\n");
@@ -90,8 +90,8 @@ class ReportTest : public ::testing::Test {
     ensure_dir(run + "/explain/grids");
     std::string lines;
     for (int index : indices) {
-      lines += fmt::format("{{\"index\": {}, \"label\": {}, \"pred\": {}, \"box\": null}}\n", index,
-                           index % 4, (index + run.size()) % 4);
+      lines += str_format("{{\"index\": {}, \"label\": {}, \"pred\": {}, \"box\": null}}\n", index,
+                          index % 4, (index + run.size()) % 4);
       for (size_t m = 0; m < methods.size(); ++m) {
         const int tile = 24, w = 5 * tile, h = tile;
         std::vector<uint8_t> px(static_cast<size_t>(w * h * 3));
@@ -102,7 +102,7 @@ class ReportTest : public ::testing::Test {
             p[1] = static_cast<uint8_t>(10 * y);
             p[2] = static_cast<uint8_t>(index * 25);
           }
-        write_png(fmt::format("{}/explain/grids/{:05d}_{}.png", run, index, methods[m]), px.data(),
+        write_png(str_format("{}/explain/grids/{:05d}_{}.png", run, index, methods[m]), px.data(),
                   w, h, 3);
       }
     }
@@ -113,16 +113,16 @@ class ReportTest : public ::testing::Test {
   void make_study(bool grids) {
     for (int seed : {1, 2}) {
       double d = seed == 1 ? -1 : 1;  // seed 1 below the mean, seed 2 above
-      std::string pos = make_run(fmt::format("pos_seed{}", seed), "pos");
+      std::string pos = make_run(str_format("pos_seed{}", seed), "pos");
       write_metrics(pos, "pos", 10,
                     {{"slot",
                       {0.15 + 0.05 * d, 0.6 + 0.1 * d, 0.7 - 0.1 * d, 0.3 + 0.1 * d,
                        0.02 + 0.01 * d, 0.04 + 0.01 * d}}});
-      std::string neg = make_run(fmt::format("neg_seed{}", seed), "neg");
+      std::string neg = make_run(str_format("neg_seed{}", seed), "neg");
       // Seed 2 has no boxes: precision is null and the mean is over seed 1 alone.
       write_metrics(neg, "neg", 10,
                     {{"slot", {0.5, seed == 1 ? json(0.4) : json(nullptr), 0.5, 0.5, 1.0, 2.0}}});
-      std::string fc = make_run(fmt::format("fc_seed{}", seed), "fc");
+      std::string fc = make_run(str_format("fc_seed{}", seed), "fc");
       write_metrics(fc, "fc", seed == 1 ? 10 : 20,
                     {{"cam", {0.3, 0.3, 0.3, 0.3, 0.3, 0.3}},
                      {"gradcam", {0.2, 0.2, 0.2, 0.2, 0.2, 0.2}},

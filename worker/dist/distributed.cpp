@@ -1,10 +1,10 @@
 #include "worker/dist/distributed.h"
 
-#include <fmt/format.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/format.h"
 
 namespace scouter {
 
@@ -24,8 +24,8 @@ Distributed::Distributed(const Config& cfg) {
     topo_.hosts = {topo_.host};
     topo_.node_leaders = {0};
     if (cfg.grad_sync == "mpi" || cfg.grad_sync == "nccl")
-      throw UserError(fmt::format("grad_sync = \"{}\" needs the process to run under MPI",
-                                  cfg.grad_sync),
+      throw UserError(str_format("grad_sync = \"{}\" needs the process to run under MPI",
+                                 cfg.grad_sync),
                       "start it with mpirun or srun, or use grad_sync = \"auto\"");
     return;
   }
@@ -100,7 +100,7 @@ void Distributed::agree(const std::string& what, const std::function<void()>& fn
   comm_->allreduce(&worst, 1, MPI_INT, MPI_MAX, what);
   if (error) std::rethrow_exception(error);
   if (worst != 0)
-    throw PeerFailed(worst, fmt::format("another rank failed during {} (its log says why)", what));
+    throw PeerFailed(worst, str_format("another rank failed during {} (its log says why)", what));
 }
 
 }  // namespace scouter

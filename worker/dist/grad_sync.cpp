@@ -1,14 +1,12 @@
 #include "worker/dist/grad_sync.h"
 
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
-
 #include <chrono>
 
 #include <torch/csrc/autograd/function_hook.h>
 #include <torch/csrc/autograd/variable.h>
 
 #include "common/error.h"
+#include "common/format.h"
 #include "common/text.h"
 #include "worker/dist/flat_params.h"
 
@@ -180,7 +178,7 @@ void GradSync::start(size_t bi) {
   Bucket& b = buckets_[bi];
   if (b.started) return;
   b.started = true;
-  backend_->start(bi, b.flat, fmt::format("gradient allreduce, bucket {}/{}", bi + 1, buckets_.size()));
+  backend_->start(bi, b.flat, str_format("gradient allreduce, bucket {}/{}", bi + 1, buckets_.size()));
 }
 
 void GradSync::check_same_parameters_everywhere() {
@@ -194,8 +192,8 @@ void GradSync::check_same_parameters_everywhere() {
   for (int64_t i = 0; i < n; ++i)
     if (mins[i].item<int>() != maxs[i].item<int>()) mixed.push_back(slots_[static_cast<size_t>(i)].name);
   if (!mixed.empty())
-    throw Error(fmt::format("parameters [{}] got gradients on some ranks but not on others",
-                            join(mixed, ", ")));
+    throw Error(str_format("parameters [{}] got gradients on some ranks but not on others",
+                           join(mixed, ", ")));
   checked_ = true;
 }
 

@@ -1,11 +1,11 @@
 // ReduceBackend over MPI: non-blocking allreduce of CPU buckets through the timed Communicator.
 // CUDA tensors go through a host copy (this path is for CPU clusters and for testing several
 // ranks on one GPU, where NCCL refuses to run).
-#include <fmt/format.h>
 
 #include <map>
 
 #include "common/error.h"
+#include "common/format.h"
 #include "worker/dist/reduce_backend.h"
 
 namespace scouter {
@@ -19,7 +19,7 @@ MPI_Datatype mpi_type(const torch::Tensor& t) {
     case torch::kInt: return MPI_INT32_T;
     case torch::kByte: return MPI_UINT8_T;
     default:
-      throw Error(fmt::format("MPI backend: no MPI type for {}", c10::toString(t.scalar_type())));
+      throw Error(str_format("MPI backend: no MPI type for {}", c10::toString(t.scalar_type())));
   }
 }
 

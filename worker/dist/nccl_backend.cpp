@@ -2,11 +2,11 @@
 // ordered after the kernels that produced the gradients without any host synchronisation;
 // wait() only guards the deadline. Built only against a CUDA LibTorch.
 #include <c10/cuda/CUDAStream.h>
-#include <fmt/format.h>
 
 #include <map>
 
 #include "common/error.h"
+#include "common/format.h"
 #include "worker/dist/nccl_comm.h"
 #include "worker/dist/reduce_backend.h"
 
@@ -23,7 +23,7 @@ ncclDataType_t nccl_type(const torch::Tensor& t) {
     case torch::kInt: return ncclInt32;
     case torch::kByte: return ncclUint8;
     default:
-      throw Error(fmt::format("NCCL backend: no NCCL type for {}", c10::toString(t.scalar_type())));
+      throw Error(str_format("NCCL backend: no NCCL type for {}", c10::toString(t.scalar_type())));
   }
 }
 

@@ -1,27 +1,25 @@
 #include "worker/dist/nccl_comm.h"
 
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
-
 #include <chrono>
 #include <thread>
 
 #include "common/error.h"
+#include "common/format.h"
 
 namespace scouter {
 
 void cuda_fail(cudaError_t e, const char* expr, const char* file, int line) {
   int rank = -1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  throw Error(fmt::format("CUDA call failed on rank {}: {} ({}:{}): {}", rank, expr, file, line,
-                          cudaGetErrorString(e)));
+  throw Error(str_format("CUDA call failed on rank {}: {} ({}:{}): {}", rank, expr, file, line,
+                         cudaGetErrorString(e)));
 }
 
 void nccl_fail(ncclResult_t r, const char* expr, const char* file, int line) {
   int rank = -1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  throw Error(fmt::format("NCCL call failed on rank {}: {} ({}:{}): {}", rank, expr, file, line,
-                          ncclGetErrorString(r)));
+  throw Error(str_format("NCCL call failed on rank {}: {} ({}:{}): {}", rank, expr, file, line,
+                         ncclGetErrorString(r)));
 }
 
 NcclComm::NcclComm(Communicator& mpi, int device) : mpi_(mpi), device_(device) {
@@ -76,16 +74,16 @@ void NcclComm::wait_event(cudaEvent_t event, const std::string& what) {
     if (async != ncclSuccess) {
       ncclCommAbort(comm_);
       aborted_ = true;
-      mpi_.abort(kExitLostRank, fmt::format("'{}' at step {}: NCCL reported {} (a peer failed)",
-                                            what, mpi_.step(), ncclGetErrorString(async)));
+      mpi_.abort(kExitLostRank, str_format("'{}' at step {}: NCCL reported {} (a peer failed)",
+                                           what, mpi_.step(), ncclGetErrorString(async)));
     }
     if (std::chrono::steady_clock::now() > deadline) {
       ncclCommAbort(comm_);
       aborted_ = true;
       // The MPI side names the missing ranks: every live rank reaches this barrier's deadline.
       mpi_.barrier(what + " (NCCL timed out; finding the missing ranks)");
-      mpi_.abort(kExitLostRank, fmt::format("'{}' at step {} timed out after {:.0f} s on NCCL",
-                                            what, mpi_.step(), mpi_.timeout_s()));
+      mpi_.abort(kExitLostRank, str_format("'{}' at step {} timed out after {:.0f} s on NCCL",
+                                           what, mpi_.step(), mpi_.timeout_s()));
     }
     std::this_thread::sleep_for(std::chrono::microseconds(50));
   }

@@ -1,14 +1,12 @@
 #include "worker/explain/explain.h"
 
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/log.h"
 #include "common/progress.h"
 #include "common/text.h"
 #include "common/version.h"
@@ -164,9 +162,9 @@ std::vector<int64_t> parse_classes(const std::vector<std::string>& items,
         if (names[k] == it) c = static_cast<int64_t>(k);
     }
     if (c < 0 || c >= num_classes)
-      throw UserError(fmt::format("command line: --classes: '{}' is not a class of this run", it),
-                      fmt::format("valid: 0..{} or a class name ({}...)", num_classes - 1,
-                                  names.empty() ? std::string() : names[0]));
+      throw UserError(str_format("command line: --classes: '{}' is not a class of this run", it),
+                      str_format("valid: 0..{} or a class name ({}...)", num_classes - 1,
+                                 names.empty() ? std::string() : names[0]));
     out.push_back(c);
   }
   return out;
@@ -213,7 +211,7 @@ void run_explain(const std::string& run_dir, const ExplainOptions& options, cons
                  const Origins& origins) {
   std::string ckpt = latest_checkpoint(run_dir);
   if (ckpt.empty())
-    throw UserError(fmt::format("no checkpoint in '{}/checkpoints'", run_dir),
+    throw UserError(str_format("no checkpoint in '{}/checkpoints'", run_dir),
                     "train the run first; explain takes a run folder (scouter explain runs/x/fc)");
   CheckpointInfo info = read_checkpoint_info(ckpt);
   Config cfg = trained_run_config(ckpt, info, run_dir, request, origins, "explain");
@@ -236,8 +234,8 @@ void run_explain(const std::string& run_dir, const ExplainOptions& options, cons
                         ? static_cast<int64_t>(pool.size())
                         : std::min<int64_t>(options.images, static_cast<int64_t>(pool.size()));
   if (n == 0)
-    throw UserError(fmt::format("the validation set of '{}' has no images of the first {} classes",
-                                cfg.dataset_dir, cfg.num_classes),
+    throw UserError(str_format("the validation set of '{}' has no images of the first {} classes",
+                               cfg.dataset_dir, cfg.num_classes),
                     "check dataset_dir and num_classes");
   const int64_t n_pictures = std::min<int64_t>(options.pictures, n);
   const int64_t begin = n * dist.rank() / dist.world(), end = n * (dist.rank() + 1) / dist.world();
@@ -252,7 +250,7 @@ void run_explain(const std::string& run_dir, const ExplainOptions& options, cons
   }
   const int64_t M = static_cast<int64_t>(methods.size()), per = explain_record_size(M);
   if (rank0)
-    spdlog::info(
+    log::info(
         "explain {} ({}, epoch {}): {} images over {} rank(s), methods: {}{}", run_dir, kind,
         info.state.epoch, n, dist.world(),
         [&] {
@@ -365,7 +363,7 @@ void run_explain(const std::string& run_dir, const ExplainOptions& options, cons
   progress.finish();
   double counts[3] = {maps_s, metrics_s, static_cast<double>(end - begin)};
   if (rank0)
-    spdlog::info(
+    log::info(
         "explain: maps {:.1f} img/s, metrics {:.2f} img/s per rank (rank 0: {} images, {} "
         "method(s))",
         counts[2] / std::max(maps_s, 1e-9), counts[2] / std::max(metrics_s, 1e-9), end - begin, M);
@@ -394,7 +392,7 @@ void run_explain(const std::string& run_dir, const ExplainOptions& options, cons
         {"dataset", cfg.dataset},
         {"checkpoint", ckpt},
         {"epoch", info.state.epoch},
-        {"created_by", fmt::format("scouter {} ({})", SCOUTER_VERSION, SCOUTER_GIT_VERSION)},
+        {"created_by", str_format("scouter {} ({})", SCOUTER_VERSION, SCOUTER_GIT_VERSION)},
         {"metrics_computed", options.metrics},
         {"settings",
          {{"grad_min_level", cfg.grad_min_level},

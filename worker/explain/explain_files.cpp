@@ -1,7 +1,5 @@
 #include "worker/explain/explain_files.h"
 
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -10,6 +8,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "common/h5.h"
+#include "common/log.h"
 #include "datasets/image_ops.h"
 #include "worker/explain/explain_pictures.h"
 
@@ -42,10 +41,10 @@ nlohmann::json write_explain_files(
   const int64_t kHead = kRecordHead;
   if (static_cast<int64_t>(res.records.size()) != n * per)
     throw Error(
-        fmt::format("explain: gathered {} records, expected {}", res.records.size() / per, n));
+        str_format("explain: gathered {} records, expected {}", res.records.size() / per, n));
   const int64_t T = static_cast<int64_t>(shown.size());
   std::string final_dir = run_dir + "/explain";
-  std::string tmp = fmt::format("{}/explain.tmp.{}", run_dir, ::getpid());
+  std::string tmp = str_format("{}/explain.tmp.{}", run_dir, ::getpid());
   fs::remove_all(tmp);
   ensure_dir(tmp + "/pictures");
   ensure_dir(tmp + "/grids");
@@ -131,7 +130,7 @@ nlohmann::json write_explain_files(
     int64_t index = static_cast<int64_t>(r[0]);
     int ih = 0, iw = 0;
     std::vector<uint8_t> rgb = image_rgb(index, ih, iw);
-    std::string pic_dir = fmt::format("{}/pictures/{:05d}", tmp, index);
+    std::string pic_dir = str_format("{}/pictures/{:05d}", tmp, index);
     ensure_dir(pic_dir);
     write_png(pic_dir + "/image.png", rgb.data(), iw, ih, 3);
     for (int64_t m = 0; m < M; ++m) {
@@ -141,17 +140,17 @@ nlohmann::json write_explain_files(
         const uint8_t* map =
             &res.pictures[static_cast<size_t>(m)][static_cast<size_t>((i * T + t) * H * W)];
         overlays.push_back(overlay_jet(rgb.data(), map, ih, iw, 0.4));
-        write_png(fmt::format("{}/{}_class{}.png", pic_dir, name, shown[static_cast<size_t>(t)]),
+        write_png(str_format("{}/{}_class{}.png", pic_dir, name, shown[static_cast<size_t>(t)]),
                   overlays.back().data(), iw, ih, 3);
       }
       GridSpec spec;
-      spec.title = fmt::format("{:05d}  {}  ({}, {})", index, run_name, kind, name);
+      spec.title = str_format("{:05d}  {}  ({}, {})", index, run_name, kind, name);
       spec.classes = shown;
       spec.class_names = res.class_names;
       spec.label = static_cast<int64_t>(r[1]);
       spec.pred = static_cast<int64_t>(r[2]);
       spec.why_not = kind == "scouter-";
-      std::string base = fmt::format("{}/grids/{:05d}_{}", tmp, index, name);
+      std::string base = str_format("{}/grids/{:05d}_{}", tmp, index, name);
       write_grid(base + ".png", base + ".svg", rgb, ih, iw, overlays, spec);
     }
   }
@@ -163,13 +162,13 @@ nlohmann::json write_explain_files(
   fs::remove_all(old);
   for (int64_t m = 0; m < M; ++m) {
     const auto& one = mj[res.methods[static_cast<size_t>(m)]];
-    spdlog::info(
+    log::info(
         "explain {}: area {} precision {} insertion {} deletion {} infidelity {} sensitivity {}",
         res.methods[static_cast<size_t>(m)], one["area"].dump(), one["precision"].dump(),
         one["insertion_auc"].dump(), one["deletion_auc"].dump(), one["infidelity"].dump(),
         one["sensitivity"].dump());
   }
-  spdlog::info("explain: {} images -> {}", n, final_dir);
+  log::info("explain: {} images -> {}", n, final_dir);
   return mj;
 }
 

@@ -1,11 +1,10 @@
 #include "worker/explain/explain_pictures.h"
 
-#include <fmt/format.h>
-
 #include <algorithm>
 
 #include "common/base64.h"
 #include "common/files.h"
+#include "common/format.h"
 #include "common/text.h"
 #include "datasets/image_ops.h"
 
@@ -83,7 +82,7 @@ void write_grid(const std::string& png_path, const std::string& svg_path,
   // The SVG shows the same pixels (the PNG embedded) with the words a PNG cannot carry.
   std::string png64 = base64_encode(read_text_file(png_path));
   int top = 34, bottom = 34;
-  std::string svg = fmt::format(
+  std::string svg = str_format(
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" "
       "viewBox=\"0 0 {0} {1}\" font-family=\"sans-serif\" font-size=\"11\">\n"
       "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
@@ -109,7 +108,7 @@ void write_grid(const std::string& png_path, const std::string& svg_path,
   };
   auto caption = [&](int x, const std::string& colour, const std::string& line1,
                      const std::string& line2) {
-    return fmt::format(
+    return str_format(
         "<text x=\"{0}\" y=\"{1}\"{2}>{3}</text>\n<text x=\"{0}\" y=\"{4}\"{2}>{5}</text>\n", x,
         top + height + 13, colour.empty() ? "" : " fill=\"" + colour + "\"", cut(line1),
         top + height + 27, cut(line2));
@@ -123,7 +122,7 @@ void write_grid(const std::string& png_path, const std::string& svg_path,
                                                          : "";
     svg += caption(static_cast<int>(t + 1) * cell + kFrame,
                    c == spec.label ? "#080" : (c == spec.pred ? "#c00" : ""),
-                   fmt::format("{}{} {}", spec.why_not ? "not " : "", c, name(c)), mark);
+                   str_format("{}{} {}", spec.why_not ? "not " : "", c, name(c)), mark);
   }
   svg += "</svg>\n";
   write_text_file_atomic(svg_path, svg);

@@ -1,12 +1,10 @@
 #include "worker/explain/vis.h"
 
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
-
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
 #include "common/files.h"
+#include "common/log.h"
 #include "datasets/image_ops.h"
 #include "worker/model/attention_maps.h"
 #include "worker/train/checkpoint.h"
@@ -44,9 +42,9 @@ std::vector<VisRecord> write_attention_pictures(const Config& cfg, ScouterModel&
                     "Grad-CAM pictures for FC runs are not available yet");
   std::vector<int64_t> pool = samples_of_first_classes(*data.val, cfg.num_classes);
   if (cfg.vis_id >= static_cast<int64_t>(pool.size()))
-    throw UserError(fmt::format("vis_id = {} but the validation set has {} images", cfg.vis_id,
-                                pool.size()),
-                    fmt::format("valid: 0..{}", pool.size() - 1));
+    throw UserError(str_format("vis_id = {} but the validation set has {} images", cfg.vis_id,
+                               pool.size()),
+                    str_format("valid: 0..{}", pool.size() - 1));
   int64_t end = std::min<int64_t>(cfg.vis_id + cfg.vis_count, static_cast<int64_t>(pool.size()));
   std::vector<int64_t> chosen(pool.begin() + cfg.vis_id, pool.begin() + end);
 
@@ -73,7 +71,7 @@ std::vector<VisRecord> write_attention_pictures(const Config& cfg, ScouterModel&
     r.label = tb.labels[static_cast<int64_t>(b)].item<int64_t>();
     r.pred = preds[static_cast<int64_t>(b)].item<int64_t>();
     r.area = areas[static_cast<int64_t>(b)].item<double>();
-    r.folder = fmt::format("{}/{:05d}_label{}_pred{}", vis_dir, r.index, r.label, r.pred);
+    r.folder = str_format("{}/{:05d}_label{}_pred{}", vis_dir, r.index, r.label, r.pred);
     ensure_dir(r.folder);
     int h = 0, w = 0;
     auto rgb = display_rgb(*data.val, r.index, cfg.img_size, h, w);
@@ -82,17 +80,17 @@ std::vector<VisRecord> write_attention_pictures(const Config& cfg, ScouterModel&
     for (int64_t c = 0; c < maps.size(1); ++c) {
       auto m = maps[static_cast<int64_t>(b)][c].contiguous();
       const uint8_t* mp = m.data_ptr<uint8_t>();
-      write_png(fmt::format("{}/slot_{}.png", r.folder, c), mp, static_cast<int>(fw),
+      write_png(str_format("{}/slot_{}.png", r.folder, c), mp, static_cast<int>(fw),
                 static_cast<int>(fh), 1);
       resize_bilinear_u8(mp, 1, static_cast<int>(fh), static_cast<int>(fw), up.data(), h, w);
       auto blended = overlay_jet(rgb.data(), up.data(), h, w, 0.4);
-      write_png(fmt::format("{}/slot_mask_{}.png", r.folder, c), blended.data(), w, h, 3);
+      write_png(str_format("{}/slot_mask_{}.png", r.folder, c), blended.data(), w, h, 3);
     }
     areas_text += nlohmann::json({{"index", r.index}, {"label", r.label}, {"pred", r.pred},
                                   {"area", r.area}, {"loss_status", cfg.loss_status},
                                   {"folder", r.folder}}).dump() + "\n";
-    spdlog::info("vis: image {} label {} pred {} area {:.4f} -> {}", r.index, r.label, r.pred,
-                 r.area, r.folder);
+    log::info("vis: image {} label {} pred {} area {:.4f} -> {}", r.index, r.label, r.pred,
+              r.area, r.folder);
     records.push_back(std::move(r));
   }
   write_text_file_atomic(vis_dir + "/areas.jsonl", areas_text);
@@ -102,7 +100,7 @@ std::vector<VisRecord> write_attention_pictures(const Config& cfg, ScouterModel&
 std::vector<VisRecord> run_vis(const Config& request, const Origins& origins) {
   std::string ckpt = latest_checkpoint(request.output_dir);
   if (ckpt.empty())
-    throw UserError(fmt::format("no checkpoint in '{}/checkpoints'", request.output_dir),
+    throw UserError(str_format("no checkpoint in '{}/checkpoints'", request.output_dir),
                     "train the run first, or point --output_dir at a run folder");
   CheckpointInfo info = read_checkpoint_info(ckpt);
   Config cfg = trained_run_config(ckpt, info, request.output_dir, request, origins, "vis");
@@ -110,7 +108,7 @@ std::vector<VisRecord> run_vis(const Config& request, const Origins& origins) {
   RunData data = open_run_data(cfg, false);
   ScouterModel model(cfg, data.in_chans);
   load_checkpoint(ckpt, *model, nullptr, cfg, false);
-  spdlog::info("vis: {} (epoch {})", ckpt, info.state.epoch);
+  log::info("vis: {} (epoch {})", ckpt, info.state.epoch);
   return write_attention_pictures(cfg, model, data);
 }
 

@@ -1,12 +1,11 @@
 #include "worker/model/safetensors.h"
 
-#include <fmt/format.h>
-
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/format.h"
 
 namespace scouter {
 namespace {
@@ -29,7 +28,7 @@ torch::ScalarType dtype_of(const std::string& name) {
 
 std::map<std::string, torch::Tensor> read_safetensors(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw UserError(fmt::format("cannot open '{}'", path), "check the path of `pretrained`");
+  if (!in) throw UserError(str_format("cannot open '{}'", path), "check the path of `pretrained`");
   std::map<std::string, torch::Tensor> out;
   try {
     in.seekg(0, std::ios::end);
@@ -42,7 +41,7 @@ std::map<std::string, torch::Tensor> read_safetensors(const std::string& path) {
     for (int k = 0; k < 8; ++k) header_size |= uint64_t{size_bytes[k]} << (8 * k);
     if (header_size > kMaxHeader || header_size > file_size - 8)
       throw std::runtime_error(
-          fmt::format("header size {} does not fit a file of {} bytes", header_size, file_size));
+          str_format("header size {} does not fit a file of {} bytes", header_size, file_size));
     std::string text(header_size, '\0');
     in.read(text.data(), static_cast<std::streamsize>(header_size));
     const uint64_t data_start = 8 + header_size, data_size = file_size - data_start;
@@ -59,18 +58,18 @@ std::map<std::string, torch::Tensor> read_safetensors(const std::string& path) {
       if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_size ||
           offsets[1] - offsets[0] != static_cast<uint64_t>(t.nbytes()))
         throw std::runtime_error(
-            fmt::format("{}: data_offsets do not match its dtype and shape", name));
+            str_format("{}: data_offsets do not match its dtype and shape", name));
       in.seekg(static_cast<std::streamoff>(data_start + offsets[0]));
       if (!in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(t.nbytes())))
         throw std::runtime_error(name + ": cannot read its data");
       out[name] = t;
     }
   } catch (const std::exception& e) {
-    throw UserError(fmt::format("'{}' is not a valid .safetensors file: {}", path, e.what()),
+    throw UserError(str_format("'{}' is not a valid .safetensors file: {}", path, e.what()),
                     "give a file written by torch.save (PyTorch >= 1.6) or a .safetensors file");
   }
   if (out.empty())
-    throw UserError(fmt::format("'{}' holds no tensors", path), "check the path of `pretrained`");
+    throw UserError(str_format("'{}' holds no tensors", path), "check the path of `pretrained`");
   return out;
 }
 

@@ -4,12 +4,12 @@
 #include "worker/model/torch_file.h"
 
 #include <caffe2/serialize/inline_container.h>
-#include <fmt/format.h>
 
 #include <cstring>
 #include <unordered_map>
 
 #include "common/error.h"
+#include "common/format.h"
 
 namespace scouter {
 namespace {
@@ -144,7 +144,7 @@ class Unpickler {
         case 'h': stack_.push_back(recall(read<uint8_t>())); break;   // BINGET
         case 'j': stack_.push_back(recall(read<uint32_t>())); break;  // LONG_BINGET
         default:
-          throw std::runtime_error(fmt::format("unsupported pickle opcode 0x{:02x} at byte {}", op, pos_ - 1));
+          throw std::runtime_error(str_format("unsupported pickle opcode 0x{:02x} at byte {}", static_cast<unsigned>(op), pos_ - 1));
       }
     }
   }
@@ -265,7 +265,7 @@ class Unpickler {
       size_t size = 0;
       std::tie(ptr, size) = zip_.getRecord("data/" + key);
       if (size != static_cast<size_t>(t.nbytes()))
-        throw std::runtime_error(fmt::format("storage {} has {} bytes, expected {}", key, size, t.nbytes()));
+        throw std::runtime_error(str_format("storage {} has {} bytes, expected {}", key, size, t.nbytes()));
       std::memcpy(t.data_ptr(), ptr.get(), size);
       it = storages_.emplace(key, t).first;
     }
@@ -303,7 +303,7 @@ NamedTensors read_torch_file(const std::string& path) {
   } catch (const std::exception& e) {
     std::string why = e.what();
     why = why.substr(0, why.find('\n'));  // c10 errors append a backtrace
-    throw UserError(fmt::format("cannot read '{}' as a torch.save file: {}", path, why),
+    throw UserError(str_format("cannot read '{}' as a torch.save file: {}", path, why),
                     "give a file written by torch.save (PyTorch >= 1.6) or a .safetensors file");
   }
   const PyObj* dict = root.get();
@@ -322,8 +322,8 @@ NamedTensors read_torch_file(const std::string& path) {
       if (dict->items[k]->kind == PyObj::kString && dict->items[k + 1]->kind == PyObj::kTensor)
         out[dict->items[k]->s] = dict->items[k + 1]->tensor;
   if (out.empty())
-    throw UserError(fmt::format("'{}' holds no state_dict (a dict of tensors, or a dict with one "
-                                "under \"model\" or \"state_dict\")", path),
+    throw UserError(str_format("'{}' holds no state_dict (a dict of tensors, or a dict with one "
+                               "under \"model\" or \"state_dict\")", path),
                     "save the weights with torch.save(model.state_dict(), path)");
   return out;
 }

@@ -1,8 +1,5 @@
 #include "worker/train/bench.h"
 
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <chrono>
 
@@ -126,20 +123,20 @@ std::vector<BenchResult> run_bench(const BenchOptions& opt) {
         out.push_back(time_case(c, steps, backend, true));
         out.push_back(time_case(c, steps, backend, false));
       }
-      spdlog::info("bench: {} on {} rank(s): {:.1f} ms/step, {:.1f} img/s", c.name, topo.world,
-                   out.back().step_ms, out.back().images_per_s);
+      log::info("bench: {} on {} rank(s): {:.1f} ms/step, {:.1f} img/s", c.name, topo.world,
+                out.back().step_ms, out.back().images_per_s);
     }
     return out;
   }
-  spdlog::info("bench: {} threads, {} timed steps per case (median reported)", threads, opt.steps);
+  log::info("bench: {} threads, {} timed steps per case (median reported)", threads, opt.steps);
   std::vector<BenchResult> out;
   for (const auto& c : cases()) {
     if (!opt.filter.empty() && c.name.find(opt.filter) == std::string::npos) continue;
     // The 260-px model is ~100x heavier per image: fewer steps keep the bench short.
     int64_t steps = c.img > 100 ? std::max<int64_t>(3, opt.steps / 4) : opt.steps;
     out.push_back(time_case(c, steps));
-    spdlog::info("bench: {}: {:.1f} ms/step, {:.1f} img/s", out.back().name, out.back().step_ms,
-                 out.back().images_per_s);
+    log::info("bench: {}: {:.1f} ms/step, {:.1f} img/s", out.back().name, out.back().step_ms,
+              out.back().images_per_s);
   }
   return out;
 }
@@ -149,8 +146,8 @@ std::string bench_table(const std::vector<BenchResult>& results) {
       "| case | ranks | batch/rank | gradient sync | step ms | images/s | comm wait ms/step |\n"
       "| --- | --- | --- | --- | --- | --- | --- |\n";
   for (const auto& r : results)
-    s += fmt::format("| {} | {} | {} | {} | {:.1f} | {:.1f} | {:.2f} |\n", r.name, r.world, r.batch,
-                     r.sync, r.step_ms, r.images_per_s, r.wait_ms);
+    s += str_format("| {} | {} | {} | {} | {:.1f} | {:.1f} | {:.2f} |\n", r.name, r.world, r.batch,
+                    r.sync, r.step_ms, r.images_per_s, r.wait_ms);
   return s;
 }
 

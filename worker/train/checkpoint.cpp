@@ -1,8 +1,6 @@
 #include "worker/train/checkpoint.h"
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -13,6 +11,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "common/h5.h"
+#include "common/log.h"
 #include "common/text.h"
 #include "common/version.h"
 #include "worker/train/optimizer_state.h"
@@ -49,8 +48,8 @@ std::string read_tensor_into(hid_t loc, const std::string& name, torch::Tensor d
   h5::DatasetInfo info = h5::dataset_info(loc, name);
   std::vector<int64_t> shape(info.dims.begin(), info.dims.end());
   if (shape != dst.sizes().vec())
-    return fmt::format("{} has shape [{}] in the file, [{}] in the model", name,
-                       join_ints(shape), join_ints(dst.sizes().vec()));
+    return str_format("{} has shape [{}] in the file, [{}] in the model", name,
+                      join_ints(shape), join_ints(dst.sizes().vec()));
   torch::Tensor tmp;
   if (dst.scalar_type() == torch::kLong) {
     tmp = torch::empty(shape, torch::kLong);
@@ -68,12 +67,12 @@ std::string list_some(const std::vector<std::string>& names) {
   constexpr size_t kShown = 8;
   std::vector<std::string> shown(names.begin(), names.begin() + std::min(kShown, names.size()));
   std::string s = join(shown, ", ");
-  if (names.size() > kShown) s += fmt::format(" (and {} more)", names.size() - kShown);
+  if (names.size() > kShown) s += str_format(" (and {} more)", names.size() - kShown);
   return s;
 }
 
 UserError corrupt(const std::string& path, const std::string& why) {
-  return UserError(fmt::format("checkpoint '{}' is corrupt or unreadable: {}", path, why),
+  return UserError(str_format("checkpoint '{}' is corrupt or unreadable: {}", path, why),
                    "delete it to fall back to the previous checkpoint, or start the run anew");
 }
 
@@ -90,11 +89,11 @@ std::string signature_diff(const std::string& file_sig, const std::string& cfg_s
   std::vector<std::string> diffs;
   for (const auto& [k, v] : a) {
     auto it = b.find(k);
-    if (it == b.end()) diffs.push_back(fmt::format("{}: checkpoint {}, config (unused)", k, v));
-    else if (it->second != v) diffs.push_back(fmt::format("{}: checkpoint {}, config {}", k, v, it->second));
+    if (it == b.end()) diffs.push_back(str_format("{}: checkpoint {}, config (unused)", k, v));
+    else if (it->second != v) diffs.push_back(str_format("{}: checkpoint {}, config {}", k, v, it->second));
   }
   for (const auto& [k, v] : b)
-    if (!a.count(k)) diffs.push_back(fmt::format("{}: checkpoint (unused), config {}", k, v));
+    if (!a.count(k)) diffs.push_back(str_format("{}: checkpoint (unused), config {}", k, v));
   return join(diffs, "; ");
 }
 
@@ -113,7 +112,7 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model,
     h5::write_attr(root, "model_signature", model_signature(cfg));
     h5::write_attr(root, "config_toml", to_toml(cfg));
     h5::write_attr(root, "created_by",
-                   fmt::format("scouter {} ({})", SCOUTER_VERSION, SCOUTER_GIT_VERSION));
+                   str_format("scouter {} ({})", SCOUTER_VERSION, SCOUTER_GIT_VERSION));
     h5::write_attr(root, "epoch", state.epoch);
     h5::write_attr(root, "step_in_epoch", state.step_in_epoch);
     h5::write_attr(root, "global_step", state.global_step);
@@ -183,7 +182,7 @@ torch::Tensor read_rank_rng(const std::string& path, int rank) {
 
 CheckpointInfo read_checkpoint_info(const std::string& path) {
   if (!file_exists(path))
-    throw UserError(fmt::format("checkpoint '{}' does not exist", path),
+    throw UserError(str_format("checkpoint '{}' does not exist", path),
                     "give a checkpoint file or a run folder with checkpoints/");
   if (!h5::is_hdf5(path)) throw corrupt(path, "not an HDF5 file");
   try {
@@ -193,8 +192,8 @@ CheckpointInfo read_checkpoint_info(const std::string& path) {
       throw corrupt(path, "not a scouter checkpoint (attribute format != scouter-checkpoint)");
     int64_t version = h5::read_attr_int(root, "format_version");
     if (version != kCheckpointFormatVersion)
-      throw UserError(fmt::format("checkpoint '{}' has format_version {}, this build reads {}",
-                                  path, version, kCheckpointFormatVersion),
+      throw UserError(str_format("checkpoint '{}' has format_version {}, this build reads {}",
+                                 path, version, kCheckpointFormatVersion),
                       "use the scouter version that wrote it");
     CheckpointInfo info;
     info.path = path;
@@ -220,8 +219,8 @@ CheckpointInfo load_checkpoint(const std::string& path, torch::nn::Module& model
   CheckpointInfo info = read_checkpoint_info(path);
   std::string sig = model_signature(cfg);
   if (info.model_signature != sig)
-    throw UserError(fmt::format("checkpoint '{}' was written by a different model configuration: {}",
-                                path, signature_diff(info.model_signature, sig)),
+    throw UserError(str_format("checkpoint '{}' was written by a different model configuration: {}",
+                               path, signature_diff(info.model_signature, sig)),
                     "use the run's own config (its config.toml) or start a new output_dir");
   try {
     h5::Handle file = h5::open_file(path);
@@ -234,16 +233,16 @@ CheckpointInfo load_checkpoint(const std::string& path, torch::nn::Module& model
     for (const auto& name : in_file)
       if (!tensors.count(name)) unexpected.push_back(name);
     if (!missing.empty() || !unexpected.empty())
-      throw UserError(fmt::format("checkpoint '{}' does not fit the model: missing [{}], unexpected [{}]",
-                                  path, list_some(missing), list_some(unexpected)),
+      throw UserError(str_format("checkpoint '{}' does not fit the model: missing [{}], unexpected [{}]",
+                                 path, list_some(missing), list_some(unexpected)),
                       "it was written by another model configuration or version");
     for (auto& [name, t] : tensors) {
       std::string err = read_tensor_into(mg.get(), name, t);
       if (!err.empty()) bad_shape.push_back(err);
     }
     if (!bad_shape.empty())
-      throw UserError(fmt::format("checkpoint '{}' does not fit the model: {}", path,
-                                  list_some(bad_shape)),
+      throw UserError(str_format("checkpoint '{}' does not fit the model: {}", path,
+                                 list_some(bad_shape)),
                       "it was written by another model configuration");
 
     if (optimizer) {
@@ -295,7 +294,7 @@ int64_t load_backbone_weights(const std::string& path_or_dir, torch::nn::Module&
   if (fs::is_directory(path_or_dir)) {
     path = latest_checkpoint(path_or_dir);
     if (path.empty())
-      throw UserError(fmt::format("pre_checkpoint '{}' holds no checkpoint", path_or_dir),
+      throw UserError(str_format("pre_checkpoint '{}' holds no checkpoint", path_or_dir),
                       "train the FC baseline (use_slot = false) into that folder first");
   }
   read_checkpoint_info(path);  // validates format
@@ -319,16 +318,16 @@ int64_t load_backbone_weights(const std::string& path_or_dir, torch::nn::Module&
     throw corrupt(path, e.what());
   }
   if (!missing.empty() || !errors.empty())
-    throw UserError(fmt::format("pre_checkpoint '{}' does not fit this backbone: missing [{}] {}",
-                                path, list_some(missing), list_some(errors)),
+    throw UserError(str_format("pre_checkpoint '{}' does not fit this backbone: missing [{}] {}",
+                               path, list_some(missing), list_some(errors)),
                     "use_pre needs an FC baseline of the same model and input channels");
-  spdlog::info("use_pre: loaded {} backbone tensors from {}", copied, path);
+  log::info("use_pre: loaded {} backbone tensors from {}", copied, path);
   return copied;
 }
 
 std::string checkpoint_path(const std::string& output_dir, int64_t epoch, int64_t step_in_epoch) {
-  if (step_in_epoch == 0) return fmt::format("{}/checkpoints/epoch-{:04d}.h5", output_dir, epoch);
-  return fmt::format("{}/checkpoints/epoch-{:04d}-step-{:07d}.h5", output_dir, epoch, step_in_epoch);
+  if (step_in_epoch == 0) return str_format("{}/checkpoints/epoch-{:04d}.h5", output_dir, epoch);
+  return str_format("{}/checkpoints/epoch-{:04d}-step-{:07d}.h5", output_dir, epoch, step_in_epoch);
 }
 
 std::vector<std::string> list_checkpoints(const std::string& output_dir) {
@@ -364,7 +363,7 @@ void prune_checkpoints(const std::string& output_dir, int64_t keep) {
   for (size_t i = 0; i + static_cast<size_t>(keep) < complete.size(); ++i) {
     fs::remove(complete[i] + ".done", ec);  // the marker first: a half-deleted one never looks complete
     fs::remove(complete[i], ec);
-    if (ec) spdlog::warn("could not delete old checkpoint {}: {}", complete[i], ec.message());
+    if (ec) log::warn("could not delete old checkpoint {}: {}", complete[i], ec.message());
   }
 }
 
@@ -376,7 +375,7 @@ Config trained_run_config(const std::string& ckpt, const CheckpointInfo& info,
   for (const auto& [key, where] : origins) {
     const KeyInfo* k = find_key(key);
     if (k && k->architecture)
-      throw UserError(fmt::format("{}: '{}' is fixed by the trained run", where, key),
+      throw UserError(str_format("{}: '{}' is fixed by the trained run", where, key),
                       command + " uses the run's own model settings; leave it out");
     copy_key(cfg, request, key);
   }

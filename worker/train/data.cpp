@@ -1,9 +1,7 @@
 #include "worker/train/data.h"
 
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
-
 #include "common/error.h"
+#include "common/log.h"
 
 namespace scouter {
 
@@ -21,12 +19,12 @@ RunData open_run_data(const Config& cfg, bool with_train, int rank, int world, b
   d.val = ShardSet::open(cfg.dataset_dir, "val");
   const ShardMeta& meta = d.val->meta();
   if (cfg.num_classes > meta.num_classes)
-    throw UserError(fmt::format("num_classes = {} but dataset '{}' in {} has {} classes",
-                                cfg.num_classes, meta.dataset, cfg.dataset_dir, meta.num_classes),
-                    fmt::format("valid: 2..{}", meta.num_classes));
+    throw UserError(str_format("num_classes = {} but dataset '{}' in {} has {} classes",
+                               cfg.num_classes, meta.dataset, cfg.dataset_dir, meta.num_classes),
+                    str_format("valid: 2..{}", meta.num_classes));
   if (meta.dataset != cfg.dataset)
-    spdlog::warn("config says dataset = {} but the shards in {} hold {}", cfg.dataset,
-                 cfg.dataset_dir, meta.dataset);
+    log::warn("config says dataset = {} but the shards in {} hold {}", cfg.dataset,
+              cfg.dataset_dir, meta.dataset);
   d.in_chans = meta.channels;
 
   LoaderOptions val_opt;
@@ -39,12 +37,12 @@ RunData open_run_data(const Config& cfg, bool with_train, int rank, int world, b
   val_opt.raw = raw;
   std::vector<int64_t> val_samples = samples_of_first_classes(*d.val, cfg.num_classes);
   if (val_samples.empty())
-    throw UserError(fmt::format("no validation samples of the first {} classes in {}",
-                                cfg.num_classes, cfg.dataset_dir),
+    throw UserError(str_format("no validation samples of the first {} classes in {}",
+                               cfg.num_classes, cfg.dataset_dir),
                     "check num_classes and the shards");
   val_opt.indices = eval_part(val_samples, world, rank);
   if (val_opt.indices.empty())
-    throw UserError(fmt::format("{} ranks but only {} validation samples", world, val_samples.size()),
+    throw UserError(str_format("{} ranks but only {} validation samples", world, val_samples.size()),
                     "use fewer ranks than validation samples");
   d.val_loader = std::make_unique<BatchLoader>(d.val, std::move(val_opt));
 
@@ -52,9 +50,9 @@ RunData open_run_data(const Config& cfg, bool with_train, int rank, int world, b
     d.train = ShardSet::open(cfg.dataset_dir, "train");
     const ShardMeta& tm = d.train->meta();
     if (tm.channels != meta.channels || tm.num_classes != meta.num_classes)
-      throw UserError(fmt::format("train and val shards in {} disagree (channels {} vs {}, "
-                                  "classes {} vs {})", cfg.dataset_dir, tm.channels,
-                                  meta.channels, tm.num_classes, meta.num_classes),
+      throw UserError(str_format("train and val shards in {} disagree (channels {} vs {}, "
+                                 "classes {} vs {})", cfg.dataset_dir, tm.channels,
+                                 meta.channels, tm.num_classes, meta.num_classes),
                       "re-run `scouter prep` into an empty folder");
     LoaderOptions opt;
     opt.batch_size = cfg.batch_size;
@@ -73,9 +71,9 @@ RunData open_run_data(const Config& cfg, bool with_train, int rank, int world, b
     plan->world = world;
     plan->batch = cfg.batch_size;
     if (plan->steps_per_epoch() < 1)
-      throw UserError(fmt::format("{} training samples of the first {} classes are fewer than "
-                                  "one batch of {} per rank on {} rank(s)",
-                                  plan->samples.size(), cfg.num_classes, cfg.batch_size, world),
+      throw UserError(str_format("{} training samples of the first {} classes are fewer than "
+                                 "one batch of {} per rank on {} rank(s)",
+                                 plan->samples.size(), cfg.num_classes, cfg.batch_size, world),
                       "lower batch_size or use fewer ranks");
     opt.indices = plan->samples;
     opt.plan = [plan, rank](int64_t epoch) { return plan->rank_samples(epoch, rank); };

@@ -1,8 +1,5 @@
 #include "worker/train/pretrained.h"
 
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -11,6 +8,7 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "common/log.h"
 #include "common/text.h"
 #include "worker/train/checkpoint.h"
 #include "worker/model/safetensors.h"
@@ -26,7 +24,7 @@ std::string some(const std::vector<std::string>& names) {
   constexpr size_t kShown = 8;
   std::vector<std::string> shown(names.begin(), names.begin() + std::min(kShown, names.size()));
   std::string s = join(shown, ", ");
-  if (names.size() > kShown) s += fmt::format(" ... ({} in all)", names.size());
+  if (names.size() > kShown) s += str_format(" ... ({} in all)", names.size());
   return s;
 }
 
@@ -70,8 +68,8 @@ std::map<std::string, torch::Tensor> backbone_keys(std::map<std::string, torch::
   for (auto& [k, v] : out)
     if (starts_with(k, "backbone.")) inner[k.substr(9)] = v;
   if (inner.size() < out.size())
-    spdlog::info("pretrained {}: using the {} backbone.* tensors, ignoring {} others", path,
-                 inner.size(), out.size() - inner.size());
+    log::info("pretrained {}: using the {} backbone.* tensors, ignoring {} others", path,
+              inner.size(), out.size() - inner.size());
   return inner;
 }
 
@@ -80,17 +78,17 @@ std::map<std::string, torch::Tensor> backbone_keys(std::map<std::string, torch::
 std::map<std::string, torch::Tensor> read_weights_file(const std::string& path) {
   if (!file_exists(path))
     throw UserError(
-        fmt::format("pretrained weights '{}' do not exist", path),
+        str_format("pretrained weights '{}' do not exist", path),
         "set pretrained to a .pth/.pt file written by torch.save or a .safetensors file");
   char magic[4] = {};
   std::ifstream(path, std::ios::binary).read(magic, 4);
   if (std::memcmp(magic, "PK\x03\x04", 4) == 0) return read_torch_file(path);
   if (std::memcmp(magic, "\x89HDF", 4) == 0)
     throw UserError(
-        fmt::format("'{}' is an HDF5 file, not a torch.save or .safetensors file", path),
+        str_format("'{}' is an HDF5 file, not a torch.save or .safetensors file", path),
         "a scouter FC baseline's checkpoint is loaded with use_pre = true and pre_checkpoint");
   if (static_cast<unsigned char>(magic[0]) == 0x80)
-    throw UserError(fmt::format("'{}' is in torch.save's legacy (pre-1.6) format", path),
+    throw UserError(str_format("'{}' is in torch.save's legacy (pre-1.6) format", path),
                     "re-save it with a PyTorch >= 1.6: torch.save(torch.load(path), new_path)");
   return read_safetensors(path);
 }
@@ -116,10 +114,10 @@ int64_t load_pretrained(const std::string& path, BackboneImpl& backbone) {
     auto fc = file.find("fc.weight");
     notes.push_back(
         backbone.has_head()
-            ? fmt::format("the file's classifier fc{} does not fit this one {}: dropped, "
-                          "fc keeps its initialisation",
-                          fc == file.end() ? "" : " " + shape(fc->second),
-                          shape(model["fc.weight"]))
+            ? str_format("the file's classifier fc{} does not fit this one {}: dropped, "
+                         "fc keeps its initialisation",
+                         fc == file.end() ? "" : " " + shape(fc->second),
+                         shape(model["fc.weight"]))
             : "the file's classifier fc is dropped (this backbone has none)");
   } else if (backbone.has_head() && !file_has_head)
     notes.push_back("the file has no classifier: fc keeps its initialisation");
@@ -137,20 +135,20 @@ int64_t load_pretrained(const std::string& path, BackboneImpl& backbone) {
     }
     if (is_stem_conv(name)) {
       if (auto adapted = adapt_input_conv(it->second, t); adapted.defined()) {
-        notes.push_back(fmt::format("{} {} adapted to {} input channels as timm does", name,
-                                    shape(it->second), t.size(1)));
+        notes.push_back(str_format("{} {} adapted to {} input channels as timm does", name,
+                                   shape(it->second), t.size(1)));
         copies.emplace_back(t, adapted);
         continue;
       }
       if (name == "conv1.weight" && t.sizes().vec() == std::vector<int64_t>{64, 1, 3, 3}) {
         notes.push_back(
-            fmt::format("{} {} dropped: the published MNIST stem {} keeps its "
-                        "initialisation",
-                        name, shape(it->second), shape(t)));
+            str_format("{} {} dropped: the published MNIST stem {} keeps its "
+                       "initialisation",
+                       name, shape(it->second), shape(t)));
         continue;
       }
     }
-    bad_shape.push_back(fmt::format("{} {} (model {})", name, shape(it->second), shape(t)));
+    bad_shape.push_back(str_format("{} {} (model {})", name, shape(it->second), shape(t)));
   }
   for (const auto& [name, t] : file)
     if (!model.count(name) && !is_head(name)) unexpected.push_back(name);
@@ -161,15 +159,15 @@ int64_t load_pretrained(const std::string& path, BackboneImpl& backbone) {
     if (!unexpected.empty()) parts.push_back("unexpected " + some(unexpected));
     if (!bad_shape.empty()) parts.push_back("wrong shape " + some(bad_shape));
     throw UserError(
-        fmt::format("pretrained '{}' does not fit the backbone: {}", path, join(parts, "; ")),
+        str_format("pretrained '{}' does not fit the backbone: {}", path, join(parts, "; ")),
         "give weights of the same model (timm's state_dict names) and input channels");
   }
   {
     torch::NoGradGuard no_grad;
     for (auto& [dst, src] : copies) dst.copy_(src);
   }
-  for (const auto& n : notes) spdlog::info("pretrained {}: {}", path, n);
-  spdlog::info("pretrained: loaded {} backbone tensors from {}", copies.size(), path);
+  for (const auto& n : notes) log::info("pretrained {}: {}", path, n);
+  log::info("pretrained: loaded {} backbone tensors from {}", copies.size(), path);
   return static_cast<int64_t>(copies.size());
 }
 
@@ -197,32 +195,32 @@ std::string find_fc_baseline(const Config& cfg) {
     if (run.use_slot) continue;
     if (run.dataset != cfg.dataset || run.model != cfg.model ||
         run.num_classes != cfg.num_classes) {
-      others.push_back(fmt::format("{} ({} {} {} classes)", dir.string(), run.dataset, run.model,
-                                   run.num_classes));
+      others.push_back(str_format("{} ({} {} {} classes)", dir.string(), run.dataset, run.model,
+                                  run.num_classes));
     } else if (latest_checkpoint(dir.string()).empty()) {
       others.push_back(dir.string() + " (no complete checkpoint)");
     } else {
       found.push_back(dir.string());
     }
   }
-  const std::string wanted = fmt::format("FC baseline (use_slot = false) of {} {} with {} classes",
-                                         cfg.dataset, cfg.model, cfg.num_classes);
+  const std::string wanted = str_format("FC baseline (use_slot = false) of {} {} with {} classes",
+                                        cfg.dataset, cfg.model, cfg.num_classes);
   if (found.size() == 1) {
-    spdlog::info("use_pre: pre_checkpoint is empty; using {}, the one {} beside {}", found[0],
-                 wanted, out.string());
+    log::info("use_pre: pre_checkpoint is empty; using {}, the one {} beside {}", found[0],
+              wanted, out.string());
     return found[0];
   }
   if (found.empty())
     throw UserError(
-        fmt::format("use_pre = true with pre_checkpoint empty, but no {} with a complete "
-                    "checkpoint sits beside '{}'{}",
-                    wanted, out.string(),
-                    others.empty() ? "" : "; other FC runs there: " + some(others)),
+        str_format("use_pre = true with pre_checkpoint empty, but no {} with a complete "
+                   "checkpoint sits beside '{}'{}",
+                   wanted, out.string(),
+                   others.empty() ? "" : "; other FC runs there: " + some(others)),
         "set pre_checkpoint to the FC baseline's run folder or checkpoint file");
   throw UserError(
-      fmt::format("use_pre = true with pre_checkpoint empty, and {} folders beside '{}' "
-                  "hold an {}: {}",
-                  found.size(), out.string(), wanted, some(found)),
+      str_format("use_pre = true with pre_checkpoint empty, and {} folders beside '{}' "
+                 "hold an {}: {}",
+                 found.size(), out.string(), wanted, some(found)),
       "set pre_checkpoint to the one to start from");
 }
 

@@ -1,11 +1,10 @@
 #include "worker/train/run_summary.h"
 
-#include <fmt/format.h>
-
 #include <ctime>
 
 #include "common/error.h"
 #include "common/files.h"
+#include "common/format.h"
 #include "common/version.h"
 #include "worker/train/checkpoint.h"
 
@@ -15,8 +14,8 @@ void check_output_dir(const Config& cfg) {
   auto existing = list_checkpoints(cfg.output_dir);
   bool has_summary = file_exists(cfg.output_dir + "/summary.json");
   if (!cfg.resume && (!existing.empty() || has_summary))
-    throw UserError(fmt::format("output_dir '{}' already holds a run ({} checkpoints{})",
-                                cfg.output_dir, existing.size(), has_summary ? ", finished" : ""),
+    throw UserError(str_format("output_dir '{}' already holds a run ({} checkpoints{})",
+                               cfg.output_dir, existing.size(), has_summary ? ", finished" : ""),
                     "pass --resume true to continue it, or choose another output_dir");
 }
 
@@ -67,7 +66,7 @@ nlohmann::json summary_json(const Config& cfg, const TrainResult& r, const std::
           {"train_images_per_s", r.train_images_per_s},
           {"total_seconds", r.total_seconds},
           {"started", started},
-          {"version", fmt::format("{} ({})", SCOUTER_VERSION, SCOUTER_GIT_VERSION)}};
+          {"version", str_format("{} ({})", SCOUTER_VERSION, SCOUTER_GIT_VERSION)}};
 }
 
 TrainResult result_from_summary(const std::string& path) {

@@ -1,9 +1,7 @@
 #include "worker/train/trainer.h"
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <fmt/format.h>
 #include <sched.h>
-#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <cmath>
@@ -12,6 +10,7 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "common/log.h"
 #include "common/metrics_log.h"
 #include "common/progress.h"
 #include "common/stop_signal.h"
@@ -122,10 +121,10 @@ void stage_for_epoch(Distributed& dist, RunData& data, const Config& cfg, int64_
     StagingReport rep = stage_files(*dist.comm(), topo, shards.paths(), needs, dir, local);
     for (int64_t f : needs) shards.use_local_copy(f, local[static_cast<size_t>(f)]);
     if (dist.rank0())
-      spdlog::log(rep.files_sent > 0 || with_val ? spdlog::level::info : spdlog::level::debug,
-                  "staging {} (epoch {}): {} file(s), {:.1f} MB sent, {} already verified, {:.1f} s -> {}",
-                  split, epoch + 1, rep.files_sent, rep.bytes_sent / 1e6, rep.files_verified,
-                  rep.seconds, dir);
+      log::at(rep.files_sent > 0 || with_val ? log::Level::info : log::Level::debug,
+              "staging {} (epoch {}): {} file(s), {:.1f} MB sent, {} already verified, {:.1f} s -> {}",
+              split, epoch + 1, rep.files_sent, rep.bytes_sent / 1e6, rep.files_verified,
+              rep.seconds, dir);
   };
   std::set<int64_t> train_needs, val_needs;
   std::vector<int64_t> val_samples = samples_of_first_classes(*data.val, cfg.num_classes);
@@ -185,16 +184,16 @@ bool decide_run_start(Training& t) {
       complete = info.state.epoch >= cfg.epochs && info.state.step_in_epoch == 0 &&
                  file_exists(cfg.output_dir + "/summary.json");
       if (!complete && info.world_size != t.dist.world() && info.state.step_in_epoch != 0)
-        throw UserError(fmt::format("checkpoint '{}' stopped mid-epoch in a run of {} ranks; this "
-                                    "run has {}", t.resume_from, info.world_size, t.dist.world()),
-                        fmt::format("resume mid-epoch with {} ranks (the data plan depends on "
-                                    "the world size); a different count works from an epoch "
-                                    "boundary", info.world_size));
+        throw UserError(str_format("checkpoint '{}' stopped mid-epoch in a run of {} ranks; this "
+                                   "run has {}", t.resume_from, info.world_size, t.dist.world()),
+                        str_format("resume mid-epoch with {} ranks (the data plan depends on "
+                                   "the world size); a different count works from an epoch "
+                                   "boundary", info.world_size));
       if (!complete && info.world_size != t.dist.world())
-        spdlog::warn("resuming a run of {} ranks with {}: from here the data order differs from "
-                     "an uninterrupted {}-rank run", info.world_size, t.dist.world(), info.world_size);
+        log::warn("resuming a run of {} ranks with {}: from here the data order differs from "
+                  "an uninterrupted {}-rank run", info.world_size, t.dist.world(), info.world_size);
     } else if (cfg.resume) {
-      spdlog::info("resume: no complete checkpoint in {}; starting from scratch", cfg.output_dir);
+      log::info("resume: no complete checkpoint in {}; starting from scratch", cfg.output_dir);
     }
     if (!complete) write_text_file_atomic(cfg.output_dir + "/config.toml", to_toml(cfg));
   });
@@ -216,8 +215,8 @@ void resume_state(Training& t) {
   torch::Tensor rng = read_rank_rng(t.resume_from, t.dist.rank());
   if (rng.defined()) set_cpu_rng_state(rng);
   if (t.rank0) {
-    spdlog::info("resumed from {} (epoch {} done, step {})", t.resume_from, t.state.epoch,
-                 t.state.step_in_epoch);
+    log::info("resumed from {} (epoch {} done, step {})", t.resume_from, t.state.epoch,
+              t.state.step_in_epoch);
     truncate_jsonl_after_epoch(t.cfg.output_dir + "/metrics.jsonl", t.state.epoch);
   }
 }
@@ -247,7 +246,7 @@ void build_model_and_optimizer(Training& t) {
   // The published code freezes whenever it starts from loaded weights.
   if (loads_backbone) {
     int64_t frozen = freeze_backbone(*t.model->backbone, cfg.freeze_layers);
-    if (t.rank0) spdlog::info("freeze_layers = {}: {} backbone tensors frozen", cfg.freeze_layers, frozen);
+    if (t.rank0) log::info("freeze_layers = {}: {} backbone tensors frozen", cfg.freeze_layers, frozen);
   }
   t.model->to(t.device);
   BatchLoader& loader = *t.data.train_loader;
@@ -268,16 +267,16 @@ void log_run_header(const Training& t) {
     n_total += p.numel();
     if (p.requires_grad()) n_trainable += p.numel();
   }
-  spdlog::info("run {}: {} {} on {} ({} train samples, {} steps/epoch of {} x {} ranks; {} val), "
-               "{:.3f} M parameters ({:.3f} M trained); {}; {} threads/rank, {}{}",
-               cfg.output_dir, cfg.use_slot ? (cfg.loss_status > 0 ? "SCOUTER+" : "SCOUTER-") : "FC",
-               cfg.model, cfg.dataset, t.data.plan->samples.size(), t.data.plan->steps_per_epoch(),
-               cfg.batch_size, t.dist.world(), t.data.val->size(), n_total / 1e6, n_trainable / 1e6,
-               t.dist.topology().describe(), t.threads, t.device.str(),
-               t.steps->sync() ? fmt::format(", gradients by {} in {} buckets", t.dist.backend()->name(),
+  log::info("run {}: {} {} on {} ({} train samples, {} steps/epoch of {} x {} ranks; {} val), "
+            "{:.3f} M parameters ({:.3f} M trained); {}; {} threads/rank, {}{}",
+            cfg.output_dir, cfg.use_slot ? (cfg.loss_status > 0 ? "SCOUTER+" : "SCOUTER-") : "FC",
+            cfg.model, cfg.dataset, t.data.plan->samples.size(), t.data.plan->steps_per_epoch(),
+            cfg.batch_size, t.dist.world(), t.data.val->size(), n_total / 1e6, n_trainable / 1e6,
+            t.dist.topology().describe(), t.threads, t.device.str(),
+            t.steps->sync() ? str_format(", gradients by {} in {} buckets", t.dist.backend()->name(),
                                              t.steps->sync()->num_buckets())
                                : std::string());
-  spdlog::info("steps: {}", t.steps->describe());
+  log::info("steps: {}", t.steps->describe());
 }
 
 // Writes a mid-epoch checkpoint after a stop request that every rank saw (SIGTERM, SIGUSR1).
@@ -286,9 +285,9 @@ void stop_with_checkpoint(Training& t, int64_t epoch, int sig) {
   save(t, path);
   t.result.stopped_by = sig != 0 ? sig : 15;
   if (t.rank0)
-    spdlog::warn("stopped by {} after epoch {} step {}: checkpoint {} written; continue with "
-                 "--resume true (exit status {})",
-                 signal_name(sig), epoch + 1, t.state.step_in_epoch, path, kExitRequeue);
+    log::warn("stopped by {} after epoch {} step {}: checkpoint {} written; continue with "
+              "--resume true (exit status {})",
+              signal_name(sig), epoch + 1, t.state.step_in_epoch, path, kExitRequeue);
 }
 
 // The training batches of one epoch (from where a resumed run stopped). Returns false when a
@@ -300,7 +299,7 @@ bool train_epoch(Training& t, int64_t epoch, double& seconds) {
   t.steps->reset_sums();
   BatchLoader& loader = *t.data.train_loader;
   loader.start_epoch(epoch, t.state.step_in_epoch);
-  Progress progress(fmt::format("epoch {}/{}", epoch + 1, cfg.epochs),
+  Progress progress(str_format("epoch {}/{}", epoch + 1, cfg.epochs),
                     (loader.batches_per_epoch() - t.state.step_in_epoch) * cfg.batch_size * t.dist.world(),
                     "img", t.rank0);
   while (auto batch = loader.next()) {
@@ -312,7 +311,7 @@ bool train_epoch(Training& t, int64_t epoch, double& seconds) {
     std::string status;
     if (progress.due()) {  // reading the sums waits for the GPU: only when a line is drawn
       StepSums s = t.steps->sums();
-      status = fmt::format("loss {:.4f} acc {:.4f}", s.loss / s.count, s.correct / s.count);
+      status = str_format("loss {:.4f} acc {:.4f}", s.loss / s.count, s.correct / s.count);
     }
     progress.advance(n * t.dist.world(), status);
     int sig = stop_requested();
@@ -351,12 +350,12 @@ void end_epoch(Training& t, int64_t epoch, double lr, double train_s) {
                               all.attn / all.count, all.correct / all.count, ev, cfg.use_slot,
                               all.count / train_s, train_s,
                               t.steps->sync() ? t.steps->sync()->stats() : GradSyncStats{}));
-    spdlog::info("epoch {}/{}: train loss {:.4f} (nll {:.4f} attn {:.4f}) acc {:.4f} | val loss "
-                 "{:.4f} acc {:.4f} ({}/{}){} | {:.0f} img/s, lr {:.2g}",
-                 epoch + 1, cfg.epochs, all.loss / all.count, all.nll / all.count,
-                 all.attn / all.count, all.correct / all.count, ev.loss(), ev.acc(), ev.correct,
-                 ev.count, cfg.use_slot ? fmt::format(" area {:.4f}", ev.area()) : std::string(),
-                 all.count / train_s, lr);
+    log::info("epoch {}/{}: train loss {:.4f} (nll {:.4f} attn {:.4f}) acc {:.4f} | val loss "
+              "{:.4f} acc {:.4f} ({}/{}){} | {:.0f} img/s, lr {:.2g}",
+              epoch + 1, cfg.epochs, all.loss / all.count, all.nll / all.count,
+              all.attn / all.count, all.correct / all.count, ev.loss(), ev.acc(), ev.correct,
+              ev.count, cfg.use_slot ? str_format(" area {:.4f}", ev.area()) : std::string(),
+              all.count / train_s, lr);
   }
   if (t.steps->sync()) t.steps->sync()->reset_stats();
   save(t, checkpoint_path(cfg.output_dir, t.state.epoch));
@@ -385,10 +384,10 @@ TrainResult finish_run(Training& t, const FinishHook& on_finish) {
     if (on_finish) on_finish(t.model);
     write_text_file_atomic(cfg.output_dir + "/summary.json",
                            summary_json(cfg, r, t.started, t.dist.world()).dump(2) + "\n");
-    spdlog::info("run {} done: val acc {:.4f} (best {:.4f} at epoch {}){} in {}", cfg.output_dir,
-                 r.final_val_acc, r.best_val_acc, r.best_epoch,
-                 cfg.use_slot ? fmt::format(", area {:.4f}", r.final_val_area) : std::string(),
-                 format_duration(r.total_seconds));
+    log::info("run {} done: val acc {:.4f} (best {:.4f} at epoch {}){} in {}", cfg.output_dir,
+              r.final_val_acc, r.best_val_acc, r.best_epoch,
+              cfg.use_slot ? str_format(", area {:.4f}", r.final_val_area) : std::string(),
+              format_duration(r.total_seconds));
   });
   return r;
 }
@@ -400,7 +399,7 @@ TrainResult train_run(const Config& cfg, const Origins& origins, const FinishHoo
   clear_stop_request();
   Training t(cfg);
   if (decide_run_start(t)) {
-    if (t.rank0) spdlog::info("run {} is already complete; nothing to do", cfg.output_dir);
+    if (t.rank0) log::info("run {} is already complete; nothing to do", cfg.output_dir);
     if (t.rank0) return result_from_summary(cfg.output_dir + "/summary.json");
     TrainResult done;
     done.already_complete = true;

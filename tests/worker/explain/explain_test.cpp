@@ -3,7 +3,6 @@
 // SCOUTER+ attention lands inside the objects' boxes and shrinks as lambda_value grows.
 #include "worker/explain/explain.h"
 
-#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -11,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/files.h"
+#include "common/format.h"
 #include "common/h5.h"
 #include "test_util.h"
 #include "worker/toy_data.h"
@@ -95,12 +95,12 @@ TEST_F(ExplainTest, FcRunWritesEveryFileForTheThreeCamMethods) {
     EXPECT_GT(area, 0.0);
     EXPECT_LE(area, 1.0);
     for (int64_t idx : {0, 1}) {
-      std::string stem = fmt::format("{}/grids/{:05d}_{}", dir, idx, method);
+      std::string stem = str_format("{}/grids/{:05d}_{}", dir, idx, method);
       EXPECT_TRUE(file_exists(stem + ".png")) << stem;
       EXPECT_NE(read_text_file(stem + ".svg").find("data:image/png;base64,"), std::string::npos);
-      EXPECT_TRUE(file_exists(fmt::format("{}/pictures/{:05d}/{}_class3.png", dir, idx, method)));
+      EXPECT_TRUE(file_exists(str_format("{}/pictures/{:05d}/{}_class3.png", dir, idx, method)));
     }
-    EXPECT_FALSE(file_exists(fmt::format("{}/grids/{:05d}_{}.png", dir, 2, method)));
+    EXPECT_FALSE(file_exists(str_format("{}/grids/{:05d}_{}.png", dir, 2, method)));
   }
   auto lines = read_jsonl(dir + "/images.jsonl");
   ASSERT_EQ(lines.size(), 12u);
@@ -139,7 +139,7 @@ TEST_F(ExplainTest, ScouterPlusAttentionLandsInTheBoxesAndShrinksWithLambda) {
   const std::vector<int64_t> seeds = {7, 1, 3};
   for (int64_t seed : seeds) {
     for (double lambda : {0.1, 1.0}) {
-      std::string name = fmt::format("pos_{}_seed{}", lambda, seed);
+      std::string name = str_format("pos_{}_seed{}", lambda, seed);
       TrainResult r = train_run(scouter_pos(name, lambda, seed));
       EXPECT_GT(r.final_val_acc, 0.9) << name;
       ExplainOptions opt;

@@ -1,4 +1,4 @@
-#include "launcher/sweep.h"
+#include "common/sweep.h"
 
 #include <fmt/format.h>
 
