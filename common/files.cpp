@@ -1,10 +1,14 @@
 #include "common/files.h"
 
 #include <fmt/format.h>
+#include <ftw.h>
 #include <openssl/evp.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -113,6 +117,22 @@ std::string sha256_file(const std::string& path) {
     if (in.gcount() > 0) EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<size_t>(in.gcount()));
   }
   return finish_hex(ctx.get());
+}
+
+namespace {
+int remove_entry(const char* path, const struct stat*, int type, struct FTW*) {
+  // FTW_DEPTH visits a folder after its contents; FTW_PHYS reports links as links (FTW_SL).
+  return (type == FTW_DP ? ::rmdir(path) : ::unlink(path)) == 0 ? 0 : errno;
+}
+}  // namespace
+
+bool remove_tree(const std::string& path, std::string* error) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return errno == ENOENT;
+  int rc = ::nftw(path.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+  if (rc == 0) return true;
+  if (error) *error = std::strerror(rc > 0 ? rc : errno);
+  return false;
 }
 
 }  // namespace scouter

@@ -1,5 +1,7 @@
 #include "test_util.h"
 
+#include "common/files.h"
+
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -25,10 +27,9 @@ TempDir::TempDir() {
   path_ = tmpl;
 }
 
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
+// remove_tree, not std::filesystem::remove_all: the latter crashes in a process linked with
+// PyTorch's pip LibTorch (common/files.h).
+TempDir::~TempDir() { remove_tree(path_); }
 
 static std::string env_or(const char* name, const char* fallback) {
   const char* v = std::getenv(name);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <stdexcept>
 
@@ -50,6 +52,24 @@ TEST(Files, EnsureDirRefusesAFile) {
   EXPECT_THROW(ensure_dir(dir.file("f")), UserError);
   EXPECT_NO_THROW(ensure_dir(dir.file("a/b/c")));
   EXPECT_TRUE(std::filesystem::is_directory(dir.file("a/b/c")));
+}
+
+// remove_tree: a whole tree goes, a link inside it is removed without touching its target, and a
+// missing path is no error.
+TEST(Files, RemoveTreeRemovesEverythingButFollowsNoLink) {
+  testing::TempDir dir;
+  const std::string root = dir.file("tree"), outside = dir.file("outside");
+  ensure_dir(root + "/a/b");
+  ensure_dir(outside);
+  write_text_file_atomic(root + "/a/b/f.txt", "x");
+  write_text_file_atomic(root + "/top.txt", "y");
+  write_text_file_atomic(outside + "/keep.txt", "z");
+  ASSERT_EQ(::symlink(outside.c_str(), (root + "/a/link").c_str()), 0);
+  std::string error;
+  EXPECT_TRUE(remove_tree(root, &error)) << error;
+  EXPECT_FALSE(file_exists(root));
+  EXPECT_TRUE(file_exists(outside + "/keep.txt"));
+  EXPECT_TRUE(remove_tree(root));  // already gone
 }
 
 }  // namespace

@@ -173,9 +173,9 @@ TEST_F(ReportTest, MetricsTableIsMeanAndStdOverSeeds) {
 
 TEST_F(ReportTest, RunsWithoutExplainAreAbsentAndTheTextSaysHow) {
   make_study(false);
-  std::filesystem::remove_all(study() + "/pos_seed2/explain");
-  std::filesystem::remove_all(study() + "/neg_seed1/explain");
-  std::filesystem::remove_all(study() + "/neg_seed2/explain");
+  remove_tree(study() + "/pos_seed2/explain");
+  remove_tree(study() + "/neg_seed1/explain");
+  remove_tree(study() + "/neg_seed2/explain");
   std::string out = report_table({study()});
   EXPECT_NE(line_with(out, "SCOUTER+ smallcnn | SCOUTER slots | 1 | 10 | 0.1000 ± 0.0000"), "")
       << out;

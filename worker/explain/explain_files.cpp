@@ -45,7 +45,7 @@ nlohmann::json write_explain_files(
   const int64_t T = static_cast<int64_t>(shown.size());
   std::string final_dir = run_dir + "/explain";
   std::string tmp = str_format("{}/explain.tmp.{}", run_dir, ::getpid());
-  fs::remove_all(tmp);
+  remove_tree(tmp);
   ensure_dir(tmp + "/pictures");
   ensure_dir(tmp + "/grids");
 
@@ -156,10 +156,10 @@ nlohmann::json write_explain_files(
   }
   // Swap in the new folder: the old one stays whole until the new one is complete.
   std::string old = run_dir + "/explain.old";
-  fs::remove_all(old);
+  remove_tree(old);
   if (fs::exists(final_dir)) fs::rename(final_dir, old);
   fs::rename(tmp, final_dir);
-  fs::remove_all(old);
+  remove_tree(old);
   for (int64_t m = 0; m < M; ++m) {
     const auto& one = mj[res.methods[static_cast<size_t>(m)]];
     log::info(

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/error.h"
+#include "common/format.h"
 #include "common/log.h"
 #include "worker/model/precision.h"
 #include "worker/train/tensor_batch.h"
@@ -128,7 +129,12 @@ void StepRunner::run(Batch&& batch) {
     static_images_ = images.clone(images.suggest_memory_format());
     static_labels_ = labels.clone();
     auto graph = std::make_unique<StepGraph>(device_);
-    graph->capture([this] { step_body(static_images_, static_labels_); });
+    try {
+      graph->capture([this] { step_body(static_images_, static_labels_); });
+    } catch (const std::exception& e) {
+      throw UserError(str_format("capturing the training step as a CUDA graph failed: {}", e.what()),
+                      "train with cuda_graphs = false (eager steps)");
+    }
     graph_ = std::move(graph);
     graph_->replay();  // capture recorded the step; this runs it
   } else {
