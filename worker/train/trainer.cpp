@@ -1,12 +1,11 @@
 #include "worker/train/trainer.h"
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <sched.h>
+
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cmath>
-#include <set>
-#include <nlohmann/json.hpp>
 
 #include "common/error.h"
 #include "common/files.h"
@@ -15,18 +14,16 @@
 #include "common/progress.h"
 #include "common/stop_signal.h"
 #include "common/version.h"
-#include "datasets/staging.h"
+#include "worker/dist/distributed.h"
+#include "worker/model/scouter_model.h"
 #include "worker/train/checkpoint.h"
 #include "worker/train/data.h"
-#include "worker/dist/distributed.h"
 #include "worker/train/evaluate.h"
-#include "worker/dist/grad_sync.h"
 #include "worker/train/pretrained.h"
+#include "worker/train/run_collectives.h"
 #include "worker/train/run_summary.h"
-#include "worker/model/scouter_model.h"
 #include "worker/train/state_sync.h"
 #include "worker/train/step_runner.h"
-#include "worker/train/tensor_batch.h"
 
 namespace scouter {
 
@@ -59,86 +56,6 @@ namespace {
 // StepLR(step_size = lr_drop, gamma = 0.1) as a function of the epoch: resumable by construction.
 double lr_at_epoch(const Config& cfg, int64_t epoch) {
   return cfg.lr * std::pow(0.1, static_cast<double>(epoch / cfg.lr_drop));
-}
-
-torch::Tensor cpu_rng_state() {
-  at::Generator gen = at::detail::getDefaultCPUGenerator();  // a handle sharing the impl
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  return gen.get_state();
-}
-
-void set_cpu_rng_state(const torch::Tensor& state) {
-  at::Generator gen = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  gen.set_state(state);
-}
-
-// Rank 0 writes; every rank's generator state goes into the file; the completion marker only
-// after all ranks got past the save (agree() is the barrier).
-void save_synced(Distributed& dist, const std::string& path, torch::nn::Module& model,
-                 torch::optim::Optimizer& opt, const TrainState& state, const Config& cfg) {
-  torch::Tensor mine = cpu_rng_state().contiguous();
-  std::vector<torch::Tensor> all{mine};
-  if (dist.comm() && dist.world() > 1) {
-    torch::Tensor gathered = torch::empty({dist.world() * mine.numel()}, torch::kUInt8);
-    dist.comm()->gather(mine.data_ptr(), mine.numel(), gathered.data_ptr(), 0, "checkpoint rng gather");
-    all = gathered.split(mine.numel());
-  }
-  dist.agree("checkpoint save", [&] {
-    if (dist.rank0()) save_checkpoint(path, model, &opt, state, cfg, all);
-  });
-  if (dist.rank0()) {
-    mark_complete(path);
-    prune_checkpoints(cfg.output_dir, cfg.keep_checkpoints);
-  }
-}
-
-// Every rank evaluates its part; the sums (not means) are added across ranks.
-EvalResult evaluate_all(Distributed& dist, ScouterModel& model, BatchLoader& loader,
-                        const Config& cfg, torch::Device device, const DeviceInput* input) {
-  EvalResult ev = evaluate(model, loader, cfg.lambda_value, device, input);
-  double sums[4] = {ev.loss_sum, ev.nll_sum, ev.attn_sum, std::isfinite(ev.area_sum) ? ev.area_sum : 0};
-  int64_t counts[2] = {ev.correct, ev.count};
-  dist.sum(sums, 4, "evaluation sums");
-  dist.sum(counts, 2, "evaluation counts");
-  ev.loss_sum = sums[0];
-  ev.nll_sum = sums[1];
-  ev.attn_sum = sums[2];
-  ev.area_sum = cfg.use_slot ? sums[3] : NAN;
-  ev.correct = counts[0];
-  ev.count = counts[1];
-  return ev;
-}
-
-// Copies the shard files this node's ranks read in `epoch` (and, the first time, their
-// validation shards) to stage_dir, then points the shard sets at the local copies.
-void stage_for_epoch(Distributed& dist, RunData& data, const Config& cfg, int64_t epoch, bool with_val) {
-  if (cfg.stage_dir.empty() || !dist.comm()) return;
-  const Topology& topo = dist.topology();
-  std::string dir = staging_folder(cfg.stage_dir, cfg.dataset_dir);
-  auto stage = [&](ShardSet& shards, const std::vector<int64_t>& needs, const char* split) {
-    std::vector<std::string> local;
-    StagingReport rep = stage_files(*dist.comm(), topo, shards.paths(), needs, dir, local);
-    for (int64_t f : needs) shards.use_local_copy(f, local[static_cast<size_t>(f)]);
-    if (dist.rank0())
-      log::at(rep.files_sent > 0 || with_val ? log::Level::info : log::Level::debug,
-              "staging {} (epoch {}): {} file(s), {:.1f} MB sent, {} already verified, {:.1f} s -> {}",
-              split, epoch + 1, rep.files_sent, rep.bytes_sent / 1e6, rep.files_verified,
-              rep.seconds, dir);
-  };
-  std::set<int64_t> train_needs, val_needs;
-  std::vector<int64_t> val_samples = samples_of_first_classes(*data.val, cfg.num_classes);
-  std::vector<int64_t> val_first = data.val->shard_firsts();
-  for (int r = 0; r < topo.world; ++r) {
-    if (topo.hosts[static_cast<size_t>(r)] != topo.host) continue;
-    for (int64_t f : data.plan->rank_shards(epoch, r)) train_needs.insert(f);
-    for (int64_t i : eval_part(val_samples, topo.world, r)) {
-      auto it = std::upper_bound(val_first.begin(), val_first.end(), i);
-      val_needs.insert(static_cast<int64_t>(it - val_first.begin()) - 1);
-    }
-  }
-  stage(*data.train, {train_needs.begin(), train_needs.end()}, "train");
-  if (with_val) stage(*data.val, {val_needs.begin(), val_needs.end()}, "val");
 }
 
 // Everything one training run holds between its steps.
