@@ -39,6 +39,12 @@ class Handle {
 
   hid_t get() const { return id_; }
   bool valid() const { return id_ >= 0; }
+  // Gives up ownership without closing (the caller closes and checks the result).
+  hid_t release() {
+    hid_t id = id_;
+    id_ = -1;
+    return id;
+  }
   void reset() {
     if (id_ >= 0 && closer_) closer_(id_);
     id_ = -1;
@@ -60,15 +66,27 @@ hid_t native_type() {
 }
 
 Handle create_file(const std::string& path);  // truncates
+// Closes a file, reporting a failed final flush (H5Fclose's result) as Error; `path` names it.
+void close_file(Handle& file, const std::string& path);
+// Opens an existing file. A file that is missing, unreadable, truncated or not HDF5 is one
+// UserError naming the file and the reason, without our source location.
 Handle open_file(const std::string& path, bool writable = false);
 bool is_hdf5(const std::string& path);
+
+// A file built in memory (HDF5's core driver, nothing on disk) and then written in one piece by
+// write_memory_file: through AtomicOutput, every write(2) and fsync checked, so a full disk is
+// one clear error and never a corrupt file under its final name (checkpoints, shards).
+Handle create_memory_file();
+void write_memory_file(Handle& file, const std::string& path);
 
 Handle create_group(hid_t loc, const std::string& name);  // creates parents too
 Handle open_group(hid_t loc, const std::string& name);
 bool exists(hid_t loc, const std::string& name);  // a link of that name (one level)
 std::vector<std::string> list_children(hid_t group);  // names in creation-or-name order
 
-// Datasets. `chunk` empty: contiguous layout. deflate_level 0: no compression.
+// Datasets. `chunk` empty: contiguous layout. deflate_level 0: no compression. Chunked datasets
+// carry HDF5's Fletcher32 checksum per chunk, which every read verifies (a flipped byte fails
+// the read with "checksum" in the message: see is_checksum_error).
 void write_raw(hid_t loc, const std::string& name, hid_t mem_type, const std::vector<hsize_t>& dims,
                const void* data, const std::vector<hsize_t>& chunk = {}, int deflate_level = 0);
 template <typename T>
@@ -97,6 +115,8 @@ std::vector<T> read(hid_t loc, const std::string& name) {
 // Reads rows [first, first+count) along axis 0 of an open dataset into `out`.
 void read_rows(hid_t dataset, hid_t mem_type, hsize_t first, hsize_t count, void* out);
 Handle open_dataset(hid_t loc, const std::string& name);
+// Whether an Error from a read was HDF5's Fletcher32 check failing.
+bool is_checksum_error(const std::string& message);
 
 // Attributes on a file, group or dataset.
 bool has_attr(hid_t obj, const std::string& name);

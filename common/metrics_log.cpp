@@ -1,19 +1,13 @@
 #include "common/metrics_log.h"
 
-#include <fmt/format.h>
-
 #include <fstream>
 
-#include "common/error.h"
 #include "common/files.h"
 
 namespace scouter {
 
 void append_jsonl(const std::string& path, const nlohmann::json& record) {
-  std::ofstream f(path, std::ios::app);
-  f << record.dump() << '\n';
-  f.flush();
-  if (!f) throw UserError(fmt::format("cannot append to '{}'", path), "check disk space");
+  append_file_durable(path, record.dump() + "\n");
 }
 
 std::vector<nlohmann::json> read_jsonl(const std::string& path) {

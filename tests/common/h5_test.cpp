@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <random>
+
 #include "common/error.h"
+#include "common/files.h"
 #include "test_util.h"
 
 namespace scouter {
@@ -47,17 +51,91 @@ TEST(H5, DatasetsAndAttributesRoundTrip) {
   EXPECT_THROW(h5::read_rows(ds.get(), H5T_NATIVE_FLOAT, 1, 2, row.data()), Error);
 }
 
-TEST(H5, FailuresCarryTheLibraryMessage) {
+// A file that cannot be opened is one user-facing line: the file, the reason, no source location.
+TEST(H5, OpenFailuresNameTheFileAndTheReason) {
   TempDir dir;
   testing::write_bytes(dir.file("garbage.h5"), "this is not HDF5");
   EXPECT_FALSE(h5::is_hdf5(dir.file("garbage.h5")));
-  try {
-    h5::open_file(dir.file("garbage.h5"));
-    FAIL() << "opened garbage";
-  } catch (const Error& e) {
-    std::string msg = e.what();
-    EXPECT_NE(msg.find("H5Fopen"), std::string::npos) << msg;
+  auto message_of = [](const std::string& path) {
+    try {
+      h5::open_file(path);
+    } catch (const UserError& e) {
+      return std::string(e.what());
+    }
+    return std::string("opened");
+  };
+  std::string garbage = message_of(dir.file("garbage.h5"));
+  EXPECT_NE(garbage.find(dir.file("garbage.h5")), std::string::npos) << garbage;
+  EXPECT_NE(garbage.find("not a complete HDF5 file (16 bytes"), std::string::npos) << garbage;
+  EXPECT_EQ(garbage.find("h5.cpp"), std::string::npos) << garbage;
+  EXPECT_EQ(garbage.find('\n'), std::string::npos) << garbage;
+  std::string missing = message_of(dir.file("missing.h5"));
+  EXPECT_NE(missing.find("No such file or directory"), std::string::npos) << missing;
+  std::string folder = message_of(dir.path());
+  EXPECT_NE(folder.find("is a folder"), std::string::npos) << folder;
+  {
+    h5::Handle f = h5::create_memory_file();
+    std::vector<float> v(4096, 1.5f);
+    h5::write<float>(f.get(), "x", {4096}, v.data());
+    h5::write_memory_file(f, dir.file("whole.h5"));
   }
+  std::string whole = read_text_file(dir.file("whole.h5"));
+  testing::write_bytes(dir.file("cut.h5"), whole.substr(0, whole.size() / 2));
+  std::string cut = message_of(dir.file("cut.h5"));
+  EXPECT_NE(cut.find("not a complete HDF5 file"), std::string::npos) << cut;
+}
+
+// A file built in memory lands whole under its name, readable like any other.
+TEST(H5, MemoryFileIsWrittenInOnePiece) {
+  TempDir dir;
+  std::vector<int64_t> v(1000);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<int64_t>(i * i);
+  {
+    h5::Handle f = h5::create_memory_file();
+    h5::write<int64_t>(f.get(), "g/v", {1000}, v.data(), {100});
+    h5::write_attr(f.get(), "note", std::string("in memory"));
+    EXPECT_FALSE(file_exists(dir.file("m.h5")));
+    h5::write_memory_file(f, dir.file("m.h5"));
+    EXPECT_FALSE(f.valid());
+  }
+  h5::Handle f = h5::open_file(dir.file("m.h5"));
+  EXPECT_EQ(h5::read<int64_t>(f.get(), "g/v"), v);
+  EXPECT_EQ(h5::read_attr_string(f.get(), "note"), "in memory");
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path()),
+                          std::filesystem::directory_iterator()), 1);  // no temporary left
+}
+
+// Chunked datasets carry Fletcher32: one flipped byte fails the read of its chunk, and only that.
+TEST(H5, ChunkChecksumCatchesAFlippedByte) {
+  TempDir dir;
+  std::vector<uint8_t> v(64 * 1024);
+  std::mt19937 gen(5);  // random-like bytes: the 64 searched below occur once in the file
+  for (auto& x : v) x = static_cast<uint8_t>(gen() >> 24);
+  {
+    h5::Handle f = h5::create_file(dir.file("c.h5"));
+    h5::write<uint8_t>(f.get(), "images", {64, 1024}, v.data(), {8, 1024});
+  }
+  std::string bytes = read_text_file(dir.file("c.h5"));
+  // The last chunk (rows 56..63) holds a run of these values; flip one byte inside it.
+  std::string needle(reinterpret_cast<const char*>(v.data()) + 60 * 1024, 64);
+  size_t at = bytes.find(needle);
+  ASSERT_NE(at, std::string::npos);
+  bytes[at + 10] = static_cast<char>(bytes[at + 10] ^ 0x5a);
+  testing::write_bytes(dir.file("c.h5"), bytes);
+  h5::Handle f = h5::open_file(dir.file("c.h5"));
+  h5::Handle ds = h5::open_dataset(f.get(), "images");
+  std::vector<uint8_t> rows(8 * 1024);
+  EXPECT_NO_THROW(h5::read_rows(ds.get(), H5T_NATIVE_UINT8, 0, 8, rows.data()));
+  try {
+    h5::read_rows(ds.get(), H5T_NATIVE_UINT8, 56, 8, rows.data());
+    FAIL() << "a corrupt chunk was read";
+  } catch (const Error& e) {
+    EXPECT_TRUE(h5::is_checksum_error(e.what())) << e.what();
+  }
+}
+
+TEST(H5, FailuresCarryTheLibraryMessage) {
+  TempDir dir;
   h5::Handle f = h5::create_file(dir.file("ok.h5"));
   EXPECT_THROW(h5::read_attr_int(f.get(), "absent"), Error);
   EXPECT_THROW(h5::open_dataset(f.get(), "absent"), Error);
