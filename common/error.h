@@ -31,6 +31,8 @@ constexpr int kExitUsage = 2;       // bad command line, config, or input file
 constexpr int kExitRequeue = 3;     // stopped by SIGTERM/SIGUSR1 after writing a checkpoint:
                                     // resubmit with --resume true (job scripts requeue on it)
 constexpr int kExitLostRank = 4;    // a collective timed out: a rank died or hangs
+constexpr int kExitDiverged = 5;    // the loss or the gradients stopped being finite (NaN/inf):
+                                    // training stopped at once, the last finite checkpoint kept
 
 [[noreturn]] void throw_internal(const char* expr, const char* file, int line, const std::string& msg);
 

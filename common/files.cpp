@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -156,15 +157,29 @@ std::string read_text_file(const std::string& path) {
   return ss.str();
 }
 
+// Fault injection for the tests (tests/launcher/faults_test.cpp): SCOUTER_FAULT_KILL_IN_WRITE=s
+// kills this process with SIGKILL halfway through writing the first file whose path contains s,
+// SCOUTER_FAULT_KILL_AFTER_WRITE=s right after that file got its final name. Unset: nothing.
+namespace {
+void maybe_kill(const char* variable, const std::string& path) {
+  const char* s = std::getenv(variable);
+  if (s != nullptr && *s != '\0' && path.find(s) != std::string::npos) ::kill(::getpid(), SIGKILL);
+}
+}  // namespace
+
 void write_file_atomic(const std::string& path, const void* data, size_t size) {
   AtomicOutput out(path);
   {
     Fd f(out.temp_path(), O_WRONLY | O_CREAT | O_TRUNC);
     if (!f.ok()) throw_os("create", path, errno);
-    f.write_all(data, size, path);
+    const size_t half = size / 2;
+    f.write_all(data, half, path);
+    maybe_kill("SCOUTER_FAULT_KILL_IN_WRITE", path);
+    f.write_all(static_cast<const char*>(data) + half, size - half, path);
     f.close(path);
   }
   out.commit();
+  maybe_kill("SCOUTER_FAULT_KILL_AFTER_WRITE", path);
 }
 
 void write_text_file_atomic(const std::string& path, const std::string& text) {

@@ -1,6 +1,7 @@
 #include "common/stop_signal.h"
 
 #include <csignal>
+#include <initializer_list>
 
 namespace scouter {
 namespace {
@@ -14,8 +15,7 @@ void install_stop_handlers() {
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGUSR1, &sa, nullptr);
+  for (int sig : {SIGTERM, SIGUSR1, SIGINT, SIGHUP}) sigaction(sig, &sa, nullptr);
 }
 
 int stop_requested() { return g_signal; }
@@ -26,6 +26,8 @@ const char* signal_name(int signal) {
   switch (signal) {
     case SIGTERM: return "SIGTERM";
     case SIGUSR1: return "SIGUSR1";
+    case SIGINT: return "SIGINT";
+    case SIGHUP: return "SIGHUP";
     default: return "a signal";
   }
 }

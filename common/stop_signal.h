@@ -1,6 +1,8 @@
-// SIGTERM and SIGUSR1, what Slurm sends before a time limit or a preemption, turned into a
-// request to stop: the trainer checks it after every step (agreeing across ranks), finishes the
-// step, writes a checkpoint and exits with kExitRequeue.
+// SIGTERM and SIGUSR1 (what Slurm sends before a time limit or a preemption), SIGINT (Ctrl-C)
+// and SIGHUP (a closed terminal) turned into a request to stop: the trainer checks it after every
+// step (agreeing across ranks), finishes the step, writes a checkpoint and exits with
+// kExitRequeue. `scouter train` installs the handlers first thing, so a signal that arrives while
+// the run is still starting ends the same way once the first step is done.
 #pragma once
 
 namespace scouter {

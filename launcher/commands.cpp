@@ -8,6 +8,7 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "common/mpi_env.h"
+#include "common/stop_signal.h"
 #include "common/text.h"
 #include "common/version.h"
 #include "datasets/idx_prep.h"
@@ -67,6 +68,9 @@ int64_t int_option(const CommandOptions& o, const std::string& key, int64_t fall
 }
 
 int cmd_train(const ParsedArgs& args) {
+  // First thing: a SIGTERM/SIGINT while the run is still starting ends it with a checkpoint and
+  // the requeue status once the first step is done, not with the default death (143).
+  install_stop_handlers();
   no_positional(args);
   Origins origins;
   Config cfg = config_from_args(args, origins);
@@ -74,22 +78,24 @@ int cmd_train(const ParsedArgs& args) {
   // Every rank validates the same config, so a bad one fails everywhere before MPI starts.
   const Topology& topo = MpiEnv::init(nullptr, nullptr).topology();
   init_logging(topo.rank, cfg.log_level);
-  if (topo.rank == 0) {
+  if (topo.rank == 0)
     log::info("scouter {} ({}) train on {}; resolved config:\n{}", SCOUTER_VERSION,
               SCOUTER_GIT_VERSION, topo.describe(), to_table(cfg));
-    ensure_dir(cfg.output_dir);
+  // Written only once the run is accepted (folder locked, nothing refused it).
+  auto records = [&] {
     write_text_file_atomic(cfg.output_dir + "/command.txt", args.command_line + "\n");
     write_text_file_atomic(cfg.output_dir + "/hosts.txt", join(topo.hosts, "\n") + "\n");
     write_text_file_atomic(cfg.output_dir + "/version.txt",
                            str_format("scouter {} ({})\n", SCOUTER_VERSION, SCOUTER_GIT_VERSION));
-  }
+  };
   // The attention pictures of vis = true, written before summary.json marks the run complete.
   auto pictures = [&cfg](ScouterModel& model) {
     if (!cfg.vis) return;
     RunData all_val = open_run_data(cfg, false);
     write_attention_pictures(cfg, model, all_val);
   };
-  TrainResult r = train_run(cfg, origins, pictures);
+  TrainResult r = train_run(cfg, origins, pictures, records);
+  if (r.diverged) return kExitDiverged;
   return r.stopped_by != 0 ? kExitRequeue : kExitOk;
 }
 

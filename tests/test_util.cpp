@@ -88,6 +88,10 @@ int BackgroundCommand::wait(double timeout_s) {
 
 double BackgroundCommand::seconds_running() const { return now_s() - start_; }
 
+void BackgroundCommand::signal(int sig) const {
+  if (pid_ > 0 && status_ < 0) kill(pid_, sig);
+}
+
 std::string BackgroundCommand::log() const {
   std::ifstream f(log_path_);
   std::stringstream ss;

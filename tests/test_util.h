@@ -53,6 +53,8 @@ class BackgroundCommand {
   int wait(double timeout_s);
   double seconds_running() const;
   std::string log() const;
+  // Sends `sig` to the command's process (the command itself: it runs under exec).
+  void signal(int sig) const;
 
  private:
   int pid_ = -1;

@@ -1,8 +1,10 @@
 #include "worker/train/checkpoint.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <filesystem>
 #include <map>
 #include <regex>
@@ -30,17 +32,47 @@ std::map<std::string, torch::Tensor> named_tensors(torch::nn::Module& model) {
   return out;
 }
 
+// Every dataset carries `sha256`: the SHA-256 of its bytes as stored (little-endian float32,
+// int64 or uint8, C order), checked whenever it is read.
+void write_bytes_checked(hid_t loc, const std::string& name, hid_t type, const std::vector<hsize_t>& dims,
+                         const void* data, size_t bytes) {
+  h5::write_raw(loc, name, type, dims, data);
+  h5::Handle ds = h5::open_dataset(loc, name);
+  h5::write_attr(ds.get(), "sha256", sha256_bytes(data, bytes));
+}
+
 void write_tensor(hid_t loc, const std::string& name, const torch::Tensor& t) {
   torch::Tensor c = t.detach().to(torch::kCPU).contiguous();
+  if (c.scalar_type() != torch::kFloat && c.scalar_type() != torch::kLong) c = c.to(torch::kFloat);
   std::vector<hsize_t> dims(c.sizes().begin(), c.sizes().end());
-  if (c.scalar_type() == torch::kFloat) {
-    h5::write<float>(loc, name, dims, c.data_ptr<float>());
-  } else if (c.scalar_type() == torch::kLong) {
-    h5::write<int64_t>(loc, name, dims, c.data_ptr<int64_t>());
-  } else {
-    c = c.to(torch::kFloat);
-    h5::write<float>(loc, name, dims, c.data_ptr<float>());
+  hid_t type = c.scalar_type() == torch::kLong ? H5T_NATIVE_INT64 : H5T_NATIVE_FLOAT;
+  write_bytes_checked(loc, name, type, dims, c.data_ptr(), c.nbytes());
+}
+
+std::string sha256_text(const std::string& s) { return sha256_bytes(s.data(), s.size()); }
+
+// Thrown for a dataset whose bytes do not match its stored SHA-256.
+struct ChecksumMismatch : Error {
+  using Error::Error;
+};
+
+void check_sha256(hid_t loc, const std::string& name, const void* data, size_t bytes) {
+  h5::Handle ds = h5::open_dataset(loc, name);
+  if (!h5::has_attr(ds.get(), "sha256")) return;  // format_version 1: no checksums
+  if (h5::read_attr_string(ds.get(), "sha256") != sha256_bytes(data, bytes)) {
+    char full[512] = {0};
+    H5Iget_name(ds.get(), full, sizeof full - 1);  // "/model/backbone.conv1.weight"
+    throw ChecksumMismatch(str_format("tensor '{}' fails its SHA-256 check", full[0] ? full : name.c_str()));
   }
+}
+
+// The header attributes as one text, whose SHA-256 is stored as header_sha256.
+std::string header_text(const std::string& signature, const std::string& config_toml,
+                        const TrainState& s, int64_t world_size) {
+  return str_format("{}\n{}\nepoch={} step_in_epoch={} global_step={} best_val_acc={:.17g} "
+                    "best_epoch={} world_size={}\n",
+                    signature, config_toml, s.epoch, s.step_in_epoch, s.global_step,
+                    s.best_val_acc, s.best_epoch, world_size);
 }
 
 // Reads dataset `name` into `dst` (same shape, any dtype of float/long) or returns an error text.
@@ -58,6 +90,9 @@ std::string read_tensor_into(hid_t loc, const std::string& name, torch::Tensor d
     tmp = torch::empty(shape, torch::kFloat);
     h5::read_raw(loc, name, H5T_NATIVE_FLOAT, tmp.data_ptr<float>());
   }
+  if (info.type_class == (dst.scalar_type() == torch::kLong ? H5T_INTEGER : H5T_FLOAT) &&
+      static_cast<int64_t>(info.type_size) == tmp.element_size())
+    check_sha256(loc, name, tmp.data_ptr(), tmp.nbytes());
   torch::NoGradGuard no_grad;
   dst.copy_(tmp);
   return {};
@@ -71,9 +106,10 @@ std::string list_some(const std::vector<std::string>& names) {
   return s;
 }
 
-UserError corrupt(const std::string& path, const std::string& why) {
-  return UserError(str_format("checkpoint '{}' is corrupt or unreadable: {}", path, why),
-                   "delete it to fall back to the previous checkpoint, or start the run anew");
+UserError corrupt(const std::string& path, const std::string& why,
+                  const std::string& hint = "a resumed run falls back to the newest checkpoint "
+                                            "that verifies; delete this one or start anew") {
+  return UserError(str_format("checkpoint '{}' is corrupt or unreadable: {}", path, why), hint);
 }
 
 std::string signature_diff(const std::string& file_sig, const std::string& cfg_sig) {
@@ -101,11 +137,11 @@ std::string signature_diff(const std::string& file_sig, const std::string& cfg_s
 
 void save_checkpoint(const std::string& path, torch::nn::Module& model,
                      torch::optim::Optimizer* optimizer, const TrainState& state,
-                     const Config& cfg, const std::vector<torch::Tensor>& rank_rng) {
+                     const Config& cfg, const std::vector<torch::Tensor>& rank_rng,
+                     const std::vector<double>& rank_sums) {
   ensure_dir(fs::path(path).parent_path().string());
-  AtomicOutput out(path);
   {
-    h5::Handle file = h5::create_file(out.temp_path());
+    h5::Handle file = h5::create_memory_file();
     hid_t root = file.get();
     h5::write_attr(root, "format", std::string(kFormat));
     h5::write_attr(root, "format_version", kCheckpointFormatVersion);
@@ -118,7 +154,10 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model,
     h5::write_attr(root, "global_step", state.global_step);
     h5::write_attr(root, "best_val_acc", state.best_val_acc);
     h5::write_attr(root, "best_epoch", state.best_epoch);
-    h5::write_attr(root, "world_size", static_cast<int64_t>(std::max<size_t>(1, rank_rng.size())));
+    const auto world_size = static_cast<int64_t>(std::max<size_t>(1, rank_rng.size()));
+    h5::write_attr(root, "world_size", world_size);
+    h5::write_attr(root, "header_sha256",
+                   sha256_text(header_text(model_signature(cfg), to_toml(cfg), state, world_size)));
 
     auto tensors = named_tensors(model);
     h5::Handle mg = h5::create_group(root, "model");
@@ -130,7 +169,9 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model,
         name_of[p.value().unsafeGetTensorImpl()] = p.key();
       h5::Handle og = h5::create_group(root, "optimizer");
       h5::write_attr(og.get(), "type", std::string("AdamW"));
-      h5::write_attr(og.get(), "lr", optimizer->param_groups().at(0).options().get_lr());
+      const double lr = optimizer->param_groups().at(0).options().get_lr();
+      h5::write_attr(og.get(), "lr", lr);
+      std::string steps = str_format("lr={:.17g}\n", lr);  // with each parameter's step, below
       for (const auto& group : optimizer->param_groups()) {
         for (const auto& p : group.params()) {
           auto it = optimizer->state().find(optimizer_state_key(p));
@@ -140,10 +181,12 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model,
           SCOUTER_CHECK(nit != name_of.end(), "optimizer parameter not in the model");
           h5::Handle pg = h5::create_group(og.get(), nit->second);
           h5::write_attr(pg.get(), "step", st.step());
+          steps += str_format("{}={}\n", nit->second, st.step());
           write_tensor(pg.get(), "exp_avg", st.exp_avg());
           write_tensor(pg.get(), "exp_avg_sq", st.exp_avg_sq());
         }
       }
+      h5::write_attr(og.get(), "steps_sha256", sha256_text(steps));
     }
 
     at::Generator gen = at::detail::getDefaultCPUGenerator();  // a handle sharing the impl
@@ -153,18 +196,33 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model,
       rng = gen.get_state();
     }
     h5::Handle rg = h5::create_group(root, "rng");
-    std::vector<hsize_t> dims{static_cast<hsize_t>(rng.numel())};
-    h5::write<uint8_t>(rg.get(), "torch_cpu", dims, rng.contiguous().data_ptr<uint8_t>());
+    rng = rng.contiguous();
+    write_bytes_checked(rg.get(), "torch_cpu", H5T_NATIVE_UINT8, {static_cast<hsize_t>(rng.numel())},
+                        rng.data_ptr(), rng.nbytes());
     for (size_t r = 0; r < rank_rng.size(); ++r) {
       torch::Tensor t = rank_rng[r].contiguous();
-      std::vector<hsize_t> d{static_cast<hsize_t>(t.numel())};
-      h5::write<uint8_t>(rg.get(), "rank_" + std::to_string(r), d, t.data_ptr<uint8_t>());
+      write_bytes_checked(rg.get(), "rank_" + std::to_string(r), H5T_NATIVE_UINT8,
+                          {static_cast<hsize_t>(t.numel())}, t.data_ptr(), t.nbytes());
     }
+    if (!rank_sums.empty()) {
+      const auto ranks = static_cast<hsize_t>(rank_sums.size() / kSumsPerRank);
+      write_bytes_checked(root, "train_sums", H5T_NATIVE_DOUBLE, {ranks, hsize_t{kSumsPerRank}},
+                          rank_sums.data(), rank_sums.size() * sizeof(double));
+    }
+    h5::write_memory_file(file, path);
   }
-  out.commit();
 }
 
 void mark_complete(const std::string& path) { write_text_file_atomic(path + ".done", "complete\n"); }
+
+namespace {
+// The bytes of a uint8 dataset, checked against its SHA-256.
+std::vector<uint8_t> read_checked_bytes(hid_t loc, const std::string& name) {
+  auto bytes = h5::read<uint8_t>(loc, name);
+  check_sha256(loc, name, bytes.data(), bytes.size());
+  return bytes;
+}
+}  // namespace
 
 torch::Tensor read_rank_rng(const std::string& path, int rank) {
   try {
@@ -173,8 +231,25 @@ torch::Tensor read_rank_rng(const std::string& path, int rank) {
     if (!h5::exists(file.get(), "rng") || !h5::exists(h5::open_group(file.get(), "rng").get(),
                                                      "rank_" + std::to_string(rank)))
       return {};
-    auto bytes = h5::read<uint8_t>(file.get(), name);
+    auto bytes = read_checked_bytes(file.get(), name);
     return torch::from_blob(bytes.data(), {static_cast<int64_t>(bytes.size())}, torch::kUInt8).clone();
+  } catch (const Error& e) {
+    throw corrupt(path, e.what());
+  }
+}
+
+std::vector<double> read_rank_sums(const std::string& path, int rank) {
+  try {
+    h5::Handle file = h5::open_file(path);
+    if (!h5::exists(file.get(), "train_sums")) return {};
+    auto all = h5::read<double>(file.get(), "train_sums");
+    check_sha256(file.get(), "train_sums", all.data(), all.size() * sizeof(double));
+    const auto first = static_cast<size_t>(rank) * kSumsPerRank;
+    if (first + kSumsPerRank > all.size()) return {};
+    return std::vector<double>(all.begin() + static_cast<std::ptrdiff_t>(first),
+                               all.begin() + static_cast<std::ptrdiff_t>(first + kSumsPerRank));
+  } catch (const UserError&) {
+    throw;
   } catch (const Error& e) {
     throw corrupt(path, e.what());
   }
@@ -191,8 +266,8 @@ CheckpointInfo read_checkpoint_info(const std::string& path) {
     if (!h5::has_attr(root, "format") || h5::read_attr_string(root, "format") != kFormat)
       throw corrupt(path, "not a scouter checkpoint (attribute format != scouter-checkpoint)");
     int64_t version = h5::read_attr_int(root, "format_version");
-    if (version != kCheckpointFormatVersion)
-      throw UserError(str_format("checkpoint '{}' has format_version {}, this build reads {}",
+    if (version < 1 || version > kCheckpointFormatVersion)
+      throw UserError(str_format("checkpoint '{}' has format_version {}, this build reads 1 to {}",
                                  path, version, kCheckpointFormatVersion),
                       "use the scouter version that wrote it");
     CheckpointInfo info;
@@ -205,6 +280,11 @@ CheckpointInfo read_checkpoint_info(const std::string& path) {
     info.state.best_val_acc = h5::read_attr_double(root, "best_val_acc");
     info.state.best_epoch = h5::read_attr_int(root, "best_epoch");
     info.world_size = h5::has_attr(root, "world_size") ? h5::read_attr_int(root, "world_size") : 1;
+    info.checksummed = version >= 2;
+    if (info.checksummed &&
+        h5::read_attr_string(root, "header_sha256") !=
+            sha256_text(header_text(info.model_signature, info.config_toml, info.state, info.world_size)))
+      throw corrupt(path, "its header (epoch, step, config) fails its SHA-256 check");
     return info;
   } catch (const UserError&) {
     throw;
@@ -213,15 +293,19 @@ CheckpointInfo read_checkpoint_info(const std::string& path) {
   }
 }
 
+void check_model_signature(const CheckpointInfo& info, const Config& cfg) {
+  std::string sig = model_signature(cfg);
+  if (info.model_signature != sig)
+    throw UserError(str_format("checkpoint '{}' was written by a different model configuration: {}",
+                               info.path, signature_diff(info.model_signature, sig)),
+                    "use the run's own config (its config.toml) or start a new output_dir");
+}
+
 CheckpointInfo load_checkpoint(const std::string& path, torch::nn::Module& model,
                                torch::optim::Optimizer* optimizer, const Config& cfg,
                                bool restore_rng) {
   CheckpointInfo info = read_checkpoint_info(path);
-  std::string sig = model_signature(cfg);
-  if (info.model_signature != sig)
-    throw UserError(str_format("checkpoint '{}' was written by a different model configuration: {}",
-                               path, signature_diff(info.model_signature, sig)),
-                    "use the run's own config (its config.toml) or start a new output_dir");
+  check_model_signature(info, cfg);
   try {
     h5::Handle file = h5::open_file(path);
     h5::Handle mg = h5::open_group(file.get(), "model");
@@ -252,6 +336,7 @@ CheckpointInfo load_checkpoint(const std::string& path, torch::nn::Module& model
       std::map<const void*, std::string> name_of;
       for (const auto& p : model.named_parameters(true))
         name_of[p.value().unsafeGetTensorImpl()] = p.key();
+      std::string steps = str_format("lr={:.17g}\n", h5::read_attr_double(og.get(), "lr"));
       for (auto& group : optimizer->param_groups()) {
         group.options().set_lr(h5::read_attr_double(og.get(), "lr"));
         for (auto& p : group.params()) {
@@ -264,6 +349,7 @@ CheckpointInfo load_checkpoint(const std::string& path, torch::nn::Module& model
           h5::Handle pg = h5::open_group(og.get(), name);
           auto st = std::make_unique<torch::optim::AdamWParamState>();
           st->step(h5::read_attr_int(pg.get(), "step"));
+          steps += str_format("{}={}\n", name, st->step());
           st->exp_avg(torch::zeros_like(p, torch::MemoryFormat::Preserve));
           st->exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Preserve));
           std::string e1 = read_tensor_into(pg.get(), "exp_avg", st->exp_avg());
@@ -272,9 +358,12 @@ CheckpointInfo load_checkpoint(const std::string& path, torch::nn::Module& model
           optimizer->state()[key] = std::move(st);
         }
       }
+      if (h5::has_attr(og.get(), "steps_sha256") &&
+          h5::read_attr_string(og.get(), "steps_sha256") != sha256_text(steps))
+        throw corrupt(path, "the optimizer's learning rate or step counts fail their SHA-256 check");
     }
     if (restore_rng) {
-      auto rng = h5::read<uint8_t>(file.get(), "rng/torch_cpu");
+      auto rng = read_checked_bytes(file.get(), "rng/torch_cpu");
       torch::Tensor state = torch::from_blob(rng.data(), {static_cast<int64_t>(rng.size())},
                                              torch::kUInt8).clone();
       at::Generator gen = at::detail::getDefaultCPUGenerator();  // a handle sharing the impl
@@ -286,6 +375,9 @@ CheckpointInfo load_checkpoint(const std::string& path, torch::nn::Module& model
   } catch (const std::exception& e) {
     throw corrupt(path, e.what());
   }
+  if (!info.checksummed)
+    log::warn("checkpoint {} has no checksums (format_version 1, an older scouter); loaded unverified",
+              path);
   return info;
 }
 
@@ -297,7 +389,15 @@ int64_t load_backbone_weights(const std::string& path_or_dir, torch::nn::Module&
       throw UserError(str_format("pre_checkpoint '{}' holds no checkpoint", path_or_dir),
                       "train the FC baseline (use_slot = false) into that folder first");
   }
-  read_checkpoint_info(path);  // validates format
+  const std::string hint =
+      "pre_checkpoint must be a scouter checkpoint of an FC run (RUN/checkpoints/epoch-NNNN.h5) "
+      "or that run's folder";
+  if (!h5::is_hdf5(path)) throw corrupt(path, "not an HDF5 file", hint);
+  try {
+    read_checkpoint_info(path);  // validates format and header
+  } catch (const UserError& e) {
+    throw UserError(e.what(), hint);
+  }
   auto tensors = named_tensors(model);
   int64_t copied = 0;
   std::vector<std::string> missing, errors;
@@ -315,7 +415,7 @@ int64_t load_backbone_weights(const std::string& path_or_dir, torch::nn::Module&
       else ++copied;
     }
   } catch (const std::exception& e) {
-    throw corrupt(path, e.what());
+    throw corrupt(path, e.what(), hint);
   }
   if (!missing.empty() || !errors.empty())
     throw UserError(str_format("pre_checkpoint '{}' does not fit this backbone: missing [{}] {}",
@@ -356,14 +456,76 @@ std::string latest_checkpoint(const std::string& output_dir) {
   return all.empty() ? std::string() : all.back();
 }
 
+std::string verify_checkpoint(const std::string& path) {
+  try {
+    CheckpointInfo info = read_checkpoint_info(path);
+    h5::Handle file = h5::open_file(path);
+    // Every dataset, read in its stored type and checked against its SHA-256.
+    std::vector<std::string> pending = {"/"};
+    while (!pending.empty()) {
+      std::string group = pending.back();
+      pending.pop_back();
+      h5::Handle g = h5::open_group(file.get(), group);
+      for (const auto& child : h5::list_children(g.get())) {
+        std::string full = group == "/" ? "/" + child : group + "/" + child;
+        h5::Handle obj(H5_CHECK(H5Oopen(file.get(), full.c_str(), H5P_DEFAULT)), H5Oclose);
+        if (H5Iget_type(obj.get()) == H5I_GROUP) {
+          pending.push_back(full);
+          continue;
+        }
+        h5::DatasetInfo di = h5::dataset_info(file.get(), full);
+        hid_t type = di.type_class == H5T_INTEGER ? (di.type_size == 8 ? H5T_NATIVE_INT64 : H5T_NATIVE_UINT8)
+                     : di.type_size == 8             ? H5T_NATIVE_DOUBLE
+                                                     : H5T_NATIVE_FLOAT;
+        std::vector<char> bytes(di.num_elements() * H5Tget_size(type));
+        h5::read_raw(file.get(), full, type, bytes.data());
+        if (info.checksummed) {
+          h5::Handle ds = h5::open_dataset(file.get(), full);
+          if (!h5::has_attr(ds.get(), "sha256"))
+            throw ChecksumMismatch(str_format("tensor '{}' has no checksum", full));
+          check_sha256(file.get(), full, bytes.data(), bytes.size());
+        }
+      }
+    }
+    return {};
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
+std::string latest_verified_checkpoint(const std::string& output_dir) {
+  auto all = list_checkpoints(output_dir);
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
+    std::string why = verify_checkpoint(*it);
+    if (why.empty()) {
+      if (it != all.rbegin())
+        log::warn("resuming from {}, the newest checkpoint that verifies", *it);
+      return *it;
+    }
+    log::warn("checkpoint {} is not usable, falling back to an older one: {}", *it, why);
+  }
+  return {};
+}
+
 void prune_checkpoints(const std::string& output_dir, int64_t keep) {
   auto complete = list_checkpoints(output_dir);
   if (complete.size() <= static_cast<size_t>(keep)) return;
-  std::error_code ec;
+  // The newest checkpoint that verifies is never removed, even when newer ones (that do not
+  // verify) fill the `keep` slots.
+  size_t newest_good = complete.size();
+  for (size_t i = complete.size(); i-- > 0;) {
+    std::string why = verify_checkpoint(complete[i]);
+    if (why.empty()) {
+      newest_good = i;
+      break;
+    }
+    log::warn("checkpoint {} does not verify: {}", complete[i], why);
+  }
   for (size_t i = 0; i + static_cast<size_t>(keep) < complete.size(); ++i) {
-    fs::remove(complete[i] + ".done", ec);  // the marker first: a half-deleted one never looks complete
-    fs::remove(complete[i], ec);
-    if (ec) log::warn("could not delete old checkpoint {}: {}", complete[i], ec.message());
+    if (i == newest_good) continue;
+    // The marker first: a half-deleted checkpoint never looks complete.
+    if (::unlink((complete[i] + ".done").c_str()) != 0 || ::unlink(complete[i].c_str()) != 0)
+      log::warn("could not delete old checkpoint {}: {}", complete[i], os_reason(errno));
   }
 }
 

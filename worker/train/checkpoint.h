@@ -1,5 +1,6 @@
-// Checkpoints: one HDF5 file per save, readable by h5py, written under a temporary name and
-// renamed, so a file that exists is complete. Layout (format_version 1):
+// Checkpoints: one HDF5 file per save, readable by h5py, built in memory and written in one piece
+// (temporary name, fsync, rename, fsync of the folder), so a file that exists is complete.
+// Layout (format_version 2; version 1, without the checksums, is still read, with a warning):
 //   root attributes
 //     format           "scouter-checkpoint"
 //     format_version   kCheckpointFormatVersion
@@ -11,15 +12,25 @@
 //     step_in_epoch    batches of the next epoch already done (0 at an epoch boundary)
 //     global_step      optimizer steps taken
 //     best_val_acc, best_epoch   best validation accuracy so far and its epoch (-1: none)
+//     header_sha256    SHA-256 of the header text (checkpoint.cpp header_text: signature,
+//                      config, epoch, steps, best, world_size)
+//   every dataset      attribute sha256: SHA-256 of its bytes as stored (checked on every read)
 //   /model/<name>      every parameter and buffer under its state_dict name
 //                      (`backbone.layer1.0.conv1.weight`, `slot.gru.weight_ih_l0`, ...),
 //                      float32 or int64 (BatchNorm's num_batches_tracked)
-//   /optimizer         attributes: type "AdamW", lr (current)
+//   /optimizer         attributes: type "AdamW", lr (current), steps_sha256 (of "lr=..." and
+//                      each parameter's "name=step" line)
 //   /optimizer/<name>/exp_avg, exp_avg_sq   AdamW moments of each trained parameter;
 //                      attribute step (int64)
 //   /rng/torch_cpu     uint8[]: LibTorch's default CPU generator state (rank 0's)
 //   /rng/rank_<r>      uint8[]: rank r's generator state, for every rank of a distributed run
+//   /train_sums        float64[world_size, 6], mid-epoch checkpoints only: each rank's sums of
+//                      the epoch so far (loss, nll, attention times batch sizes, correct,
+//                      count, steps with non-finite gradients)
 //   attribute world_size: ranks of the run that wrote it
+// Why SHA-256 per dataset and not HDF5's Fletcher32: a checkpoint is always read whole, 0-d
+// tensors (num_batches_tracked) cannot be chunked, and one digest per tensor lets a failed check
+// name the tensor. Shards, read in row ranges, use Fletcher32 per chunk instead (docs/formats.md).
 // A checkpoint counts as complete only once `<file>.done` exists: rank 0 writes that marker after
 // every rank has passed the barrier that follows the save (two-phase, so a crash between the
 // two leaves an incomplete checkpoint that resume ignores).
@@ -34,8 +45,7 @@
 
 namespace scouter {
 
-constexpr int64_t kCheckpointFormatVersion = 1;
-
+constexpr int64_t kCheckpointFormatVersion = 2;
 
 struct TrainState {
   int64_t epoch = 0;          // epochs completed
@@ -46,14 +56,20 @@ struct TrainState {
 };
 
 // Writes path atomically. optimizer may be null (weights only). rank_rng: every rank's
-// generator state (index = rank), or empty for a single process.
+// generator state (index = rank), or empty for a single process. rank_sums: for a checkpoint in
+// the middle of an epoch, every rank's training sums of that epoch so far (kSumsPerRank each,
+// rank after rank), so the resumed epoch's metrics cover the whole epoch; empty otherwise.
+constexpr int64_t kSumsPerRank = 6;
 void save_checkpoint(const std::string& path, torch::nn::Module& model,
                      torch::optim::Optimizer* optimizer, const TrainState& state,
-                     const Config& cfg, const std::vector<torch::Tensor>& rank_rng = {});
+                     const Config& cfg, const std::vector<torch::Tensor>& rank_rng = {},
+                     const std::vector<double>& rank_sums = {});
 // Marks a saved checkpoint complete (see above).
 void mark_complete(const std::string& path);
 // Rank `rank`'s generator state from a checkpoint, or an undefined tensor if it has none.
 torch::Tensor read_rank_rng(const std::string& path, int rank);
+// Rank `rank`'s training sums of the interrupted epoch (kSumsPerRank values), or empty.
+std::vector<double> read_rank_sums(const std::string& path, int rank);
 
 struct CheckpointInfo {
   std::string path;
@@ -61,10 +77,15 @@ struct CheckpointInfo {
   std::string config_toml;
   std::string model_signature;
   TrainState state;
+  bool checksummed = false;  // format_version >= 2
 };
 
-// Reads the header (attributes) only; UserError if the file is not a readable checkpoint.
+// Reads the header (attributes) only, checked against header_sha256; UserError if the file is
+// not a readable checkpoint.
 CheckpointInfo read_checkpoint_info(const std::string& path);
+
+// UserError naming the differing keys when the checkpoint's model signature is not cfg's.
+void check_model_signature(const CheckpointInfo& info, const Config& cfg);
 
 // Loads weights (and optimizer state and RNG when given) into a model built from `cfg`.
 // Refuses, naming the differing keys, a checkpoint whose model signature differs from cfg's,
@@ -84,6 +105,12 @@ std::string checkpoint_path(const std::string& output_dir, int64_t epoch, int64_
 std::vector<std::string> list_checkpoints(const std::string& output_dir);
 // Newest complete checkpoint, or "" if none.
 std::string latest_checkpoint(const std::string& output_dir);
+// Reads every dataset of a checkpoint and checks it against its SHA-256; "" when everything
+// verifies, otherwise why not (naming the tensor).
+std::string verify_checkpoint(const std::string& path);
+// Newest complete checkpoint that verifies, with a warning for each newer one that does not;
+// "" if none.
+std::string latest_verified_checkpoint(const std::string& output_dir);
 
 // For commands on a trained run (vis, explain): the config stored in checkpoint `ckpt`, with the
 // keys the command line set (`origins`) taken from `request`; architecture keys are refused
@@ -92,7 +119,7 @@ std::string latest_checkpoint(const std::string& output_dir);
 Config trained_run_config(const std::string& ckpt, const CheckpointInfo& info,
                           const std::string& run_dir, const Config& request,
                           const Origins& origins, const std::string& command);
-// Deletes all but the newest `keep` complete checkpoints.
+// Deletes all but the newest `keep` complete checkpoints, never the newest one that verifies.
 void prune_checkpoints(const std::string& output_dir, int64_t keep);
 
 }  // namespace scouter

@@ -27,7 +27,8 @@ void set_cpu_rng_state(const torch::Tensor& state) {
 // Rank 0 writes; every rank's generator state goes into the file; the completion marker only
 // after all ranks got past the save (agree() is the barrier).
 void save_synced(Distributed& dist, const std::string& path, torch::nn::Module& model,
-                 torch::optim::Optimizer& opt, const TrainState& state, const Config& cfg) {
+                 torch::optim::Optimizer& opt, const TrainState& state, const Config& cfg,
+                 const std::vector<double>& my_sums) {
   torch::Tensor mine = cpu_rng_state().contiguous();
   std::vector<torch::Tensor> all{mine};
   if (dist.comm() && dist.world() > 1) {
@@ -35,8 +36,14 @@ void save_synced(Distributed& dist, const std::string& path, torch::nn::Module& 
     dist.comm()->gather(mine.data_ptr(), mine.numel(), gathered.data_ptr(), 0, "checkpoint rng gather");
     all = gathered.split(mine.numel());
   }
+  std::vector<double> sums = my_sums;
+  if (!my_sums.empty() && dist.comm() && dist.world() > 1) {
+    sums.assign(static_cast<size_t>(dist.world()) * my_sums.size(), 0.0);
+    dist.comm()->gather(my_sums.data(), static_cast<int64_t>(my_sums.size() * sizeof(double)),
+                        sums.data(), 0, "checkpoint sums gather");
+  }
   dist.agree("checkpoint save", [&] {
-    if (dist.rank0()) save_checkpoint(path, model, &opt, state, cfg, all);
+    if (dist.rank0()) save_checkpoint(path, model, &opt, state, cfg, all, sums);
   });
   if (dist.rank0()) {
     mark_complete(path);

@@ -23,10 +23,12 @@ class DeviceInput;
 torch::Tensor cpu_rng_state();
 void set_cpu_rng_state(const torch::Tensor& state);
 
-// Writes checkpoint `path` with every rank's generator state, marks it complete once all ranks
-// got past the save, and prunes older checkpoints (keep_checkpoints).
+// Writes checkpoint `path` with every rank's generator state (and, mid-epoch, every rank's
+// training sums so far: `my_sums`, kSumsPerRank values, or empty at an epoch boundary), marks it
+// complete once all ranks got past the save, and prunes older checkpoints (keep_checkpoints).
 void save_synced(Distributed& dist, const std::string& path, torch::nn::Module& model,
-                 torch::optim::Optimizer& opt, const TrainState& state, const Config& cfg);
+                 torch::optim::Optimizer& opt, const TrainState& state, const Config& cfg,
+                 const std::vector<double>& my_sums = {});
 
 // Every rank evaluates its part of the validation set; the sums (not means) are added across ranks.
 EvalResult evaluate_all(Distributed& dist, ScouterModel& model, BatchLoader& loader,

@@ -35,6 +35,12 @@ void broadcast_module(torch::nn::Module& module, ReduceBackend& backend, int roo
   broadcast_tensors(tensors, backend, root, "broadcast of parameters and buffers");
 }
 
+void broadcast_buffers(torch::nn::Module& module, ReduceBackend& backend, int root) {
+  std::vector<torch::Tensor> tensors;
+  for (auto& b : module.buffers(true)) tensors.push_back(b);
+  if (!tensors.empty()) broadcast_tensors(tensors, backend, root, "broadcast of buffers");
+}
+
 void broadcast_adamw_state(torch::optim::Optimizer& optimizer, ReduceBackend& backend, int root) {
   std::vector<torch::Tensor> params;
   for (auto& g : optimizer.param_groups())

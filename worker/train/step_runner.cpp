@@ -1,6 +1,7 @@
 #include "worker/train/step_runner.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "common/error.h"
 #include "common/format.h"
@@ -55,7 +56,7 @@ StepRunner::StepRunner(const Config& cfg, ScouterModel& model, torch::Device dev
   if (opt_.gpu_input)
     input_ = std::make_unique<DeviceInput>(meta, out_h, out_w, device_, opt_.channels_last);
   if (cuda_) fence_ = std::make_unique<StepFence>(device_);
-  sums_ = torch::zeros({5}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
+  sums_ = torch::zeros({6}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
 }
 
 void StepRunner::state_changed() {
@@ -98,6 +99,21 @@ void StepRunner::step_body(const torch::Tensor& images, const torch::Tensor& lab
   LossParts loss = compute_loss(out, labels, cfg_.lambda_value);
   loss.total.backward();
   if (sync_) sync_->finish_step();
+  torch::Tensor grads_finite;
+  {
+    // After averaging, so every rank sees the same answer. One pass over the gradients: a sum is
+    // finite exactly when no element is NaN or infinite (barring overflow of huge finite ones).
+    torch::NoGradGuard no_grad;
+    if (flat_) {
+      grads_finite = flat_->grads().sum().isfinite();
+    } else {
+      std::vector<torch::Tensor> parts;
+      for (const auto& [name, p] : trained_)
+        if (p.grad().defined()) parts.push_back(p.grad().sum().to(torch::kFloat64));
+      grads_finite = parts.empty() ? torch::ones({}, torch::kBool).to(device_)
+                                   : torch::stack(parts).sum().isfinite();
+    }
+  }
   if (flat_opt_) flat_opt_->step();
   else optimizer_->step();
   torch::NoGradGuard no_grad;
@@ -106,7 +122,8 @@ void StepRunner::step_body(const torch::Tensor& images, const torch::Tensor& lab
                          loss.nll.detach().to(torch::kFloat64) * n,
                          loss.attn.detach().to(torch::kFloat64) * n,
                          out.logits.argmax(1).eq(labels).sum().to(torch::kFloat64),
-                         torch::full({}, n, sums_.options())});
+                         torch::full({}, n, sums_.options()),
+                         grads_finite.logical_not().to(torch::kFloat64)});
 }
 
 void StepRunner::run(Batch&& batch) {
@@ -148,10 +165,31 @@ void StepRunner::run(Batch&& batch) {
 StepSums StepRunner::sums() const {
   auto h = sums_.cpu();
   const double* v = h.data_ptr<double>();
-  return {v[0], v[1], v[2], v[3], v[4]};
+  return {v[0], v[1], v[2], v[3], v[4], v[5]};
+}
+
+bool StepSums::finite() const {
+  return std::isfinite(loss) && std::isfinite(nll) && std::isfinite(attn) && bad_grad_steps == 0;
+}
+
+std::string StepSums::non_finite_terms() const {
+  std::vector<std::string> terms;
+  if (!std::isfinite(nll)) terms.push_back("the nll loss term");
+  if (!std::isfinite(attn)) terms.push_back("the attention loss term");
+  if (bad_grad_steps != 0 || (terms.empty() && !std::isfinite(loss))) terms.push_back("the gradients");
+  std::string s;
+  for (size_t i = 0; i < terms.size(); ++i) s += (i == 0 ? "" : i + 1 == terms.size() ? " and " : ", ") + terms[i];
+  return s;
 }
 
 void StepRunner::reset_sums() { sums_.zero_(); }
+
+void StepRunner::set_sums(const std::vector<double>& values) {
+  SCOUTER_CHECK(static_cast<int64_t>(values.size()) == sums_.numel(), "sums of another layout");
+  sums_.copy_(torch::tensor(values, torch::kFloat64));
+}
+
+std::vector<double> StepSums::values() const { return {loss, nll, attn, correct, count, bad_grad_steps}; }
 
 std::string StepRunner::describe() const {
   std::string s = opt_.flat ? "flat AdamW" : "LibTorch AdamW";

@@ -45,6 +45,12 @@ struct StepOptions {
 
 struct StepSums {
   double loss = 0, nll = 0, attn = 0, correct = 0, count = 0;  // loss terms times batch sizes
+  double bad_grad_steps = 0;  // steps whose gradients (after averaging) were not all finite
+  // Whether every step since the last reset had a finite loss (both terms) and finite gradients.
+  bool finite() const;
+  // "the nll loss term", "the attention loss term", "the gradients" or a combination.
+  std::string non_finite_terms() const;
+  std::vector<double> values() const;  // in the order above (checkpoints store them so)
 };
 
 class StepRunner {
@@ -66,9 +72,16 @@ class StepRunner {
   void set_lr(double lr);
   // One step on one batch (its size is the training batch size).
   void run(Batch&& batch);
-  // This rank's sums since the last reset (reads the device).
+  // This rank's sums since the last reset (reads the device). A non-finite loss term or gradient
+  // in any step makes them non-finite (StepSums::finite).
   StepSums sums() const;
+  // Whether the trainer should read sums() after every step to stop at the first non-finite
+  // one: on the CPU (reading costs nothing); on a GPU only per progress line and epoch, so the
+  // device is never drained for it.
+  bool checks_every_step() const { return !cuda_; }
   void reset_sums();
+  // Starts the sums from values saved in a mid-epoch checkpoint (kSumsPerRank of them).
+  void set_sums(const std::vector<double>& values);
 
   // The GPU input path (null on the CPU), for evaluation batches.
   const DeviceInput* input() const { return input_.get(); }
@@ -94,7 +107,7 @@ class StepRunner {
   std::unique_ptr<StepGraph> graph_;
   std::unique_ptr<StepFence> fence_;
   torch::Tensor static_images_, static_labels_;
-  torch::Tensor sums_;  // float64 on the device: loss*n, nll*n, attn*n, correct, n
+  torch::Tensor sums_;  // float64 on the device: loss*n, nll*n, attn*n, correct, n, bad grad steps
   int64_t eager_steps_ = 0;
 };
 

@@ -1,17 +1,21 @@
 #include "worker/train/trainer.h"
 
 #include <sched.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <initializer_list>
 
 #include "common/error.h"
 #include "common/files.h"
 #include "common/log.h"
 #include "common/metrics_log.h"
 #include "common/progress.h"
+#include "common/run_lock.h"
 #include "common/stop_signal.h"
 #include "common/version.h"
 #include "worker/dist/distributed.h"
@@ -68,36 +72,56 @@ struct Training {
   std::chrono::steady_clock::time_point t_start = std::chrono::steady_clock::now();
   std::string started = now_iso();
   std::string resume_from;
+  int64_t resume_epoch = 0;       // epochs the resumed checkpoint holds (0: fresh start)
+  std::string fc_baseline;        // use_pre without pre_checkpoint: the FC run found beside it
+  std::unique_ptr<FolderLock> lock;  // rank 0: held from before anything in output_dir is written
   RunData data;
   ScouterModel model{nullptr};
   std::unique_ptr<StepRunner> steps;
   TrainState state;
   TrainResult result;
   double train_seconds = 0, train_samples = 0;
+  std::vector<double> resumed_sums;  // this rank's sums of an epoch a checkpoint interrupted
+  double epoch_images = 0;           // images trained on by this process in the current epoch
 
   explicit Training(const Config& c)
       : cfg(c), dist(c), rank0(dist.rank0()), threads(configure_threads(c.threads)),
         device(pick_device(c, dist.topology())) {}
 };
 
-// Checkpoints through save_synced, with the optimizer state brought out of the step runner.
-void save(Training& t, const std::string& path) {
-  t.steps->sync_state_out();
-  save_synced(t.dist, path, *t.model, t.steps->optimizer(), t.state, t.cfg);
+// Every rank holds rank 0's BatchNorm statistics (state_sync.h says why), before evaluating and
+// saving.
+void share_buffers(Training& t) {
+  if (t.dist.broadcaster()) broadcast_buffers(*t.model, *t.dist.broadcaster(), 0);
 }
 
-// Rank 0 decides where the run starts (fresh, resumed from a checkpoint, or already complete);
-// the others follow its decision. Returns true when the run is already complete.
+// Checkpoints through save_synced, with the optimizer state brought out of the step runner; a
+// mid-epoch checkpoint also holds every rank's sums of the epoch so far.
+void save(Training& t, const std::string& path) {
+  share_buffers(t);
+  t.steps->sync_state_out();
+  save_synced(t.dist, path, *t.model, t.steps->optimizer(), t.state, t.cfg,
+              t.state.step_in_epoch != 0 ? t.steps->sums().values() : std::vector<double>{});
+}
+
+// Rank 0 locks the run folder and decides where the run starts (fresh, resumed from the newest
+// checkpoint that verifies, or already complete) without writing anything in it: a refused
+// command leaves the folder as it was. The others follow its decision. Returns true when the
+// run is already complete.
 bool decide_run_start(Training& t) {
   const Config& cfg = t.cfg;
   bool complete = false;
   t.dist.agree("run folder check", [&] {
     if (!t.rank0) return;
     ensure_dir(cfg.output_dir);
+    // A requeued job may overlap the old one for the seconds it takes to checkpoint and exit.
+    t.lock = FolderLock::acquire(cfg.output_dir, cfg.resume ? 120.0 : 0.0, "scouter train");
     check_output_dir(cfg);
-    t.resume_from = cfg.resume ? latest_checkpoint(cfg.output_dir) : std::string();
+    t.resume_from = cfg.resume ? latest_verified_checkpoint(cfg.output_dir) : std::string();
     if (!t.resume_from.empty()) {
       CheckpointInfo info = read_checkpoint_info(t.resume_from);
+      check_model_signature(info, cfg);
+      t.resume_epoch = info.state.epoch;
       complete = info.state.epoch >= cfg.epochs && info.state.step_in_epoch == 0 &&
                  file_exists(cfg.output_dir + "/summary.json");
       if (!complete && info.world_size != t.dist.world() && info.state.step_in_epoch != 0)
@@ -109,14 +133,42 @@ bool decide_run_start(Training& t) {
       if (!complete && info.world_size != t.dist.world())
         log::warn("resuming a run of {} ranks with {}: from here the data order differs from "
                   "an uninterrupted {}-rank run", info.world_size, t.dist.world(), info.world_size);
+    } else if (cfg.resume && !list_checkpoints(cfg.output_dir).empty()) {
+      throw UserError(str_format("no checkpoint in '{}/checkpoints' verifies (each one's reason is "
+                                 "logged above)", cfg.output_dir),
+                      "restore the files, or start anew in another output_dir");
     } else if (cfg.resume) {
       log::info("resume: no complete checkpoint in {}; starting from scratch", cfg.output_dir);
     }
-    if (!complete) write_text_file_atomic(cfg.output_dir + "/config.toml", to_toml(cfg));
+    if (!complete && t.resume_from.empty() && cfg.use_pre && cfg.pre_checkpoint.empty())
+      t.fc_baseline = find_fc_baseline(cfg);  // refuses now, before anything is written
   });
   complete = t.dist.any(complete, "run folder decision");
   if (!complete) t.resume_from = t.dist.broadcast_string(t.resume_from, "resume decision");
   return complete;
+}
+
+// Rank 0, once the run is accepted and its data opened: who holds the folder, the caller's
+// records (command line, hosts, version), the resolved config, a metrics.jsonl that holds only
+// the epochs the starting checkpoint has (a crash after an epoch's record but before its
+// checkpoint left one more), no summary.json (the run is not complete) and no temporaries of
+// killed writes.
+void record_run_start(Training& t, const StartHook& on_start) {
+  t.dist.agree("recording the run", [&] {
+    if (!t.rank0) return;
+    const Config& cfg = t.cfg;
+    t.lock->record_holder();
+    int stale = remove_stale_temporaries(cfg.output_dir);
+    if (file_exists(cfg.output_dir + "/checkpoints"))
+      stale += remove_stale_temporaries(cfg.output_dir + "/checkpoints");
+    if (stale > 0) log::info("removed {} temporary file(s) of interrupted writes", stale);
+    if (on_start) on_start();
+    write_text_file_atomic(cfg.output_dir + "/config.toml", to_toml(cfg));
+    // A finished run resumed to more epochs is no longer complete until it ends again.
+    const std::string summary = cfg.output_dir + "/summary.json";
+    if (file_exists(summary) && ::unlink(summary.c_str()) == 0) fsync_path(cfg.output_dir);
+    truncate_jsonl_after_epoch(cfg.output_dir + "/metrics.jsonl", t.resume_epoch);
+  });
 }
 
 // Rank 0 reads the checkpoint; every rank gets the training state and AdamW's moments, and its
@@ -131,11 +183,17 @@ void resume_state(Training& t) {
   }
   torch::Tensor rng = read_rank_rng(t.resume_from, t.dist.rank());
   if (rng.defined()) set_cpu_rng_state(rng);
-  if (t.rank0) {
+  if (t.state.step_in_epoch != 0) t.resumed_sums = read_rank_sums(t.resume_from, t.dist.rank());
+  if (t.rank0)
     log::info("resumed from {} (epoch {} done, step {})", t.resume_from, t.state.epoch,
               t.state.step_in_epoch);
-    truncate_jsonl_after_epoch(t.cfg.output_dir + "/metrics.jsonl", t.state.epoch);
-  }
+}
+
+void open_data(Training& t) {
+  t.dist.agree("opening the data", [&] {
+    t.data = open_run_data(t.cfg, true, t.dist.rank(), t.dist.world(),
+                           /*raw=*/StepOptions::for_device(t.device).gpu_input);
+  });
 }
 
 // The model on its device with its starting weights (loaded backbone, then freezing), the step
@@ -143,10 +201,6 @@ void resume_state(Training& t) {
 // holding rank 0's weights, and the gradient buckets.
 void build_model_and_optimizer(Training& t) {
   const Config& cfg = t.cfg;
-  t.dist.agree("opening the data", [&] {
-    t.data = open_run_data(cfg, true, t.dist.rank(), t.dist.world(),
-                           /*raw=*/StepOptions::for_device(t.device).gpu_input);
-  });
   torch::manual_seed(static_cast<uint64_t>(cfg.seed));
   t.model = ScouterModel(cfg, t.data.in_chans);
   // Loaded weights are rank 0's; broadcast_module below gives them to the others. A resumed run
@@ -157,7 +211,7 @@ void build_model_and_optimizer(Training& t) {
       if (!t.rank0) return;
       if (!cfg.pretrained.empty()) load_pretrained(cfg.pretrained, *t.model->backbone);
       if (cfg.use_pre)  // after pretrained, as the published code loads its FC baseline over timm's weights
-        load_backbone_weights(cfg.pre_checkpoint.empty() ? find_fc_baseline(cfg) : cfg.pre_checkpoint,
+        load_backbone_weights(cfg.pre_checkpoint.empty() ? t.fc_baseline : cfg.pre_checkpoint,
                               *t.model);
     });
   // The published code freezes whenever it starts from loaded weights.
@@ -176,6 +230,13 @@ void build_model_and_optimizer(Training& t) {
   t.steps->start_gradient_sync();
 }
 
+// How OpenMP threads wait (launcher/main.cpp bounds their spinning unless the user chose).
+std::string openmp_wait() {
+  for (const char* name : {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"})
+    if (const char* v = std::getenv(name)) return str_format("{}={}", name, std::string(v));
+  return "libgomp's default spinning";
+}
+
 void log_run_header(const Training& t) {
   if (!t.rank0) return;
   const Config& cfg = t.cfg;
@@ -185,11 +246,11 @@ void log_run_header(const Training& t) {
     if (p.requires_grad()) n_trainable += p.numel();
   }
   log::info("run {}: {} {} on {} ({} train samples, {} steps/epoch of {} x {} ranks; {} val), "
-            "{:.3f} M parameters ({:.3f} M trained); {}; {} threads/rank, {}{}",
+            "{:.3f} M parameters ({:.3f} M trained); {}; {} threads/rank ({}), {}{}",
             cfg.output_dir, cfg.use_slot ? (cfg.loss_status > 0 ? "SCOUTER+" : "SCOUTER-") : "FC",
             cfg.model, cfg.dataset, t.data.plan->samples.size(), t.data.plan->steps_per_epoch(),
             cfg.batch_size, t.dist.world(), t.data.val->size(), n_total / 1e6, n_trainable / 1e6,
-            t.dist.topology().describe(), t.threads, t.device.str(),
+            t.dist.topology().describe(), t.threads, openmp_wait(), t.device.str(),
             t.steps->sync() ? str_format(", gradients by {} in {} buckets", t.dist.backend()->name(),
                                              t.steps->sync()->num_buckets())
                                : std::string());
@@ -207,13 +268,34 @@ void stop_with_checkpoint(Training& t, int64_t epoch, int sig) {
               signal_name(sig), epoch + 1, t.state.step_in_epoch, path, kExitRequeue);
 }
 
+// Stops the run at a non-finite loss or gradient: every rank agreed (the flag travels with the
+// stop check), nothing is saved, so the newest checkpoint stays the last finite one.
+void stop_diverged(Training& t, int64_t epoch, const StepSums& mine, const std::string& when) {
+  t.result.diverged = true;
+  std::string last = t.rank0 ? latest_checkpoint(t.cfg.output_dir) : std::string();
+  if (mine.finite())
+    log::error("training diverged {} of epoch {} on another rank (this rank's loss is finite)",
+               when, epoch + 1);
+  else
+    log::error("training diverged {} of epoch {} (global step {}): {} stopped being finite "
+               "(nll {}, attention {}); nothing was saved after it, {} (exit status {})",
+               when, epoch + 1, t.state.global_step, mine.non_finite_terms(), mine.nll / mine.count,
+               mine.attn / mine.count,
+               last.empty() ? std::string("and the run has no checkpoint yet")
+                            : "the last finite checkpoint is " + last + "; lower lr and resume from it",
+               kExitDiverged);
+}
+
 // The training batches of one epoch (from where a resumed run stopped). Returns false when a
-// stop request ended it early (checkpoint written).
+// stop request ended it early (checkpoint written) or the loss diverged (nothing written).
 bool train_epoch(Training& t, int64_t epoch, double& seconds) {
   const Config& cfg = t.cfg;
   stage_for_epoch(t.dist, t.data, cfg, epoch, /*with_val=*/t.result.epochs_run == 0);
   t.model->train();
   t.steps->reset_sums();
+  if (!t.resumed_sums.empty()) t.steps->set_sums(t.resumed_sums);  // the epoch's earlier steps
+  t.resumed_sums.clear();
+  t.epoch_images = 0;
   BatchLoader& loader = *t.data.train_loader;
   loader.start_epoch(epoch, t.state.step_in_epoch);
   Progress progress(str_format("epoch {}/{}", epoch + 1, cfg.epochs),
@@ -226,13 +308,28 @@ bool train_epoch(Training& t, int64_t epoch, double& seconds) {
     ++t.state.global_step;
     ++t.state.step_in_epoch;
     std::string status;
-    if (progress.due()) {  // reading the sums waits for the GPU: only when a line is drawn
-      StepSums s = t.steps->sums();
-      status = str_format("loss {:.4f} acc {:.4f}", s.loss / s.count, s.correct / s.count);
+    bool finite = true;
+    StepSums s;
+    const bool due = progress.due();
+    if (due || t.steps->checks_every_step()) {  // on a GPU reading the sums waits for it
+      s = t.steps->sums();
+      finite = s.finite();
+      if (due) status = str_format("loss {:.4f} acc {:.4f}", s.loss / s.count, s.correct / s.count);
     }
     progress.advance(n * t.dist.world(), status);
-    int sig = stop_requested();
-    if (t.dist.any(sig != 0, "stop check")) {
+    t.epoch_images += static_cast<double>(n * t.dist.world());
+    // One collective per step carries both: a stop request, and a non-finite loss on any rank.
+    const int sig = stop_requested();
+    int64_t flags[2] = {sig != 0, !finite};
+    t.dist.sum(flags, 2, "stop check");
+    if (flags[1] != 0) {
+      progress.finish();
+      stop_diverged(t, epoch, s, t.steps->checks_every_step()
+                                     ? str_format("at step {}", t.state.step_in_epoch)
+                                     : str_format("by step {}", t.state.step_in_epoch));
+      return false;
+    }
+    if (flags[0] != 0) {
       progress.finish();
       stop_with_checkpoint(t, epoch, sig);
       return false;
@@ -244,18 +341,23 @@ bool train_epoch(Training& t, int64_t epoch, double& seconds) {
 }
 
 // After an epoch's batches: the epoch's sums over ranks, validation, the metrics record and the
-// epoch checkpoint.
-void end_epoch(Training& t, int64_t epoch, double lr, double train_s) {
+// epoch checkpoint. Returns false when the epoch's loss was not finite (nothing written).
+bool end_epoch(Training& t, int64_t epoch, double lr, double train_s) {
   const Config& cfg = t.cfg;
   StepSums mine = t.steps->sums();
-  double sums[5] = {mine.loss, mine.nll, mine.attn, mine.correct, mine.count};
-  t.dist.sum(sums, 5, "epoch metrics");
-  StepSums all{sums[0], sums[1], sums[2], sums[3], sums[4]};
+  double sums[6] = {mine.loss, mine.nll, mine.attn, mine.correct, mine.count, mine.bad_grad_steps};
+  t.dist.sum(sums, 6, "epoch metrics");
+  StepSums all{sums[0], sums[1], sums[2], sums[3], sums[4], sums[5]};
+  if (!all.finite()) {  // the GPU path checks per progress line; this catches the rest
+    stop_diverged(t, epoch, mine, "by the end");
+    return false;
+  }
   t.train_seconds += train_s;
-  t.train_samples += all.count;
+  t.train_samples += t.epoch_images;  // a resumed epoch's speed counts this process's images
   t.state.step_in_epoch = 0;
   t.state.epoch = epoch + 1;
 
+  share_buffers(t);
   EvalResult ev = evaluate_all(t.dist, t.model, *t.data.val_loader, cfg, t.device, t.steps->input());
   if (ev.acc() > t.state.best_val_acc) {
     t.state.best_val_acc = ev.acc();
@@ -265,20 +367,21 @@ void end_epoch(Training& t, int64_t epoch, double lr, double train_s) {
     append_jsonl(cfg.output_dir + "/metrics.jsonl",
                  epoch_record(epoch + 1, lr, all.loss / all.count, all.nll / all.count,
                               all.attn / all.count, all.correct / all.count, ev, cfg.use_slot,
-                              all.count / train_s, train_s,
+                              t.epoch_images / train_s, train_s,
                               t.steps->sync() ? t.steps->sync()->stats() : GradSyncStats{}));
     log::info("epoch {}/{}: train loss {:.4f} (nll {:.4f} attn {:.4f}) acc {:.4f} | val loss "
               "{:.4f} acc {:.4f} ({}/{}){} | {:.0f} img/s, lr {:.2g}",
               epoch + 1, cfg.epochs, all.loss / all.count, all.nll / all.count,
               all.attn / all.count, all.correct / all.count, ev.loss(), ev.acc(), ev.correct,
               ev.count, cfg.use_slot ? str_format(" area {:.4f}", ev.area()) : std::string(),
-              all.count / train_s, lr);
+              t.epoch_images / train_s, lr);
   }
   if (t.steps->sync()) t.steps->sync()->reset_stats();
   save(t, checkpoint_path(cfg.output_dir, t.state.epoch));
   t.result.final_val_acc = ev.acc();
   t.result.final_val_area = ev.area();
   ++t.result.epochs_run;
+  return true;
 }
 
 // The end of a run: the final figures, the finish hook (attention pictures), and summary.json,
@@ -287,6 +390,7 @@ TrainResult finish_run(Training& t, const FinishHook& on_finish) {
   const Config& cfg = t.cfg;
   if (t.result.epochs_run == 0) {
     // Resumed at the last epoch boundary without a summary: evaluate once for the record.
+    share_buffers(t);
     EvalResult ev = evaluate_all(t.dist, t.model, *t.data.val_loader, cfg, t.device, t.steps->input());
     t.result.final_val_acc = ev.acc();
     t.result.final_val_area = ev.area();
@@ -311,9 +415,10 @@ TrainResult finish_run(Training& t, const FinishHook& on_finish) {
 
 }  // namespace
 
-TrainResult train_run(const Config& cfg, const Origins& origins, const FinishHook& on_finish) {
+TrainResult train_run(const Config& cfg, const Origins& origins, const FinishHook& on_finish,
+                      const StartHook& on_start) {
   validate(cfg, origins);
-  clear_stop_request();
+  install_stop_handlers();  // scouter train did so at its start already; library callers here
   Training t(cfg);
   if (decide_run_start(t)) {
     if (t.rank0) log::info("run {} is already complete; nothing to do", cfg.output_dir);
@@ -322,16 +427,17 @@ TrainResult train_run(const Config& cfg, const Origins& origins, const FinishHoo
     done.already_complete = true;
     return done;
   }
+  open_data(t);
+  record_run_start(t, on_start);
   build_model_and_optimizer(t);
-  install_stop_handlers();
   log_run_header(t);
 
   for (int64_t epoch = t.state.epoch; epoch < cfg.epochs; ++epoch) {
     const double lr = lr_at_epoch(cfg, epoch);
     t.steps->set_lr(lr);
     double train_s = 0;
-    if (!train_epoch(t, epoch, train_s)) return t.result;  // stopped, checkpoint written
-    end_epoch(t, epoch, lr, train_s);
+    // Stopped by a signal (checkpoint written) or diverged (nothing written).
+    if (!train_epoch(t, epoch, train_s) || !end_epoch(t, epoch, lr, train_s)) return t.result;
   }
   return finish_run(t, on_finish);
 }

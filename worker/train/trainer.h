@@ -8,6 +8,8 @@
 // the attention pictures of vis = true).
 //
 // Run folder (output_dir):
+//   .lock                held (flock) by rank 0 of the run writing it (common/run_lock.h); a second
+//                        writer is refused before it changes anything
 //   config.toml          resolved config
 //   metrics.jsonl        one record per epoch
 //   checkpoints/         epoch-NNNN.h5 (worker/train/checkpoint.h)
@@ -32,14 +34,21 @@ struct TrainResult {
   double train_images_per_s = 0, total_seconds = 0;
   bool already_complete = false;
   int stopped_by = 0;  // the signal that stopped the run early (0: ran to the end)
+  bool diverged = false;  // stopped at a non-finite loss or gradient (kExitDiverged)
 };
+
+// Called on rank 0 once the run is accepted: the run folder is locked, nothing refused it, and
+// nothing in it has been written yet. The launcher records command.txt, hosts.txt and
+// version.txt here.
+using StartHook = std::function<void()>;
 
 // Called on rank 0 with the trained model after the last epoch, before summary.json marks the
 // run complete. The launcher passes the attention pictures of vis = true here (explain/ sits
 // above train/ and is not linked into it).
 using FinishHook = std::function<void(ScouterModel&)>;
 
-TrainResult train_run(const Config& cfg, const Origins& origins = {}, const FinishHook& on_finish = {});
+TrainResult train_run(const Config& cfg, const Origins& origins = {}, const FinishHook& on_finish = {},
+                      const StartHook& on_start = {});
 
 // Intra-op threads to use: `requested`, or the cores this process may run on when 0.
 int64_t resolve_threads(int64_t requested);

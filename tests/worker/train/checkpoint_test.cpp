@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "common/h5.h"
 #include "test_util.h"
 #include "worker/model/scouter_model.h"
 
@@ -141,7 +142,7 @@ TEST(Checkpoint, ListsPrunesAndIgnoresTemporaries) {
     save_checkpoint(checkpoint_path(dir.path(), e), *m, nullptr, TrainState{}, cfg);
     mark_complete(checkpoint_path(dir.path(), e));
   }
-  testing::write_bytes(checkpoint_path(dir.path(), 5) + ".tmp.123.0", "partial");
+  testing::write_bytes(checkpoint_path(dir.path(), 5) + ".tmp.node1.123.0", "partial");
   // Saved but never marked complete (a crash before every rank passed the barrier): ignored.
   save_checkpoint(checkpoint_path(dir.path(), 6), *m, nullptr, TrainState{}, cfg);
   EXPECT_EQ(list_checkpoints(dir.path()).size(), 4u);
@@ -155,6 +156,108 @@ TEST(Checkpoint, ListsPrunesAndIgnoresTemporaries) {
   save_checkpoint(checkpoint_path(dir.path(), 4, 16), *m, nullptr, TrainState{}, cfg);
   mark_complete(checkpoint_path(dir.path(), 4, 16));
   EXPECT_EQ(latest_checkpoint(dir.path()), checkpoint_path(dir.path(), 4, 16));
+}
+
+// Flips `count` bytes of tensor `name`'s stored data inside the file, as a failing disk would.
+void flip_tensor_bytes(const std::string& path, torch::nn::Module& model, const std::string& name,
+                       size_t count) {
+  torch::Tensor t;
+  for (const auto& p : model.named_parameters(true))
+    if (p.key() == name) t = p.value().detach().contiguous();
+  ASSERT_TRUE(t.defined()) << name;
+  std::string needle(static_cast<const char*>(t.data_ptr()), std::min<size_t>(t.nbytes(), 256));
+  std::string bytes = read_text_file(path);
+  size_t at = bytes.find(needle);
+  ASSERT_NE(at, std::string::npos) << name << " not found in " << path;
+  ASSERT_EQ(bytes.find(needle, at + 1), std::string::npos) << name << " found twice";
+  for (size_t i = 0; i < count; ++i) bytes[at + i] = static_cast<char>(bytes[at + i] ^ 0xa5);
+  testing::write_bytes(path, bytes);
+}
+
+// 64 flipped bytes in a weight tensor: the load fails naming the file and the tensor, and
+// verify_checkpoint says the same without loading.
+TEST(Checkpoint, FlippedBytesAreCaughtNamingTheTensor) {
+  TempDir dir;
+  Config cfg = small_slot_config();
+  torch::manual_seed(2);
+  ScouterModel m(cfg, 1);
+  std::string path = checkpoint_path(dir.path(), 1);
+  save_checkpoint(path, *m, nullptr, TrainState{}, cfg);
+  EXPECT_EQ(verify_checkpoint(path), "");
+  flip_tensor_bytes(path, *m, "backbone.layer2.0.conv.weight", 64);
+  std::string msg = error_of([&] { load_checkpoint(path, *m, nullptr, cfg); });
+  EXPECT_NE(msg.find(path), std::string::npos) << msg;
+  EXPECT_NE(msg.find("tensor '/model/backbone.layer2.0.conv.weight' fails its SHA-256 check"),
+            std::string::npos) << msg;
+  EXPECT_NE(verify_checkpoint(path).find("/model/backbone.layer2.0.conv.weight"), std::string::npos);
+}
+
+// The header (epoch, steps, config) has its own checksum: an edited epoch is refused.
+TEST(Checkpoint, EditedHeaderIsRefused) {
+  TempDir dir;
+  Config cfg = small_slot_config();
+  ScouterModel m(cfg, 1);
+  std::string path = checkpoint_path(dir.path(), 1);
+  TrainState st;
+  st.epoch = 1;
+  save_checkpoint(path, *m, nullptr, st, cfg);
+  {
+    h5::Handle f = h5::open_file(path, true);
+    h5::write_attr(f.get(), "epoch", int64_t{7});
+  }
+  EXPECT_NE(error_of([&] { read_checkpoint_info(path); }).find("header"), std::string::npos);
+  EXPECT_NE(verify_checkpoint(path), "");
+}
+
+// A checkpoint of format_version 1 (no checksums, an older scouter) still loads.
+TEST(Checkpoint, FormatVersionOneStillLoads) {
+  TempDir dir;
+  Config cfg = small_slot_config();
+  torch::manual_seed(3);
+  ScouterModel a(cfg, 1);
+  std::string path = checkpoint_path(dir.path(), 1);
+  save_checkpoint(path, *a, nullptr, TrainState{}, cfg);
+  {
+    h5::Handle f = h5::open_file(path, true);
+    h5::write_attr(f.get(), "format_version", int64_t{1});
+    H5Adelete(f.get(), "header_sha256");
+    h5::Handle g = h5::open_group(f.get(), "model");
+    for (const auto& name : h5::list_children(g.get())) {
+      h5::Handle ds = h5::open_dataset(g.get(), name);
+      H5Adelete(ds.get(), "sha256");
+    }
+  }
+  EXPECT_EQ(verify_checkpoint(path), "");
+  torch::manual_seed(4);
+  ScouterModel b(cfg, 1);
+  CheckpointInfo info = load_checkpoint(path, *b, nullptr, cfg);
+  EXPECT_FALSE(info.checksummed);
+  auto pa = a->named_parameters();
+  for (const auto& p : b->named_parameters()) EXPECT_TRUE(torch::equal(p.value(), pa[p.key()])) << p.key();
+}
+
+// Resume falls back past checkpoints that do not verify, and pruning never removes the newest
+// one that does, even when newer corrupt ones fill the slots to keep.
+TEST(Checkpoint, FallbackAndPruningKeepTheNewestVerifiedOne) {
+  TempDir dir;
+  Config cfg = small_slot_config();
+  torch::manual_seed(5);
+  ScouterModel m(cfg, 1);
+  for (int e = 1; e <= 4; ++e) {
+    save_checkpoint(checkpoint_path(dir.path(), e), *m, nullptr, TrainState{}, cfg);
+    mark_complete(checkpoint_path(dir.path(), e));
+  }
+  flip_tensor_bytes(checkpoint_path(dir.path(), 4), *m, "slot.gru.weight_ih_l0", 64);
+  testing::write_bytes(checkpoint_path(dir.path(), 3), read_text_file(checkpoint_path(dir.path(), 3)).substr(0, 3000));
+  EXPECT_EQ(latest_checkpoint(dir.path()), checkpoint_path(dir.path(), 4));
+  EXPECT_EQ(latest_verified_checkpoint(dir.path()), checkpoint_path(dir.path(), 2));
+  prune_checkpoints(dir.path(), 2);
+  auto left = list_checkpoints(dir.path());
+  ASSERT_EQ(left.size(), 3u);
+  EXPECT_EQ(left[0], checkpoint_path(dir.path(), 2));  // kept: the newest that verifies
+  EXPECT_EQ(left[1], checkpoint_path(dir.path(), 3));
+  EXPECT_EQ(left[2], checkpoint_path(dir.path(), 4));
+  EXPECT_FALSE(file_exists(checkpoint_path(dir.path(), 1)));
 }
 
 TEST(Checkpoint, BackboneWeightsMoveFromFcToScouter) {

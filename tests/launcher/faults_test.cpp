@@ -1,0 +1,230 @@
+// The fault-injection suite (issue 13): `scouter train` as a process, hit the ways a cluster hits
+// it, and each time nothing is lost and the run still ends exactly where an uninterrupted run
+// ends.
+//   - kills at every stage: inside a checkpoint write, between a checkpoint and its completion
+//     marker, inside summary.json, and SIGKILL at seeded random moments (fault hooks
+//     SCOUTER_FAULT_KILL_IN_WRITE / _AFTER_WRITE in common/files.cpp make the first ones exact);
+//   - a full disk (a small tmpfs, sizes from 10% to 80% of what the run writes);
+//   - a second writer into the same folder, SIGINT and SIGHUP, a signal right after start;
+//   - a non-finite loss.
+// Flipped bytes in checkpoints are in tests/worker/train/ (checkpoint_test, run_integrity_test),
+// flipped bytes in shards in tests/datasets/.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "common/files.h"
+#include "common/metrics_log.h"
+#include "test_util.h"
+#include "worker/toy_data.h"
+#include "worker/train/checkpoint.h"
+
+namespace scouter {
+namespace {
+
+using testing::BackgroundCommand;
+using testing::TempDir;
+namespace fs = std::filesystem;
+
+class FaultsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    data_ = new TempDir;
+    testing::write_toy_shards(data_->path(), 1024, 128);
+  }
+  static void TearDownTestSuite() { delete data_; }
+
+  std::string train(const std::string& out, const std::string& extra = "") const {
+    return testing::scouter_bin() +
+           " train --model smallcnn --num_classes 4 --img_size 28 --batch_size 32 --threads 1"
+           " --lr 1e-3 --slots_per_class 1 --keep_checkpoints 2 --dataset_dir " +
+           data_->path() + " --output_dir " + out + " " + extra;
+  }
+
+  static TempDir* data_;
+  TempDir dir_;
+};
+TempDir* FaultsTest::data_ = nullptr;
+
+std::vector<std::string> temporaries(const std::string& dir) {
+  std::vector<std::string> found;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.path().filename().string().find(".tmp.") != std::string::npos) found.push_back(e.path().string());
+  return found;
+}
+
+void expect_same_run(const std::string& a, const std::string& b) {
+  auto wa = testing::checkpoint_weights(latest_checkpoint(a));
+  auto wb = testing::checkpoint_weights(latest_checkpoint(b));
+  ASSERT_EQ(wa.size(), wb.size());
+  for (const auto& [name, w] : wa) EXPECT_EQ(w, wb.at(name)) << name;  // bitwise
+  auto ma = read_jsonl(a + "/metrics.jsonl"), mb = read_jsonl(b + "/metrics.jsonl");
+  ASSERT_EQ(ma.size(), mb.size()) << "one record per epoch";
+  for (size_t i = 0; i < ma.size(); ++i)
+    for (const char* key : {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_area"})
+      EXPECT_EQ(ma[i][key], mb[i][key]) << "epoch " << i + 1 << " " << key;
+  EXPECT_TRUE(file_exists(b + "/summary.json"));
+}
+
+// Killed inside the first checkpoint write, between a checkpoint and its marker, inside
+// summary.json, and at random moments: every resume ends with the uninterrupted weights and
+// metrics, one record per epoch, no temporary left.
+TEST_F(FaultsTest, KillsAtEveryStageResumeToTheUninterruptedResult) {
+  const std::string ref = dir_.file("ref"), run = dir_.file("run");
+  BackgroundCommand full(train(ref, "--epochs 3"), dir_.file("ref.log"));
+  ASSERT_EQ(full.wait(300), 0) << full.log();
+
+  auto killed_at = [&](const std::string& hook, const std::string& file, const std::string& extra) {
+    auto r = testing::run_command(hook + "=" + file + " " + train(run, "--epochs 3 " + extra));
+    EXPECT_EQ(r.exit_code, 128 + SIGKILL) << hook << " " << file << "\n" << r.output;
+  };
+  killed_at("SCOUTER_FAULT_KILL_IN_WRITE", "epoch-0001.h5", "");
+  EXPECT_TRUE(list_checkpoints(run).empty());
+  EXPECT_FALSE(temporaries(run).empty()) << "the kill was meant to leave a half-written file";
+  killed_at("SCOUTER_FAULT_KILL_AFTER_WRITE", "epoch-0002.h5", "--resume true");
+  EXPECT_EQ(latest_checkpoint(run), checkpoint_path(run, 1));  // epoch 2 has no marker
+  killed_at("SCOUTER_FAULT_KILL_IN_WRITE", "summary.json", "--resume true");
+  EXPECT_FALSE(file_exists(run + "/summary.json"));
+
+  // Random moments of a fresh attempt (seeded: the same moments on every run of the test).
+  const std::string again = dir_.file("again");
+  std::mt19937 gen(13);
+  std::uniform_real_distribution<double> when(0.3, 2.5);
+  for (int k = 0; k < 3; ++k) {
+    BackgroundCommand job(train(again, "--epochs 3 --resume true"), dir_.file("again.log"));
+    std::this_thread::sleep_for(std::chrono::duration<double>(when(gen)));
+    job.signal(SIGKILL);
+    int status = job.wait(60);
+    EXPECT_TRUE(status == 128 + SIGKILL || status == 0) << status << "\n" << job.log();
+  }
+  for (const std::string& out : {run, again}) {
+    auto r = testing::run_command(train(out, "--epochs 3 --resume true"));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    SCOPED_TRACE(out);
+    expect_same_run(ref, out);
+    EXPECT_EQ(temporaries(out), std::vector<std::string>{});
+  }
+}
+
+// A tmpfs far too small for the run: one line naming the file and "No space left on device",
+// exit 2, no crash, and every checkpoint under its final name verifies. With room again the run
+// resumes to the uninterrupted result.
+TEST_F(FaultsTest, DiskFullIsOneLineAndLeavesNothingThatDoesNotVerify) {
+  if (::geteuid() != 0) GTEST_SKIP() << "mounting a small tmpfs needs root (CI runs as root)";
+  const std::string ref = dir_.file("ref");
+  ASSERT_EQ(testing::run_command(train(ref, "--epochs 2")).exit_code, 0);
+  uint64_t needed = 0;
+  for (const auto& e : fs::recursive_directory_iterator(ref))
+    if (e.is_regular_file()) needed += e.file_size();
+  const std::string mnt = dir_.file("small");
+  ensure_dir(mnt);
+  struct Unmount {  // a failed assertion must not leave the tmpfs mounted
+    std::string path;
+    bool mounted = false;
+    ~Unmount() {
+      if (mounted) ::umount2(path.c_str(), MNT_DETACH);
+    }
+  } guard{mnt};
+  int full = 0;
+  for (double fraction : {0.1, 0.3, 0.5, 0.8}) {
+    SCOPED_TRACE(fraction);
+    const uint64_t size = std::max<uint64_t>(16384, static_cast<uint64_t>(needed * fraction)) / 4096 * 4096;
+    const std::string opts = "size=" + std::to_string(size);
+    if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, opts.c_str()) != 0)
+      GTEST_SKIP() << "mount of a tmpfs refused here: " << std::strerror(errno);
+    guard.mounted = true;
+    const std::string out = mnt + "/run";
+    auto r = testing::run_command(train(out, "--epochs 2"));
+    if (r.exit_code != 0) {
+      ++full;
+      EXPECT_EQ(r.exit_code, 2) << r.output;
+      EXPECT_NE(r.output.find("No space left on device"), std::string::npos) << r.output;
+      EXPECT_NE(r.output.find("'" + out), std::string::npos) << "the file is named\n" << r.output;
+    }
+    for (const auto& e : fs::recursive_directory_iterator(mnt)) {
+      std::string p = e.path().string();
+      if (p.size() > 3 && p.substr(p.size() - 3) == ".h5") EXPECT_EQ(verify_checkpoint(p), "") << p;
+    }
+    // Room again: the same command with --resume true finishes the run exactly.
+    ASSERT_EQ(::mount("tmpfs", mnt.c_str(), "tmpfs", MS_REMOUNT, "size=64m"), 0) << std::strerror(errno);
+    auto resumed = testing::run_command(train(out, "--epochs 2 --resume true"));
+    EXPECT_EQ(resumed.exit_code, 0) << resumed.output;
+    expect_same_run(ref, out);
+    ASSERT_EQ(::umount(mnt.c_str()), 0) << std::strerror(errno);
+    guard.mounted = false;
+  }
+  EXPECT_GE(full, 3) << "the small sizes were meant to fill up";
+}
+
+// A second writer is refused (naming the first) while the first runs, without touching the
+// folder; Ctrl-C (SIGINT) then stops the first with a verified checkpoint and exit 3.
+TEST_F(FaultsTest, SecondWriterIsRefusedAndSigintCheckpoints) {
+  const std::string run = dir_.file("run");
+  BackgroundCommand first(train(run, "--epochs 50"), dir_.file("first.log"));
+  ASSERT_TRUE(testing::wait_for_file(checkpoint_path(run, 1) + ".done", 120)) << first.log();
+  const std::string config = read_text_file(run + "/config.toml");
+  auto second = testing::run_command(train(run, "--epochs 50 --lr 5e-4"));
+  EXPECT_USAGE_ERROR(second, "is in use by another scouter process (pid ");
+  EXPECT_EQ(read_text_file(run + "/config.toml"), config);
+  first.signal(SIGINT);
+  EXPECT_EQ(first.wait(120), 3) << first.log();
+  EXPECT_NE(first.log().find("stopped by SIGINT"), std::string::npos) << first.log();
+  const std::string last = latest_checkpoint(run);
+  EXPECT_NE(last.find("-step-"), std::string::npos) << last;
+  EXPECT_EQ(verify_checkpoint(last), "");
+}
+
+// SIGHUP (a closed terminal), and SIGTERM as soon as the process says it started: both end with
+// a checkpoint and the requeue status 3.
+TEST_F(FaultsTest, HangupAndEarlySigtermEndWithTheRequeueStatus) {
+  for (int sig : {SIGHUP, SIGTERM}) {
+    SCOPED_TRACE(sig);
+    const std::string out = dir_.file("sig" + std::to_string(sig));
+    BackgroundCommand job(train(out, "--epochs 20"), out + ".log");
+    // "train on 1 node" is the first line, logged after the handlers are installed.
+    const double deadline = job.seconds_running() + 60;
+    while (job.log().find("train on") == std::string::npos && job.seconds_running() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (sig == SIGHUP) ASSERT_TRUE(testing::wait_for_file(checkpoint_path(out, 1) + ".done", 120));
+    job.signal(sig);
+    EXPECT_EQ(job.wait(120), 3) << job.log();
+    EXPECT_NE(job.log().find(std::string("stopped by ") + (sig == SIGHUP ? "SIGHUP" : "SIGTERM")),
+              std::string::npos) << job.log();
+    EXPECT_FALSE(latest_checkpoint(out).empty());
+  }
+}
+
+// lr 1e6: the loss stops being finite in the first epoch; exit 5, the step and the term named,
+// nothing saved, the run not marked complete.
+TEST_F(FaultsTest, NonFiniteLossExitsFiveNamingTheStepAndTheTerm) {
+  const std::string out = dir_.file("nan");
+  auto r = testing::run_command(train(out, "--epochs 2 --lr 1e6"));
+  EXPECT_EQ(r.exit_code, 5) << r.output;
+  EXPECT_NE(r.output.find("training diverged at step"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("stopped being finite"), std::string::npos) << r.output;
+  EXPECT_TRUE(list_checkpoints(out).empty());
+  EXPECT_FALSE(file_exists(out + "/summary.json"));
+}
+
+// OpenMP threads spin only briefly at barriers (launcher/main.cpp sets GOMP_SPINCOUNT before
+// libgomp loads), unless the user chose a wait policy; the run header says which.
+TEST_F(FaultsTest, OpenMpSpinningIsBoundedUnlessTheUserChose) {
+  auto ours = testing::run_command("env -u GOMP_SPINCOUNT -u OMP_WAIT_POLICY " +
+                                   train(dir_.file("a"), "--epochs 1"));
+  ASSERT_EQ(ours.exit_code, 0) << ours.output;
+  EXPECT_NE(ours.output.find("threads/rank (GOMP_SPINCOUNT=10000)"), std::string::npos) << ours.output;
+  auto theirs = testing::run_command("env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=ACTIVE " +
+                                     train(dir_.file("b"), "--epochs 1"));
+  ASSERT_EQ(theirs.exit_code, 0) << theirs.output;
+  EXPECT_NE(theirs.output.find("threads/rank (OMP_WAIT_POLICY=ACTIVE)"), std::string::npos) << theirs.output;
+}
+
+}  // namespace
+}  // namespace scouter
