@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "datasets/idx_file.h"
+#include "datasets/shard_checksum.h"
 #include "datasets/shard_reader.h"
 #include "datasets/shard_writer.h"
 
@@ -46,7 +47,9 @@ std::string base_name(const std::string& path) {
   return std::filesystem::path(path).filename().string();
 }
 
-// Shards already in out_dir for exactly these sources (both splits complete), if any.
+// Shards already in out_dir for exactly these sources (both splits complete, every chunk
+// verified), if any. A corrupt or unchecked (format 1) shard means converting again: the whole
+// dataset takes seconds.
 bool shards_current(const std::string& dataset, const std::string& out_dir,
                     const std::vector<SplitSources>& splits,
                     const std::vector<std::vector<std::string>>& sums, PrepResult* result) {
@@ -66,6 +69,20 @@ bool shards_current(const std::string& dataset, const std::string& out_dir,
       spdlog::info("converting again: the '{}' shards in '{}' come from other source files",
                    splits[s].split, out_dir);
       return false;
+    }
+    if (m.format_version < kShardFormatVersion) {
+      spdlog::info("converting again: the '{}' shards in '{}' are of format version {}, without "
+                   "checksums",
+                   splits[s].split, out_dir, m.format_version);
+      return false;
+    }
+    for (const auto& path : set->paths()) {
+      try {
+        verify_shard(path);
+      } catch (const UserError& e) {
+        spdlog::warn("converting again: {}", e.what());
+        return false;
+      }
     }
     (s == 0 ? result->train_paths : result->val_paths) = set->paths();
     (s == 0 ? result->train_count : result->val_count) = set->size();

@@ -1,7 +1,7 @@
 // `scouter prep MNIST|FashionMNIST`: converts the four IDX files of MNIST or Fashion-MNIST
 // (gzipped or plain) into train and val shards, with per-channel mean/std of the training split
 // and the source files' SHA-256. A re-run whose existing shards carry the same source checksums
-// is skipped.
+// and pass their own checksums is skipped; a corrupt shard makes it convert the dataset again.
 #pragma once
 
 #include <cstdint>

@@ -147,7 +147,7 @@ int64_t finalize(const ImageListing& L, const std::vector<ShardPlan>& plans,
   std::vector<std::string> bad;
   std::array<double, 3> sum{}, sumsq{};
   for (const auto& p : plans) {
-    status.push_back(find_finished(p));
+    status.push_back(find_finished(p, /*verify=*/false));  // verified or written by this run
     const ShardStatus& st = status.back();
     if (!st.found)
       throw Error(
@@ -236,7 +236,7 @@ ImagePrepResult prep_image_dataset(const std::string& dataset, const ImagePrepOp
   std::vector<char> finished(plans.size(), 0);
   for (size_t g = static_cast<size_t>(rank); g < plans.size(); g += static_cast<size_t>(world)) {
     plans[g].digest = source_digest(L, plans[g], sources_of(L, plans[g]), o.img_size);
-    finished[g] = find_finished(plans[g]).found ? 1 : 0;
+    finished[g] = find_finished(plans[g]).found ? 1 : 0;  // verifies its checksums
   }
   exchange_status(plans, finished, comm);
   // The rest is dealt by size, largest first, each to the rank with the fewest images so far:

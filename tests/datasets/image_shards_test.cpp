@@ -12,6 +12,8 @@
 #include "common/files.h"
 #include "datasets/image_prep.h"
 #include "datasets/layout_fixture.h"
+#include "datasets/shard_checksum.h"
+#include "datasets/shard_damage.h"
 #include "datasets/shard_reader.h"
 #include "test_util.h"
 
@@ -118,6 +120,23 @@ TEST_F(ImageShardsTest, ChangedSourceConvertsOnlyItsShard) {
   // Another image size changes every key.
   opt_.img_size += 1;
   EXPECT_EQ(run().shards_converted, 5);
+}
+
+TEST_F(ImageShardsTest, CorruptShardIsFoundByTheReRunAndConvertedAgainAlone) {
+  run();
+  auto reference = testing::read_stored(out_, "train");
+  const std::string victim = out_ + "/train-00002-of-00004.h5";
+  auto untouched = fs::last_write_time(out_ + "/train-00001-of-00004.h5");
+  testing::flip_chunk_bytes(victim, "images", 0);
+  EXPECT_THROW(verify_shard(victim), UserError);
+  ImagePrepResult r = run();
+  EXPECT_EQ(r.shards_converted, 1);
+  EXPECT_EQ(r.images_decoded, 4);
+  EXPECT_NO_THROW(verify_shard(victim));
+  EXPECT_FALSE(fs::exists(victim + ".part"));
+  EXPECT_EQ(fs::last_write_time(out_ + "/train-00001-of-00004.h5"), untouched);
+  EXPECT_TRUE(same_samples(testing::read_stored(out_, "train"), reference));
+  EXPECT_TRUE(run().up_to_date);
 }
 
 TEST_F(ImageShardsTest, TooManyBadImagesFailWithoutFinalShards) {
