@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "datasets/idx_file.h"
+#include "datasets/prep_folder.h"
 #include "datasets/shard_checksum.h"
 #include "datasets/shard_reader.h"
 #include "datasets/shard_writer.h"
@@ -145,7 +146,7 @@ std::vector<std::string> idx_class_names(const std::string& dataset) {
 }
 
 PrepResult prep_idx_dataset(const std::string& dataset, const std::string& src_dir,
-                            const std::string& out_dir, int64_t shard_size) {
+                            const std::string& out_dir, int64_t shard_size, bool overwrite) {
   std::vector<std::string> class_names = idx_class_names(dataset);
   if (shard_size < 1)
     throw UserError(
@@ -159,6 +160,7 @@ PrepResult prep_idx_dataset(const std::string& dataset, const std::string& src_d
   std::vector<std::vector<std::string>> sums;
   for (const auto& s : splits) sums.push_back({sha256_file(s.images), sha256_file(s.labels)});
 
+  claim_output_folder(out_dir, dataset, overwrite);
   PrepResult result;
   if (shards_current(dataset, out_dir, splits, sums, &result)) {
     result.skipped = true;

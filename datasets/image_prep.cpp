@@ -19,6 +19,7 @@
 #include "datasets/image_convert.h"
 #include "datasets/image_layouts.h"
 #include "datasets/image_shards.h"
+#include "datasets/prep_folder.h"
 #include "datasets/rng.h"
 
 namespace scouter {
@@ -217,6 +218,8 @@ ImagePrepResult prep_image_dataset(const std::string& dataset, const ImagePrepOp
   ImagePrepResult r;
   r.source_count = static_cast<int64_t>(L.train.size() + L.val.size());
   r.shards_total = static_cast<int64_t>(plans.size());
+  // Every rank checks, so a refusal is the same clean error everywhere; rank 0 removes.
+  claim_output_folder(o.out, dataset, o.overwrite, rank == 0);
   if (rank == 0) {
     spdlog::info(
         "{} in '{}': {} classes, {} train and {} val images -> {} shards of up to {} at "

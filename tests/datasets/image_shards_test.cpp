@@ -15,6 +15,7 @@
 #include "datasets/shard_checksum.h"
 #include "datasets/shard_damage.h"
 #include "datasets/shard_reader.h"
+#include "datasets/shard_writer.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
@@ -137,6 +138,33 @@ TEST_F(ImageShardsTest, CorruptShardIsFoundByTheReRunAndConvertedAgainAlone) {
   EXPECT_EQ(fs::last_write_time(out_ + "/train-00001-of-00004.h5"), untouched);
   EXPECT_TRUE(same_samples(testing::read_stored(out_, "train"), reference));
   EXPECT_TRUE(run().up_to_date);
+}
+
+TEST_F(ImageShardsTest, AnotherDatasetsShardsAreRefusedUnlessOverwrite) {
+  ShardMeta m;
+  m.dataset = "MNIST";
+  m.split = "val";
+  m.channels = m.height = m.width = 1;
+  m.num_classes = 1;
+  m.class_names = {"0"};
+  m.mean = m.std = {0.5};
+  std::vector<uint8_t> px = {1, 2};
+  std::vector<int64_t> labels = {0, 0};
+  write_split(out_, m, 2, px.data(), labels.data(), nullptr, 1);
+  std::string msg;
+  try {
+    run();
+  } catch (const UserError& e) {
+    msg = e.what();
+  }
+  EXPECT_NE(msg.find("'" + out_ + "' holds shards of another dataset, MNIST"), std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("ConText"), std::string::npos) << msg;
+  EXPECT_EQ(ShardSet::open(out_, "val")->meta().dataset, "MNIST");
+  opt_.overwrite = true;
+  run();
+  EXPECT_EQ(ShardSet::open(out_, "val")->meta().dataset, "ConText");
+  EXPECT_EQ(final_files().size(), 5u);
 }
 
 TEST_F(ImageShardsTest, TooManyBadImagesFailWithoutFinalShards) {
