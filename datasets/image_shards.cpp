@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <filesystem>
 
 #include "common/error.h"
@@ -66,8 +67,11 @@ ShardStatus read_status(const std::string& path, const ShardPlan& plan, bool is_
       return st;
     int64_t version = h5::read_attr_int(f, "format_version");
     if (version != kShardFormatVersion) {
-      spdlog::info("'{}' is of format version {}, without checksums: converting it again", path,
-                   version);
+      static std::atomic<bool> said{false};  // once, not once per shard of a large dataset
+      if (!said.exchange(true))
+        spdlog::info("shards of format version {} (without checksums) such as '{}' are converted "
+                     "again",
+                     version, path);
       return st;
     }
     st.count = static_cast<int64_t>(h5::dataset_info(f, "images").dims.at(0));

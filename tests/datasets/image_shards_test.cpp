@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "common/h5.h"
 #include "datasets/image_prep.h"
 #include "datasets/layout_fixture.h"
 #include "datasets/shard_checksum.h"
@@ -138,6 +139,19 @@ TEST_F(ImageShardsTest, CorruptShardIsFoundByTheReRunAndConvertedAgainAlone) {
   EXPECT_EQ(fs::last_write_time(out_ + "/train-00001-of-00004.h5"), untouched);
   EXPECT_TRUE(same_samples(testing::read_stored(out_, "train"), reference));
   EXPECT_TRUE(run().up_to_date);
+}
+
+TEST_F(ImageShardsTest, ShardOfFormatVersion1IsConvertedAgain) {
+  run();
+  const std::string old = out_ + "/val-00000-of-00001.h5";
+  {
+    h5::Handle f = h5::open_file(old, true);
+    h5::write_attr(f.get(), "format_version", int64_t{1});
+  }
+  ImagePrepResult r = run();
+  EXPECT_EQ(r.shards_converted, 1);
+  h5::Handle f = h5::open_file(old);
+  EXPECT_EQ(h5::read_attr_int(f.get(), "format_version"), kShardFormatVersion);
 }
 
 TEST_F(ImageShardsTest, AnotherDatasetsShardsAreRefusedUnlessOverwrite) {
