@@ -10,6 +10,8 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "datasets/idx_file.h"
+#include "datasets/prep_folder.h"
+#include "datasets/shard_checksum.h"
 #include "datasets/shard_reader.h"
 #include "datasets/shard_writer.h"
 
@@ -46,7 +48,9 @@ std::string base_name(const std::string& path) {
   return std::filesystem::path(path).filename().string();
 }
 
-// Shards already in out_dir for exactly these sources (both splits complete), if any.
+// Shards already in out_dir for exactly these sources (both splits complete, every chunk
+// verified), if any. A corrupt or unchecked (format 1) shard means converting again: the whole
+// dataset takes seconds.
 bool shards_current(const std::string& dataset, const std::string& out_dir,
                     const std::vector<SplitSources>& splits,
                     const std::vector<std::vector<std::string>>& sums, PrepResult* result) {
@@ -66,6 +70,20 @@ bool shards_current(const std::string& dataset, const std::string& out_dir,
       spdlog::info("converting again: the '{}' shards in '{}' come from other source files",
                    splits[s].split, out_dir);
       return false;
+    }
+    if (m.format_version < kShardFormatVersion) {
+      spdlog::info("converting again: the '{}' shards in '{}' are of format version {}, without "
+                   "checksums",
+                   splits[s].split, out_dir, m.format_version);
+      return false;
+    }
+    for (const auto& path : set->paths()) {
+      try {
+        verify_shard(path);
+      } catch (const UserError& e) {
+        spdlog::warn("converting again: {}", e.what());
+        return false;
+      }
     }
     (s == 0 ? result->train_paths : result->val_paths) = set->paths();
     (s == 0 ? result->train_count : result->val_count) = set->size();
@@ -128,7 +146,7 @@ std::vector<std::string> idx_class_names(const std::string& dataset) {
 }
 
 PrepResult prep_idx_dataset(const std::string& dataset, const std::string& src_dir,
-                            const std::string& out_dir, int64_t shard_size) {
+                            const std::string& out_dir, int64_t shard_size, bool overwrite) {
   std::vector<std::string> class_names = idx_class_names(dataset);
   if (shard_size < 1)
     throw UserError(
@@ -142,6 +160,7 @@ PrepResult prep_idx_dataset(const std::string& dataset, const std::string& src_d
   std::vector<std::vector<std::string>> sums;
   for (const auto& s : splits) sums.push_back({sha256_file(s.images), sha256_file(s.labels)});
 
+  claim_output_folder(out_dir, dataset, overwrite);
   PrepResult result;
   if (shards_current(dataset, out_dir, splits, sums, &result)) {
     result.skipped = true;

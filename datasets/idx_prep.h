@@ -1,7 +1,9 @@
 // `scouter prep MNIST|FashionMNIST`: converts the four IDX files of MNIST or Fashion-MNIST
 // (gzipped or plain) into train and val shards, with per-channel mean/std of the training split
 // and the source files' SHA-256. A re-run whose existing shards carry the same source checksums
-// is skipped.
+// and pass their own checksums is skipped; a corrupt shard makes it convert the dataset again.
+// Another dataset's shards in out_dir are refused (UserError) unless `overwrite`, which removes
+// them (datasets/prep_folder.h).
 #pragma once
 
 #include <cstdint>
@@ -19,7 +21,8 @@ struct PrepResult {
 // src_dir holds train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte,
 // t10k-labels-idx1-ubyte, each optionally with ".gz". val = the t10k files.
 PrepResult prep_idx_dataset(const std::string& dataset, const std::string& src_dir,
-                            const std::string& out_dir, int64_t shard_size);
+                            const std::string& out_dir, int64_t shard_size,
+                            bool overwrite = false);
 
 // Class names of the IDX datasets.
 std::vector<std::string> idx_class_names(const std::string& dataset);

@@ -19,6 +19,7 @@
 #include "datasets/image_convert.h"
 #include "datasets/image_layouts.h"
 #include "datasets/image_shards.h"
+#include "datasets/prep_folder.h"
 #include "datasets/rng.h"
 
 namespace scouter {
@@ -147,7 +148,7 @@ int64_t finalize(const ImageListing& L, const std::vector<ShardPlan>& plans,
   std::vector<std::string> bad;
   std::array<double, 3> sum{}, sumsq{};
   for (const auto& p : plans) {
-    status.push_back(find_finished(p));
+    status.push_back(find_finished(p, /*verify=*/false));  // verified or written by this run
     const ShardStatus& st = status.back();
     if (!st.found)
       throw Error(
@@ -217,6 +218,8 @@ ImagePrepResult prep_image_dataset(const std::string& dataset, const ImagePrepOp
   ImagePrepResult r;
   r.source_count = static_cast<int64_t>(L.train.size() + L.val.size());
   r.shards_total = static_cast<int64_t>(plans.size());
+  // Every rank checks, so a refusal is the same clean error everywhere; rank 0 removes.
+  claim_output_folder(o.out, dataset, o.overwrite, rank == 0);
   if (rank == 0) {
     spdlog::info(
         "{} in '{}': {} classes, {} train and {} val images -> {} shards of up to {} at "
@@ -236,7 +239,7 @@ ImagePrepResult prep_image_dataset(const std::string& dataset, const ImagePrepOp
   std::vector<char> finished(plans.size(), 0);
   for (size_t g = static_cast<size_t>(rank); g < plans.size(); g += static_cast<size_t>(world)) {
     plans[g].digest = source_digest(L, plans[g], sources_of(L, plans[g]), o.img_size);
-    finished[g] = find_finished(plans[g]).found ? 1 : 0;
+    finished[g] = find_finished(plans[g]).found ? 1 : 0;  // verifies its checksums
   }
   exchange_status(plans, finished, comm);
   // The rest is dealt by size, largest first, each to the rank with the fewest images so far:

@@ -9,9 +9,10 @@
 //   mix_seed(seed, 1)) so that every shard, and every block of the data plan, mixes classes;
 //   val keeps the listing's order.
 // - Shard k of a split holds the good images among source images [k*shard_size, (k+1)*shard_size)
-//   of that order. Ranks check a round-robin share of the shards for finished ones; the
-//   unfinished ones are dealt largest first, each to the rank with the fewest images so far.
-//   --out must be one folder all ranks see.
+//   of that order. Ranks check a round-robin share of the shards for finished ones (restart key
+//   and every chunk's checksum: a corrupt shard is converted again, and only it); the unfinished
+//   ones are dealt largest first, each to the rank with the fewest images so far. --out must be
+//   one folder all ranks see; another dataset's shards there are refused unless `overwrite`.
 // - Restart key, per shard: SHA-256 over a settings line (converter version, dataset, split,
 //   img_size, class names) and one line per source image: relative path, size in bytes,
 //   modification time in ns, label, box. A shard whose key matches is not decoded again.
@@ -36,6 +37,7 @@ struct ImagePrepOptions {
   double max_bad_fraction = 0.01;
   int64_t threads = 1;  // decode threads of this process (>= 1)
   uint64_t seed = 0;    // train order; Con-Text's split
+  bool overwrite = false;  // replace another dataset's shards in `out` (else a UserError)
 };
 
 struct ImagePrepResult {

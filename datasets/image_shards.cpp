@@ -3,12 +3,14 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <filesystem>
 
 #include "common/error.h"
 #include "common/files.h"
 #include "common/h5.h"
 #include "common/text.h"
+#include "datasets/shard_checksum.h"
 #include "datasets/shard_writer.h"
 
 namespace fs = std::filesystem;
@@ -48,9 +50,11 @@ std::array<double, 3> read_triple(hid_t f, const std::string& name) {
   return {v[0], v[1], v[2]};
 }
 
-// Reads what a finished shard says about itself; found = false when it is unreadable or its
-// digest differs (an interrupted patch, another conversion, an older build).
-ShardStatus read_status(const std::string& path, const ShardPlan& plan, bool is_final) {
+// Reads what a finished shard says about itself; found = false when it is unreadable, its
+// digest differs (an interrupted patch, another conversion, an older build), it is of an older
+// format version (no checksums) or, with `verify`, a chunk fails its checksum.
+ShardStatus read_status(const std::string& path, const ShardPlan& plan, bool is_final,
+                        bool verify) {
   ShardStatus st;
   if (!file_exists(path) || !h5::is_hdf5(path)) return st;
   try {
@@ -58,10 +62,18 @@ ShardStatus read_status(const std::string& path, const ShardPlan& plan, bool is_
     hid_t f = file.get();
     if (!h5::has_attr(f, "source_digest") ||
         h5::read_attr_string(f, "source_digest") != plan.digest ||
-        h5::read_attr_int(f, "format_version") != kShardFormatVersion ||
         h5::read_attr_int(f, "source_first") != plan.source_first ||
         h5::read_attr_int(f, "source_count") != plan.source_count)
       return st;
+    int64_t version = h5::read_attr_int(f, "format_version");
+    if (version != kShardFormatVersion) {
+      static std::atomic<bool> said{false};  // once, not once per shard of a large dataset
+      if (!said.exchange(true))
+        spdlog::info("shards of format version {} (without checksums) such as '{}' are converted "
+                     "again",
+                     version, path);
+      return st;
+    }
     st.count = static_cast<int64_t>(h5::dataset_info(f, "images").dims.at(0));
     st.first_index = h5::read_attr_int(f, "first_index");
     int64_t bad_count = h5::read_attr_int(f, "bad_count");
@@ -72,6 +84,10 @@ ShardStatus read_status(const std::string& path, const ShardPlan& plan, bool is_
     st.pixel_sum = read_triple(f, "pixel_sum");
     st.pixel_sumsq = read_triple(f, "pixel_sumsq");
     if (h5::has_attr(f, "split_digest")) st.split_digest = h5::read_attr_string(f, "split_digest");
+    if (verify) verify_shard(f, path);
+  } catch (const UserError& e) {  // a failed checksum, a truncated file
+    spdlog::warn("{}; converting it again", e.what());
+    return ShardStatus{};
   } catch (const Error& e) {
     spdlog::debug("'{}' is not reusable: {}", path, e.what());
     return ShardStatus{};
@@ -81,12 +97,21 @@ ShardStatus read_status(const std::string& path, const ShardPlan& plan, bool is_
   return st;
 }
 
-void rename_or_throw(const std::string& from, const std::string& to) {
+void remove_or_throw(const std::string& path) {
   std::error_code ec;
-  fs::rename(from, to, ec);
+  fs::remove(path, ec);
   if (ec)
-    throw UserError(fmt::format("cannot rename '{}' to '{}': {}", from, to, ec.message()),
+    throw UserError(fmt::format("cannot remove '{}': {}", path, ec.message()),
                     "check that the output folder is writable");
+}
+
+// A copy of the file in memory (HDF5's core driver, no backing store): changes reach the disk
+// only through h5::write_memory_file, in one piece.
+h5::Handle open_in_memory(const std::string& path) {
+  h5::open_file(path);  // a missing or truncated file: its one-line error
+  h5::Handle fapl(H5_CHECK(H5Pcreate(H5P_FILE_ACCESS)), H5Pclose);
+  H5_CHECK(H5Pset_fapl_core(fapl.get(), size_t{64} << 20, /*backing_store=*/0));
+  return h5::Handle(H5_CHECK(H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl.get())), H5Fclose);
 }
 
 }  // namespace
@@ -100,9 +125,9 @@ std::string SplitAttrs::digest() const {
   return sha256_bytes(text.data(), text.size());
 }
 
-ShardStatus find_finished(const ShardPlan& plan) {
-  ShardStatus st = read_status(plan.final_path(), plan, true);
-  return st.found ? st : read_status(plan.part_path(), plan, false);
+ShardStatus find_finished(const ShardPlan& plan, bool verify) {
+  ShardStatus st = read_status(plan.final_path(), plan, true, verify);
+  return st.found ? st : read_status(plan.part_path(), plan, false, verify);
 }
 
 void write_part(const ShardPlan& plan, ShardMeta meta, const ShardContent& c) {
@@ -141,11 +166,13 @@ bool finalize_shard(const ShardPlan& plan, const ShardStatus& st, int64_t first_
                     const SplitAttrs& a) {
   SCOUTER_CHECK(st.found, "finalize_shard needs a finished shard");
   const std::string digest = a.digest();
+  // A part beside a finished final is what an interrupted finalize left: the final is newer.
+  if (st.is_final && file_exists(plan.part_path())) remove_or_throw(plan.part_path());
   if (st.is_final && st.first_index == first_index && st.split_digest == digest) return false;
-  // Patch under the part name: an interrupted patch leaves a part, never a half-patched final.
-  if (st.is_final) rename_or_throw(plan.final_path(), plan.part_path());
+  // Patched in memory and written in one piece under the final name: an interruption leaves the
+  // part or the old final, never a half-patched file.
   try {
-    h5::Handle file = h5::open_file(plan.part_path(), true);
+    h5::Handle file = open_in_memory(st.is_final ? plan.final_path() : plan.part_path());
     hid_t f = file.get();
     h5::write_attr(f, "first_index", first_index);
     h5::write_attr(f, "total_count", a.total_count);
@@ -155,13 +182,14 @@ bool finalize_shard(const ShardPlan& plan, const ShardStatus& st, int64_t first_
     h5::write_attr(f, "measured_mean", a.measured_mean);
     h5::write_attr(f, "measured_std", a.measured_std);
     h5::write_attr(f, "split_digest", digest);
+    h5::write_memory_file(file, plan.final_path());
   } catch (const UserError&) {
     throw;
   } catch (const Error& e) {
-    throw UserError(fmt::format("cannot update '{}': {}", plan.part_path(), e.what()),
+    throw UserError(fmt::format("cannot update '{}': {}", plan.final_path(), e.what()),
                     "check free space and permissions of the output folder");
   }
-  rename_or_throw(plan.part_path(), plan.final_path());
+  if (!st.is_final) remove_or_throw(plan.part_path());
   return true;
 }
 
@@ -169,6 +197,8 @@ std::vector<std::string> read_source_paths(const std::string& path) {
   try {
     h5::Handle file = h5::open_file(path);
     return read_strings(file.get(), "source_paths");
+  } catch (const UserError&) {
+    throw;  // a missing or truncated file, named
   } catch (const Error& e) {
     throw UserError(fmt::format("cannot read /source_paths of '{}': {}", path, e.what()),
                     "only image shards written by `scouter prep` have it");

@@ -1,9 +1,10 @@
 // How image conversion stays restartable and parallel on disk. Each shard of a split is first
 // written whole, atomically, as "<split>-NNNNN-of-MMMMM.h5.part", carrying a digest of its
 // sources; readers ignore parts. Only when every part of the split exists are the split-wide
-// attributes (first_index, total_count, ...) patched in and each part renamed to its final name,
-// so a folder never shows a complete-looking split that is not, and a re-run reuses every shard
-// (part or final) whose source digest matches.
+// attributes (first_index, total_count, ...) patched in and each part written, in one piece,
+// under its final name (the part is then removed), so a folder never shows a complete-looking
+// split that is not, and a re-run reuses every shard (part or final) whose source digest matches
+// and whose chunks pass their checksums.
 //
 // Beyond shard_format.h, image shards carry
 //   /source_paths   string[n]  each sample's source image, relative to the dataset root
@@ -56,8 +57,10 @@ struct ShardStatus {
   std::string split_digest;  // empty until patched
 };
 
-// The shard's final file, else its part, if it is readable and its source digest matches.
-ShardStatus find_finished(const ShardPlan& plan);
+// The shard's final file, else its part, if it is readable, of the current format version and
+// its source digest matches; with `verify`, only if every chunk also passes its checksum (a
+// corrupt shard is logged and then converted again). Verifying reads the whole shard.
+ShardStatus find_finished(const ShardPlan& plan, bool verify = true);
 
 // Writes the part (meta: everything but the per-file and split-wide fields). Throws UserError
 // when content holds no sample.
@@ -71,8 +74,8 @@ struct SplitAttrs {
   std::string digest() const;
 };
 
-// Patches the attributes into a finished shard if they differ and gives it its final name.
-// Returns true when the file had to change.
+// Patches the attributes into a finished shard if they differ and gives it its final name
+// (patched in memory, written in one piece). Returns true when the file had to change.
 bool finalize_shard(const ShardPlan& plan, const ShardStatus& status, int64_t first_index,
                     const SplitAttrs& attrs);
 

@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "common/h5.h"
 #include "common/text.h"
+#include "datasets/shard_checksum.h"
 
 namespace scouter {
 namespace {
@@ -50,11 +51,14 @@ ShardMeta read_meta(const std::string& path, hid_t f, std::vector<int64_t>* labe
                                 path, format, kShardFormat),
                     "keep only files written by `scouter prep` in the dataset folder");
   int64_t version = h5::read_attr_int(f, "format_version");
-  if (version != kShardFormatVersion)
-    throw UserError(fmt::format("shard '{}' has format_version {}, this build reads version {}",
-                                path, version, kShardFormatVersion),
+  if (version < kOldestShardFormatVersion || version > kShardFormatVersion)
+    throw UserError(fmt::format("shard '{}' has format_version {}, this build reads versions "
+                                "{}..{}",
+                                path, version, kOldestShardFormatVersion, kShardFormatVersion),
                     "re-run `scouter prep` with this build to convert the dataset again");
+  if (version < kShardFormatVersion) warn_unchecked_shard(path, version);
   ShardMeta m;
+  m.format_version = version;
   m.dataset = h5::read_attr_string(f, "dataset");
   m.split = h5::read_attr_string(f, "split");
   m.shard_index = h5::read_attr_int(f, "shard_index");
@@ -92,7 +96,8 @@ ShardMeta read_meta(const std::string& path, hid_t f, std::vector<int64_t>* labe
       static_cast<int64_t>(m.std.size()) != m.channels)
     throw corrupt(path, fmt::format("mean and std need {} values (one per channel)", m.channels));
 
-  *labels = h5::read<int64_t>(f, "labels");
+  labels->resize(static_cast<size_t>(m.count));
+  read_checked(f, path, "labels", H5T_NATIVE_INT64, labels->data());
   for (size_t i = 0; i < labels->size(); ++i) {
     int64_t l = (*labels)[i];
     if (l < 0 || l >= m.num_classes)
@@ -200,6 +205,7 @@ std::shared_ptr<ShardSet> ShardSet::open(const std::string& dir, const std::stri
     if (m.split != split) throw corrupt(path, fmt::format("its split attribute is '{}'", m.split));
     if (k == 0) first = m;
     check_consistent(m, first, path, set->paths_[0]);
+    first.format_version = std::min(first.format_version, m.format_version);
     if (m.first_index != next_first)
       throw corrupt(path, fmt::format("first_index is {}, but the shards before it end at {}",
                                       m.first_index, next_first));
@@ -232,14 +238,28 @@ ShardSet::Shard& ShardSet::shard_of(int64_t i) {
 
 void ShardSet::load(Shard& s) {
   std::lock_guard<std::mutex> lock(h5_mutex());
+  const std::string& path = s.read_path.empty() ? s.path : s.read_path;
+  h5::Handle file;
   try {
-    h5::Handle file = h5::open_file(s.read_path.empty() ? s.path : s.read_path);
+    file = h5::open_file(path);
+  } catch (const UserError& e) {
+    if (path == s.path) throw;  // one line naming the file already (missing, truncated)
+    throw UserError(fmt::format("node-local copy of shard '{}': {}", s.path, e.what()), e.hint());
+  }
+  try {
     std::vector<uint8_t> images(static_cast<size_t>(s.count * sample_bytes()));
-    h5::read_raw(file.get(), "images", H5T_NATIVE_UINT8, images.data());
-    if (meta_.has_boxes) s.boxes = h5::read<float>(file.get(), "boxes");
+    read_checked(file.get(), path, "images", H5T_NATIVE_UINT8, images.data(), s.path);
+    if (meta_.has_boxes) {
+      s.boxes.resize(static_cast<size_t>(s.count * 4));
+      read_checked(file.get(), path, "boxes", H5T_NATIVE_FLOAT, s.boxes.data(), s.path);
+    }
     s.images = std::move(images);
+  } catch (const UserError&) {
+    throw;  // a failed checksum: one line naming the shard, the dataset and the rows
   } catch (const Error& e) {
-    throw corrupt(s.path, e.what());
+    std::string why = e.what();
+    if (path != s.path) why = fmt::format("reading its node-local copy '{}': {}", path, why);
+    throw corrupt(s.path, why);
   }
 }
 

@@ -17,10 +17,12 @@ namespace scouter {
 class ShardSet {
  public:
   // Throws UserError naming the folder or the file when shards are missing, incomplete,
-  // inconsistent, of another format version, or unreadable.
+  // inconsistent, of an unknown format version, unreadable, or their labels fail their checksum.
+  // Shards of format version 1 (no checksums) load with one warning per process.
   static std::shared_ptr<ShardSet> open(const std::string& dir, const std::string& split);
 
-  // Split-wide metadata (count = total_count; per-file fields of shard 0).
+  // Split-wide metadata (count = total_count; per-file fields of shard 0; format_version: the
+  // oldest of the files).
   const ShardMeta& meta() const { return meta_; }
   int64_t size() const { return meta_.total_count; }
   int64_t sample_bytes() const { return meta_.channels * meta_.height * meta_.width; }
@@ -33,7 +35,8 @@ class ShardSet {
 
   // All labels of the split (read at open, validated against num_classes).
   const std::vector<int64_t>& labels() const { return labels_; }
-  // Pointer to sample i's C*H*W bytes; loads its shard on first use.
+  // Pointer to sample i's C*H*W bytes; loads its shard on first use. A chunk that fails its
+  // checksum is a UserError naming the shard, 'images' or 'boxes' and the rows.
   const uint8_t* image(int64_t i);
   // Box of sample i (x, y, w, h), or all -1 when the split has none.
   std::vector<float> box(int64_t i);

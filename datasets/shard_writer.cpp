@@ -21,11 +21,8 @@ std::string default_created_by() {
   return fmt::format("scouter {} ({})", SCOUTER_VERSION, SCOUTER_GIT_VERSION);
 }
 
-void write_contents(const std::string& path, const ShardMeta& meta, const uint8_t* images,
-                    const int64_t* labels, const float* boxes,
-                    const std::function<void(hid_t)>& extra) {
-  h5::Handle file = h5::create_file(path);
-  hid_t f = file.get();
+void write_contents(hid_t f, const ShardMeta& meta, const uint8_t* images, const int64_t* labels,
+                    const float* boxes, const std::function<void(hid_t)>& extra) {
   auto n = static_cast<hsize_t>(meta.count);
   auto c = static_cast<hsize_t>(meta.channels), h = static_cast<hsize_t>(meta.height),
        w = static_cast<hsize_t>(meta.width);
@@ -35,8 +32,9 @@ void write_contents(const std::string& path, const ShardMeta& meta, const uint8_
   hsize_t rows =
       static_cast<hsize_t>(std::clamp<int64_t>(kChunkTargetBytes / sample, 1, meta.count));
   h5::write<uint8_t>(f, "images", {n, c, h, w}, images, {rows, c, h, w});
-  h5::write<int64_t>(f, "labels", {n}, labels);
-  if (boxes) h5::write<float>(f, "boxes", {n, 4}, boxes);
+  // One chunk each: chunked datasets carry Fletcher32 (shard_format.h).
+  h5::write<int64_t>(f, "labels", {n}, labels, {n});
+  if (boxes) h5::write<float>(f, "boxes", {n, 4}, boxes, {n, 4});
 
   h5::write_attr(f, "format", std::string(kShardFormat));
   h5::write_attr(f, "format_version", kShardFormatVersion);
@@ -93,16 +91,18 @@ void write_shard(const std::string& path, const ShardMeta& meta, const uint8_t* 
                 "mean and std need one value per channel");
   SCOUTER_CHECK(meta.source_files.size() == meta.source_sha256.size(),
                 "source_files and source_sha256 must pair up");
-  AtomicOutput out(path);
+  // Built in memory and written in one piece (temporary name, checked writes, fsync, rename):
+  // a full disk is one clear error, never a half-written file under any shard name.
   try {
-    write_contents(out.temp_path(), meta, images, labels, boxes, extra);
+    h5::Handle file = h5::create_memory_file();
+    write_contents(file.get(), meta, images, labels, boxes, extra);
+    h5::write_memory_file(file, path);
   } catch (const UserError&) {
     throw;
   } catch (const Error& e) {
     throw UserError(fmt::format("cannot write shard '{}': {}", path, e.what()),
                     "check free space and permissions of the output folder");
   }
-  out.commit();
 }
 
 std::vector<std::string> write_split(const std::string& dir, ShardMeta meta, int64_t n,

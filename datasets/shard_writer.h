@@ -1,5 +1,6 @@
-// Writes shards in the layout of shard_format.h. Each file is written under a temporary name
-// and renamed when complete, so an interrupted conversion never leaves a file that looks done.
+// Writes shards in the layout of shard_format.h. Each file is built in memory and written in one
+// piece under a temporary name, then renamed (h5::write_memory_file), so an interrupted or
+// failed conversion never leaves a file that looks done.
 #pragma once
 
 #include <hdf5.h>
@@ -14,8 +15,8 @@
 namespace scouter {
 
 // One file. meta.count rows of images (C*H*W bytes each) and labels; boxes (count*4) optional.
-// `extra`, when given, adds converter-specific datasets or attributes to the open file before
-// it is closed and renamed into place.
+// `extra`, when given, adds converter-specific datasets or attributes to the file before it is
+// written.
 void write_shard(const std::string& path, const ShardMeta& meta, const uint8_t* images,
                  const int64_t* labels, const float* boxes = nullptr,
                  const std::function<void(hid_t file)>& extra = {});

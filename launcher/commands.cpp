@@ -169,10 +169,20 @@ double double_option(const CommandOptions& o, const std::string& key, double fal
   return *v;
 }
 
+bool bool_option(const CommandOptions& o, const std::string& key, bool fallback) {
+  std::string s = o.get(key);
+  if (s.empty()) return fallback;
+  auto v = parse_bool(s);
+  if (!v)
+    throw UserError(str_format("command line: --{} must be true or false, got '{}'", key, s),
+                    str_format("e.g. --{} true", key));
+  return *v;
+}
+
 // ImageNet, CUB200, ConText: decode + resize on every core, across ranks under mpirun.
 int prep_images(const std::string& dataset, const ParsedArgs& args) {
   auto o = take_options(args, {"src", "out", "num_classes", "img_size", "shard_size",
-                               "max_bad_fraction", "threads", "seed"});
+                               "max_bad_fraction", "threads", "seed", "overwrite"});
   ImagePrepOptions opt;
   opt.src = o.get("src");
   if (opt.src.empty())
@@ -185,6 +195,7 @@ int prep_images(const std::string& dataset, const ParsedArgs& args) {
   opt.shard_size = int_option(o, "shard_size", opt.shard_size, 1);
   opt.max_bad_fraction = double_option(o, "max_bad_fraction", opt.max_bad_fraction, 0, 1);
   opt.seed = static_cast<uint64_t>(int_option(o, "seed", 0, 0));
+  opt.overwrite = bool_option(o, "overwrite", false);
   // Under mpirun the ranks share the shards; on one node they share its cores.
   std::unique_ptr<Communicator> comm;
   int ranks_here = 1;
@@ -223,7 +234,7 @@ int cmd_prep(const ParsedArgs& args) {
                     "e.g. scouter prep FashionMNIST --out data/fashion-mnist");
   std::string dataset = args.positional[0];
   if (is_image_dataset(dataset)) return prep_images(dataset, args);
-  auto o = take_options(args, {"src", "out", "shard_size"});
+  auto o = take_options(args, {"src", "out", "shard_size", "overwrite"});
   if (dataset != "MNIST" && dataset != "FashionMNIST")
     throw UserError(str_format("command line: unknown dataset '{}'", dataset),
                     "valid: " + join(known_datasets(), ", "));
@@ -233,7 +244,8 @@ int cmd_prep(const ParsedArgs& args) {
                     "e.g. --src ~/data/mnist");
   std::string out = o.get("out", "data/" + to_lower(dataset == "FashionMNIST" ? "fashion-mnist" : dataset));
   int64_t shard_size = int_option(o, "shard_size", Config{}.shard_size, 1);
-  PrepResult r = prep_idx_dataset(dataset, src, out, shard_size);
+  PrepResult r =
+      prep_idx_dataset(dataset, src, out, shard_size, bool_option(o, "overwrite", false));
   log::info("prep {}: {} train and {} val samples in {} ({}){}", dataset, r.train_count,
             r.val_count, out, r.train_paths.size() + r.val_paths.size() == 1 ? "1 shard" :
             str_format("{} shards", r.train_paths.size() + r.val_paths.size()),

@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "datasets/image_ops.h"
+#include "datasets/shard_damage.h"
 #include "datasets/shard_writer.h"
 #include "test_util.h"
 
@@ -241,6 +242,24 @@ TEST_F(BatchLoaderTest, ProductionErrorSurfacesFromNext) {
     EXPECT_NE(std::string(e.what()).find(paths_[1]), std::string::npos) << e.what();
   }
   EXPECT_FALSE(loader.next().has_value());
+}
+
+// The fault campaign's case: flipped image bytes in a shard are never served as training data.
+TEST_F(BatchLoaderTest, FlippedImageBytesStopTheLoaderNamingShardAndDataset) {
+  BatchLoader loader(shards_, options(5, false, false));
+  testing::flip_chunk_bytes(paths_[1], "images", 0);  // samples 10..19, loaded lazily
+  loader.start_epoch(0);
+  ASSERT_TRUE(loader.next().has_value());  // samples 0..4 from the intact first shard
+  ASSERT_TRUE(loader.next().has_value());
+  try {
+    loader.next();
+    FAIL() << "a batch was served from a corrupt shard";
+  } catch (const UserError& e) {
+    std::string msg = e.what();
+    EXPECT_NE(msg.find(paths_[1]), std::string::npos) << msg;
+    EXPECT_NE(msg.find("'images'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("checksum"), std::string::npos) << msg;
+  }
 }
 
 }  // namespace

@@ -10,6 +10,9 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "common/h5.h"
+#include "datasets/shard_checksum.h"
+#include "datasets/shard_damage.h"
 #include "datasets/shard_reader.h"
 #include "test_util.h"
 
@@ -149,6 +152,32 @@ TEST_F(IdxPrepTest, SecondRunIsSkippedAndChangedSourceIsRewritten) {
   std::filesystem::remove(out_ + "/train-00001-of-00004.h5");
   EXPECT_FALSE(prep_idx_dataset("MNIST", src_, out_, 16).skipped);
   EXPECT_EQ(ShardSet::open(out_, "train")->size(), 50);
+}
+
+TEST_F(IdxPrepTest, UpToDateCheckFindsACorruptShardAndRewritesIt) {
+  PrepResult first = prep_idx_dataset("MNIST", src_, out_, 16);
+  testing::flip_chunk_bytes(first.train_paths[1], "images", 3);  // samples 16..
+  EXPECT_THROW(verify_shard(first.train_paths[1]), UserError);
+  PrepResult again = prep_idx_dataset("MNIST", src_, out_, 16);
+  EXPECT_FALSE(again.skipped);
+  for (const auto& p : again.train_paths) EXPECT_NO_THROW(verify_shard(p)) << p;
+  auto train = ShardSet::open(out_, "train");
+  for (int64_t i = 0; i < 50; ++i) {
+    const uint8_t* px = train->image(i);
+    ASSERT_TRUE(std::equal(px, px + 784, train_.images.begin() + i * 784)) << i;
+  }
+  EXPECT_TRUE(prep_idx_dataset("MNIST", src_, out_, 16).skipped);
+}
+
+TEST_F(IdxPrepTest, ShardsOfFormatVersion1AreRewrittenWithChecksums) {
+  PrepResult first = prep_idx_dataset("MNIST", src_, out_, 16);
+  for (const auto& p : first.val_paths) {
+    h5::Handle f = h5::open_file(p, true);
+    h5::write_attr(f.get(), "format_version", int64_t{1});
+  }
+  EXPECT_EQ(ShardSet::open(out_, "val")->meta().format_version, 1);
+  EXPECT_FALSE(prep_idx_dataset("MNIST", src_, out_, 16).skipped);
+  EXPECT_EQ(ShardSet::open(out_, "val")->meta().format_version, kShardFormatVersion);
 }
 
 TEST_F(IdxPrepTest, UnknownDatasetNamesTheKey) {

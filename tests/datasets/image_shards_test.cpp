@@ -10,9 +10,13 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "common/h5.h"
 #include "datasets/image_prep.h"
 #include "datasets/layout_fixture.h"
+#include "datasets/shard_checksum.h"
+#include "datasets/shard_damage.h"
 #include "datasets/shard_reader.h"
+#include "datasets/shard_writer.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
@@ -118,6 +122,63 @@ TEST_F(ImageShardsTest, ChangedSourceConvertsOnlyItsShard) {
   // Another image size changes every key.
   opt_.img_size += 1;
   EXPECT_EQ(run().shards_converted, 5);
+}
+
+TEST_F(ImageShardsTest, CorruptShardIsFoundByTheReRunAndConvertedAgainAlone) {
+  run();
+  auto reference = testing::read_stored(out_, "train");
+  const std::string victim = out_ + "/train-00002-of-00004.h5";
+  auto untouched = fs::last_write_time(out_ + "/train-00001-of-00004.h5");
+  testing::flip_chunk_bytes(victim, "images", 0);
+  EXPECT_THROW(verify_shard(victim), UserError);
+  ImagePrepResult r = run();
+  EXPECT_EQ(r.shards_converted, 1);
+  EXPECT_EQ(r.images_decoded, 4);
+  EXPECT_NO_THROW(verify_shard(victim));
+  EXPECT_FALSE(fs::exists(victim + ".part"));
+  EXPECT_EQ(fs::last_write_time(out_ + "/train-00001-of-00004.h5"), untouched);
+  EXPECT_TRUE(same_samples(testing::read_stored(out_, "train"), reference));
+  EXPECT_TRUE(run().up_to_date);
+}
+
+TEST_F(ImageShardsTest, ShardOfFormatVersion1IsConvertedAgain) {
+  run();
+  const std::string old = out_ + "/val-00000-of-00001.h5";
+  {
+    h5::Handle f = h5::open_file(old, true);
+    h5::write_attr(f.get(), "format_version", int64_t{1});
+  }
+  ImagePrepResult r = run();
+  EXPECT_EQ(r.shards_converted, 1);
+  h5::Handle f = h5::open_file(old);
+  EXPECT_EQ(h5::read_attr_int(f.get(), "format_version"), kShardFormatVersion);
+}
+
+TEST_F(ImageShardsTest, AnotherDatasetsShardsAreRefusedUnlessOverwrite) {
+  ShardMeta m;
+  m.dataset = "MNIST";
+  m.split = "val";
+  m.channels = m.height = m.width = 1;
+  m.num_classes = 1;
+  m.class_names = {"0"};
+  m.mean = m.std = {0.5};
+  std::vector<uint8_t> px = {1, 2};
+  std::vector<int64_t> labels = {0, 0};
+  write_split(out_, m, 2, px.data(), labels.data(), nullptr, 1);
+  std::string msg;
+  try {
+    run();
+  } catch (const UserError& e) {
+    msg = e.what();
+  }
+  EXPECT_NE(msg.find("'" + out_ + "' holds shards of another dataset, MNIST"), std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("ConText"), std::string::npos) << msg;
+  EXPECT_EQ(ShardSet::open(out_, "val")->meta().dataset, "MNIST");
+  opt_.overwrite = true;
+  run();
+  EXPECT_EQ(ShardSet::open(out_, "val")->meta().dataset, "ConText");
+  EXPECT_EQ(final_files().size(), 5u);
 }
 
 TEST_F(ImageShardsTest, TooManyBadImagesFailWithoutFinalShards) {
