@@ -257,8 +257,9 @@ void apply_toml_file(Config& cfg, const std::string& path, Origins* origins) {
   std::string text;
   try {
     text = read_text_file(path);
-  } catch (const UserError&) {
-    throw UserError(fmt::format("cannot read config file '{}'", path), "check the --config path");
+  } catch (const UserError& e) {
+    // read_text_file names the file and the reason (missing, a folder, no permission).
+    throw UserError(fmt::format("config file: {}", e.what()), "check the --config path");
   }
   apply_toml_text(cfg, text, path, origins);
 }

@@ -42,11 +42,12 @@ std::string usage() {
   return R"(usage: scouter <command> [arguments] [--key value ...]
 
 commands:
-  prep DATASET [--src DIR] [--out DIR] [--shard_size N]
+  prep DATASET [--src DIR] [--out DIR] [--shard_size N] [--overwrite true]
                      convert a dataset into HDF5 shards (MNIST, FashionMNIST, ImageNet, CUB200,
                      ConText); image datasets also take [--num_classes N] [--img_size S]
                      [--max_bad_fraction F] [--threads N] [--seed N]; run under mpirun to
-                     share the work between ranks
+                     share the work between ranks; --overwrite true replaces the shards of
+                     another dataset in --out
   train [-c FILE.toml] [--key value ...]
                      train one run; every config key can be set in the file or as --key value
   vis --output_dir RUN [--vis_id N] [--vis_count N]
@@ -97,6 +98,11 @@ ParsedArgs parse_args(int argc, char** argv) {
         value = argv[i++];
       }
       if (key.empty()) throw UserError("command line: empty option name '--'", "write --key value");
+      for (const auto& [k, v] : a.options)
+        if (k == key)
+          throw UserError(str_format("command line: --{} is given twice ('{}', then '{}')",
+                                     key == "config" ? std::string("config (-c)") : key, v, value),
+                          "give each option once");
       a.options.emplace_back(key, value);
     } else {
       a.positional.push_back(arg);

@@ -30,7 +30,7 @@ namespace {
 // Options of commands that are not config keys.
 struct CommandOptions {
   std::vector<std::pair<std::string, std::string>> values;
-  // The last occurrence wins, as for config keys.
+  // parse_args refuses an option given twice, so there is at most one.
   std::string get(const std::string& key, const std::string& fallback = {}) const {
     for (auto it = values.rbegin(); it != values.rend(); ++it)
       if (it->first == key) return it->second;

@@ -71,6 +71,8 @@ TEST(Cli, ConfigMistakesNameTheKey) {
   testing::write_bytes(dir.file("bad.toml"), "epochs = 2\nuse_slot = \"yes\"\n");
   EXPECT_USAGE_ERROR(testing::run_scouter("train -c " + dir.file("bad.toml")), dir.file("bad.toml") + ":2");
   EXPECT_USAGE_ERROR(testing::run_scouter("train -c " + dir.file("none.toml")), "none.toml");
+  EXPECT_USAGE_ERROR(testing::run_scouter("train -c " + dir.path()), "is a folder, not a file");
+  EXPECT_USAGE_ERROR(testing::run_scouter("train --epochs 1 --epochs 2"), "--epochs is given twice ('1', then '2')");
   EXPECT_USAGE_ERROR(testing::run_scouter("train --dataset_dir " + dir.file("nothing") + " --output_dir " + dir.file("o")),
                      "scouter prep");
 }
@@ -97,16 +99,16 @@ TEST(Cli, PrepRejectsBrokenIdxFilesWithoutWritingShards) {
 TEST(Cli, CorruptShardAndForeignCheckpointAreRefused) {
   TempDir data, runs;
   testing::write_toy_shards(data.path(), 256, 64, 1, 128);
-  std::string common = " --model smallcnn --num_classes 4 --img_size 0 --epochs 1 --threads 1 --dataset_dir " +
-                       data.path();
+  const std::string base = " --model smallcnn --img_size 0 --epochs 1 --threads 1 --dataset_dir " + data.path();
+  const std::string common = base + " --num_classes 4";
   CommandResult ok = testing::run_scouter("train" + common + " --output_dir " + runs.file("a"));
   ASSERT_EQ(ok.exit_code, 0) << ok.output;
   EXPECT_TRUE(file_exists(runs.file("a") + "/command.txt"));
   EXPECT_USAGE_ERROR(testing::run_scouter("train" + common + " --output_dir " + runs.file("a")), "--resume true");
   EXPECT_USAGE_ERROR(
-      testing::run_scouter("train" + common + " --epochs 2 --resume true --slots_per_class 2 --output_dir " + runs.file("a")),
+      testing::run_scouter("train" + common + " --resume true --slots_per_class 2 --output_dir " + runs.file("a")),
       "slots_per_class: checkpoint 1, config 2");
-  EXPECT_USAGE_ERROR(testing::run_scouter("train" + common + " --num_classes 9 --output_dir " + runs.file("b")),
+  EXPECT_USAGE_ERROR(testing::run_scouter("train" + base + " --num_classes 9 --output_dir " + runs.file("b")),
                      "has 4 classes");
 
   CommandResult report = testing::run_scouter("report " + runs.path());

@@ -11,6 +11,7 @@
 
 #include "common/files.h"
 #include "common/h5.h"
+#include "common/metrics_log.h"
 #include "test_util.h"
 #include "worker/train/checkpoint.h"
 #include "worker/toy_data.h"
@@ -68,6 +69,16 @@ TEST_F(DistributedTest, SigtermCheckpointsAndResumeEndsWithTheSameWeights) {
   auto wa = testing::checkpoint_weights(latest_checkpoint(full)), wb = testing::checkpoint_weights(latest_checkpoint(part));
   ASSERT_EQ(wa.size(), wb.size());
   for (const auto& [name, w] : wa) EXPECT_EQ(w, wb.at(name)) << name;  // bitwise
+  // The metrics too, exactly: the interrupted epoch's training figures cover the whole epoch
+  // (its partial sums travel in the checkpoint), and both ranks validate with rank 0's BatchNorm
+  // statistics in both runs.
+  auto ma = read_jsonl(full + "/metrics.jsonl"), mb = read_jsonl(part + "/metrics.jsonl");
+  ASSERT_EQ(ma.size(), 3u);
+  ASSERT_EQ(mb.size(), 3u);
+  for (size_t i = 0; i < ma.size(); ++i)
+    for (const char* key : {"epoch", "train_loss", "train_nll", "train_attn", "train_acc", "val_loss",
+                            "val_acc", "val_area"})
+      EXPECT_EQ(ma[i][key], mb[i][key]) << "epoch " << i + 1 << " " << key;
 }
 
 TEST_F(DistributedTest, KilledRankEndsTheJobAndTheLastCheckpointLoads) {

@@ -41,11 +41,13 @@ class FaultsTest : public ::testing::Test {
   }
   static void TearDownTestSuite() { delete data_; }
 
+  // `extra` may set --lr (1e-3 otherwise): the command line refuses an option given twice.
   std::string train(const std::string& out, const std::string& extra = "") const {
+    const std::string lr = extra.find("--lr ") == std::string::npos ? " --lr 1e-3" : "";
     return testing::scouter_bin() +
            " train --model smallcnn --num_classes 4 --img_size 28 --batch_size 32 --threads 1"
-           " --lr 1e-3 --slots_per_class 1 --keep_checkpoints 2 --dataset_dir " +
-           data_->path() + " --output_dir " + out + " " + extra;
+           " --slots_per_class 1 --keep_checkpoints 2 --dataset_dir " +
+           data_->path() + " --output_dir " + out + lr + " " + extra;
   }
 
   static TempDir* data_;
@@ -150,7 +152,9 @@ TEST_F(FaultsTest, DiskFullIsOneLineAndLeavesNothingThatDoesNotVerify) {
     }
     for (const auto& e : fs::recursive_directory_iterator(mnt)) {
       std::string p = e.path().string();
-      if (p.size() > 3 && p.substr(p.size() - 3) == ".h5") EXPECT_EQ(verify_checkpoint(p), "") << p;
+      if (p.size() > 3 && p.substr(p.size() - 3) == ".h5") {
+        EXPECT_EQ(verify_checkpoint(p), "") << p;
+      }
     }
     // Room again: the same command with --resume true finishes the run exactly.
     ASSERT_EQ(::mount("tmpfs", mnt.c_str(), "tmpfs", MS_REMOUNT, "size=64m"), 0) << std::strerror(errno);
@@ -192,7 +196,9 @@ TEST_F(FaultsTest, HangupAndEarlySigtermEndWithTheRequeueStatus) {
     const double deadline = job.seconds_running() + 60;
     while (job.log().find("train on") == std::string::npos && job.seconds_running() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    if (sig == SIGHUP) ASSERT_TRUE(testing::wait_for_file(checkpoint_path(out, 1) + ".done", 120));
+    if (sig == SIGHUP) {
+      ASSERT_TRUE(testing::wait_for_file(checkpoint_path(out, 1) + ".done", 120)) << job.log();
+    }
     job.signal(sig);
     EXPECT_EQ(job.wait(120), 3) << job.log();
     EXPECT_NE(job.log().find(std::string("stopped by ") + (sig == SIGHUP ? "SIGHUP" : "SIGTERM")),

@@ -100,9 +100,8 @@ nlohmann::json write_explain_files(
       preds[static_cast<size_t>(i)] =
           static_cast<int64_t>(res.records[static_cast<size_t>(i * per + 2)]);
     }
-    AtomicOutput out(tmp + "/maps.h5");
     {
-      h5::Handle f = h5::create_file(out.temp_path());
+      h5::Handle f = h5::create_memory_file();  // written in one piece, every write checked
       hsize_t nn = static_cast<hsize_t>(n);
       h5::write(f.get(), "indices", {nn}, indices.data());
       h5::write(f.get(), "labels", {nn}, labels.data());
@@ -119,8 +118,8 @@ nlohmann::json write_explain_files(
                      static_cast<hsize_t>(H), static_cast<hsize_t>(W)},
                     res.pictures[static_cast<size_t>(m)].data());
       }
+      h5::write_memory_file(f, tmp + "/maps.h5");
     }
-    out.commit();
   }
 
   // Pictures and grids of the first n_pictures images.

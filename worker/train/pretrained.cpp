@@ -1,6 +1,7 @@
 #include "worker/train/pretrained.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -80,8 +81,8 @@ std::map<std::string, torch::Tensor> read_weights_file(const std::string& path) 
     throw UserError(
         str_format("pretrained weights '{}' do not exist", path),
         "set pretrained to a .pth/.pt file written by torch.save or a .safetensors file");
-  char magic[4] = {};
-  std::ifstream(path, std::ios::binary).read(magic, 4);
+  char magic[9] = {};
+  std::ifstream(path, std::ios::binary).read(magic, 9);
   if (std::memcmp(magic, "PK\x03\x04", 4) == 0) return read_torch_file(path);
   if (std::memcmp(magic, "\x89HDF", 4) == 0)
     throw UserError(
@@ -90,6 +91,15 @@ std::map<std::string, torch::Tensor> read_weights_file(const std::string& path) 
   if (static_cast<unsigned char>(magic[0]) == 0x80)
     throw UserError(str_format("'{}' is in torch.save's legacy (pre-1.6) format", path),
                     "re-save it with a PyTorch >= 1.6: torch.save(torch.load(path), new_path)");
+  // .safetensors: an 8-byte little-endian header length, then the JSON header.
+  if (magic[8] != '{') {
+    std::string start;
+    for (char c : std::string(magic, 8)) start += std::isprint(static_cast<unsigned char>(c)) ? c : '.';
+    throw UserError(str_format("'{}' is not a weights file: neither torch.save's zip format, nor "
+                               ".safetensors, nor HDF5 (it starts with \"{}\")", path, start),
+                    "set pretrained to a .pth/.pt file written by torch.save (PyTorch >= 1.6) or "
+                    "a .safetensors file");
+  }
   return read_safetensors(path);
 }
 

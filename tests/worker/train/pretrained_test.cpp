@@ -164,10 +164,10 @@ TEST(PretrainedTest, FilesThatAreNotWeightsAreUserErrors) {
   auto bb = make_backbone("smallcnn", 1, 10);
   EXPECT_NE(user_error([&] { load_pretrained(dir.file("none.pth"), *bb); }).find("do not exist"),
             std::string::npos);
-  testing::write_bytes(dir.file("notes.txt"), "just some text, not weights\n");
-  EXPECT_NE(user_error([&] {
-              load_pretrained(dir.file("notes.txt"), *bb);
-            }).find("not a valid .safetensors"),
+  testing::write_bytes(dir.file("notes.pth"), "just some text, not weights\n");
+  EXPECT_NE(user_error([&] { load_pretrained(dir.file("notes.pth"), *bb); })
+                .find("is not a weights file: neither torch.save's zip format, nor .safetensors, "
+                      "nor HDF5 (it starts with \"just som\")"),
             std::string::npos);
   h5::create_file(dir.file("run.h5"));
   EXPECT_NE(user_error([&] { load_pretrained(dir.file("run.h5"), *bb); }).find("use_pre"),
