@@ -335,7 +335,9 @@ int cmd_sweep(const ParsedArgs& args) {
                  stdout);
     return kExitOk;
   }
-  int left = run_sweep_local(sweep, self);
+  int stopped_by = 0;
+  int left = run_sweep_local(sweep, self, &stopped_by);
+  if (stopped_by != 0) return kExitRequeue;
   log::info("sweep {}: {} of {} runs complete; results: scouter report {}", sweep.name,
             sweep.runs.size() - static_cast<size_t>(left), sweep.runs.size(), sweep.dir);
   return left == 0 ? kExitOk : kExitFailure;

@@ -1,9 +1,14 @@
 #include "launcher/sweep_exec.h"
 
+#include <signal.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <csignal>
 #include <cstdio>
+#include <initializer_list>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -27,11 +32,45 @@ std::string quote(const std::string& s) {
   return out + "'";
 }
 
-// Exit status of a shell command whose output goes to `log`.
+// The child a local sweep waits for (mpirun), and the signal that asked the sweep to stop.
+volatile std::sig_atomic_t g_child = 0;
+volatile std::sig_atomic_t g_stop = 0;
+
+// SIGTERM, SIGINT or SIGHUP to the sweep reach mpirun as SIGUSR1, which it forwards to every rank
+// (it cannot forward SIGTERM: it aborts the job and exits 1): the ranks finish their step, write
+// a checkpoint and exit 3, and so does mpirun.
+extern "C" void forward_stop(int sig) {
+  g_stop = sig;
+  if (g_child > 0) ::kill(static_cast<pid_t>(g_child), SIGUSR1);
+}
+
+void install_forwarding() {
+  struct sigaction sa {};
+  sa.sa_handler = forward_stop;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaction(sig, &sa, nullptr);
+}
+
+// Exit status of a shell command whose output goes to `log`. The command runs in its own process
+// group, so a Ctrl-C at the terminal reaches only the sweep, which passes it on (above).
 int shell(const std::string& command, const std::string& log) {
-  std::string full = command + " >> " + quote(log) + " 2>&1";
-  int status = std::system(full.c_str());
-  if (status == -1) return 127;
+  std::string full = "exec " + command + " >> " + quote(log) + " 2>&1";
+  const char* argv[] = {"/bin/sh", "-c", full.c_str(), nullptr};
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, 0);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, "/bin/sh", nullptr, &attr, const_cast<char**>(argv), environ);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) return 127;
+  g_child = pid;
+  if (g_stop != 0) ::kill(pid, SIGUSR1);  // the signal came while it was starting
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  g_child = 0;
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
@@ -99,7 +138,8 @@ void write_run_files(const Sweep& sweep) {
   }
 }
 
-int run_sweep_local(const Sweep& sweep, const std::string& scouter_bin) {
+int run_sweep_local(const Sweep& sweep, const std::string& scouter_bin, int* stopped_by) {
+  install_forwarding();
   write_run_files(sweep);
   std::map<std::string, RunState> state;
   int not_done = 0;
@@ -118,6 +158,12 @@ int run_sweep_local(const Sweep& sweep, const std::string& scouter_bin) {
       log::info("{}: {} ({} rank(s)), log {}/train.log", r.name,
                 s == RunState::kResumable ? "resuming" : "starting", res.ranks, r.dir);
       int status = shell(cmd, r.dir + "/train.log");
+      if (g_stop != 0) {
+        log::warn("{}: stopped by a signal (exit status {}): its checkpoint is written; run the same "
+                  "`scouter sweep` again to resume", r.name, status);
+        if (stopped_by) *stopped_by = g_stop;
+        return not_done + 1;
+      }
       s = status == 0 && file_exists(r.dir + "/summary.json") ? RunState::kComplete : RunState::kFailed;
       if (s == RunState::kFailed)
         log::error("{}: failed with exit status {} (see {}/train.log)", r.name, status, r.dir);

@@ -219,6 +219,32 @@ TEST_F(FaultsTest, NonFiniteLossExitsFiveNamingTheStepAndTheTerm) {
   EXPECT_FALSE(file_exists(out + "/summary.json"));
 }
 
+// A local sweep stopped with SIGTERM (as a batch system stops a job) or Ctrl-C: mpirun cannot
+// forward SIGTERM (it aborts and exits 1), so the sweep passes SIGUSR1 on; the run checkpoints,
+// the sweep exits 3, and running the sweep again finishes it.
+TEST_F(FaultsTest, SweepStoppedBySigtermEndsWithTheRequeueStatus) {
+  const std::string dir = dir_.file("sweep");
+  ensure_dir(dir);
+  write_text_file_atomic(dir + "/s.toml",
+      "[sweep]\nname = \"s\"\ndir = \"" + dir + "/runs\"\nexplain_images = 0\n"
+      "[resources]\nranks = 2\nranks_per_node = 2\nthreads_per_rank = 1\n"
+      "[defaults]\ndataset = \"MNIST\"\ndataset_dir = \"" + data_->path() + "\"\n"
+      "model = \"smallcnn\"\nnum_classes = 4\nimg_size = 56\nbatch_size = 16\nepochs = 4\n"
+      "threads = 1\n[runs.fc]\nuse_slot = false\n");
+  BackgroundCommand sweep(testing::scouter_bin() + " sweep " + dir + "/s.toml", dir + "/sweep.log");
+  const std::string run = dir + "/runs/fc";
+  ASSERT_TRUE(testing::wait_for_file(checkpoint_path(run, 1) + ".done", 180)) << sweep.log();
+  sweep.signal(SIGTERM);
+  EXPECT_EQ(sweep.wait(120), 3) << sweep.log();
+  EXPECT_NE(sweep.log().find("stopped by a signal"), std::string::npos) << sweep.log();
+  EXPECT_NE(read_text_file(run + "/train.log").find("stopped by SIGUSR1"), std::string::npos);
+  EXPECT_FALSE(file_exists(run + "/summary.json"));
+  auto again = testing::run_command(testing::scouter_bin() + " sweep " + dir + "/s.toml");
+  EXPECT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_TRUE(file_exists(run + "/summary.json"));
+  EXPECT_EQ(read_jsonl(run + "/metrics.jsonl").size(), 4u);
+}
+
 // OpenMP threads spin only briefly at barriers (launcher/main.cpp sets GOMP_SPINCOUNT before
 // libgomp loads), unless the user chose a wait policy; the run header says which.
 TEST_F(FaultsTest, OpenMpSpinningIsBoundedUnlessTheUserChose) {
