@@ -108,7 +108,7 @@ TEST_F(RunIntegrityTest, SecondWriterIsRefusedWhileTheFolderIsHeld) {
 
 // lr 1e6 makes the loss non-finite: training stops at that step, nothing is saved after it (the
 // epoch-1 checkpoint stays the newest and verifies), no summary marks the run complete, and
-// metrics.jsonl holds only the finite epoch.
+// metrics.jsonl holds only the finite epoch; resumed with a sane lr it completes exactly.
 TEST_F(RunIntegrityTest, NonFiniteLossStopsAtOnceAndKeepsTheLastFiniteCheckpoint) {
   Config c = config("nan");
   train_run(c);
@@ -123,6 +123,18 @@ TEST_F(RunIntegrityTest, NonFiniteLossStopsAtOnceAndKeepsTheLastFiniteCheckpoint
   EXPECT_EQ(verify_checkpoint(good), "");
   EXPECT_FALSE(file_exists(c.output_dir + "/summary.json"));
   EXPECT_EQ(read_jsonl(c.output_dir + "/metrics.jsonl").size(), 1u);
+
+  // Resumed with the lr it should have had, the run ends where an uninterrupted one ends.
+  c.lr = 1e-3;
+  EXPECT_EQ(train_run(c).epochs_run, 2);
+  Config straight = config("straight");
+  straight.epochs = 3;
+  train_run(straight);
+  auto a = testing::checkpoint_weights(latest_checkpoint(straight.output_dir));
+  auto b = testing::checkpoint_weights(latest_checkpoint(c.output_dir));
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, v] : a) EXPECT_EQ(v, b.at(name)) << name;  // bitwise
+  EXPECT_EQ(read_jsonl(c.output_dir + "/metrics.jsonl").size(), 3u);
 }
 
 // The newest checkpoint has 64 flipped bytes: resume warns, starts from the one before, and ends
