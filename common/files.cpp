@@ -40,7 +40,7 @@ std::string host_name() {
 // failed write on network file systems).
 class Fd {
  public:
-  Fd(const std::string& path, int flags, mode_t mode = 0644) : path_(path) {
+  Fd(const std::string& path, int flags, mode_t mode = 0644) {
     do fd_ = ::open(path.c_str(), flags | O_CLOEXEC, mode);
     while (fd_ < 0 && errno == EINTR);
   }
@@ -72,7 +72,6 @@ class Fd {
   }
 
  private:
-  std::string path_;
   int fd_ = -1;
 };
 

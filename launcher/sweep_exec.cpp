@@ -5,17 +5,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <csignal>
+#include <chrono>
 #include <cstdio>
-#include <initializer_list>
 #include <filesystem>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "common/error.h"
 #include "common/files.h"
 #include "common/log.h"
+#include "common/stop_signal.h"
 #include "common/text.h"
 #include "launcher/sbatch_template.h"
 #include "worker/train/checkpoint.h"
@@ -32,28 +32,11 @@ std::string quote(const std::string& s) {
   return out + "'";
 }
 
-// The child a local sweep waits for (mpirun), and the signal that asked the sweep to stop.
-volatile std::sig_atomic_t g_child = 0;
-volatile std::sig_atomic_t g_stop = 0;
-
-// SIGTERM, SIGINT or SIGHUP to the sweep reach mpirun as SIGUSR1, which it forwards to every rank
-// (it cannot forward SIGTERM: it aborts the job and exits 1): the ranks finish their step, write
-// a checkpoint and exit 3, and so does mpirun.
-extern "C" void forward_stop(int sig) {
-  g_stop = sig;
-  if (g_child > 0) ::kill(static_cast<pid_t>(g_child), SIGUSR1);
-}
-
-void install_forwarding() {
-  struct sigaction sa {};
-  sa.sa_handler = forward_stop;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;
-  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaction(sig, &sa, nullptr);
-}
-
 // Exit status of a shell command whose output goes to `log`. The command runs in its own process
-// group, so a Ctrl-C at the terminal reaches only the sweep, which passes it on (above).
+// group, so a Ctrl-C at the terminal reaches only the sweep. A stop request to the sweep
+// (common/stop_signal.h: SIGTERM, SIGINT, SIGHUP, SIGUSR1) reaches mpirun as SIGUSR1, which it
+// forwards to every rank (it cannot forward SIGTERM: it aborts the job and exits 1): the ranks
+// finish their step, write a checkpoint and exit 3, and so does mpirun.
 int shell(const std::string& command, const std::string& log) {
   std::string full = "exec " + command + " >> " + quote(log) + " 2>&1";
   const char* argv[] = {"/bin/sh", "-c", full.c_str(), nullptr};
@@ -65,12 +48,15 @@ int shell(const std::string& command, const std::string& log) {
   int rc = posix_spawn(&pid, "/bin/sh", nullptr, &attr, const_cast<char**>(argv), environ);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) return 127;
-  g_child = pid;
-  if (g_stop != 0) ::kill(pid, SIGUSR1);  // the signal came while it was starting
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  bool passed_on = false;
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    if (!passed_on && stop_requested() != 0) {
+      ::kill(pid, SIGUSR1);
+      passed_on = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  g_child = 0;
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
@@ -139,7 +125,7 @@ void write_run_files(const Sweep& sweep) {
 }
 
 int run_sweep_local(const Sweep& sweep, const std::string& scouter_bin, int* stopped_by) {
-  install_forwarding();
+  install_stop_handlers();
   write_run_files(sweep);
   std::map<std::string, RunState> state;
   int not_done = 0;
@@ -158,10 +144,10 @@ int run_sweep_local(const Sweep& sweep, const std::string& scouter_bin, int* sto
       log::info("{}: {} ({} rank(s)), log {}/train.log", r.name,
                 s == RunState::kResumable ? "resuming" : "starting", res.ranks, r.dir);
       int status = shell(cmd, r.dir + "/train.log");
-      if (g_stop != 0) {
+      if (stop_requested() != 0) {
         log::warn("{}: stopped by a signal (exit status {}): its checkpoint is written; run the same "
                   "`scouter sweep` again to resume", r.name, status);
-        if (stopped_by) *stopped_by = g_stop;
+        if (stopped_by) *stopped_by = stop_requested();
         return not_done + 1;
       }
       s = status == 0 && file_exists(r.dir + "/summary.json") ? RunState::kComplete : RunState::kFailed;

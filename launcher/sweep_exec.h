@@ -19,9 +19,9 @@ RunState run_state(const SweepRun& run);
 void write_run_files(const Sweep& sweep);
 
 // Runs what is not complete, in order, as `mpirun -np <ranks> scouter train`; a failed run's
-// dependents are skipped. Returns the number of runs that did not complete. SIGTERM, SIGINT or
-// SIGHUP stop the running run with a checkpoint (passed to mpirun as SIGUSR1) and the sweep
-// after it; *stopped_by (when given) is then the signal.
+// dependents are skipped. Returns the number of runs that did not complete. A stop signal
+// (common/stop_signal.h) stops the running run with a checkpoint (passed to mpirun as SIGUSR1)
+// and the sweep after it; *stopped_by (when given) is then the signal.
 int run_sweep_local(const Sweep& sweep, const std::string& scouter_bin, int* stopped_by = nullptr);
 
 struct Submission {

@@ -2,8 +2,13 @@
 // folder, and running the `scouter` binary to check exit codes and messages.
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <functional>
 #include <string>
 #include <vector>
+
+#include "common/error.h"
 
 namespace scouter::testing {
 
@@ -43,6 +48,17 @@ CommandResult run_scouter(const std::string& args);
   } while (0)
 
 void write_bytes(const std::string& path, const std::string& bytes);
+
+// The message of the UserError that `fn` throws; a test failure (and "") when it throws none.
+inline std::string user_error_message(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no UserError";
+  return {};
+}
 
 // A command running in the background (its own process group), output to a log file.
 class BackgroundCommand {

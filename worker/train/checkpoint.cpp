@@ -51,18 +51,13 @@ void write_tensor(hid_t loc, const std::string& name, const torch::Tensor& t) {
 
 std::string sha256_text(const std::string& s) { return sha256_bytes(s.data(), s.size()); }
 
-// Thrown for a dataset whose bytes do not match its stored SHA-256.
-struct ChecksumMismatch : Error {
-  using Error::Error;
-};
-
 void check_sha256(hid_t loc, const std::string& name, const void* data, size_t bytes) {
   h5::Handle ds = h5::open_dataset(loc, name);
   if (!h5::has_attr(ds.get(), "sha256")) return;  // format_version 1: no checksums
   if (h5::read_attr_string(ds.get(), "sha256") != sha256_bytes(data, bytes)) {
     char full[512] = {0};
     H5Iget_name(ds.get(), full, sizeof full - 1);  // "/model/backbone.conv1.weight"
-    throw ChecksumMismatch(str_format("tensor '{}' fails its SHA-256 check", full[0] ? full : name.c_str()));
+    throw Error(str_format("tensor '{}' fails its SHA-256 check", full[0] ? full : name.c_str()));
   }
 }
 
@@ -482,7 +477,7 @@ std::string verify_checkpoint(const std::string& path) {
         if (info.checksummed) {
           h5::Handle ds = h5::open_dataset(file.get(), full);
           if (!h5::has_attr(ds.get(), "sha256"))
-            throw ChecksumMismatch(str_format("tensor '{}' has no checksum", full));
+            throw Error(str_format("tensor '{}' has no checksum", full));
           check_sha256(file.get(), full, bytes.data(), bytes.size());
         }
       }

@@ -98,10 +98,11 @@ void share_buffers(Training& t) {
 // Checkpoints through save_synced, with the optimizer state brought out of the step runner; a
 // mid-epoch checkpoint also holds every rank's sums of the epoch so far.
 void save(Training& t, const std::string& path) {
-  share_buffers(t);
+  const bool mid_epoch = t.state.step_in_epoch != 0;
+  if (mid_epoch) share_buffers(t);  // at an epoch's end the evaluation before it did
   t.steps->sync_state_out();
   save_synced(t.dist, path, *t.model, t.steps->optimizer(), t.state, t.cfg,
-              t.state.step_in_epoch != 0 ? t.steps->sums().values() : std::vector<double>{});
+              mid_epoch ? t.steps->sums().values() : std::vector<double>{});
 }
 
 // Rank 0 locks the run folder and decides where the run starts (fresh, resumed from the newest

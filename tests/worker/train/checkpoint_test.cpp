@@ -25,16 +25,6 @@ Config small_slot_config() {
   return c;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no UserError";
-  return {};
-}
-
 void train_steps(ScouterModel& model, torch::optim::AdamW& opt, int steps, uint64_t seed) {
   torch::manual_seed(seed);
   for (int i = 0; i < steps; ++i) {
@@ -108,7 +98,7 @@ TEST(Checkpoint, RefusesAnotherModelConfigurationNamingTheKey) {
   Config other = cfg;
   other.slots_per_class = 3;
   ScouterModel b(other, 1);
-  std::string msg = error_of([&] { load_checkpoint(path, *b, nullptr, other); });
+  std::string msg = testing::user_error_message([&] { load_checkpoint(path, *b, nullptr, other); });
   EXPECT_NE(msg.find("different model configuration"), std::string::npos) << msg;
   EXPECT_NE(msg.find("slots_per_class: checkpoint 2, config 3"), std::string::npos) << msg;
 }
@@ -118,10 +108,10 @@ TEST(Checkpoint, CorruptOrForeignFilesAreUserErrors) {
   Config cfg = small_slot_config();
   ScouterModel m(cfg, 1);
   testing::write_bytes(dir.file("garbage.h5"), std::string(4096, 'x'));
-  EXPECT_NE(error_of([&] { load_checkpoint(dir.file("garbage.h5"), *m, nullptr, cfg); })
+  EXPECT_NE(testing::user_error_message([&] { load_checkpoint(dir.file("garbage.h5"), *m, nullptr, cfg); })
                 .find("corrupt or unreadable"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { load_checkpoint(dir.file("absent.h5"), *m, nullptr, cfg); })
+  EXPECT_NE(testing::user_error_message([&] { load_checkpoint(dir.file("absent.h5"), *m, nullptr, cfg); })
                 .find("does not exist"),
             std::string::npos);
   // A truncated copy of a real checkpoint.
@@ -129,7 +119,7 @@ TEST(Checkpoint, CorruptOrForeignFilesAreUserErrors) {
   save_checkpoint(path, *m, nullptr, TrainState{}, cfg);
   std::string bytes = read_text_file(path);
   testing::write_bytes(dir.file("truncated.h5"), bytes.substr(0, bytes.size() / 2));
-  EXPECT_NE(error_of([&] { load_checkpoint(dir.file("truncated.h5"), *m, nullptr, cfg); })
+  EXPECT_NE(testing::user_error_message([&] { load_checkpoint(dir.file("truncated.h5"), *m, nullptr, cfg); })
                 .find("truncated.h5"),
             std::string::npos);
 }
@@ -185,7 +175,7 @@ TEST(Checkpoint, FlippedBytesAreCaughtNamingTheTensor) {
   save_checkpoint(path, *m, nullptr, TrainState{}, cfg);
   EXPECT_EQ(verify_checkpoint(path), "");
   flip_tensor_bytes(path, *m, "backbone.layer2.0.conv.weight", 64);
-  std::string msg = error_of([&] { load_checkpoint(path, *m, nullptr, cfg); });
+  std::string msg = testing::user_error_message([&] { load_checkpoint(path, *m, nullptr, cfg); });
   EXPECT_NE(msg.find(path), std::string::npos) << msg;
   EXPECT_NE(msg.find("tensor '/model/backbone.layer2.0.conv.weight' fails its SHA-256 check"),
             std::string::npos) << msg;
@@ -205,7 +195,7 @@ TEST(Checkpoint, EditedHeaderIsRefused) {
     h5::Handle f = h5::open_file(path, true);
     h5::write_attr(f.get(), "epoch", int64_t{7});
   }
-  EXPECT_NE(error_of([&] { read_checkpoint_info(path); }).find("header"), std::string::npos);
+  EXPECT_NE(testing::user_error_message([&] { read_checkpoint_info(path); }).find("header"), std::string::npos);
   EXPECT_NE(verify_checkpoint(path), "");
 }
 

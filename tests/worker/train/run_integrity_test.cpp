@@ -38,16 +38,6 @@ std::map<std::string, std::pair<std::string, int64_t>> snapshot(const std::strin
   return out;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no UserError";
-  return {};
-}
-
 class RunIntegrityTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -76,8 +66,8 @@ TEST_F(RunIntegrityTest, RefusedCommandsChangeNothingInTheFolder) {
   Config fc = c;
   fc.use_slot = false;
   fc.resume = true;
-  EXPECT_NE(error_of([&] { train_run(fc); }).find("different model configuration"), std::string::npos);
-  EXPECT_NE(error_of([&] { train_run(c); }).find("already holds a run"), std::string::npos);
+  EXPECT_NE(testing::user_error_message([&] { train_run(fc); }).find("different model configuration"), std::string::npos);
+  EXPECT_NE(testing::user_error_message([&] { train_run(c); }).find("already holds a run"), std::string::npos);
   bool started = false;
   Config more = c;
   more.resume = true;
@@ -94,7 +84,7 @@ TEST_F(RunIntegrityTest, SecondWriterIsRefusedWhileTheFolderIsHeld) {
   ensure_dir(c.output_dir);
   auto holder = FolderLock::acquire(c.output_dir, 0, "scouter train (the first writer)");
   holder->record_holder();
-  std::string msg = error_of([&] { train_run(c); });
+  std::string msg = testing::user_error_message([&] { train_run(c); });
   EXPECT_NE(msg.find("is in use by another scouter process"), std::string::npos) << msg;
   EXPECT_NE(msg.find("the first writer"), std::string::npos) << msg;
   EXPECT_FALSE(file_exists(c.output_dir + "/config.toml"));
