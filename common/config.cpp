@@ -37,6 +37,7 @@ const std::vector<KeyDef>& defs() {
       {{"use_pre", K::kBool, "model", "initialise the backbone from the FC baseline's checkpoint (pre_checkpoint, or the one FC run beside output_dir)", false}, &Config::use_pre},
       {{"pre_checkpoint", K::kString, "model", "FC baseline checkpoint (.h5) or run folder used by use_pre; empty: the sibling folder of output_dir holding the FC run of the same dataset, model and num_classes", false}, &Config::pre_checkpoint},
       {{"pretrained", K::kString, "model", "backbone weights (.pth/.pt torch.save state_dict or .safetensors) loaded before training; freeze_layers applies", false}, &Config::pretrained},
+      {{"stem", K::kString, "model", "auto: timm's stem (1-channel resnet18/50: the published MNIST conv); published: the published MNIST stem, one Conv2d(1, 64, 3, stride 2) for every model (what the authors' MNIST ResNeSt checkpoints hold)", true}, &Config::stem},
       {{"channel", K::kInt, "model", "backbone feature channels; 0 derives them from the backbone", true}, &Config::channel},
       {{"hidden_dim", K::kInt, "model", "slot dimension d (a multiple of 4)", true}, &Config::hidden_dim},
       {{"loss_status", K::kInt, "model", "1: SCOUTER+ (why this class), -1: SCOUTER- (why not)", false}, &Config::loss_status},
@@ -338,6 +339,10 @@ void validate(const Config& c, const Origins& origins) {
 
   one_of("dataset", c.dataset, known_datasets());
   one_of("model", c.model, known_models());
+  one_of("stem", c.stem, {"auto", "published"});
+  if (c.stem == "published" && (c.model == "smallcnn" || (c.dataset != "MNIST" && c.dataset != "FashionMNIST")))
+    throw UserError(fmt::format("{}: stem = \"published\" is the published MNIST stem of the ResNet family", where("stem")),
+                    "use it with dataset MNIST or FashionMNIST and a resnet/resnest model, or stem = \"auto\"");
   one_of("log_level", c.log_level, {"trace", "debug", "info", "warn", "error"});
   if (c.dataset_dir.empty()) fail("dataset_dir", "\"\"", "a folder of shards");
   if (c.output_dir.empty()) fail("output_dir", "\"\"", "a folder for the run");
@@ -423,6 +428,8 @@ std::string model_signature(const Config& cfg) {
     bool slot_only = d.info.name == "slots_per_class" || d.info.name == "hidden_dim" ||
                      d.info.name == "to_k_layer" || d.info.name == "channel";
     if (slot_only && !cfg.use_slot) continue;
+    // stem joined the signature later: its default stays out, so older checkpoints still load.
+    if (d.info.name == "stem" && cfg.stem == "auto") continue;
     parts.push_back(d.info.name + "=" + get_value_literal(cfg, d.info.name));
   }
   return join(parts, " ");

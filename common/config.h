@@ -25,6 +25,7 @@ struct Config {
   bool use_pre = false;
   std::string pre_checkpoint;
   std::string pretrained;
+  std::string stem = "auto";
   int64_t channel = 0;
   int64_t hidden_dim = 64;
   int64_t loss_status = 1;

@@ -50,6 +50,16 @@ commands:
                      another dataset in --out
   train [-c FILE.toml] [--key value ...]
                      train one run; every config key can be set in the file or as --key value
+  import FILE --output_dir RUN [--key value ...]
+                     a published SCOUTER checkpoint (torch.save with "args") or a SlotModel
+                     state_dict (.pth/.safetensors; then give --dataset --model --num_classes
+                     --use_slot [--loss_status]) as a run folder for evaluate, explain, export
+  evaluate RUN [--split val|train] [--dataset_dir DIR] [--key value ...]
+                     loss, accuracy, area per class and overall, confusion matrix into
+                     RUN/eval/; run under mpirun to share it
+  export RUN [--format pth|safetensors] [--out FILE]
+                     the model's state_dict with the published names (SlotModel loads it
+                     with strict=True); default RUN/export/model.pth
   vis --output_dir RUN [--vis_id N] [--vis_count N]
                      attention pictures of a trained SCOUTER run
   explain RUN [RUN ...] [--images N | --all] [--pictures N] [--classes C,C,...]

@@ -18,6 +18,8 @@
 #include "common/sweep.h"
 #include "launcher/sweep_exec.h"
 #include "worker/train/bench.h"
+#include "worker/train/evaluate_run.h"
+#include "worker/train/model_io.h"
 #include "worker/explain/explain.h"
 #include "worker/train/trainer.h"
 #include "worker/explain/vis.h"
@@ -154,6 +156,62 @@ int cmd_explain(const ParsedArgs& args) {
   const Topology& topo = MpiEnv::init(nullptr, nullptr).topology();
   init_logging(topo.rank, request.log_level);
   for (const auto& run : args.positional) run_explain(run, opt, request, origins);
+  return kExitOk;
+}
+
+// `scouter import FILE --output_dir RUN [--key value ...]`: every option is a config key.
+int cmd_import(const ParsedArgs& args) {
+  if (args.positional.size() != 1)
+    throw UserError("command line: import needs one weights file",
+                    "e.g. scouter import saved_model/MNIST_use_slot_checkpoint.pth --output_dir runs/published/mnist_pos");
+  init_logging(0);
+  ImportResult r = import_model(args.positional[0], args.options, args.command_line);
+  log::info("import: {} tensors from {} -> {} (epoch {}; config keys from the file's args: {})",
+            r.tensors, args.positional[0], r.checkpoint, r.epoch,
+            r.from_args.empty() ? std::string("none") : join(r.from_args, ", "));
+  std::fputs(str_format("{}\n", r.cfg.output_dir).c_str(), stdout);
+  log::info("next: scouter evaluate {} --dataset_dir {}   (shards from scouter prep {})",
+            r.cfg.output_dir, r.cfg.dataset_dir, r.cfg.dataset);
+  return kExitOk;
+}
+
+// `scouter evaluate RUN [--split val|train] [--key value ...]`.
+int cmd_evaluate(const ParsedArgs& args) {
+  if (args.positional.size() != 1)
+    throw UserError("command line: evaluate needs one run folder",
+                    "e.g. scouter evaluate runs/quickstart/scouter_pos --split val");
+  ParsedArgs config_args = args;
+  config_args.options.clear();
+  std::string split = "val";
+  for (const auto& kv : args.options) {
+    if (kv.first == "split") split = kv.second;
+    else config_args.options.push_back(kv);
+  }
+  Origins origins;
+  Config request = config_from_args(config_args, origins);
+  if (origins.count("config"))
+    throw UserError("command line: evaluate reads the run's own config; --config is not taken",
+                    "set single keys, e.g. --dataset_dir DIR");
+  const Topology& topo = MpiEnv::init(nullptr, nullptr).topology();
+  init_logging(topo.rank, request.log_level);
+  EvaluateReport rep = evaluate_run(args.positional[0], split, request, origins);
+  if (topo.rank == 0) {
+    Config cfg;
+    apply_toml_file(cfg, args.positional[0] + "/config.toml");
+    std::fputs(evaluate_text(rep, cfg.use_slot).c_str(), stdout);
+  }
+  return kExitOk;
+}
+
+// `scouter export RUN --format pth|safetensors [--out FILE]`.
+int cmd_export(const ParsedArgs& args) {
+  if (args.positional.size() != 1)
+    throw UserError("command line: export needs one run folder",
+                    "e.g. scouter export runs/quickstart/scouter_pos --format pth");
+  auto o = take_options(args, {"format", "out", "log_level"});
+  init_logging(0, o.get("log_level", "info"));
+  std::string out = export_model(args.positional[0], o.get("format", "pth"), o.get("out"));
+  std::fputs(str_format("{}\n", out).c_str(), stdout);
   return kExitOk;
 }
 
@@ -375,6 +433,9 @@ int run_command(const ParsedArgs& args) {
   if (c == "vis") return cmd_vis(args);
   if (c == "explain") return cmd_explain(args);
   if (c == "prep") return cmd_prep(args);
+  if (c == "import") return cmd_import(args);
+  if (c == "evaluate") return cmd_evaluate(args);
+  if (c == "export") return cmd_export(args);
   if (c == "bench") return cmd_bench(args);
   if (c == "keys") return cmd_keys(args);
   if (c == "report") return cmd_report(args);
@@ -384,7 +445,8 @@ int run_command(const ParsedArgs& args) {
     return kExitOk;
   }
   throw UserError(str_format("unknown command '{}'", c),
-                  "valid: prep, train, vis, explain, sweep, report, bench, keys, version (scouter help)");
+                  "valid: prep, train, import, evaluate, export, vis, explain, sweep, report, bench, keys, "
+                  "version (scouter help)");
 }
 
 }  // namespace scouter

@@ -79,10 +79,10 @@ void BackboneImpl::init_head(int64_t feature_channels, int64_t num_classes) {
 }
 
 std::shared_ptr<BackboneImpl> make_backbone(const std::string& name, int64_t in_chans,
-                                            int64_t num_classes) {
+                                            int64_t num_classes, bool published_stem) {
   SCOUTER_CHECK(in_chans > 0 && num_classes >= 0, "bad backbone sizes");
   if (name == "smallcnn") return std::make_shared<SmallCnnImpl>(in_chans, num_classes);
-  if (auto resnet = make_resnet(name, in_chans, num_classes)) return resnet;
+  if (auto resnet = make_resnet(name, in_chans, num_classes, published_stem)) return resnet;
   unknown_model(name);
 }
 

@@ -33,8 +33,10 @@ class BackboneImpl : public torch::nn::Module {
 // resnest50d (worker/model/resnet.h says how one input channel is handled), or "smallcnn" (a fast
 // 28-px CPU backbone, 7 x 7 feature map at 28 px). num_classes 0: no classifier (SCOUTER runs).
 // Unknown names throw UserError naming the key `model`.
+// published_stem (config stem = "published"): the ResNet family gets the published MNIST stem,
+// one Conv2d(1, 64, 3, stride 2, padding 1), whatever its timm stem (needs in_chans 1).
 std::shared_ptr<BackboneImpl> make_backbone(const std::string& name, int64_t in_chans,
-                                            int64_t num_classes);
+                                            int64_t num_classes, bool published_stem = false);
 
 // Feature channels of a backbone by name (resnet18: 512, resnet50 and resnest*: 2048).
 int64_t backbone_channels(const std::string& name);

@@ -51,12 +51,14 @@ nn::Sequential make_downsample(bool avg_down, int64_t in, int64_t out, int64_t s
 
 class ResNetImpl : public BackboneImpl {
  public:
-  ResNetImpl(const ResNetSpec& spec, int64_t in_chans, int64_t num_classes) {
-    // MNIST (1 channel, single-conv stem): the published stem replacement, which keeps
-    // PyTorch's default init because the published code swaps it in after timm's init.
-    const bool mnist_stem = in_chans == 1 && !spec.deep_stem;
+  ResNetImpl(const ResNetSpec& spec, int64_t in_chans, int64_t num_classes, bool published_stem) {
+    // MNIST (1 channel, single-conv stem, or any stem with published_stem): the published stem
+    // replacement, which keeps PyTorch's default init because the published code swaps it in
+    // after timm's init.
+    const bool mnist_stem = in_chans == 1 && (!spec.deep_stem || published_stem);
+    SCOUTER_CHECK(!published_stem || in_chans == 1, "the published stem takes 1 input channel");
     constexpr int64_t kStem = 64;
-    if (spec.deep_stem) {
+    if (spec.deep_stem && !mnist_stem) {
       // timm's Sequential indices: 0 conv, 1 bn, 2 relu, 3 conv, 4 bn, 5 relu, 6 conv.
       deep_stem_ = register_module(
           "conv1", nn::Sequential(conv_nobias(in_chans, 32, 3, 2, 1), nn::BatchNorm2d(32),
@@ -111,10 +113,10 @@ class ResNetImpl : public BackboneImpl {
 }  // namespace
 
 std::shared_ptr<BackboneImpl> make_resnet(const std::string& name, int64_t in_chans,
-                                          int64_t num_classes) {
+                                          int64_t num_classes, bool published_stem) {
   ResNetSpec spec;
   if (!find_spec(name, spec)) return nullptr;
-  return std::make_shared<ResNetImpl>(spec, in_chans, num_classes);
+  return std::make_shared<ResNetImpl>(spec, in_chans, num_classes, published_stem);
 }
 
 int64_t resnet_channels(const std::string& name) {

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/files.h"
 #include "common/format.h"
 
 namespace scouter {
@@ -24,7 +25,50 @@ torch::ScalarType dtype_of(const std::string& name) {
   return it->second;
 }
 
+std::string name_of(torch::ScalarType dtype) {
+  switch (dtype) {
+    case torch::kDouble: return "F64";
+    case torch::kFloat: return "F32";
+    case torch::kHalf: return "F16";
+    case torch::kBFloat16: return "BF16";
+    case torch::kLong: return "I64";
+    case torch::kInt: return "I32";
+    case torch::kShort: return "I16";
+    case torch::kChar: return "I8";
+    case torch::kByte: return "U8";
+    case torch::kBool: return "BOOL";
+    default: throw std::runtime_error(str_format("safetensors has no dtype for {}", c10::toString(dtype)));
+  }
+}
+
 }  // namespace
+
+void write_safetensors(const std::string& path,
+                       const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+  // nlohmann's ordered_json keeps the tensors in the order given (readers do not care; people do).
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  std::vector<torch::Tensor> data;
+  uint64_t offset = 0;
+  for (const auto& [name, t] : tensors) {
+    torch::Tensor c = t.detach().to(torch::kCPU).contiguous();
+    const auto bytes = static_cast<uint64_t>(c.nbytes());
+    header[name] = {{"dtype", name_of(c.scalar_type())},
+                    {"shape", c.sizes().vec()},
+                    {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
+    data.push_back(c);
+  }
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');  // the data starts 8-byte aligned
+  std::string out(8, '\0');
+  for (int k = 0; k < 8; ++k) out[k] = static_cast<char>((uint64_t{text.size()} >> (8 * k)) & 0xff);
+  out += text;
+  out.reserve(out.size() + offset);
+  for (const auto& c : data) out.append(static_cast<const char*>(c.data_ptr()), c.nbytes());
+  write_file_atomic(path, out.data(), out.size());
+}
 
 std::map<std::string, torch::Tensor> read_safetensors(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -11,7 +11,8 @@ namespace nn = torch::nn;
 
 ScouterModelImpl::ScouterModelImpl(const Config& cfg, int64_t in_chans)
     : ScouterModelImpl(cfg,
-                       make_backbone(cfg.model, in_chans, cfg.use_slot ? 0 : cfg.num_classes)) {}
+                       make_backbone(cfg.model, in_chans, cfg.use_slot ? 0 : cfg.num_classes,
+                                     cfg.stem == "published")) {}
 
 ScouterModelImpl::ScouterModelImpl(const Config& cfg, std::shared_ptr<BackboneImpl> backbone_module)
     : use_slot_(cfg.use_slot),

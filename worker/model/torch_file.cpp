@@ -133,10 +133,16 @@ class Unpickler {
         } break;
         case 0x81: {                                          // NEWOBJ: cls.__new__(cls, *args)
           pop();
-          pop();
-          stack_.push_back(make(PyObj::kObject));
+          auto cls = pop();
+          auto o = make(PyObj::kObject);
+          o->s = cls->s;
+          stack_.push_back(o);
         } break;
-        case 'b': pop(); break;                               // BUILD: the state is not needed
+        case 'b': {                                           // BUILD: obj.__dict__.update(state)
+          auto state = pop();
+          // Kept for plain objects (argparse.Namespace: its attributes); tensors need none.
+          if (top()->kind == PyObj::kObject && state->kind == PyObj::kDict) top()->items = state->items;
+        } break;
         case 'Q': stack_.push_back(load_storage(*pop())); break;  // BINPERSID
         case 'q': memo(read<uint8_t>()); break;               // BINPUT
         case 'r': memo(read<uint32_t>()); break;              // LONG_BINPUT
@@ -244,6 +250,12 @@ class Unpickler {
                                                    args.items[1]->i);
       return o;
     }
+    // LibTorch's pickler (torch::pickle_save, our export) tags typed containers:
+    // restore_type_tag(dict, "Dict[str, Tensor]").
+    if (f == "torch.jit._pickle.restore_type_tag") {
+      if (args.items.empty()) throw std::runtime_error("malformed type tag");
+      return args.items[0];
+    }
     if (f == "torch._utils._rebuild_parameter" || f == "torch._utils._rebuild_parameter_with_state") {
       if (args.items.empty()) throw std::runtime_error("malformed parameter record");
       return args.items[0];
@@ -289,9 +301,21 @@ const PyObj* dict_entry(const PyObj& dict, const std::string& key) {
   return nullptr;
 }
 
-}  // namespace
 
-NamedTensors read_torch_file(const std::string& path) {
+PyScalar scalar_of(const PyObj& o) {
+  PyScalar v;
+  switch (o.kind) {
+    case PyObj::kNone: v.kind = PyScalar::kNone; v.text = "None"; break;
+    case PyObj::kBool: v.kind = PyScalar::kBool; v.text = o.i ? "True" : "False"; break;
+    case PyObj::kInt: v.kind = PyScalar::kInt; v.text = std::to_string(o.i); break;
+    case PyObj::kFloat: v.kind = PyScalar::kFloat; v.text = str_format("{}", o.f); break;
+    case PyObj::kString: v.kind = PyScalar::kString; v.text = o.s; break;
+    default: v.kind = PyScalar::kNone; v.text = "";
+  }
+  return v;
+}
+
+Obj read_pickle_root(const std::string& path) {
   Obj root;
   try {
     caffe2::serialize::PyTorchStreamReader zip(path);
@@ -306,6 +330,10 @@ NamedTensors read_torch_file(const std::string& path) {
     throw UserError(str_format("cannot read '{}' as a torch.save file: {}", path, why),
                     "give a file written by torch.save (PyTorch >= 1.6) or a .safetensors file");
   }
+  return root;
+}
+
+NamedTensors state_dict_of(const Obj& root, const std::string& path) {
   const PyObj* dict = root.get();
   if (dict->kind == PyObj::kDict) {
     for (const char* key : {"model", "state_dict"}) {
@@ -326,6 +354,29 @@ NamedTensors read_torch_file(const std::string& path) {
                                "under \"model\" or \"state_dict\")", path),
                     "save the weights with torch.save(model.state_dict(), path)");
   return out;
+}
+
+}  // namespace
+
+NamedTensors read_torch_file(const std::string& path) {
+  return state_dict_of(read_pickle_root(path), path);
+}
+
+TorchCheckpoint read_torch_checkpoint(const std::string& path) {
+  Obj root = read_pickle_root(path);
+  TorchCheckpoint c;
+  c.tensors = state_dict_of(root, path);
+  if (root->kind != PyObj::kDict) return c;
+  if (const PyObj* e = dict_entry(*root, "epoch"); e && e->kind == PyObj::kInt) c.epoch = e->i;
+  const PyObj* args = dict_entry(*root, "args");
+  if (!args || (args->kind != PyObj::kDict && args->kind != PyObj::kObject)) return c;
+  for (size_t k = 0; k + 1 < args->items.size(); k += 2) {
+    const PyObj& key = *args->items[k];
+    const PyObj& value = *args->items[k + 1];
+    if (key.kind != PyObj::kString) continue;
+    if (value.kind <= PyObj::kString) c.args[key.s] = scalar_of(value);
+  }
+  return c;
 }
 
 }  // namespace scouter

@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <regex>
 #include <tuple>
@@ -387,11 +389,31 @@ int64_t load_backbone_weights(const std::string& path_or_dir, torch::nn::Module&
   const std::string hint =
       "pre_checkpoint must be a scouter checkpoint of an FC run (RUN/checkpoints/epoch-NNNN.h5) "
       "or that run's folder";
-  if (!h5::is_hdf5(path)) throw corrupt(path, "not an HDF5 file", hint);
+  if (!h5::is_hdf5(path)) {
+    char magic[4] = {};
+    std::ifstream(path, std::ios::binary).read(magic, 4);
+    if (std::memcmp(magic, "PK\x03\x04", 4) == 0)
+      throw UserError(str_format("pre_checkpoint '{}' is a torch.save file, not a scouter run's checkpoint", path),
+                      str_format("turn it into a run first: scouter import {} --output_dir runs/fc_imported, "
+                                 "then set pre_checkpoint to that folder", path));
+    throw corrupt(path, "not an HDF5 file", hint);
+  }
+  CheckpointInfo info;
   try {
-    read_checkpoint_info(path);  // validates format and header
+    info = read_checkpoint_info(path);  // validates format and header
   } catch (const UserError& e) {
     throw UserError(e.what(), hint);
+  }
+  {
+    // A baseline still training (or stopped early) is a legitimate start, but rarely the
+    // intended one: say so.
+    Config fc;
+    apply_toml_text(fc, info.config_toml, path + " (stored config)");
+    if (info.state.epoch < fc.epochs || info.state.step_in_epoch != 0)
+      log::warn("use_pre: the FC baseline's checkpoint {} is at epoch {} of {}: its training has "
+                "not finished; starting from it anyway", path,
+                info.state.step_in_epoch != 0 ? str_format("{} (+{} steps)", info.state.epoch, info.state.step_in_epoch)
+                                              : std::to_string(info.state.epoch), fc.epochs);
   }
   auto tensors = named_tensors(model);
   int64_t copied = 0;
@@ -534,6 +556,13 @@ Config trained_run_config(const std::string& ckpt, const CheckpointInfo& info,
     if (k && k->architecture)
       throw UserError(str_format("{}: '{}' is fixed by the trained run", where, key),
                       command + " uses the run's own model settings; leave it out");
+    // What the model sees must be what it was trained on: another img_size or dataset would run
+    // silently on inputs it never saw.
+    if ((key == "img_size" || key == "dataset") &&
+        get_value_literal(request, key) != get_value_literal(cfg, key))
+      throw UserError(str_format("{}: {} = {}, but the run was trained with {} = {}", where, key,
+                                 get_value_literal(request, key), key, get_value_literal(cfg, key)),
+                      command + " runs the model on inputs as it was trained; leave --" + key + " out");
     copy_key(cfg, request, key);
   }
   cfg.output_dir = run_dir;

@@ -14,6 +14,43 @@ std::vector<int64_t> samples_of_first_classes(const ShardSet& shards, int64_t nu
   return idx;
 }
 
+namespace {
+
+std::unique_ptr<BatchLoader> eval_loader(const std::shared_ptr<ShardSet>& shards, const Config& cfg,
+                                         const std::string& split, int rank, int world, bool raw) {
+  LoaderOptions opt;
+  opt.batch_size = cfg.effective_eval_batch_size();
+  opt.shuffle = false;
+  opt.drop_last = false;
+  opt.seed = static_cast<uint64_t>(cfg.seed);
+  opt.img_size = cfg.img_size;
+  opt.prefetch = cfg.prefetch;
+  opt.raw = raw;
+  std::vector<int64_t> samples = samples_of_first_classes(*shards, cfg.num_classes);
+  if (samples.empty())
+    throw UserError(str_format("no {} samples of the first {} classes in {}", split == "val" ? "validation" : split,
+                               cfg.num_classes, cfg.dataset_dir),
+                    "check num_classes and the shards");
+  opt.indices = eval_part(samples, world, rank);
+  if (opt.indices.empty())
+    throw UserError(str_format("{} ranks but only {} {} samples", world, samples.size(), split == "val" ? "validation" : split),
+                    "use fewer ranks than samples");
+  return std::make_unique<BatchLoader>(shards, std::move(opt));
+}
+
+}  // namespace
+
+std::unique_ptr<BatchLoader> open_eval_loader(const Config& cfg, const std::string& split, int rank,
+                                              int world, std::shared_ptr<ShardSet>* shards, bool raw) {
+  *shards = ShardSet::open(cfg.dataset_dir, split);
+  const ShardMeta& meta = (*shards)->meta();
+  if (cfg.num_classes > meta.num_classes)
+    throw UserError(str_format("num_classes = {} but dataset '{}' in {} has {} classes",
+                               cfg.num_classes, meta.dataset, cfg.dataset_dir, meta.num_classes),
+                    str_format("valid: 2..{}", meta.num_classes));
+  return eval_loader(*shards, cfg, split, rank, world, raw);
+}
+
 RunData open_run_data(const Config& cfg, bool with_train, int rank, int world, bool raw) {
   RunData d;
   d.val = ShardSet::open(cfg.dataset_dir, "val");
@@ -27,24 +64,7 @@ RunData open_run_data(const Config& cfg, bool with_train, int rank, int world, b
               cfg.dataset_dir, meta.dataset);
   d.in_chans = meta.channels;
 
-  LoaderOptions val_opt;
-  val_opt.batch_size = cfg.effective_eval_batch_size();
-  val_opt.shuffle = false;
-  val_opt.drop_last = false;
-  val_opt.seed = static_cast<uint64_t>(cfg.seed);
-  val_opt.img_size = cfg.img_size;
-  val_opt.prefetch = cfg.prefetch;
-  val_opt.raw = raw;
-  std::vector<int64_t> val_samples = samples_of_first_classes(*d.val, cfg.num_classes);
-  if (val_samples.empty())
-    throw UserError(str_format("no validation samples of the first {} classes in {}",
-                               cfg.num_classes, cfg.dataset_dir),
-                    "check num_classes and the shards");
-  val_opt.indices = eval_part(val_samples, world, rank);
-  if (val_opt.indices.empty())
-    throw UserError(str_format("{} ranks but only {} validation samples", world, val_samples.size()),
-                    "use fewer ranks than validation samples");
-  d.val_loader = std::make_unique<BatchLoader>(d.val, std::move(val_opt));
+  d.val_loader = eval_loader(d.val, cfg, "val", rank, world, raw);
 
   if (with_train) {
     d.train = ShardSet::open(cfg.dataset_dir, "train");

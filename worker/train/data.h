@@ -25,6 +25,13 @@ struct RunData {
 RunData open_run_data(const Config& cfg, bool with_train = true, int rank = 0, int world = 1,
                       bool raw = false);
 
+// An evaluation loader over `split` ("val" or "train") of cfg.dataset_dir: the samples of the
+// first num_classes classes in order, this rank's contiguous part, no augmentation, the last
+// batch kept. The shard set is returned in *shards. UserError naming the split when it is empty.
+std::unique_ptr<BatchLoader> open_eval_loader(const Config& cfg, const std::string& split, int rank,
+                                              int world, std::shared_ptr<ShardSet>* shards,
+                                              bool raw = false);
+
 // Indices of the samples whose label is below num_classes.
 std::vector<int64_t> samples_of_first_classes(const ShardSet& shards, int64_t num_classes);
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cmath>
+#include <vector>
 
 #include "datasets/batch_loader.h"
 #include "worker/model/scouter_model.h"
@@ -14,6 +15,10 @@ struct EvalResult {
   double area_sum = 0;                              // sum of true-class area sizes
   int64_t correct = 0, count = 0;
   double seconds = 0;
+  // Per class (evaluate with per_class): confusion[true * K + predicted] counts, and per true
+  // class the sums of per-sample NLL and (SCOUTER) true-class area size. Empty otherwise.
+  std::vector<int64_t> confusion;
+  std::vector<double> class_nll_sum, class_area_sum;
 
   double loss() const { return count ? loss_sum / count : NAN; }
   double nll() const { return count ? nll_sum / count : NAN; }
@@ -27,7 +32,9 @@ class DeviceInput;
 // Runs the model in eval mode over every batch of `loader` (epoch 0 order), on `device`; batches
 // go through `input` when given (the GPU input path; needed for a raw loader). The sums stay on
 // the device until the end, so a GPU is never drained between batches.
+// per_class: also the confusion matrix and per-class sums (a few more small kernels per batch).
 EvalResult evaluate(ScouterModel& model, BatchLoader& loader, double lambda_value,
-                    torch::Device device = torch::kCPU, const DeviceInput* input = nullptr);
+                    torch::Device device = torch::kCPU, const DeviceInput* input = nullptr,
+                    bool per_class = false);
 
 }  // namespace scouter

@@ -1,0 +1,340 @@
+#include "worker/train/model_io.h"
+
+#include <torch/csrc/jit/serialization/pickle.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "common/files.h"
+#include "common/log.h"
+#include "common/run_lock.h"
+#include "common/text.h"
+#include "common/version.h"
+#include "worker/model/safetensors.h"
+#include "worker/model/scouter_model.h"
+#include "worker/model/torch_file.h"
+#include "worker/train/checkpoint.h"
+#include "worker/train/pretrained.h"
+
+namespace scouter {
+namespace {
+
+// The published train.py options that are config keys here, under the same names. The others
+// (pre_trained, use_pre, dataset_dir, output_dir, device, world_size, ...) describe the authors'
+// machine or how training started, not the model: import.json lists them as ignored.
+const std::vector<std::string>& published_keys() {
+  static const std::vector<std::string> v = {
+      "dataset", "model", "num_classes", "use_slot", "loss_status", "slots_per_class",
+      "hidden_dim", "to_k_layer", "channel", "power", "lambda_value", "img_size", "aug",
+      "batch_size", "epochs", "lr", "lr_drop", "weight_decay", "freeze_layers",
+      "grad_min_level", "vis", "vis_id"};
+  return v;
+}
+
+// What a state_dict without args must be told on the command line; the other keys either follow
+// from the tensors' shapes (checked) or only weigh the loss (defaults, said in the log).
+std::vector<std::string> required_keys(bool use_slot) {
+  std::vector<std::string> v = {"dataset", "model", "num_classes", "use_slot"};
+  if (use_slot) v.push_back("loss_status");
+  return v;
+}
+
+std::string default_dataset_dir(const std::string& dataset) {
+  if (dataset == "FashionMNIST") return "data/fashion-mnist";
+  return "data/" + to_lower(dataset);
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string shape_text(const torch::Tensor& t) { return "[" + join_ints(t.sizes().vec()) + "]"; }
+
+std::string some(const std::vector<std::string>& names) {
+  constexpr size_t kShown = 6;
+  std::vector<std::string> shown(names.begin(), names.begin() + std::min(kShown, names.size()));
+  std::string s = join(shown, ", ");
+  if (names.size() > kShown) s += str_format(" ... ({} in all)", names.size());
+  return s;
+}
+
+bool is_zip(const std::string& path) {
+  char magic[4] = {};
+  std::ifstream(path, std::ios::binary).read(magic, 4);
+  return std::memcmp(magic, "PK\x03\x04", 4) == 0;
+}
+
+// PyTorch's state_dict order: each module (pre-order) with its parameters, then its buffers.
+std::vector<std::pair<std::string, torch::Tensor>> state_dict(torch::nn::Module& model) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& m : model.named_modules()) {
+    const std::string prefix = m.key().empty() ? "" : m.key() + ".";
+    for (const auto& p : m.value()->named_parameters(false)) out.emplace_back(prefix + p.key(), p.value());
+    for (const auto& b : m.value()->named_buffers(false)) out.emplace_back(prefix + b.key(), b.value());
+  }
+  return out;
+}
+
+// The file's tensors under the model's names (`module.` of DistributedDataParallel stripped).
+NamedTensors strip_module_prefix(const NamedTensors& file) {
+  NamedTensors out;
+  for (const auto& [k, v] : file) out[starts_with(k, "module.") ? k.substr(7) : k] = v;
+  return out;
+}
+
+// Copies `file` into the model, strictly: every model tensor present with its shape, nothing
+// left over (BatchNorm's num_batches_tracked may be missing, as PyTorch allows). Returns the
+// number of tensors copied.
+int64_t copy_weights(const NamedTensors& file, torch::nn::Module& model, const std::string& source,
+                     const Config& cfg) {
+  std::vector<std::string> missing, unexpected, bad_shape;
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;
+  std::map<std::string, torch::Tensor> mine;
+  for (const auto& [name, t] : state_dict(model)) mine[name] = t;
+  for (const auto& [name, t] : mine) {
+    auto it = file.find(name);
+    if (it == file.end()) {
+      if (!ends_with(name, ".num_batches_tracked")) missing.push_back(name);
+    } else if (it->second.sizes() != t.sizes()) {
+      bad_shape.push_back(str_format("{} {} (model {})", name, shape_text(it->second), shape_text(t)));
+    } else {
+      copies.emplace_back(t, it->second);
+    }
+  }
+  for (const auto& [name, t] : file)
+    if (!mine.count(name)) unexpected.push_back(name);
+  if (!missing.empty() || !unexpected.empty() || !bad_shape.empty()) {
+    std::vector<std::string> parts;
+    if (!bad_shape.empty()) parts.push_back("wrong shape " + some(bad_shape));
+    if (!missing.empty()) parts.push_back("missing " + some(missing));
+    if (!unexpected.empty()) parts.push_back("unexpected " + some(unexpected));
+    throw UserError(
+        str_format("'{}' does not fit the model its config describes ({}): {}", source,
+                   model_signature(cfg), join(parts, "; ")),
+        "the file's args or your --key values describe another architecture: check model, "
+        "num_classes, use_slot, slots_per_class, hidden_dim, to_k_layer, channel and stem");
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& [dst, src] : copies) dst.copy_(src.to(dst.scalar_type()));
+  return static_cast<int64_t>(copies.size());
+}
+
+// A Python scalar of args as a config value (None: absent).
+std::optional<std::string> arg_text(const PyScalar& v) {
+  switch (v.kind) {
+    case PyScalar::kNone: return std::nullopt;
+    case PyScalar::kBool: return std::string(v.text == "True" ? "true" : "false");
+    default: return v.text;
+  }
+}
+
+struct ImportConfig {
+  Config cfg;
+  Origins origins;
+  std::vector<std::string> from_args, ignored_args;
+};
+
+ImportConfig import_config(const std::string& source, const TorchCheckpoint& file,
+                           const KeyValues& overrides) {
+  ImportConfig ic;
+  Config& cfg = ic.cfg;
+  const std::string args_origin = str_format("args of '{}'", source);
+  for (const auto& [name, value] : file.args) {
+    const bool used = std::find(published_keys().begin(), published_keys().end(), name) !=
+                      published_keys().end();
+    auto text = arg_text(value);
+    if (!used || !text) {
+      ic.ignored_args.push_back(name);
+      continue;
+    }
+    try {
+      apply_override(cfg, name, *text, nullptr);
+    } catch (const UserError& e) {
+      throw UserError(str_format("{}: {} = {} is not valid here: {}", args_origin, name, value.text, e.what()),
+                      str_format("override it with --{} VALUE", name));
+    }
+    ic.origins[name] = args_origin;
+    ic.from_args.push_back(name);
+  }
+  for (const auto& [key, value] : overrides) {
+    if (key == "config")
+      throw UserError("command line: import takes no --config; its config comes from the file's args and --key values",
+                      "set single keys, e.g. --dataset_dir DIR");
+    apply_override(cfg, key, value, &ic.origins);
+  }
+  if (!ic.origins.count("output_dir"))
+    throw UserError("command line: import needs --output_dir RUN (the run folder to create)",
+                    "e.g. scouter import saved_model/MNIST_use_slot_checkpoint.pth --output_dir runs/published/mnist_pos");
+  std::vector<std::string> missing;
+  for (const auto& k : required_keys(cfg.use_slot))
+    if (!ic.origins.count(k)) missing.push_back("--" + k);
+  if (!missing.empty())
+    throw UserError(
+        str_format("'{}' has no training args ({}), so the model it holds is unknown: give {}",
+                   source, file.args.empty() ? "a bare state_dict" : "args lack them",
+                   join(missing, ", ")),
+        "e.g. --dataset MNIST --model resnet18 --num_classes 10 --use_slot true --loss_status 1 "
+        "--slots_per_class 1 (the published train.py options the model was trained with)");
+  if (!ic.origins.count("dataset_dir")) cfg.dataset_dir = default_dataset_dir(cfg.dataset);
+  // The published code swaps a 1-channel Conv2d(1, 64, 3, s2) in for the whole stem on MNIST;
+  // for the deep-stem ResNeSt models that is our stem = "published".
+  const bool single_conv_stem = file.tensors.count("backbone.conv1.weight") &&
+                                !file.tensors.count("backbone.conv1.0.weight");
+  if (!ic.origins.count("stem") && dataset_channels(cfg.dataset) == 1 && single_conv_stem &&
+      starts_with(cfg.model, "resnest")) {
+    cfg.stem = "published";
+    ic.origins["stem"] = "the file's single-conv MNIST stem";
+  }
+  // Weights come from the file; nothing else is loaded at start.
+  cfg.use_pre = false;
+  cfg.pre_checkpoint.clear();
+  cfg.pretrained.clear();
+  validate(cfg, ic.origins);
+  return ic;
+}
+
+std::string import_json(const std::string& source, const TorchCheckpoint& file,
+                        const ImportConfig& ic, int64_t epoch, int64_t tensors) {
+  nlohmann::json args = nlohmann::json::object();
+  for (const auto& [k, v] : file.args) args[k] = v.text;
+  nlohmann::json j = {{"source", std::filesystem::absolute(source).lexically_normal().string()},
+                      {"source_sha256", sha256_file(source)},
+                      {"source_bytes", static_cast<int64_t>(std::filesystem::file_size(source))},
+                      {"saved_epoch", file.epoch},
+                      {"epochs_completed", epoch},
+                      {"tensors", tensors},
+                      {"args", args},
+                      {"config_keys_from_args", ic.from_args},
+                      {"ignored_args", ic.ignored_args},
+                      {"imported_by", str_format("scouter {} ({})", SCOUTER_VERSION, SCOUTER_GIT_VERSION)}};
+  return j.dump(2) + "\n";
+}
+
+}  // namespace
+
+int64_t dataset_channels(const std::string& dataset) {
+  return dataset == "MNIST" || dataset == "FashionMNIST" ? 1 : 3;
+}
+
+ImportResult import_model(const std::string& source, const KeyValues& overrides,
+                          const std::string& command_line) {
+  if (!file_exists(source))
+    throw UserError(str_format("import: '{}' does not exist", source),
+                    "give a checkpoint of the published code (saved_model/<DATASET>_use_slot_checkpoint.pth) "
+                    "or a torch.save / .safetensors state_dict of SlotModel");
+  TorchCheckpoint file;
+  if (is_zip(source)) {
+    file = read_torch_checkpoint(source);
+  } else {
+    file.tensors = read_weights_file(source);  // .safetensors, or the error naming what it is
+  }
+  file.tensors = strip_module_prefix(file.tensors);
+  bool any_backbone = false;
+  for (const auto& [k, v] : file.tensors) any_backbone = any_backbone || starts_with(k, "backbone.");
+  if (!any_backbone) {
+    std::vector<std::string> names;
+    for (const auto& [k, v] : file.tensors) names.push_back(k);
+    throw UserError(str_format("'{}' is not a SlotModel's state_dict: none of its {} tensors is "
+                               "named backbone.* (it has {})", source, names.size(), some(names)),
+                    "import takes the published SlotModel (backbone.*, conv1x1.*, slot.*); backbone "
+                    "weights alone (timm) go to `scouter train --pretrained FILE`");
+  }
+  ImportConfig ic = import_config(source, file, overrides);
+  Config& cfg = ic.cfg;
+  // The published default of use_slot is true; a file of an FC baseline holds backbone.fc.
+  if (!cfg.use_slot && !file.tensors.count("backbone.fc.weight") && file.tensors.count("slot.initial_slots"))
+    throw UserError(str_format("'{}' holds a SCOUTER head (slot.*) but use_slot = false ({})", source,
+                               ic.origins.count("use_slot") ? ic.origins.at("use_slot") : "default"),
+                    "set --use_slot true");
+
+  ScouterModel model(cfg, dataset_channels(cfg.dataset));
+  const int64_t tensors = copy_weights(file.tensors, *model, source, cfg);
+
+  ensure_dir(cfg.output_dir);
+  auto lock = FolderLock::acquire(cfg.output_dir, 0.0, "scouter import");
+  if (file_exists(cfg.output_dir + "/config.toml") || !list_checkpoints(cfg.output_dir).empty())
+    throw UserError(str_format("output_dir '{}' already holds a run", cfg.output_dir),
+                    "import into a new folder (or delete that run first)");
+  lock->record_holder();
+  remove_stale_temporaries(cfg.output_dir + "/checkpoints");
+
+  ImportResult r;
+  r.cfg = cfg;
+  r.tensors = tensors;
+  r.from_args = ic.from_args;
+  // The published "epoch" is the index of the last epoch trained (0-based); a bare state_dict
+  // says nothing, so it counts as trained for cfg.epochs.
+  r.epoch = file.epoch >= 0 ? file.epoch + 1 : cfg.epochs;
+  TrainState state;
+  state.epoch = r.epoch;
+  r.checkpoint = checkpoint_path(cfg.output_dir, r.epoch);
+  ensure_dir(cfg.output_dir + "/checkpoints");
+  save_checkpoint(r.checkpoint, *model, nullptr, state, cfg);
+  mark_complete(r.checkpoint);
+  write_text_file_atomic(cfg.output_dir + "/import.json", import_json(source, file, ic, r.epoch, tensors));
+  write_text_file_atomic(cfg.output_dir + "/command.txt", command_line + "\n");
+  write_text_file_atomic(cfg.output_dir + "/version.txt",
+                         str_format("scouter {} ({})\n", SCOUTER_VERSION, SCOUTER_GIT_VERSION));
+  // Last: config.toml makes the folder a run (report, explain, a second import refused).
+  write_text_file_atomic(cfg.output_dir + "/config.toml", to_toml(cfg));
+  return r;
+}
+
+std::string published_args(const Config& cfg) {
+  std::vector<std::string> a = {"--model " + cfg.model,
+                                "--dataset " + std::string(dataset_channels(cfg.dataset) == 1 ? "MNIST" : cfg.dataset),
+                                "--num_classes " + std::to_string(cfg.num_classes),
+                                std::string("--use_slot ") + (cfg.use_slot ? "true" : "false")};
+  if (cfg.use_slot) {
+    a.push_back("--channel " + std::to_string(cfg.channel));
+    for (const char* k : {"loss_status", "slots_per_class", "hidden_dim", "to_k_layer", "power", "lambda_value"})
+      a.push_back(str_format("--{} {}", k, get_value_literal(cfg, k)));
+  }
+  a.push_back("--img_size " + std::to_string(cfg.img_size));
+  return join(a, " ");
+}
+
+std::string export_model(const std::string& run_dir, const std::string& format,
+                         const std::string& out_arg) {
+  if (format != "pth" && format != "safetensors")
+    throw UserError(str_format("command line: --format must be pth or safetensors, got '{}'", format),
+                    "pth: torch.load(path); safetensors: safetensors.torch.load_file(path)");
+  std::string ckpt = latest_verified_checkpoint(run_dir);
+  if (ckpt.empty())
+    throw UserError(str_format("export: no complete checkpoint in '{}/checkpoints'", run_dir),
+                    "give a run folder that has trained (or was imported)");
+  CheckpointInfo info = read_checkpoint_info(ckpt);
+  Config cfg;
+  apply_toml_text(cfg, info.config_toml, ckpt + " (stored config)");
+  ScouterModel model(cfg, dataset_channels(cfg.dataset));
+  load_checkpoint(ckpt, *model, nullptr, cfg, false);
+  const std::string out = out_arg.empty() ? run_dir + "/export/model." + format : out_arg;
+  if (out_arg.empty()) ensure_dir(run_dir + "/export");
+
+  auto tensors = state_dict(*model);
+  if (format == "pth") {
+    c10::Dict<std::string, at::Tensor> dict;
+    for (const auto& [name, t] : tensors) dict.insert(name, t.detach().contiguous());
+    std::vector<char> bytes = torch::pickle_save(c10::IValue(dict));
+    write_file_atomic(out, bytes.data(), bytes.size());
+  } else {
+    std::map<std::string, std::string> meta = {
+        {"format", "pt"},
+        {"scouter_checkpoint", ckpt},
+        {"published_args", published_args(cfg)},
+        {"config_toml", info.config_toml}};
+    write_safetensors(out, tensors, meta);
+  }
+  log::info("export: {} ({} tensors, epoch {}) -> {}", ckpt, tensors.size(), info.state.epoch, out);
+  if (cfg.stem == "auto" && dataset_channels(cfg.dataset) == 1 && starts_with(cfg.model, "resnest"))
+    log::warn("export: this {} has timm's deep stem on 1 channel; the published SlotModel with "
+              "--dataset MNIST has a single-conv stem instead, so it will not load this file "
+              "(train with stem = \"published\" for that)", cfg.model);
+  return out;
+}
+
+}  // namespace scouter
