@@ -280,7 +280,7 @@ std::vector<std::vector<std::string>> expand_synopsis(const std::string& text) {
 std::string SnippetChecker::config_file(const std::string& path) {
   const fs::path in_tree = fs::path(source_dir()) / path;
   if (fs::exists(in_tree)) return in_tree.string();
-  if (fs::exists(path)) return path;
+  if (fs::path(path).is_absolute() && fs::exists(path)) return path;
   // A config the reader writes (run.toml): an empty file, every key at its default.
   const std::string empty = scratch_.file("config" + std::to_string(files_++) + ".toml");
   write_bytes(empty, "");
@@ -364,8 +364,8 @@ std::vector<std::string> SnippetChecker::check_span(const std::string& text) {
   if (looks_like_python(text))
     problems.push_back("Python in a code span: put it in docs/examples/ and include it as a "
                        "```python block (docs/testing.md)");
-  std::vector<std::string> first;
-  if (!scouter_arguments(shell_words(text), first)) return problems;
+  std::vector<std::string> as_written;  // a scouter command line at all?
+  if (!scouter_arguments(shell_words(text), as_written)) return problems;
   for (const auto& line : expand_synopsis(text)) {
     std::vector<std::string> args;
     if (!scouter_arguments(line, args)) continue;
