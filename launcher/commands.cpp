@@ -345,13 +345,24 @@ int cmd_keys(const ParsedArgs& args) {
   Config defaults;
   std::string group;
   if (md) std::fputs("| key | default | meaning |\n| --- | --- | --- |\n", stdout);
+  // The plain table's columns are as wide as the longest key and the longest default, so every
+  // default and every meaning starts in the same column.
+  auto pad_right = [](const std::string& s, size_t width) {
+    return s + std::string(width - s.size(), ' ');
+  };
+  size_t key_width = 0, value_width = 0;
+  for (const auto& k : config_keys()) {
+    key_width = std::max(key_width, k.name.size());
+    value_width = std::max(value_width, get_value_literal(defaults, k.name).size());
+  }
   for (const auto& k : config_keys()) {
     std::string value = get_value_literal(defaults, k.name);
     if (md) {
       std::fputs(str_format("| `{}` | `{}` | {} |\n", k.name, value, k.doc).c_str(), stdout);
     } else {
       if (k.group != group) std::fputs(str_format("[{}]\n", group = k.group).c_str(), stdout);
-      std::fputs(str_format("  {:<17} {:<16} {}\n", k.name, value, k.doc).c_str(), stdout);
+      std::fputs(str_format("  {}  {}  {}\n", pad_right(k.name, key_width),
+                            pad_right(value, value_width), k.doc).c_str(), stdout);
     }
   }
   return kExitOk;

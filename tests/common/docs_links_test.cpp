@@ -10,13 +10,13 @@
 #include <cctype>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "docs_markdown.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
@@ -24,105 +24,13 @@ namespace fs = std::filesystem;
 namespace scouter {
 namespace {
 
+using namespace testing::markdown;
+
 struct Link {
   int line = 0;        // 1-based line of the link's `](` in its file
   std::string text;    // [text]
   std::string target;  // (target), without a title
 };
-
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::vector<std::string> split_lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::string line;
-  std::istringstream in(text);
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    lines.push_back(line);
-  }
-  return lines;
-}
-
-bool blank(const std::string& s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return c == ' ' || c == '\t'; });
-}
-
-// The lines with fenced code blocks (``` or ~~~, closed by a fence of the same character at
-// least as long) blanked, so neither links nor headings are found in them. Offsets keep.
-std::vector<std::string> without_fences(const std::vector<std::string>& lines) {
-  std::vector<std::string> out;
-  char fence = 0;
-  size_t fence_len = 0;
-  for (const std::string& line : lines) {
-    size_t i = line.find_first_not_of(" \t");
-    size_t run = 0;
-    if (i != std::string::npos && (line[i] == '`' || line[i] == '~')) {
-      while (i + run < line.size() && line[i + run] == line[i]) ++run;
-    }
-    if (fence == 0) {
-      if (run >= 3 && !(line[i] == '`' && line.find('`', i + run) != std::string::npos)) {
-        fence = line[i];
-        fence_len = run;
-        out.emplace_back(line.size(), ' ');
-        continue;
-      }
-      out.push_back(line);
-    } else {
-      if (run >= fence_len && line[i] == fence && blank(line.substr(i + run))) fence = 0;
-      out.emplace_back(line.size(), ' ');
-    }
-  }
-  return out;
-}
-
-// `code spans` blanked out (newlines kept), as CommonMark pairs them: a run of n backticks up to
-// the next run of exactly n, within one paragraph. An unpaired run stays literal text.
-std::string without_code_spans(const std::string& text) {
-  std::string out = text;
-  size_t i = 0;
-  while (i < out.size()) {
-    if (out[i] != '`') {
-      ++i;
-      continue;
-    }
-    size_t n = 0;
-    while (i + n < out.size() && out[i + n] == '`') ++n;
-    size_t end = std::string::npos;
-    for (size_t j = i + n; j < out.size();) {
-      if (out[j] == '\n') {
-        size_t k = j + 1;
-        while (k < out.size() && (out[k] == ' ' || out[k] == '\t')) ++k;
-        if (k >= out.size() || out[k] == '\n') break;  // blank line: the paragraph ends
-        j = k;
-        continue;
-      }
-      if (out[j] != '`') {
-        ++j;
-        continue;
-      }
-      size_t m = 0;
-      while (j + m < out.size() && out[j + m] == '`') ++m;
-      if (m == n) {
-        end = j;
-        break;
-      }
-      j += m;
-    }
-    if (end == std::string::npos) {
-      i += n;
-      continue;
-    }
-    for (size_t k = i; k < end + n; ++k)
-      if (out[k] != '\n') out[k] = ' ';
-    i = end + n;
-  }
-  return out;
-}
 
 // Markdown text with fences and code spans blanked, line numbers unchanged.
 std::string linkable_text(const std::string& markdown) {
@@ -435,19 +343,6 @@ bool ends_with(const std::string& s, const std::string& tail) {
 const fs::path& root() {
   static const fs::path r = fs::path(testing::source_dir());
   return r;
-}
-
-// README.md and every Markdown file under docs/, relative to the source root.
-std::vector<std::string> doc_files() {
-  std::vector<std::string> files = {"README.md"};
-  std::vector<std::string> docs;
-  if (fs::is_directory(root() / "docs"))
-    for (const auto& e : fs::recursive_directory_iterator(root() / "docs"))
-      if (e.is_regular_file() && e.path().extension() == ".md")
-        docs.push_back(fs::relative(e.path(), root()).generic_string());
-  std::sort(docs.begin(), docs.end());
-  files.insert(files.end(), docs.begin(), docs.end());
-  return files;
 }
 
 // "" when `link` in `file` (relative to root) resolves; else why not.

@@ -4,6 +4,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <sstream>
 
 #include "common/files.h"
 #include "launcher/cli.h"
@@ -129,6 +131,51 @@ TEST(Cli, KeysListsEveryConfigKey) {
   for (const char* key : {"lambda_value", "slots_per_class", "loss_status", "to_k_layer", "freeze_layers",
                           "use_pre", "dataset_dir", "output_dir"})
     EXPECT_NE(r.output.find(std::string("`") + key + "`"), std::string::npos) << key;
+}
+
+// The plain `scouter keys` table: every key, default and meaning of the Markdown table, each in
+// its column, the columns as wide as the longest key and the longest default (keys of 18+
+// characters once pushed their default out of line).
+TEST(Cli, KeysColumnsFitTheLongestKeyAndDefault) {
+  CommandResult md = testing::run_scouter("keys --markdown true");
+  CommandResult plain = testing::run_scouter("keys");
+  ASSERT_EQ(md.exit_code, 0) << md.output;
+  ASSERT_EQ(plain.exit_code, 0) << plain.output;
+  struct Row {
+    std::string key, value, doc;
+  };
+  std::vector<Row> rows;  // from "| `key` | `value` | doc |"
+  size_t longest_key = 0, longest_value = 0;
+  std::istringstream md_lines(md.output);
+  for (std::string l; std::getline(md_lines, l);) {
+    size_t k = l.find("| `"), v = l.find("` | `"), d = l.find("` | ", v + 5);
+    if (k != 0 || v == std::string::npos || d == std::string::npos) continue;
+    Row r{l.substr(3, v - 3), l.substr(v + 5, d - v - 5), l.substr(d + 4, l.size() - d - 6)};
+    longest_key = std::max(longest_key, r.key.size());
+    longest_value = std::max(longest_value, r.value.size());
+    rows.push_back(r);
+  }
+  ASSERT_GT(rows.size(), 30u) << md.output;
+  ASSERT_GE(longest_key, 18u) << "no long key left to test the alignment with";
+  std::set<size_t> value_columns, doc_columns;
+  for (const Row& r : rows) {
+    SCOPED_TRACE(r.key);
+    const size_t at = plain.output.find("\n  " + r.key + " ");
+    ASSERT_NE(at, std::string::npos) << plain.output;
+    const std::string line = plain.output.substr(at + 1, plain.output.find('\n', at + 1) - at - 1);
+    const size_t value = line.find_first_not_of(' ', 2 + r.key.size());
+    ASSERT_EQ(line.compare(value, r.value.size(), r.value), 0) << line;
+    const size_t doc = line.find_first_not_of(' ', value + r.value.size());
+    ASSERT_GT(doc, value + r.value.size()) << line;
+    EXPECT_EQ(line.substr(doc), r.doc);
+    value_columns.insert(value);
+    doc_columns.insert(doc);
+  }
+  EXPECT_EQ(value_columns.size(), 1u) << plain.output;
+  EXPECT_EQ(doc_columns.size(), 1u) << plain.output;
+  // As wide as needed, and no wider than two spaces of separation.
+  EXPECT_LE(*value_columns.begin(), 2 + longest_key + 2);
+  EXPECT_LE(*doc_columns.begin(), *value_columns.begin() + longest_value + 2);
 }
 
 }  // namespace

@@ -172,6 +172,14 @@ void record_run_start(Training& t, const StartHook& on_start) {
   });
 }
 
+// Where a run stands in the terms of its checkpoint's name (epoch-0006-step-0000004.h5:
+// "6 epochs + 4 steps done"); the logs' "epoch 7/10" counts epochs from 1, the one in progress.
+std::string progress_done(const TrainState& s) {
+  std::string epochs = str_format("{} epoch{}", s.epoch, s.epoch == 1 ? "" : "s");
+  if (s.step_in_epoch == 0) return epochs + " done";
+  return str_format("{} + {} step{} done", epochs, s.step_in_epoch, s.step_in_epoch == 1 ? "" : "s");
+}
+
 // Rank 0 reads the checkpoint; every rank gets the training state and AdamW's moments, and its
 // own random-generator state back.
 void resume_state(Training& t) {
@@ -186,8 +194,7 @@ void resume_state(Training& t) {
   if (rng.defined()) set_cpu_rng_state(rng);
   if (t.state.step_in_epoch != 0) t.resumed_sums = read_rank_sums(t.resume_from, t.dist.rank());
   if (t.rank0)
-    log::info("resumed from {} (epoch {} done, step {})", t.resume_from, t.state.epoch,
-              t.state.step_in_epoch);
+    log::info("resumed from {} ({})", t.resume_from, progress_done(t.state));
 }
 
 void open_data(Training& t) {
@@ -264,9 +271,10 @@ void stop_with_checkpoint(Training& t, int64_t epoch, int sig) {
   save(t, path);
   t.result.stopped_by = sig != 0 ? sig : 15;
   if (t.rank0)
-    log::warn("stopped by {} after epoch {} step {}: checkpoint {} written; continue with "
-              "--resume true (exit status {})",
-              signal_name(sig), epoch + 1, t.state.step_in_epoch, path, kExitRequeue);
+    log::warn("stopped by {} in epoch {}/{} after its step {} ({}): checkpoint {} written; "
+              "continue with --resume true (exit status {})",
+              signal_name(sig), epoch + 1, t.cfg.epochs, t.state.step_in_epoch,
+              progress_done(t.state), path, kExitRequeue);
 }
 
 // Stops the run at a non-finite loss or gradient: every rank agreed (the flag travels with the
