@@ -26,12 +26,12 @@ namespace md = testing::markdown;
 // What the examples run against: a real run folder (one epoch of SCOUTER+ smallcnn on the toy
 // data) and its data.
 struct ToyRun {
-  std::string data, run, checkpoint;
+  std::string data, run, checkpoint, exported;  // exported: `scouter export RUN` of the run
 };
 
 // How the test runs each file under docs/examples/ (.py with /usr/bin/python3, .sh with bash and
 // the built scouter first on PATH, both in an empty folder): its arguments, in which {run},
-// {checkpoint} and {data} stand for ToyRun's paths, and what its output must show beyond exit
+// {checkpoint}, {exported} and {data} stand for ToyRun's paths, and what its output must show beyond exit
 // status 0 ("" when it does, else what is wrong). A new example gets a line here.
 struct Example {
   std::string file;
@@ -57,19 +57,22 @@ std::set<std::string> expected_state_dict_lines(const std::string& checkpoint) {
   return lines;
 }
 
+// The example printed every tensor of the run's checkpoint with its shape and dtype, once.
+std::string same_state_dict(const std::string& output, const ToyRun& run) {
+  std::set<std::string> expected = expected_state_dict_lines(run.checkpoint);
+  std::vector<std::string> got = md::split_lines(output);
+  std::set<std::string> got_set(got.begin(), got.end());
+  if (got_set == expected && got.size() == expected.size()) return "";
+  std::string missing;
+  for (const auto& l : expected)
+    if (!got_set.count(l)) missing += "\n  " + l;
+  return "the state_dict does not list every tensor as stored; missing:" + missing;
+}
+
 const std::vector<Example>& examples() {
   static const std::vector<Example> kExamples = {
-      {"load_checkpoint.py", {"{checkpoint}"},
-       [](const std::string& output, const ToyRun& run) -> std::string {
-         std::set<std::string> expected = expected_state_dict_lines(run.checkpoint);
-         std::vector<std::string> got = md::split_lines(output);
-         std::set<std::string> got_set(got.begin(), got.end());
-         if (got_set == expected && got.size() == expected.size()) return "";
-         std::string missing;
-         for (const auto& l : expected)
-           if (!got_set.count(l)) missing += "\n  " + l;
-         return "the state_dict does not list every tensor as stored; missing:" + missing;
-       }},
+      {"load_checkpoint.py", {"{checkpoint}"}, same_state_dict},
+      {"load_export.py", {"{exported}"}, same_state_dict},
   };
   return kExamples;
 }
@@ -77,7 +80,7 @@ const std::vector<Example>& examples() {
 std::string substitute(std::string arg, const ToyRun& run) {
   for (const auto& [name, value] :
        {std::pair<std::string, std::string>{"{run}", run.run}, {"{checkpoint}", run.checkpoint},
-        {"{data}", run.data}}) {
+        {"{exported}", run.exported}, {"{data}", run.data}}) {
     for (size_t p = arg.find(name); p != std::string::npos; p = arg.find(name, p))
       arg.replace(p, name.size(), value);
   }
@@ -215,12 +218,15 @@ TEST(DocsExamples, EveryExampleIsShownAndRuns) {
   }
 
   TempDir tmp;
-  ToyRun run{tmp.file("data"), tmp.file("run"), tmp.file("run") + "/checkpoints/epoch-0001.h5"};
+  ToyRun run{tmp.file("data"), tmp.file("run"), tmp.file("run") + "/checkpoints/epoch-0001.h5",
+             tmp.file("run") + "/export/model.pth"};
   testing::write_toy_shards(run.data, 256, 64);
   testing::CommandResult trained = testing::run_scouter(
       "train --model smallcnn --num_classes 4 --img_size 28 --batch_size 32 --threads 1 "
       "--epochs 1 --dataset_dir " + run.data + " --output_dir " + run.run);
   ASSERT_EQ(trained.exit_code, 0) << trained.output;
+  testing::CommandResult exported = testing::run_scouter("export " + run.run);
+  ASSERT_EQ(exported.exit_code, 0) << exported.output;
   const std::string bin_dir = fs::path(testing::scouter_bin()).parent_path().string();
   for (const Example& e : examples()) {
     SCOPED_TRACE(e.file);

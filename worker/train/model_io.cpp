@@ -222,6 +222,11 @@ int64_t dataset_channels(const std::string& dataset) {
 
 ImportResult import_model(const std::string& source, const KeyValues& overrides,
                           const std::string& command_line) {
+  {  // Every --key is a config key: an unknown one or a bad value fails before any file is read.
+    Config scratch;
+    for (const auto& [key, value] : overrides)
+      if (key != "config") apply_override(scratch, key, value, nullptr);
+  }
   if (!file_exists(source))
     throw UserError(str_format("import: '{}' does not exist", source),
                     "give a checkpoint of the published code (saved_model/<DATASET>_use_slot_checkpoint.pth) "
