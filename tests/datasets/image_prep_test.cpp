@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "common/format.h"
 #include "common/h5.h"
 #include "datasets/layout_fixture.h"
 #include "datasets/shard_reader.h"
@@ -262,6 +263,53 @@ TEST_F(CubPrepTest, LabelsSplitsAndBoxes) {
             (std::vector<std::string>{"Black_footed_Albatross", "Laysan_Albatross"}));
   EXPECT_TRUE(set->meta().has_boxes);
   EXPECT_EQ(set->meta().source_files.size(), 5u);
+}
+
+// A box with nothing inside its image makes the sample bad (counted, reported, subject to
+// --max_bad_fraction), never an empty stored box; a box partly outside is clipped.
+TEST_F(CubPrepTest, BoxOutsideTheImageIsABadSample) {
+  auto [w1, h1] = testing::fixture_size("rgb.jpg");   // id 1, train
+  auto [w3, h3] = testing::fixture_size("gray.jpg");  // id 3, train
+  auto [w4, h4] = testing::fixture_size("rgb444_progressive.jpg");  // id 4, val
+  write_text(src_ + "/bounding_boxes.txt",
+             str_format("1 {} 1 10 {}\n2 2 3 4 5\n3 {} 0 4 4\n4 1 {} 4 2\n5 2 3 4 5\n6 2 3 4 5\n",
+                         w1 - 3, h1 + 7, w3, h4 + 0.5));
+  ImagePrepOptions o = options();
+  o.max_bad_fraction = 0.5;
+  ImagePrepResult r = prep_image_dataset("CUB200", o, nullptr);
+  EXPECT_EQ(r.source_count, 6);
+  EXPECT_EQ(r.bad_count, 2);  // id 3 starts at the right edge, id 4 below the bottom
+  auto train = testing::read_stored(out_, "train");
+  auto val = testing::read_stored(out_, "val");
+  EXPECT_EQ(train.size() + val.size(), 4u);
+  for (const auto* split : {&train, &val})
+    for (const auto& s : *split) {
+      EXPECT_NE(s.source, "images/002.Laysan_Albatross/c.jpg");
+      EXPECT_NE(s.source, "images/002.Laysan_Albatross/d.jpg");
+      EXPECT_GT(s.box[2], 0.f) << s.source;
+      EXPECT_GT(s.box[3], 0.f) << s.source;
+    }
+  const auto& clipped = by_source(train, "images/001.Black_footed_Albatross/a.jpg");
+  EXPECT_NEAR(clipped.box[0], (w1 - 3.0) * size_ / w1, 1e-4);
+  EXPECT_NEAR(clipped.box[2], 3.0 * size_ / w1, 1e-4);  // 10 wide, 3 inside
+  EXPECT_NEAR(clipped.box[1] + clipped.box[3], size_, 1e-4);
+  std::string report = read_text_file(out_ + "/bad_images.txt");
+  EXPECT_NE(report.find(str_format("images/002.Laysan_Albatross/c.jpg: its box (x {}, y 0, w 4, "
+                                    "h 4) lies outside the {}x{} image",
+                                    w3, w3, h3)),
+            std::string::npos)
+      << report;
+  EXPECT_NE(report.find(str_format("images/002.Laysan_Albatross/d.jpg: its box (x 1, y {}, w 4, "
+                                    "h 2) lies outside the {}x{} image",
+                                    h4 + 0.5, w4, h4)),
+            std::string::npos)
+      << report;
+
+  o.max_bad_fraction = 0.3;  // 2 of 6 is more
+  o.out = dir_.file("strict");
+  std::string msg = user_error([&] { prep_image_dataset("CUB200", o, nullptr); });
+  EXPECT_NE(msg.find("2 of 6 source images"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("box lies outside"), std::string::npos) << msg;
 }
 
 TEST_F(CubPrepTest, MissingLayoutFileIsNamed) {
