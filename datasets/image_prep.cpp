@@ -141,8 +141,8 @@ UserError too_many_bad(int64_t bad, int64_t total, double limit, const std::stri
                   "the image), more than --max_bad_fraction "
                   "{} allows; they are listed in '{}/bad_images.txt'",
                   bad, total, 100.0 * bad / std::max<int64_t>(total, 1), limit, out),
-      "fix or remove those files, or raise --max_bad_fraction; finished shards are kept and "
-      "a re-run continues from them");
+      "fix or remove those files (or their boxes), or raise --max_bad_fraction; finished shards "
+      "are kept and a re-run continues from them");
 }
 
 // Rank 0, once every shard is finished: report, threshold, split-wide attributes, final names.
@@ -296,9 +296,9 @@ ImagePrepResult prep_image_dataset(const std::string& dataset, const ImagePrepOp
           if (!(p.split == "train" ? L.train_boxes : L.val_boxes)) c.boxes.clear();
           for (const auto& b : c.bad) {
             if (++my_bad > kWarnBadImages) continue;
-            spdlog::warn("skipping {}/{}{}", L.root, b,
-                         my_bad == kWarnBadImages ? " (no more warnings; bad_images.txt lists all)"
-                                                  : "");
+            spdlog::warn(
+                "skipping {}/{}{}", L.root, b,
+                my_bad == kWarnBadImages ? " (no more warnings; bad_images.txt lists all)" : "");
           }
           my_done += p.source_count;
           my_bad_list.insert(my_bad_list.end(), c.bad.begin(), c.bad.end());
