@@ -1,5 +1,7 @@
 #include "datasets/image_convert.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -183,6 +185,14 @@ void convert_image(const std::string& path, int64_t img_size, const std::array<f
   resize_bilinear_u8(img.planar.data(), 3, img.height, img.width, dst, s, s);
   std::fill(box_out, box_out + 4, -1.f);
   if (box[2] < 0) return;
+  // A box with nothing left inside the image would be stored as an empty box that every box
+  // metric silently skips or divides by: the sample is bad instead (counted against
+  // --max_bad_fraction). A box partly outside is clipped.
+  const double w = img.width, h = img.height;
+  if (std::min<double>(box[0] + box[2], w) <= std::max<double>(box[0], 0) ||
+      std::min<double>(box[1] + box[3], h) <= std::max<double>(box[1], 0))
+    throw BadImage(fmt::format("its box (x {}, y {}, w {}, h {}) lies outside the {}x{} image",
+                               box[0], box[1], box[2], box[3], img.width, img.height));
   // Stored pixels: each axis scaled by its own factor (the resize is not aspect-preserving).
   const double side = s;
   double sx = side / img.width, sy = side / img.height;

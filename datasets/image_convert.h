@@ -33,7 +33,8 @@ void convert_shards(const ConvertSettings& settings, const std::vector<ShardJob>
                     const std::function<void(int64_t)>& progress);
 
 // One image: decode, resize into dst (3 x S x S), and the box in stored pixels (clipped to the
-// image; -1s when `box` has none). Throws BadImage.
+// image; -1s when `box` has none). Throws BadImage, also when the box lies wholly outside the
+// image (nothing left after clipping).
 void convert_image(const std::string& path, int64_t img_size, const std::array<float, 4>& box,
                    uint8_t* dst, float* box_out);
 

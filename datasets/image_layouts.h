@@ -34,14 +34,20 @@ struct LayoutOptions {
   uint64_t seed = 0;        // Con-Text's train/val split
 };
 
-// ImageNet (ILSVRC CLS-LOC) under src, or under src/ILSVRC/Data/CLS-LOC (the Kaggle archive):
-//   train/<wnid>/*.JPEG
-//   val/<wnid>/*.JPEG, or val/*.JPEG flat with LOC_val_solution.csv
-//   LOC_val_solution.csv   "ImageId,PredictionString" with "wnid x1 y1 x2 y2 ..." (optional
-//                          beside a sorted val/; gives val boxes; looked for in src)
-//   LOC_synset_mapping.txt "wnid name, name, ..." (optional; readable class descriptions)
-// Classes: the first num_classes wnids of train/ in sorted order. Val box: the union (enclosing
-// rectangle) of all boxes of the image's own class, x = x1, w = x2 - x1. Train has no boxes.
+// ImageNet (ILSVRC2012 CLS-LOC) in one of two layouts (docs/datasets.md shows both):
+//   Kaggle root: src/ILSVRC/Data/CLS-LOC/{train,val}/, src/LOC_val_solution.csv, and
+//     src/LOC_synset_mapping.txt; a folder inside the archive as src is refused, naming the root.
+//   Official (the ILSVRC2012 archives extracted): src/train/<wnid>/*.JPEG and the val images,
+//     either sorted into src/val/<wnid>/ or flat in src/ILSVRC2012_img_val/ (or src/val/), with
+//     src/ILSVRC2012_devkit_t12/data/{ILSVRC2012_validation_ground_truth.txt, meta.mat} and
+//     optionally src/ILSVRC2012_bbox_val_v3/val/<ImageId>.xml.
+// Classes: the first num_classes wnids of train/ in sorted order. Flat val: labels from the CSV
+// and/or the devkit (ground-truth id -> meta.mat's leaf synset -> wnid); when both are there they
+// must list the same images with the same wnids, else a UserError naming the first image that
+// differs; images in ImageId order. Sorted val: the folder is the label. Val boxes (either val
+// layout): from the CSV when present, else from the XML files; the union (enclosing rectangle) of
+// the image's boxes of its own class, x = x1, w = x2 - x1. Readable class names from
+// LOC_synset_mapping.txt, else meta.mat's `words`. Train has no boxes.
 ImageListing list_imagenet(const std::string& src, const LayoutOptions& opt);
 
 // CUB-200-2011 under src: images.txt, image_class_labels.txt, train_test_split.txt,

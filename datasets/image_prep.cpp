@@ -25,11 +25,14 @@
 namespace scouter {
 namespace {
 
-// Part of every restart key: bump it when the pixels a build produces change.
-constexpr const char* kConverterVersion = "scouter-image-prep 1";
+// Part of every restart key: bump it when what a build stores for the same sources changes.
+// 2: a box wholly outside its image makes the sample bad (1 stored it with width 0).
+constexpr const char* kConverterVersion = "scouter-image-prep 2";
 constexpr size_t kDigestChars = 64;
 // A rank stops early when over half of at least this many images were unreadable.
 constexpr int64_t kHopelessAfter = 200;
+// Bad images each rank names in a warning as it meets them; all are in bad_images.txt.
+constexpr int64_t kWarnBadImages = 20;
 const std::vector<double> kImageNetMean = {0.485, 0.456, 0.406};
 const std::vector<double> kImageNetStd = {0.229, 0.224, 0.225};
 
@@ -134,11 +137,12 @@ void write_bad_report(const std::string& out, const std::string& root,
 
 UserError too_many_bad(int64_t bad, int64_t total, double limit, const std::string& out) {
   return UserError(
-      fmt::format("{} of {} source images ({:.2f}%) are unreadable, more than --max_bad_fraction "
+      fmt::format("{} of {} source images ({:.2f}%) are bad (unreadable, or their box lies outside "
+                  "the image), more than --max_bad_fraction "
                   "{} allows; they are listed in '{}/bad_images.txt'",
                   bad, total, 100.0 * bad / std::max<int64_t>(total, 1), limit, out),
-      "fix or remove those files, or raise --max_bad_fraction; finished shards are kept and "
-      "a re-run continues from them");
+      "fix or remove those files (or their boxes), or raise --max_bad_fraction; finished shards "
+      "are kept and a re-run continues from them");
 }
 
 // Rank 0, once every shard is finished: report, threshold, split-wide attributes, final names.
@@ -165,8 +169,7 @@ int64_t finalize(const ImageListing& L, const std::vector<ShardPlan>& plans,
   if (r->bad_count > o.max_bad_fraction * static_cast<double>(r->source_count))
     throw too_many_bad(r->bad_count, r->source_count, o.max_bad_fraction, o.out);
   if (r->bad_count > 0)
-    spdlog::warn("{} unreadable image(s) skipped; listed in '{}/bad_images.txt'", r->bad_count,
-                 o.out);
+    spdlog::warn("{} bad image(s) skipped; listed in '{}/bad_images.txt'", r->bad_count, o.out);
 
   SplitAttrs attrs;
   for (const auto& f : L.layout_files) {
@@ -291,7 +294,12 @@ ImagePrepResult prep_image_dataset(const std::string& dataset, const ImagePrepOp
         [&](size_t k, ShardContent&& c) {
           const ShardPlan& p = *jobs[k].plan;
           if (!(p.split == "train" ? L.train_boxes : L.val_boxes)) c.boxes.clear();
-          my_bad += static_cast<int64_t>(c.bad.size());
+          for (const auto& b : c.bad) {
+            if (++my_bad > kWarnBadImages) continue;
+            spdlog::warn(
+                "skipping {}/{}{}", L.root, b,
+                my_bad == kWarnBadImages ? " (no more warnings; bad_images.txt lists all)" : "");
+          }
           my_done += p.source_count;
           my_bad_list.insert(my_bad_list.end(), c.bad.begin(), c.bad.end());
           // Most images unreadable means a wrong --src or a broken disk, not a few bad files:

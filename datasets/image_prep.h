@@ -1,8 +1,9 @@
 // `scouter prep ImageNet|CUB200|ConText`: every image of the dataset's layout
 // (datasets/image_layouts.h) decoded to RGB, resized to img_size x img_size (PIL's bilinear, no
 // crop), written as train and val shards (layout: shard_format.h plus image_shards.h) by a
-// thread pool, and across MPI ranks when run under mpirun. Restartable; unreadable images are
-// skipped and listed in <out>/bad_images.txt.
+// thread pool, and across MPI ranks when run under mpirun. Restartable; bad images (unreadable,
+// or with a box wholly outside the image) are skipped, warned about and listed in
+// <out>/bad_images.txt.
 //
 // Rules worth knowing:
 // - Order: train samples are shuffled once (Fisher-Yates, SplitMix64 seeded with

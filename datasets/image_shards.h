@@ -9,7 +9,8 @@
 // Beyond shard_format.h, image shards carry
 //   /source_paths   string[n]  each sample's source image, relative to the dataset root
 //   /bad_sources    string[k]  "path: reason" of the source images of this shard's range that
-//                              were skipped as unreadable (only when k > 0)
+//                              were skipped as bad: unreadable, or a box outside the image
+//                              (only when k > 0)
 //   source_digest   string     SHA-256 of the shard's sources (see image_prep.h), the restart key
 //   source_first, source_count int64  the shard's range in the split's source listing
 //   bad_count       int64      k

@@ -273,7 +273,7 @@ int prep_images(const std::string& dataset, const ParsedArgs& args) {
               r.train_count, r.val_count, opt.out);
   } else {
     log::info("prep {}: {} train and {} val samples in {} ({} shards, {} converted now); {} of "
-              "{} source images unreadable",
+              "{} source images bad (skipped: unreadable, or a box outside the image)",
               dataset, r.train_count, r.val_count, opt.out, r.shards_total, r.shards_converted,
               r.bad_count, r.source_count);
     if (r.images_decoded > 0)

@@ -1,17 +1,30 @@
 #!/usr/bin/env python3
-"""Writes a synthetic 3-channel ImageNet in the Kaggle layout that `scouter prep ImageNet` reads.
+"""Writes a synthetic 3-channel ImageNet in a layout that `scouter prep ImageNet` reads.
 
     python3 scripts/make_imagenet_layout.py OUT [--images 12000] [--num_classes 100]
-        [--val_per_class 10] [--distinct 256] [--seed 0]
+        [--val_per_class 10] [--distinct 256] [--seed 0] [--layout kaggle|official]
     scouter prep ImageNet --src OUT --out data/imagenet-synth --num_classes 100 --img_size 260
 
-Layout (what datasets/imagenet_layout.cpp reads from a Kaggle root):
+--layout kaggle (default; what datasets/imagenet_layout.cpp reads from a Kaggle root):
 
     OUT/LOC_synset_mapping.txt                      "<wnid> <readable name>" per class
     OUT/LOC_val_solution.csv                        "ImageId,PredictionString" header, then
                                                     "ILSVRC2012_val_NNNNNNNN,<wnid> x1 y1 x2 y2 "
     OUT/ILSVRC/Data/CLS-LOC/train/<wnid>/<wnid>_<k>.JPEG
     OUT/ILSVRC/Data/CLS-LOC/val/ILSVRC2012_val_NNNNNNNN.JPEG   (flat; labels from the CSV)
+
+--layout official (the ILSVRC2012 archives extracted; needs scipy for meta.mat):
+
+    OUT/train/<wnid>/<wnid>_<k>.JPEG
+    OUT/ILSVRC2012_img_val/ILSVRC2012_val_NNNNNNNN.JPEG
+    OUT/ILSVRC2012_devkit_t12/data/ILSVRC2012_validation_ground_truth.txt   id of image i on line i
+    OUT/ILSVRC2012_devkit_t12/data/meta.mat     struct array `synsets` (ILSVRC2012_ID, WNID, words,
+                                                ..., num_children): the classes as leaves with ids
+                                                in a seeded shuffled order, plus one parent
+    OUT/ILSVRC2012_bbox_val_v3/val/ILSVRC2012_val_NNNNNNNN.xml   one <object> per image
+
+The same arguments give the same images, labels and boxes in either layout, so the two convert
+to the same shards.
 
 --images train images are dealt to the classes in turn; each class gets --val_per_class val
 images. The pixels are random smooth colour fields (speed work: the content does not matter);
@@ -103,6 +116,7 @@ def main():
     p.add_argument("--distinct", type=int, default=256, help="different JPEGs, reused in turn")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--encoder", choices=("auto", "pil", "builtin"), default="auto")
+    p.add_argument("--layout", choices=("kaggle", "official"), default="kaggle")
     a = p.parse_args()
     if a.num_classes < 1 or a.images < a.num_classes or a.val_per_class < 1 or a.distinct < 1:
         print("make_imagenet_layout.py: need --num_classes >= 1, --images >= --num_classes, "
@@ -117,8 +131,18 @@ def main():
             if a.encoder == "pil":
                 print("make_imagenet_layout.py: --encoder pil but PIL is not installed", file=sys.stderr)
                 sys.exit(2)
+    savemat = None
+    if a.layout == "official":
+        try:
+            from scipy.io import savemat
+        except ImportError:
+            print("make_imagenet_layout.py: --layout official writes meta.mat with scipy, which is "
+                  "not installed (Debian: python3-scipy)", file=sys.stderr)
+            sys.exit(2)
     key = dict(vars(a), encoder="pil" if Image else "builtin")
     key.pop("out")
+    if a.layout == "kaggle":
+        key.pop("layout")  # .done files written before --layout existed stay valid
     done = os.path.join(a.out, ".done")
     if os.path.isfile(done):
         with open(done) as f:
@@ -134,11 +158,14 @@ def main():
         w, h = rng.randrange(280, 401, 8), rng.randrange(240, 361, 8)
         pool.append((pil_jpeg(w, h, rng, Image) if Image else dc_only_jpeg(w, h, rng), w, h))
 
-    root = os.path.join(a.out, "ILSVRC", "Data", "CLS-LOC")
+    official = a.layout == "official"
+    root = a.out if official else os.path.join(a.out, "ILSVRC", "Data", "CLS-LOC")
     wnids = [f"n{10000000 + 37 * c:08d}" for c in range(a.num_classes)]  # sorted = class order
-    with open(os.path.join(_mkdir(a.out), "LOC_synset_mapping.txt"), "w") as f:
-        for c, w in enumerate(wnids):
-            f.write(f"{w} synthetic class {c}\n")
+    words = [f"synthetic class {c}" for c in range(a.num_classes)]
+    if not official:
+        with open(os.path.join(_mkdir(a.out), "LOC_synset_mapping.txt"), "w") as f:
+            for c, w in enumerate(wnids):
+                f.write(f"{w} {words[c]}\n")
     k = 0
     counts = [0] * a.num_classes
     for i in range(a.images):
@@ -148,8 +175,9 @@ def main():
             f.write(pool[k % len(pool)][0])
         counts[c] += 1
         k += 1
-    val = _mkdir(os.path.join(root, "val"))
+    val = _mkdir(os.path.join(root, "ILSVRC2012_img_val" if official else "val"))
     rows = ["ImageId,PredictionString"]
+    labels = []  # (image_id, class, w, h, box) for the official layout's files
     for j in range(a.num_classes * a.val_per_class):
         c = j % a.num_classes
         data, w, h = pool[k % len(pool)]
@@ -160,12 +188,44 @@ def main():
         x1, y1 = rng.randrange(0, w // 2), rng.randrange(0, h // 2)
         x2, y2 = rng.randrange(x1 + 8, w), rng.randrange(y1 + 8, h)
         rows.append(f"{image_id},{wnids[c]} {x1} {y1} {x2} {y2} ")
-    with open(os.path.join(a.out, "LOC_val_solution.csv"), "w") as f:
-        f.write("\n".join(rows) + "\n")
+        labels.append((image_id, c, w, h, (x1, y1, x2, y2)))
+    if official:
+        write_devkit(a.out, wnids, words, labels, random.Random(a.seed + 1), savemat)
+    else:
+        with open(os.path.join(a.out, "LOC_val_solution.csv"), "w") as f:
+            f.write("\n".join(rows) + "\n")
     with open(done, "w") as f:
         json.dump(key, f)
     print(f"{a.out}: {a.images} train + {len(rows) - 1} val JPEGs, {a.num_classes} classes, "
-          f"{len(pool)} distinct images ({key['encoder']} encoder)")
+          f"{len(pool)} distinct images ({key['encoder']} encoder, {a.layout} layout)")
+
+
+def write_devkit(out, wnids, words, labels, rng, savemat):
+    """The devkit's ground truth and meta.mat, and one box XML per val image."""
+    import numpy as np
+
+    ids = list(range(1, len(wnids) + 1))
+    rng.shuffle(ids)  # ILSVRC2012_IDs are not in WNID order in the real devkit either
+    fields = ["ILSVRC2012_ID", "WNID", "words", "gloss", "num_children", "children",
+              "wordnet_height", "num_train_images"]
+    synsets = np.zeros((len(wnids) + 1, 1), dtype=[(f, "O") for f in fields])
+    for c, w in enumerate(wnids):
+        synsets[c, 0] = (float(ids[c]), w, words[c], "synthetic", 0.0, np.zeros((1, 0)), 0.0, 0.0)
+    synsets[len(wnids), 0] = (float(len(wnids) + 1), "n00000000", "synthetic root", "synthetic",
+                              float(len(wnids)), np.array([ids], dtype=float), 1.0, 0.0)
+    data = _mkdir(os.path.join(out, "ILSVRC2012_devkit_t12", "data"))
+    savemat(os.path.join(data, "meta.mat"), {"synsets": synsets}, do_compression=True)
+    with open(os.path.join(data, "ILSVRC2012_validation_ground_truth.txt"), "w") as f:
+        f.writelines(f"{ids[c]}\n" for _, c, _, _, _ in labels)
+    boxes = _mkdir(os.path.join(out, "ILSVRC2012_bbox_val_v3", "val"))
+    for image_id, c, w, h, (x1, y1, x2, y2) in labels:
+        with open(os.path.join(boxes, image_id + ".xml"), "w") as f:
+            f.write(f"<annotation>\n\t<folder>val</folder>\n\t<filename>{image_id}</filename>\n"
+                    f"\t<size>\n\t\t<width>{w}</width>\n\t\t<height>{h}</height>\n"
+                    f"\t\t<depth>3</depth>\n\t</size>\n\t<object>\n\t\t<name>{wnids[c]}</name>\n"
+                    f"\t\t<bndbox>\n\t\t\t<xmin>{x1}</xmin>\n\t\t\t<ymin>{y1}</ymin>\n"
+                    f"\t\t\t<xmax>{x2}</xmax>\n\t\t\t<ymax>{y2}</ymax>\n\t\t</bndbox>\n"
+                    f"\t</object>\n</annotation>\n")
 
 
 def _mkdir(path):

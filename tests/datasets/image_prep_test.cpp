@@ -7,12 +7,12 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <functional>
 #include <map>
 #include <set>
 
 #include "common/error.h"
 #include "common/files.h"
+#include "common/format.h"
 #include "common/h5.h"
 #include "datasets/layout_fixture.h"
 #include "datasets/shard_reader.h"
@@ -21,61 +21,10 @@
 namespace scouter {
 namespace {
 
-using testing::place_image;
+using testing::by_source;
+using testing::expect_pixels;
+using testing::ImagePrepTest;
 using testing::write_text;
-
-std::string user_error(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "no UserError";
-}
-
-// The fixture image each source path was copied from, to look up PIL's pixels.
-using Origins = std::map<std::string, std::string>;
-
-void expect_pixels(const std::vector<testing::StoredSample>& samples, const Origins& origin) {
-  for (const auto& s : samples) {
-    SCOPED_TRACE(s.source);
-    ASSERT_TRUE(origin.count(s.source));
-    int diff = 0;
-    auto expected = testing::expected_pixels(origin.at(s.source));
-    for (size_t i = 0; i < expected.size(); ++i) diff += expected[i] != s.pixels[i];
-    EXPECT_EQ(diff, 0);
-  }
-}
-
-const testing::StoredSample& by_source(const std::vector<testing::StoredSample>& v,
-                                       const std::string& source) {
-  auto it = std::find_if(v.begin(), v.end(), [&](const auto& s) { return s.source == source; });
-  if (it == v.end()) throw Error("no stored sample from " + source);
-  return *it;
-}
-
-class ImagePrepTest : public ::testing::Test {
- protected:
-  ImagePrepOptions options() {
-    ImagePrepOptions o;
-    o.src = src_;
-    o.out = out_;
-    o.img_size = size_;
-    o.shard_size = 3;
-    o.threads = 2;
-    o.max_bad_fraction = 0.3;
-    return o;
-  }
-  void place(const std::string& fixture, const std::string& rel) {
-    place_image(fixture, src_ + "/" + rel);
-    origin_[rel] = fixture;
-  }
-
-  testing::TempDir dir_;
-  std::string src_ = dir_.file("src"), out_ = dir_.file("out");
-  int64_t size_ = testing::fixture_img_size();
-  Origins origin_;
-};
 
 // ---- ImageNet ----
 
@@ -202,11 +151,12 @@ TEST_F(ImageNetPrepTest, SortedValWithAndWithoutSolutionFile) {
 
 TEST_F(ImageNetPrepTest, FlatValNeedsTheSolutionFile) {
   place("rgb.jpg", "val/ILSVRC2012_val_00000001.JPEG");
-  std::string msg = user_error([&] { prep_image_dataset("ImageNet", options(), nullptr); });
+  std::string msg =
+      testing::user_error_message([&] { prep_image_dataset("ImageNet", options(), nullptr); });
   EXPECT_NE(msg.find("LOC_val_solution.csv"), std::string::npos) << msg;
   ImagePrepOptions o = options();
   o.num_classes = 4;
-  msg = user_error([&] { prep_image_dataset("ImageNet", o, nullptr); });
+  msg = testing::user_error_message([&] { prep_image_dataset("ImageNet", o, nullptr); });
   EXPECT_NE(msg.find("--num_classes 4"), std::string::npos) << msg;
 }
 
@@ -264,19 +214,68 @@ TEST_F(CubPrepTest, LabelsSplitsAndBoxes) {
   EXPECT_EQ(set->meta().source_files.size(), 5u);
 }
 
+// A box with nothing inside its image makes the sample bad (counted, reported, subject to
+// --max_bad_fraction), never an empty stored box; a box partly outside is clipped.
+TEST_F(CubPrepTest, BoxOutsideTheImageIsABadSample) {
+  auto [w1, h1] = testing::fixture_size("rgb.jpg");                 // id 1, train
+  auto [w3, h3] = testing::fixture_size("gray.jpg");                // id 3, train
+  auto [w4, h4] = testing::fixture_size("rgb444_progressive.jpg");  // id 4, val
+  write_text(src_ + "/bounding_boxes.txt",
+             str_format("1 {} 1 10 {}\n2 2 3 4 5\n3 {} 0 4 4\n4 1 {} 4 2\n5 2 3 4 5\n6 2 3 4 5\n",
+                        w1 - 3, h1 + 7, w3, h4 + 0.5));
+  ImagePrepOptions o = options();
+  o.max_bad_fraction = 0.5;
+  ImagePrepResult r = prep_image_dataset("CUB200", o, nullptr);
+  EXPECT_EQ(r.source_count, 6);
+  EXPECT_EQ(r.bad_count, 2);  // id 3 starts at the right edge, id 4 below the bottom
+  auto train = testing::read_stored(out_, "train");
+  auto val = testing::read_stored(out_, "val");
+  EXPECT_EQ(train.size() + val.size(), 4u);
+  for (const auto* split : {&train, &val})
+    for (const auto& s : *split) {
+      EXPECT_NE(s.source, "images/002.Laysan_Albatross/c.jpg");
+      EXPECT_NE(s.source, "images/002.Laysan_Albatross/d.jpg");
+      EXPECT_GT(s.box[2], 0.f) << s.source;
+      EXPECT_GT(s.box[3], 0.f) << s.source;
+    }
+  const auto& clipped = by_source(train, "images/001.Black_footed_Albatross/a.jpg");
+  EXPECT_NEAR(clipped.box[0], (w1 - 3.0) * size_ / w1, 1e-4);
+  EXPECT_NEAR(clipped.box[2], 3.0 * size_ / w1, 1e-4);  // 10 wide, 3 inside
+  EXPECT_NEAR(clipped.box[1] + clipped.box[3], size_, 1e-4);
+  std::string report = read_text_file(out_ + "/bad_images.txt");
+  EXPECT_NE(report.find(str_format("images/002.Laysan_Albatross/c.jpg: its box (x {}, y 0, w 4, "
+                                   "h 4) lies outside the {}x{} image",
+                                   w3, w3, h3)),
+            std::string::npos)
+      << report;
+  EXPECT_NE(report.find(str_format("images/002.Laysan_Albatross/d.jpg: its box (x 1, y {}, w 4, "
+                                   "h 2) lies outside the {}x{} image",
+                                   h4 + 0.5, w4, h4)),
+            std::string::npos)
+      << report;
+
+  o.max_bad_fraction = 0.3;  // 2 of 6 is more
+  o.out = dir_.file("strict");
+  std::string msg = testing::user_error_message([&] { prep_image_dataset("CUB200", o, nullptr); });
+  EXPECT_NE(msg.find("2 of 6 source images"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("box lies outside"), std::string::npos) << msg;
+}
+
 TEST_F(CubPrepTest, MissingLayoutFileIsNamed) {
   std::filesystem::remove(src_ + "/images.txt");
-  std::string msg = user_error([&] { prep_image_dataset("CUB200", options(), nullptr); });
+  std::string msg =
+      testing::user_error_message([&] { prep_image_dataset("CUB200", options(), nullptr); });
   EXPECT_NE(msg.find("images.txt"), std::string::npos) << msg;
   EXPECT_EQ(msg.find("bounding_boxes"), std::string::npos) << msg;  // one file, the missing one
 }
 
 TEST_F(CubPrepTest, InconsistentLayoutFilesAreNamed) {
   write_text(src_ + "/bounding_boxes.txt", "1 2 3 4 5\n2 2 3 4 5\n");
-  std::string msg = user_error([&] { prep_image_dataset("CUB200", options(), nullptr); });
+  std::string msg =
+      testing::user_error_message([&] { prep_image_dataset("CUB200", options(), nullptr); });
   EXPECT_NE(msg.find("bounding_boxes.txt' has no line for image id 3"), std::string::npos) << msg;
   write_text(src_ + "/train_test_split.txt", "1 1\n2 x\n");
-  msg = user_error([&] { prep_image_dataset("CUB200", options(), nullptr); });
+  msg = testing::user_error_message([&] { prep_image_dataset("CUB200", options(), nullptr); });
   EXPECT_NE(msg.find("train_test_split.txt"), std::string::npos) << msg;
 }
 
@@ -331,7 +330,8 @@ TEST_F(ContextPrepTest, CategoriesFromNamesAndASeededStratifiedSplit) {
 
 TEST_F(ContextPrepTest, NamesWithoutCategoryAreRefused) {
   place("rgb.jpg", "nocategory.jpg");
-  std::string msg = user_error([&] { prep_image_dataset("ConText", options(), nullptr); });
+  std::string msg =
+      testing::user_error_message([&] { prep_image_dataset("ConText", options(), nullptr); });
   EXPECT_NE(msg.find("nocategory.jpg"), std::string::npos) << msg;
 }
 

@@ -1,5 +1,6 @@
 #include "datasets/layout_fixture.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -60,6 +61,39 @@ std::vector<StoredSample> read_stored(const std::string& dir, const std::string&
                    std::vector<uint8_t>(px, px + set->sample_bytes()), set->box(i)});
   }
   return out;
+}
+
+void expect_pixels(const std::vector<StoredSample>& samples, const Origins& origin) {
+  for (const auto& s : samples) {
+    SCOPED_TRACE(s.source);
+    ASSERT_TRUE(origin.count(s.source));
+    int diff = 0;
+    auto expected = expected_pixels(origin.at(s.source));
+    for (size_t i = 0; i < expected.size(); ++i) diff += expected[i] != s.pixels[i];
+    EXPECT_EQ(diff, 0);
+  }
+}
+
+const StoredSample& by_source(const std::vector<StoredSample>& v, const std::string& source) {
+  auto it = std::find_if(v.begin(), v.end(), [&](const auto& s) { return s.source == source; });
+  if (it == v.end()) throw Error("no stored sample from " + source);
+  return *it;
+}
+
+ImagePrepOptions ImagePrepTest::options() const {
+  ImagePrepOptions o;
+  o.src = src_;
+  o.out = out_;
+  o.img_size = size_;
+  o.shard_size = 3;
+  o.threads = 2;
+  o.max_bad_fraction = 0.3;
+  return o;
+}
+
+void ImagePrepTest::place(const std::string& fixture, const std::string& rel) {
+  place_image(fixture, src_ + "/" + rel);
+  origin_[rel] = fixture;
 }
 
 }  // namespace scouter::testing
