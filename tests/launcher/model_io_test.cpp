@@ -73,6 +73,9 @@ struct PublishedCase {
   const char* stem;
 };
 
+// gtest names the case by its fixture (not a byte dump) in CTest's list.
+void PrintTo(const PublishedCase& c, std::ostream* os) { *os << c.name; }
+
 class PublishedImport : public ::testing::TestWithParam<PublishedCase> {};
 
 // The published code's checkpoint imports with its args, and the imported model computes what the
