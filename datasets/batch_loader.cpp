@@ -75,6 +75,54 @@ std::vector<int64_t> BatchLoader::epoch_samples(int64_t epoch) const {
   return order;
 }
 
+namespace {
+
+// A stored image as floats at oh x ow (still 0..255): through uint8 when resized, as the
+// published pipeline (PIL resize, then ToTensor) does. `scratch` is reused between calls.
+void resize_to_float(const uint8_t* px, int c, int h, int w, int oh, int ow, float* out,
+                     std::vector<uint8_t>& scratch) {
+  const size_t sample = static_cast<size_t>(c) * oh * ow;
+  if (oh != h || ow != w) {
+    scratch.resize(sample);
+    resize_bilinear_u8(px, c, h, w, scratch.data(), oh, ow);
+    std::copy(scratch.begin(), scratch.end(), out);
+  } else {
+    std::copy(px, px + sample, out);
+  }
+}
+
+// (v / 255 - mean) / std per channel, in its affine form.
+class Normaliser {
+ public:
+  explicit Normaliser(const ShardMeta& meta) {
+    for (int64_t ch = 0; ch < meta.channels; ++ch) {
+      gain_.push_back(static_cast<float>(1.0 / (255.0 * meta.std[ch])));
+      offset_.push_back(static_cast<float>(-meta.mean[ch] / meta.std[ch]));
+    }
+  }
+  void operator()(float* img, size_t plane) const {
+    for (size_t ch = 0; ch < gain_.size(); ++ch) {
+      float* v = img + ch * plane;
+      for (size_t k = 0; k < plane; ++k) v[k] = v[k] * gain_[ch] + offset_[ch];
+    }
+  }
+
+ private:
+  std::vector<float> gain_, offset_;
+};
+
+}  // namespace
+
+void eval_transform(const uint8_t* stored, const ShardMeta& meta, int64_t out_h, int64_t out_w,
+                    float* out) {
+  std::vector<uint8_t> scratch;
+  resize_to_float(stored, static_cast<int>(meta.channels), static_cast<int>(meta.height),
+                  static_cast<int>(meta.width), static_cast<int>(out_h), static_cast<int>(out_w),
+                  out, scratch);
+  const Normaliser normalise(meta);
+  normalise(out, static_cast<size_t>(out_h * out_w));
+}
+
 Batch BatchLoader::make_batch(const std::vector<int64_t>& indices, int64_t epoch,
                               bool augment) const {
   const ShardMeta& meta = shards_->meta();
@@ -97,12 +145,7 @@ Batch BatchLoader::make_batch(const std::vector<int64_t>& indices, int64_t epoch
         fmt::format("sample index {} outside the split's {} samples", index, shards_->size()));
     b.labels.push_back(shards_->labels()[static_cast<size_t>(index)]);
   }
-  // Per-channel affine form of (v / 255 - mean) / std.
-  std::vector<float> gain(c), offset(c);
-  for (int ch = 0; ch < c; ++ch) {
-    gain[ch] = static_cast<float>(1.0 / (255.0 * meta.std[ch]));
-    offset[ch] = static_cast<float>(-meta.mean[ch] / meta.std[ch]);
-  }
+  const Normaliser normalise(meta);
   const uint64_t epoch_seed = mix_seed(opt_.seed, static_cast<uint64_t>(epoch));
   // A row depends only on its sample index and the seeds, so any split across threads gives
   // the same batch.
@@ -110,25 +153,14 @@ Batch BatchLoader::make_batch(const std::vector<int64_t>& indices, int64_t epoch
     std::vector<uint8_t> resized;
     for (size_t r = begin; r < end; ++r) {
       int64_t index = indices[r];
-      const uint8_t* px = shards_->image(index);
       float* out = b.images.data() + r * sample;
-      if (oh != h || ow != w) {
-        // Through uint8, as the published pipeline (PIL resize, then ToTensor) does.
-        resized.resize(sample);
-        resize_bilinear_u8(px, c, h, w, resized.data(), oh, ow);
-        std::copy(resized.begin(), resized.end(), out);
-      } else {
-        std::copy(px, px + sample, out);
-      }
+      resize_to_float(shards_->image(index), c, h, w, oh, ow, out, resized);
       if (augment) {
         AugmentParams p =
             draw_augment(mix_seed(epoch_seed, static_cast<uint64_t>(index)), meta.flip_allowed);
         apply_augment(p, out, c, oh, ow);
       }
-      for (int ch = 0; ch < c; ++ch) {
-        float* v = out + ch * plane;
-        for (size_t k = 0; k < plane; ++k) v[k] = v[k] * gain[ch] + offset[ch];
-      }
+      normalise(out, plane);
     }
   };
   size_t threads =

@@ -100,6 +100,13 @@ class BatchLoader {
   std::thread worker_;
 };
 
+// The evaluation transform of one stored sample (C x height x width of `meta`), what
+// make_batch does to a row without augmentation: resized to out_h x out_w through uint8 (PIL's
+// bilinear) when that is not the stored size, then (v / 255 - mean) / std per channel with
+// meta's statistics. out: C x out_h x out_w.
+void eval_transform(const uint8_t* stored, const ShardMeta& meta, int64_t out_h, int64_t out_w,
+                    float* out);
+
 // Deterministic 64-bit mixing (splitmix64) used for every seed derived in the project.
 uint64_t mix_seed(uint64_t a, uint64_t b);
 

@@ -176,33 +176,57 @@ class Pool {
 
 }  // namespace
 
+void store_decoded_image(const RgbImage& img, int channels, int height, int width,
+                         const std::array<float, 4>& box, uint8_t* dst, float* box_out) {
+  SCOUTER_CHECK(channels == 1 || channels == 3, "stored images have 1 or 3 channels");
+  if (channels == 3) {
+    resize_bilinear_u8(img.planar.data(), 3, img.height, img.width, dst, height, width);
+  } else {
+    std::vector<uint8_t> gray(static_cast<size_t>(img.height) * img.width);
+    rgb_to_luma(img, gray.data());
+    resize_bilinear_u8(gray.data(), 1, img.height, img.width, dst, height, width);
+  }
+  std::fill(box_out, box_out + 4, -1.f);
+  if (box[2] < 0) return;
+  // Stored pixels: each axis scaled by its own factor (the resize is not aspect-preserving).
+  const double sw = width, sh = height;
+  double sx = sw / img.width, sy = sh / img.height;
+  double x1 = std::clamp(box[0] * sx, 0.0, sw), y1 = std::clamp(box[1] * sy, 0.0, sh);
+  double x2 = std::clamp((box[0] + box[2]) * sx, 0.0, sw);
+  double y2 = std::clamp((box[1] + box[3]) * sy, 0.0, sh);
+  box_out[0] = static_cast<float>(x1);
+  box_out[1] = static_cast<float>(y1);
+  box_out[2] = static_cast<float>(x2 - x1);
+  box_out[3] = static_cast<float>(y2 - y1);
+}
+
+void rgb_to_luma(const RgbImage& img, uint8_t* out) {
+  const size_t plane = static_cast<size_t>(img.height) * img.width;
+  const uint8_t* r = img.planar.data();
+  const uint8_t* g = r + plane;
+  const uint8_t* b = g + plane;
+  // PIL's L24 in fixed point: (299, 587, 114) / 1000 as 16-bit fractions, rounded.
+  for (size_t i = 0; i < plane; ++i)
+    out[i] = static_cast<uint8_t>((r[i] * 19595u + g[i] * 38470u + b[i] * 7471u + 0x8000u) >> 16);
+}
+
 void convert_image(const std::string& path, int64_t img_size, const std::array<float, 4>& box,
                    uint8_t* dst, float* box_out) {
   thread_local RgbImage img;
   thread_local std::vector<uint8_t> file;
   decode_image_file(path, &img, &file);
   const int s = static_cast<int>(img_size);
-  resize_bilinear_u8(img.planar.data(), 3, img.height, img.width, dst, s, s);
-  std::fill(box_out, box_out + 4, -1.f);
-  if (box[2] < 0) return;
   // A box with nothing left inside the image would be stored as an empty box that every box
   // metric silently skips or divides by: the sample is bad instead (counted against
   // --max_bad_fraction). A box partly outside is clipped.
-  const double w = img.width, h = img.height;
-  if (std::min<double>(box[0] + box[2], w) <= std::max<double>(box[0], 0) ||
-      std::min<double>(box[1] + box[3], h) <= std::max<double>(box[1], 0))
-    throw BadImage(fmt::format("its box (x {}, y {}, w {}, h {}) lies outside the {}x{} image",
-                               box[0], box[1], box[2], box[3], img.width, img.height));
-  // Stored pixels: each axis scaled by its own factor (the resize is not aspect-preserving).
-  const double side = s;
-  double sx = side / img.width, sy = side / img.height;
-  double x1 = std::clamp(box[0] * sx, 0.0, side), y1 = std::clamp(box[1] * sy, 0.0, side);
-  double x2 = std::clamp((box[0] + box[2]) * sx, 0.0, side);
-  double y2 = std::clamp((box[1] + box[3]) * sy, 0.0, side);
-  box_out[0] = static_cast<float>(x1);
-  box_out[1] = static_cast<float>(y1);
-  box_out[2] = static_cast<float>(x2 - x1);
-  box_out[3] = static_cast<float>(y2 - y1);
+  if (box[2] >= 0) {
+    const double w = img.width, h = img.height;
+    if (std::min<double>(box[0] + box[2], w) <= std::max<double>(box[0], 0) ||
+        std::min<double>(box[1] + box[3], h) <= std::max<double>(box[1], 0))
+      throw BadImage(fmt::format("its box (x {}, y {}, w {}, h {}) lies outside the {}x{} image",
+                                 box[0], box[1], box[2], box[3], img.width, img.height));
+  }
+  store_decoded_image(img, 3, s, s, box, dst, box_out);
 }
 
 void convert_shards(const ConvertSettings& settings, const std::vector<ShardJob>& jobs, int threads,

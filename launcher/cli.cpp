@@ -67,6 +67,9 @@ commands:
                      SCOUTER attention / FC CAM, Grad-CAM, Grad-CAM++ maps, pictures and
                      explanation metrics (area, precision, insertion/deletion AUC,
                      infidelity, sensitivity) into RUN/explain; run under mpirun to share it
+  explain RUN --image FILE [FILE ...] [--box x,y,w,h] [--classes C,C,...] [--top_k N]
+                     prediction, top-k classes and maps of your own JPEG/PNG images, into
+                     RUN/explain/images; tab-separated result lines on stdout
   sweep FILE.toml [--dry-run true] [--slurm true] [--dir DIR]
                      expand a sweep file and run it locally (mpirun) or submit it to Slurm
   report DIR [DIR ...] [--html]

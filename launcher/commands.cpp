@@ -1,5 +1,6 @@
 #include "launcher/commands.h"
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 
@@ -21,6 +22,7 @@
 #include "worker/train/evaluate_run.h"
 #include "worker/train/model_io.h"
 #include "worker/explain/explain.h"
+#include "worker/explain/explain_image.h"
 #include "worker/train/trainer.h"
 #include "worker/explain/vis.h"
 
@@ -114,13 +116,93 @@ int cmd_vis(const ParsedArgs& args) {
   return kExitOk;
 }
 
+// --box for `explain --image`: "x,y,w,h" for every image, or one per image joined by ':'
+// ("-" for an image without a box), in the image file's pixels.
+std::vector<SourceBox> parse_boxes(const std::string& text) {
+  std::vector<SourceBox> boxes;
+  if (text.empty()) return boxes;
+  for (const std::string& item : split(text, ':')) {
+    if (item == "-") {
+      boxes.push_back(kNoBox);
+      continue;
+    }
+    std::vector<std::string> parts = split(item, ',');
+    SourceBox b = kNoBox;
+    bool ok = parts.size() == 4;
+    for (size_t k = 0; ok && k < 4; ++k) {
+      auto v = parse_double(parts[k]);
+      ok = v && std::isfinite(*v);
+      if (ok) b[k] = *v;
+    }
+    if (!ok)
+      throw UserError(str_format("command line: --box '{}' is not x,y,w,h (four numbers)", item),
+                      "e.g. --box 10,20,64,48 (pixels of the image file), or one box per image "
+                      "joined by ':' with '-' for none: --box 10,20,64,48:-:0,0,30,30");
+    boxes.push_back(b);
+  }
+  return boxes;
+}
+
+// `scouter explain RUN --image FILE [FILE ...]`: the run is the first positional, every further
+// positional is one more image (the command line gives --image one value). Checked before MPI
+// starts, so these mistakes are told at once.
+ImageExplainOptions image_options(const ParsedArgs& args, const CommandOptions& o,
+                                  const ExplainOptions& opt) {
+  for (const char* key : {"images", "all", "pictures", "metrics"})
+    if (!o.get(key).empty())
+      throw UserError(str_format("command line: explain --image does not take --{}", key),
+                      "--image explains your own images; leave --image out to explain the "
+                      "validation set");
+  if (launcher_world_size() > 1)
+    throw UserError("command line: explain --image runs in one process, not under mpirun",
+                    "run scouter explain RUN --image FILE without mpirun");
+  ImageExplainOptions io;
+  io.images.push_back(o.get("image"));
+  for (size_t i = 1; i < args.positional.size(); ++i) {
+    const std::string& p = args.positional[i];
+    if (fs::is_directory(p))
+      throw UserError(
+          str_format("command line: explain --image takes one run folder, then image files; "
+                     "'{}' is a folder",
+                     p),
+          "explain images with one run at a time: scouter explain RUN --image a.jpg b.png");
+    io.images.push_back(p);
+  }
+  io.boxes = parse_boxes(o.get("box"));
+  io.classes = opt.classes;
+  io.top_k = int_option(o, "top_k", io.top_k, 1);
+  return io;
+}
+
+// Runs `explain --image` and prints its results for scripts.
+int explain_images(const std::string& run, const ImageExplainOptions& io, const Config& request,
+                   const Origins& origins) {
+  auto results = run_explain_images(run, io, request, origins);
+  // Tab-separated lines for scripts (docs/explanations.md); class names come last in a line.
+  std::string out;
+  for (const auto& r : results) {
+    out += str_format("image\t{}\t{}\t{}\n", r.image, r.folder, r.json);
+    out += str_format("pred\t{}\t{}\t{:.6f}\t{}\n", r.image, r.top[0].cls, r.top[0].probability,
+                      r.top[0].name);
+    for (size_t k = 0; k < r.top.size(); ++k)
+      out += str_format("top\t{}\t{}\t{}\t{:.6f}\t{}\n", r.image, k + 1, r.top[k].cls,
+                        r.top[k].probability, r.top[k].name);
+    for (const auto& m : r.maps)
+      out += str_format("map\t{}\t{}\t{}\t{}\t{}\n", r.image, m.method, m.cls, m.picture,
+                        std::isfinite(m.precision) ? str_format("{:.6f}", m.precision) : "-");
+  }
+  std::fputs(out.c_str(), stdout);
+  return kExitOk;
+}
+
 // `scouter explain RUN ...`: the command's own options, the rest are config keys that override
 // the run's stored config where that makes sense (dataset_dir, metrics settings, threads).
 int cmd_explain(const ParsedArgs& args) {
   if (args.positional.empty())
     throw UserError("command line: explain needs one or more run folders",
                     "e.g. scouter explain runs/quickstart/scouter_pos --images 200");
-  static const std::vector<std::string> own = {"images", "all", "pictures", "classes", "metrics"};
+  static const std::vector<std::string> own = {"images",  "all",   "pictures", "classes",
+                                               "metrics", "image", "box",      "top_k"};
   ParsedArgs config_args = args;
   config_args.options.clear();
   CommandOptions o;
@@ -149,12 +231,20 @@ int cmd_explain(const ParsedArgs& args) {
     c.erase(c.find_last_not_of(" \t") + 1);
     if (!c.empty()) opt.classes.push_back(c);
   }
+  const bool image_mode = !o.get("image").empty();
+  for (const char* key : {"box", "top_k"})
+    if (!image_mode && !o.get(key).empty())
+      throw UserError(str_format("command line: --{} goes with --image", key),
+                      "e.g. scouter explain RUN --image cat.jpg --box 10,20,64,48 --top_k 3");
+  ImageExplainOptions image;
+  if (image_mode) image = image_options(args, o, opt);
   Origins origins;
   Config request = config_from_args(config_args, origins);
   if (origins.count("config"))
     throw UserError("command line: explain reads the run's own config; --config is not taken", "set single keys, e.g. --dataset_dir DIR");
   const Topology& topo = MpiEnv::init(nullptr, nullptr).topology();
   init_logging(topo.rank, request.log_level);
+  if (image_mode) return explain_images(args.positional[0], image, request, origins);
   for (const auto& run : args.positional) run_explain(run, opt, request, origins);
   return kExitOk;
 }

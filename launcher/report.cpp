@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <tuple>
 
@@ -77,16 +78,55 @@ Table runs_table(const std::vector<RunRow>& rows, std::string& csv) {
   return t;
 }
 
-// Explanation metrics: mean ± std over the runs (seeds) of each (dataset, setting, method).
-Table metrics_table(const std::vector<RunRow>& rows, std::string& csv) {
-  using Key = std::tuple<std::string, std::string, int, std::string>;
+// The fields in which explain settings (metrics.json dumps of ExplainMetrics::settings) differ.
+std::vector<std::string> differing_fields(const std::set<std::string>& dumps) {
+  std::vector<nlohmann::json> all;
+  std::set<std::string> keys;
+  for (const auto& d : dumps) {
+    all.push_back(nlohmann::json::parse(d));
+    for (const auto& [k, v] : all.back().items()) keys.insert(k);
+  }
+  std::vector<std::string> out;
+  for (const auto& k : keys) {
+    std::set<std::string> values;
+    for (const auto& j : all) values.insert(j.contains(k) ? j[k].dump() : "");
+    if (values.size() > 1) out.push_back(k);
+  }
+  return out;
+}
+
+// This run's values of those fields: "images_explained 10, img_size 28" ("unrecorded" where its
+// file lacks one).
+std::string settings_values(const nlohmann::json& mine, const std::vector<std::string>& fields) {
+  std::vector<std::string> parts;
+  for (const auto& k : fields)
+    parts.push_back(k + " " + (mine.contains(k) ? mine[k].dump() : std::string("unrecorded")));
+  return join(parts, ", ");
+}
+
+// Explanation metrics: mean ± std over the runs (seeds) of each (dataset, setting, method) that
+// were explained with the same settings. Runs of one setting explained differently (images,
+// img_size, metric keys, ...) are never pooled: each set of settings gets its own row, its
+// setting cell says how it differs, and `notes` says so.
+Table metrics_table(const std::vector<RunRow>& rows, std::string& csv,
+                    std::vector<std::string>& notes) {
+  using Key = std::tuple<std::string, std::string, int, std::string, std::string>;
   std::map<Key, std::vector<const RunRow*>> groups;
-  for (const auto& r : rows)
-    if (r.has_explain_metrics)
-      for (const auto& [method, values] : r.explain.methods)
-        groups[{r.dataset, parent(r) + "\n" + r.setting, method_order(method), method}].push_back(
-            &r);
-  Table t{"Explanation metrics (mean ± std over the runs; scouter explain)",
+  std::map<std::pair<std::string, std::string>, std::set<std::string>> variants;
+  for (const auto& r : rows) {
+    if (!r.has_explain_metrics) continue;
+    const std::string setting = parent(r) + "\n" + r.setting, dump = r.explain.settings.dump();
+    variants[{r.dataset, setting}].insert(dump);
+    for (const auto& [method, values] : r.explain.methods)
+      groups[{r.dataset, setting, method_order(method), method, dump}].push_back(&r);
+  }
+  for (const auto& [key, dumps] : variants)
+    if (dumps.size() > 1)
+      notes.push_back(str_format(
+          "{}: its runs were explained with different settings ({}); the metrics table shows "
+          "one row per settings, not pooled -- explain them alike to compare them.",
+          key.second.substr(key.second.find('\n') + 1), join(differing_fields(dumps), ", ")));
+  Table t{"Explanation metrics (mean ± std over the runs explained alike; scouter explain)",
           {"dataset", "setting", "kind", "method", "runs", "images"},
           {}};
   csv = "dataset,setting,kind,method,runs,images";
@@ -97,21 +137,23 @@ Table metrics_table(const std::vector<RunRow>& rows, std::string& csv) {
   csv += "\n";
   for (const auto& [key, group] : groups) {
     const std::string& method = std::get<3>(key);
-    // Images per run; seeds of one setting normally explain the same number.
-    std::set<int64_t> counts;
-    for (const auto* r : group) counts.insert(r->explain.images);
-    std::vector<std::string> count_text;
-    for (int64_t c : counts) count_text.push_back(std::to_string(c));
     const RunRow& first = *group.front();
+    const auto& dumps = variants[{std::get<0>(key), std::get<1>(key)}];
+    const std::string setting =
+        dumps.size() > 1
+            ? str_format("{} ({})", first.setting,
+                         settings_values(first.explain.settings, differing_fields(dumps)))
+            : first.setting;
+    const std::string images = std::to_string(first.explain.images);  // the same in a group
     std::vector<std::string> row = {std::get<0>(key),
-                                    first.setting,
+                                    setting,
                                     first.kind,
                                     method_label(method),
                                     std::to_string(group.size()),
-                                    join(count_text, "/")};
+                                    images};
     std::string line =
-        str_format("{},{},{},{},{},{}", csv_field(std::get<0>(key)), csv_field(first.setting),
-                   csv_field(first.kind), method, group.size(), join(count_text, "/"));
+        str_format("{},{},{},{},{},{}", csv_field(std::get<0>(key)), csv_field(setting),
+                   csv_field(first.kind), method, group.size(), images);
     for (const auto& [metric, title] : explain_metric_columns()) {
       std::vector<double> xs;
       for (const auto* r : group) xs.push_back(r->explain.methods.at(method).at(metric));
@@ -149,9 +191,9 @@ std::string report_table(const std::vector<std::string>& dirs, const ReportOptio
   std::string settings_csv, runs_csv, metrics_csv;
   Table settings = settings_table(rows, settings_csv);
   Table runs = runs_table(rows, runs_csv);
-  Table metrics = metrics_table(rows, metrics_csv);
-  std::string out = markdown_table(settings) + "\n" + markdown_table(runs);
   std::vector<std::string> notes;
+  Table metrics = metrics_table(rows, metrics_csv, notes);
+  std::string out = markdown_table(settings) + "\n" + markdown_table(runs);
   size_t without = 0;
   for (const auto& r : rows) without += r.has_explain_metrics ? 0 : 1;
   if (without > 0)
@@ -160,7 +202,7 @@ std::string report_table(const std::vector<std::string>& dirs, const ReportOptio
         "(RUN_DIR/explain/metrics.json) and the next report includes them.",
         without, rows.size()));
   if (!metrics.rows.empty())
-    out += "\nexplanation metrics (mean ± std over the runs of a setting):\n\n" +
+    out += "\nexplanation metrics (mean ± std over the runs of a setting explained alike):\n\n" +
            markdown_table(metrics);
   for (const auto& n : notes) out += "\n" + n + "\n";
   for (const auto& w : warnings) out += "\nwarning: " + w + "\n";

@@ -38,6 +38,9 @@ ExplainMetrics parse_explain_metrics(const std::string& text) {
   if (!j.is_object()) throw std::runtime_error("not a JSON object");
   ExplainMetrics m;
   m.images = j.at("images").get<int64_t>();
+  if (j.contains("settings") && j["settings"].is_object()) m.settings = j["settings"];
+  m.settings.erase("ranks");
+  m.settings["images_explained"] = m.images;
   const auto& methods = j.at("methods");
   if (!methods.is_object() || methods.empty())
     throw std::runtime_error("\"methods\" is not a non-empty object");

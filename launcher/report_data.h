@@ -17,6 +17,10 @@ struct ExplainMetrics {
   // method ("slot", "cam", ...) -> metric (explain_metric_names()) -> mean over the images;
   // NaN where the file has null (precision without boxes).
   std::map<std::string, std::map<std::string, double>> methods;
+  // What the numbers depend on besides the run's weights: "settings" without "ranks" (results do
+  // not depend on them), plus "images_explained" (the images count). Runs whose settings differ
+  // are never pooled (report.cpp); files without a field simply differ from those with it.
+  nlohmann::json settings = nlohmann::json::object();
 };
 
 struct RunRow {

@@ -40,11 +40,13 @@ CommandResult run_command(const std::string& command);
 // `scouter <args>` with the built binary.
 CommandResult run_scouter(const std::string& args);
 
-// A mistake the user can fix: exit status 2 and `text` in the output.
-#define EXPECT_USAGE_ERROR(result, text)                                         \
-  do {                                                                           \
-    EXPECT_EQ((result).exit_code, 2) << (result).output;                         \
-    EXPECT_NE((result).output.find(text), std::string::npos) << (result).output; \
+// A mistake the user can fix: exit status 2 and `text` in the output. `result` is evaluated
+// once (it is often the command itself).
+#define EXPECT_USAGE_ERROR(result, text)                                                   \
+  do {                                                                                     \
+    const ::scouter::testing::CommandResult& usage_result_ = (result);                     \
+    EXPECT_EQ(usage_result_.exit_code, 2) << usage_result_.output;                         \
+    EXPECT_NE(usage_result_.output.find(text), std::string::npos) << usage_result_.output; \
   } while (0)
 
 void write_bytes(const std::string& path, const std::string& bytes);

@@ -185,6 +185,21 @@ TEST_F(BatchLoaderTest, ResizesToImgSize) {
                   (resized[c * 81 + p] / 255.0 - mean[c]) / stddev[c], 1e-5);
 }
 
+// explain --image gives a user's image the transform of a validation row: bitwise the same.
+TEST_F(BatchLoaderTest, EvalTransformIsAnUnaugmentedRow) {
+  for (int64_t size : {0, 9}) {
+    SCOPED_TRACE(size);
+    LoaderOptions o = options(2, false, false);
+    o.img_size = size;
+    BatchLoader loader(shards_, o);
+    Batch b = loader.make_batch({5, 21}, 0, false);
+    const int64_t oh = loader.out_height(), ow = loader.out_width(), sample = kC * oh * ow;
+    std::vector<float> out(static_cast<size_t>(sample));
+    eval_transform(images_.data() + 21 * kC * kH * kW, shards_->meta(), oh, ow, out.data());
+    EXPECT_EQ(out, std::vector<float>(b.images.begin() + sample, b.images.end()));
+  }
+}
+
 TEST_F(BatchLoaderTest, AugmentationIsSeededAndMatchesMakeBatch) {
   LoaderOptions o = options(23, false, false);
   o.aug = true;

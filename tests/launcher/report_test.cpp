@@ -62,7 +62,8 @@ class ReportTest : public ::testing::Test {
   }
 
   void write_metrics(const std::string& run, const std::string& kind, int64_t images,
-                     const std::map<std::string, MethodValues>& methods) {
+                     const std::map<std::string, MethodValues>& methods,
+                     const json& settings = {{"grad_min_level", 0.0}, {"seed", 1}}) {
     json m = {{"run", run},
               {"dataset", "MNIST"},
               {"kind", kind == "pos"   ? "scouter+"
@@ -71,7 +72,7 @@ class ReportTest : public ::testing::Test {
               {"images", images},
               {"classes_shown", {0, 1, 2, 3}},
               {"created_by", "scouter test"},
-              {"settings", {{"grad_min_level", 0.0}, {"seed", 1}}},
+              {"settings", settings},
               {"methods", json::object()}};
     const char* keys[] = {"area",         "precision",  "insertion_auc",
                           "deletion_auc", "infidelity", "sensitivity"};
@@ -123,7 +124,7 @@ class ReportTest : public ::testing::Test {
       write_metrics(neg, "neg", 10,
                     {{"slot", {0.5, seed == 1 ? json(0.4) : json(nullptr), 0.5, 0.5, 1.0, 2.0}}});
       std::string fc = make_run(str_format("fc_seed{}", seed), "fc");
-      write_metrics(fc, "fc", seed == 1 ? 10 : 20,
+      write_metrics(fc, "fc", 10,
                     {{"cam", {0.3, 0.3, 0.3, 0.3, 0.3, 0.3}},
                      {"gradcam", {0.2, 0.2, 0.2, 0.2, 0.2, 0.2}},
                      {"gradcampp", {0.1, 0.1, 0.1, 0.1, 0.1, 0.1}}});
@@ -152,7 +153,7 @@ TEST_F(ReportTest, MetricsTableIsMeanAndStdOverSeeds) {
             "0.4000 ± 0.0000 | 0.5000 ± 0.0000 | 0.5000 ± 0.0000 | 1 ± 0 | 2 ± 0 |")
       << out;
   EXPECT_EQ(line_with(out, "| Grad-CAM++ |"),
-            "| MNIST | study/fc | FC smallcnn | Grad-CAM++ | 2 | 10/20 | 0.1000 ± 0.0000 | "
+            "| MNIST | study/fc | FC smallcnn | Grad-CAM++ | 2 | 10 | 0.1000 ± 0.0000 | "
             "0.1000 ± 0.0000 | 0.1000 ± 0.0000 | 0.1000 ± 0.0000 | 0.1 ± 0 | 0.1 ± 0 |")
       << out;
   // Methods in order: Grad-CAM, CAM, Grad-CAM++; every run has metrics, so no hint.
@@ -169,6 +170,43 @@ TEST_F(ReportTest, MetricsTableIsMeanAndStdOverSeeds) {
             "MNIST,study/pos,SCOUTER+ smallcnn,slot,2,10,0.15,0.0707107,0.6,0.141421,0.7,"
             "0.141421,0.3,0.141421,0.02,0.0141421,0.04,0.0141421");
   EXPECT_EQ(count(csv, "\n"), 6u) << csv;  // header + pos, neg, 3 FC methods
+}
+
+// Seeds of one setting explained with other settings (here another input size and image count)
+// are two rows, each of one run, never one mean; the text says why.
+TEST_F(ReportTest, RunsExplainedWithDifferentSettingsAreNotPooled) {
+  make_study(false);
+  const std::map<std::string, MethodValues> fc2 = {{"cam", {0.5, 0.5, 0.5, 0.5, 0.5, 0.5}},
+                                                   {"gradcam", {0.4, 0.4, 0.4, 0.4, 0.4, 0.4}},
+                                                   {"gradcampp", {0.3, 0.3, 0.3, 0.3, 0.3, 0.3}}};
+  write_metrics(study() + "/fc_seed1", "fc", 10, fc2,
+                {{"img_size", 28}, {"seed", 1}, {"ranks", 1}});
+  write_metrics(study() + "/fc_seed2", "fc", 20, fc2,
+                {{"img_size", 56}, {"seed", 1}, {"ranks", 2}});
+  std::string out = report_table({study()});
+  EXPECT_EQ(
+      line_with(out, "(images_explained 10, img_size 28) | FC smallcnn | Grad-CAM++"),
+      "| MNIST | study/fc (images_explained 10, img_size 28) | FC smallcnn | Grad-CAM++ | 1 | "
+      "10 | 0.3000 ± 0.0000 | 0.3000 ± 0.0000 | 0.3000 ± 0.0000 | 0.3000 ± 0.0000 | 0.3 ± 0 "
+      "| 0.3 ± 0 |")
+      << out;
+  EXPECT_NE(line_with(out,
+                      "| study/fc (images_explained 20, img_size 56) | FC smallcnn | CAM | 1 "
+                      "| 20 |"),
+            "")
+      << out;
+  EXPECT_EQ(count(out, "| study/fc ("), 6u) << out;  // 3 methods x 2 settings; ranks do not count
+  EXPECT_NE(out.find("study/fc: its runs were explained with different settings "
+                     "(images_explained, img_size); the metrics table shows one row per "
+                     "settings, not pooled"),
+            std::string::npos)
+      << out;
+  // Two seeds explained alike still pool, whatever the number of ranks.
+  write_metrics(study() + "/fc_seed2", "fc", 10, fc2,
+                {{"img_size", 28}, {"seed", 1}, {"ranks", 2}});
+  out = report_table({study()});
+  EXPECT_NE(line_with(out, "| MNIST | study/fc | FC smallcnn | CAM | 2 | 10 |"), "") << out;
+  EXPECT_EQ(out.find("different settings"), std::string::npos) << out;
 }
 
 TEST_F(ReportTest, RunsWithoutExplainAreAbsentAndTheTextSaysHow) {

@@ -3,15 +3,22 @@
 //   metrics.json   one object:
 //     {"run": "<run dir>", "dataset": "...", "kind": "scouter+" | "scouter-" | "fc",
 //      "images": n, "classes_shown": [..], "created_by": "scouter <version>",
-//      "settings": {"grad_min_level": .., "step_pixels": .., "infidelity_sigma": ..,
+//      "checkpoint": "<the checkpoint explained>", "epoch": e, "metrics_computed": bool,
+//      "settings": {"images": N | "all" (as asked), "images_explained": n, "num_classes": ..,
+//                   "img_size": <input size>, "dataset_dir": .., "map_postprocessing": "..",
+//                   "grad_min_level": .. (null for SCOUTER), "metrics": bool,
+//                   "explain_step": .., "step_pixels": .., "infidelity_sigma": ..,
 //                   "infidelity_samples": .., "sensitivity_radius": .., "sensitivity_samples": ..,
-//                   "seed": ..},
+//                   "seed": .., "ranks": ..},
 //      "methods": {"<method>": {"area": m, "precision": m, "insertion_auc": m,
 //                               "deletion_auc": m, "infidelity": m, "sensitivity": m,
-//                               "precision_images": k}, ...}}
+//                               "precision_images": k}, ...},
+//      "seconds": {"maps_rank0": .., "metrics_rank0": ..}}
 //     where m is the mean over the images (precision over the k images that have a box; null
 //     when none) and the methods are "slot" for SCOUTER runs and "cam", "gradcam", "gradcampp"
-//     for FC runs. Every metric is measured on the map of the true class.
+//     for FC runs. Every metric is measured on the explanation map of the true class
+//     (worker/explain/explain_maps.h). `scouter report` pools runs whose "settings" agree
+//     (ranks aside).
 //   images.jsonl   one line per image, in split order:
 //     {"index": i, "label": l, "pred": p, "box": [x, y, w, h] | null,
 //      "<method>": {"area": .., "precision": .. | null, "insertion_auc": .., "deletion_auc": ..,
@@ -19,8 +26,8 @@
 //   maps.h5        /indices int64 [n], /labels int64 [n], /preds int64 [n], /classes int64 [T],
 //                  /<method> float32 [n, T, h, w] the raw class maps at feature resolution
 //                  (SCOUTER: attention summed over a class's slots; FC: relu'd CAM maps), and
-//                  /<method>_upsampled uint8 [p, T, H, W] for the p pictured images (the maps
-//                  as pictured, at input resolution).
+//                  /<method>_upsampled uint8 [p, T, H, W] for the p pictured images: floor(255 m)
+//                  of the explanation maps m (explain_maps.h) at input resolution.
 //   pictures/<NNNNN>/image.png                     the input as the model saw it
 //   pictures/<NNNNN>/<method>_class<c>.png         the published picture of class c
 //   grids/<NNNNN>_<method>.png                     image + one tile per shown class; frames:
@@ -28,6 +35,8 @@
 //   grids/<NNNNN>_<method>.svg                     the same grid with class names and marks
 //                                                  (true, predicted, "why not" for SCOUTER-)
 // NNNNN is the image's split-wide index, so runs on the same dataset picture the same images.
+//   images/        `scouter explain RUN --image` (worker/explain/explain_image.h); carried over
+//                  into the new folder when explain replaces RUN/explain.
 #pragma once
 
 #include <string>
@@ -46,7 +55,8 @@ struct ExplainOptions {
 };
 
 // Runs on every rank of the job (the images are split over the ranks and gathered on rank 0,
-// which writes the files). `request` carries the keys set on the command line (origins).
+// which writes the files). `request` carries the keys set on the command line (origins); keys
+// that change the model or its input are refused (explain_methods.h refuse_input_changes).
 void run_explain(const std::string& run_dir, const ExplainOptions& options, const Config& request,
                  const Origins& origins);
 

@@ -153,9 +153,12 @@ nlohmann::json write_explain_files(
       write_grid(base + ".png", base + ".svg", rgb, ih, iw, overlays, spec);
     }
   }
-  // Swap in the new folder: the old one stays whole until the new one is complete.
+  // Swap in the new folder: the old one stays whole until the new one is complete. The
+  // explanations of the user's own images (images/, `explain --image`) are not about the
+  // validation set: they move into the new folder.
   std::string old = run_dir + "/explain.old";
   remove_tree(old);
+  if (fs::is_directory(final_dir + "/images")) fs::rename(final_dir + "/images", tmp + "/images");
   if (fs::exists(final_dir)) fs::rename(final_dir, old);
   fs::rename(tmp, final_dir);
   remove_tree(old);

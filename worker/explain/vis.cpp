@@ -12,27 +12,29 @@
 #include "worker/train/trainer.h"
 
 namespace scouter {
-// The image as the published test script shows it: resized (PIL bilinear) to img_size, RGB.
-std::vector<uint8_t> display_rgb(ShardSet& shards, int64_t index, int64_t img_size, int& h, int& w) {
-  const ShardMeta& m = shards.meta();
-  int c = static_cast<int>(m.channels);
-  h = static_cast<int>(m.height);
-  w = static_cast<int>(m.width);
-  const uint8_t* src = shards.image(index);
-  std::vector<uint8_t> planar(src, src + c * h * w);
+std::vector<uint8_t> display_rgb(const uint8_t* planar_src, int c, int h, int w, int64_t img_size,
+                                 int& oh, int& ow) {
+  oh = h, ow = w;
+  std::vector<uint8_t> planar(planar_src, planar_src + c * h * w);
   if (img_size > 0 && (img_size != h || img_size != w)) {
-    std::vector<uint8_t> resized(static_cast<size_t>(c * img_size * img_size));
-    resize_bilinear_u8(src, c, h, w, resized.data(), static_cast<int>(img_size),
-                       static_cast<int>(img_size));
+    oh = ow = static_cast<int>(img_size);
+    std::vector<uint8_t> resized(static_cast<size_t>(c * oh * ow));
+    resize_bilinear_u8(planar_src, c, h, w, resized.data(), oh, ow);
     planar.swap(resized);
-    h = w = static_cast<int>(img_size);
   }
-  std::vector<uint8_t> rgb(static_cast<size_t>(h * w * 3));
-  for (int y = 0; y < h; ++y)
-    for (int x = 0; x < w; ++x)
+  std::vector<uint8_t> rgb(static_cast<size_t>(oh * ow * 3));
+  for (int y = 0; y < oh; ++y)
+    for (int x = 0; x < ow; ++x)
       for (int k = 0; k < 3; ++k)
-        rgb[(y * w + x) * 3 + k] = planar[(c == 1 ? 0 : k) * h * w + y * w + x];
+        rgb[(y * ow + x) * 3 + k] = planar[(c == 1 ? 0 : k) * oh * ow + y * ow + x];
   return rgb;
+}
+
+std::vector<uint8_t> display_rgb(ShardSet& shards, int64_t index, int64_t img_size, int& h,
+                                 int& w) {
+  const ShardMeta& m = shards.meta();
+  return display_rgb(shards.image(index), static_cast<int>(m.channels), static_cast<int>(m.height),
+                     static_cast<int>(m.width), img_size, h, w);
 }
 
 std::vector<VisRecord> write_attention_pictures(const Config& cfg, ScouterModel& model,

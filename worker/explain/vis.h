@@ -26,6 +26,9 @@ struct VisRecord {
 // The image as the published test script shows it: sample `index` of `shards` resized (PIL
 // bilinear) to img_size (0: stored size), as RGB interleaved; h and w receive its size.
 std::vector<uint8_t> display_rgb(ShardSet& shards, int64_t index, int64_t img_size, int& h, int& w);
+// The same for a stored image (c x h x w planar, c = 1 or 3); oh and ow receive the size.
+std::vector<uint8_t> display_rgb(const uint8_t* planar, int c, int h, int w, int64_t img_size,
+                                 int& oh, int& ow);
 
 // Pictures validation images vis_id .. vis_id + vis_count - 1 (positions among the samples of
 // the first num_classes classes). UserError for FC runs or positions past the end.

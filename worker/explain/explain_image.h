@@ -1,0 +1,67 @@
+// `scouter explain RUN --image FILE [FILE ...]`: a trained run's prediction and explanation for
+// the user's own JPEG or PNG images, of any size. Each image is decoded, converted and resized
+// as `scouter prep` stores the run's dataset (datasets/user_image.h), then given the evaluation
+// transform of a validation image (datasets/batch_loader.h eval_transform: img_size,
+// normalisation); its maps go through the one post-processing of every method
+// (worker/explain/explain_maps.h). Per image a folder RUN/explain/images/<name>/, written under a
+// temporary name and renamed when complete (an older folder of the same name is replaced):
+//   result.json   {"image": "<file as given>", "run": .., "checkpoint": .., "epoch": ..,
+//                  "kind": "scouter+" | "scouter-" | "fc", "created_by": ..,
+//                  "source_size": [w, h], "stored_size": [w, h], "input_size": [W, H],
+//                  "prediction": {"class": c, "name": .., "probability": p},
+//                  "top_k": [{"class": c, "name": .., "probability": p}, ...]  (descending),
+//                  "box": null | {"source": [x, y, w, h], "stored": [..], "input": [..]},
+//                  "classes": [c, ...]  (the classes explained),
+//                  "methods": {"<method>": [{"class": c, "name": .., "picture": "<png>",
+//                                            "area": a, "precision": p | null}, ...], ...},
+//                  "settings": {"img_size": .., "dataset_dir": .., "map_postprocessing": ..,
+//                               "grad_min_level": .. | null, "top_k": ..}}
+//   image.png                    the input as the model saw it (input size, before normalisation)
+//   <method>_class<c>.png        class c's map over the image (jet at alpha 0.4)
+//   maps.h5                      /classes int64 [T], /<method> float32 [T, H, W]: the maps the
+//                                numbers were measured on (0..1, input resolution)
+// <name> is the file's name with characters other than letters, digits, '.', '-', '_' made '_';
+// a second image of the same name in one command gets "-2", a third "-3", and so on.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "datasets/user_image.h"
+
+namespace scouter {
+
+struct ImageExplainOptions {
+  std::vector<std::string> images;
+  std::vector<SourceBox> boxes;      // none, one for every image, or one per image (kNoBox: none)
+  std::vector<std::string> classes;  // classes explained (indices or names); empty: the predicted
+  int64_t top_k = 5;                 // capped at the run's num_classes
+};
+
+struct ClassProbability {
+  int64_t cls = 0;
+  std::string name;
+  double probability = 0;
+};
+
+struct ImageExplanation {
+  std::string image;                  // the file as given
+  std::string folder, json;           // RUN/explain/images/<name>, and its result.json
+  std::vector<ClassProbability> top;  // top_k classes, descending; top[0] is the prediction
+  struct Map {
+    std::string method, picture;  // picture: the PNG's path
+    int64_t cls = 0;
+    double area = 0, precision = 0;  // precision: NaN without a box
+  };
+  std::vector<Map> maps;
+};
+
+// One process (the launcher refuses --image under mpirun). UserError for unreadable images,
+// boxes outside their image, a box count that is neither 1 nor the number of images, and unknown
+// classes, all before anything is written.
+std::vector<ImageExplanation> run_explain_images(const std::string& run_dir,
+                                                 const ImageExplainOptions& options,
+                                                 const Config& request, const Origins& origins);
+
+}  // namespace scouter
