@@ -51,6 +51,15 @@ Communicator::Communicator(MPI_Comm comm, double timeout_s) : timeout_s_(timeout
   MPI_CHECK(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN));
   MPI_CHECK(MPI_Comm_rank(comm_, &rank_));
   MPI_CHECK(MPI_Comm_size(comm_, &size_));
+  // Every rank's host, so that a timeout names where the missing ranks ran (a lost node).
+  char name[MPI_MAX_PROCESSOR_NAME] = {};
+  int len = 0;
+  MPI_CHECK(MPI_Get_processor_name(name, &len));
+  std::vector<char> all(static_cast<size_t>(size_) * MPI_MAX_PROCESSOR_NAME, '\0');
+  MPI_CHECK(MPI_Gather(name, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, all.data(), MPI_MAX_PROCESSOR_NAME,
+                       MPI_CHAR, 0, comm_));
+  for (int r = 0; rank_ == 0 && r < size_; ++r)
+    hosts_.emplace_back(&all[static_cast<size_t>(r) * MPI_MAX_PROCESSOR_NAME]);
   if (rank_ == 0) {
     last_seq_.assign(static_cast<size_t>(size_), 0);
     recv_buf_.assign(static_cast<size_t>(size_), 0);
@@ -141,9 +150,10 @@ void Communicator::on_timeout(int64_t seq, const std::string& what) {
       int64_t last = last_seq_[static_cast<size_t>(r)];
       if (last >= seq) continue;
       auto it = step_of_seq_.find(last);
+      const std::string& host = hosts_[static_cast<size_t>(r)];
       missing.push_back(it == step_of_seq_.end() || last == 0
-                            ? fmt::format("{} (never arrived)", r)
-                            : fmt::format("{} (last seen at step {})", r, it->second));
+                            ? fmt::format("{} on {} (never arrived)", r, host)
+                            : fmt::format("{} on {} (last seen at step {})", r, host, it->second));
     }
     abort(kExitLostRank,
           fmt::format("'{}' at step {} timed out after {:.0f} s (collective_timeout): rank{} {} "

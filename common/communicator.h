@@ -1,7 +1,7 @@
 // Collectives that never hang silently. Every operation is non-blocking underneath and waited on
 // with a deadline (the config's collective_timeout). Each rank tells rank 0 which collective it
 // has entered (one integer per collective, on a duplicate communicator), so when a wait expires
-// rank 0 names the ranks that never arrived, with the step and the operation, and aborts the
+// rank 0 names the ranks that never arrived (and their hosts), with the step and the operation, and aborts the
 // job; the other ranks give rank 0 a grace period to do so, then abort naming rank 0.
 #pragma once
 
@@ -75,6 +75,7 @@ class Communicator {
   bool shut_down_ = false;
   // Rank 0: the last collective each rank announced, and the step of each recent collective.
   std::vector<int64_t> last_seq_, recv_buf_;
+  std::vector<std::string> hosts_;  // by rank
   std::vector<MPI_Request> recv_req_;
   std::map<int64_t, int64_t> step_of_seq_;
   // Others: announcements in flight.

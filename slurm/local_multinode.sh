@@ -15,9 +15,9 @@
 # and a mount namespace held open by a `sleep infinity` process. Every path of the machine is
 # shared by the nodes (their mount namespaces are copies of the machine's), except the node-local
 # folder /run/scouter-cluster/local: each node has its own (a bind mount of
-# /run/scouter-cluster/nodes/nodeK/, where the tests read it from outside), holding scratch/
-# (use it as stage_dir) and the node's slurmd spool and log. On the machine itself that path is
-# an empty folder.
+# /run/scouter-cluster/nodes.d/nodeK/, where the tests read it from outside), holding scratch/
+# (use it as stage_dir), tmp/ (Slurm's TmpFS) and the node's slurmd spool and log. On the
+# machine itself that path is an empty folder.
 #
 # MPI: the env file points Open MPI's rsh agent at /run/scouter-cluster/rsh (nsenter instead of
 # ssh), restricts its TCP traffic and its out-of-band channel to the bridge's subnet and turns
@@ -73,7 +73,7 @@ make_node() {
   node=$(node_name "$k")
   ns=$NETNS_PREFIX$node
   dir=$STATE/nodes.d/$node
-  mkdir -p "$dir/scratch" "$dir/slurmd"
+  mkdir -p "$dir/scratch" "$dir/slurmd" "$dir/tmp"
   ip netns add "$ns"
   ip link add "scv$k" type veth peer name eth0 netns "$ns"
   ip link set "scv$k" master "$BRIDGE" up
@@ -128,6 +128,8 @@ SlurmctldPidFile=$STATE/slurmctld/slurmctld.pid
 SlurmdPidFile=$STATE/local/slurmd/slurmd.pid
 SlurmctldLogFile=$STATE/slurmctld/slurmctld.log
 SlurmdLogFile=$STATE/local/slurmd/slurmd.log
+# Node-local, since /tmp is shared by the nodes: srun --mpi=pmix makes its per-step folders here.
+TmpFS=$STATE/local/tmp
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
