@@ -148,6 +148,15 @@ case_prep() {
   [ "$n" -ge 2 ] && [ "$(ls "$work"/two/*.h5 | wc -l)" -eq "$n" ] || fail "not the same shard files: $(ls "$work/one") vs $(ls "$work/two")"
 }
 
+# True while a slurmstepd runs on a node of the cluster.
+step_daemons_left() {
+  local node
+  for node in node1 node2; do
+    ip netns pids "scouter-$node" | xargs -r ps -o comm= -p | grep -q slurmstepd && return 0
+  done
+  return 1
+}
+
 case_slurm() {
   cat > "$work/study.toml" <<TOML
 [sweep]
@@ -167,8 +176,8 @@ num_classes = 4
 batch_size = 16
 lr = 3e-4
 threads = 1
-img_size = 56
-epochs = 3
+img_size = 0
+epochs = 2
 aug = true
 [runs.pos]
 slots_per_class = 2
@@ -181,12 +190,15 @@ TOML
   [ -f "$run/checkpoints/epoch-0001.h5.done" ] || { cat "$work"/study/slurm/*.out; fail "no first checkpoint"; }
   [ "$(cat "$run/hosts.txt")" = "$(printf 'node1\nnode2')" ] || fail "the run's ranks are not on node1 and node2: $(cat "$run/hosts.txt")"
   scancel --signal=USR1 --batch "${job}_0"
-  # Slurm holds a requeued job back for about two minutes (BeginTime); release it at once.
+  # Slurm holds a requeued job back for about two minutes (BeginTime); release it as soon as
+  # the previous run's step daemons are gone (a new step with the same id needs their sockets).
   local state
   for _ in $(seq 240); do
     state=$(squeue -h -j "$job" -o '%T %r' 2>/dev/null || true)
     [ -z "$state" ] && break
-    [[ "$state" == "PENDING BeginTime" ]] && scontrol update jobid="$job" StartTime=now >/dev/null 2>&1
+    if [[ "$state" == "PENDING BeginTime" ]] && ! step_daemons_left; then
+      scontrol update jobid="$job" StartTime=now >/dev/null 2>&1
+    fi
     sleep 0.5
   done
   [ -z "$state" ] || { squeue; fail "the job is still queued: $state"; }
@@ -197,8 +209,9 @@ TOML
   echo "$log" | grep -q "requeueing" || { echo "$log"; fail "the job did not requeue"; }
   echo "$log" | grep -q "resumed from .*-step-" || { echo "$log"; fail "the requeued job did not resume mid-epoch"; }
   [ -f "$run/summary.json" ] || { echo "$log"; fail "the requeued run did not complete"; }
-  # The same run without interruption, on 1 node x 2 ranks (equal to 2 x 1: case bitwise).
-  sed -e "s|$work/study\"|$work/ref\"|" "$work/study.toml" > "$work/ref.toml"
+  # The same run without interruption, as a local sweep: 1 node x 2 ranks (equal to 2 x 1:
+  # case bitwise; a local sweep cannot place 1 rank per node on one machine).
+  sed -e "s|$work/study\"|$work/ref\"|" -e "s|^ranks_per_node = 1|ranks_per_node = 2|" "$work/study.toml" > "$work/ref.toml"
   "$scouter" sweep "$work/ref.toml" > "$work/ref.log" 2>&1 || { cat "$work/ref.log"; fail "reference run failed"; }
   same_weights "$run" "$work/ref/pos" || fail "final weights differ from the uninterrupted run"
 }
