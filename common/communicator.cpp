@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "common/mpi_env.h"
+#include "common/stop_signal.h"
 #include "common/text.h"
 
 namespace scouter {
@@ -21,6 +22,7 @@ namespace {
 constexpr int kTagArrive = 7001;
 constexpr int64_t kChunk = int64_t{1} << 30;  // MPI counts are ints: move big buffers in pieces
 constexpr size_t kStepsRemembered = 4096;
+constexpr int kStopReportMs = 300;  // well inside Open MPI's 1 s between SIGTERM and SIGKILL
 
 using Clock = std::chrono::steady_clock;
 
@@ -51,6 +53,15 @@ Communicator::Communicator(MPI_Comm comm, double timeout_s) : timeout_s_(timeout
   MPI_CHECK(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN));
   MPI_CHECK(MPI_Comm_rank(comm_, &rank_));
   MPI_CHECK(MPI_Comm_size(comm_, &size_));
+  // Every rank's host, so that a timeout names where the missing ranks ran (a lost node).
+  char name[MPI_MAX_PROCESSOR_NAME] = {};
+  int len = 0;
+  MPI_CHECK(MPI_Get_processor_name(name, &len));
+  std::vector<char> all(static_cast<size_t>(size_) * MPI_MAX_PROCESSOR_NAME, '\0');
+  MPI_CHECK(MPI_Gather(name, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, all.data(), MPI_MAX_PROCESSOR_NAME,
+                       MPI_CHAR, 0, comm_));
+  for (int r = 0; rank_ == 0 && r < size_; ++r)
+    hosts_.emplace_back(&all[static_cast<size_t>(r) * MPI_MAX_PROCESSOR_NAME]);
   if (rank_ == 0) {
     last_seq_.assign(static_cast<size_t>(size_), 0);
     recv_buf_.assign(static_cast<size_t>(size_), 0);
@@ -121,6 +132,7 @@ void Communicator::reap_sends() {
 
 void Communicator::wait_request(MPI_Request& request, int64_t seq, const std::string& what) {
   auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s_);
+  Clock::time_point signalled{};
   Backoff backoff;
   while (true) {
     int flag = 0;
@@ -128,23 +140,48 @@ void Communicator::wait_request(MPI_Request& request, int64_t seq, const std::st
     if (flag) return;
     if (rank_ == 0) poll_arrivals();
     else reap_sends();
+    report_if_stopped_while_waiting(seq, what, signalled);
     if (Clock::now() > deadline) on_timeout(seq, what);
     backoff.pause();
   }
 }
 
+std::vector<std::string> Communicator::missing_ranks(int64_t seq) {
+  poll_arrivals();
+  std::vector<std::string> missing;
+  for (int r = 1; r < size_; ++r) {
+    int64_t last = last_seq_[static_cast<size_t>(r)];
+    if (last >= seq) continue;
+    auto it = step_of_seq_.find(last);
+    const std::string& host = hosts_[static_cast<size_t>(r)];
+    missing.push_back(it == step_of_seq_.end() || last == 0
+                          ? fmt::format("{} on {} (never arrived)", r, host)
+                          : fmt::format("{} on {} (last seen at step {})", r, host, it->second));
+  }
+  return missing;
+}
+
+// A launcher that loses a node (mpirun: its daemon there died) ends the job by signalling the
+// other ranks, then kills them a moment later (Open MPI: 1 s), long before collective_timeout.
+// Rank 0, stuck in a collective when the signal comes, names in that moment who is missing.
+void Communicator::report_if_stopped_while_waiting(int64_t seq, const std::string& what,
+                                                   Clock::time_point& signalled) {
+  if (rank_ != 0 || stop_reported_ || stop_requested() == 0) return;
+  if (signalled == Clock::time_point{}) signalled = Clock::now();
+  if (Clock::now() - signalled < std::chrono::milliseconds(kStopReportMs)) return;
+  stop_reported_ = true;
+  std::vector<std::string> missing = missing_ranks(seq);
+  if (missing.empty()) return;
+  spdlog::warn("{} came while waiting for '{}' at step {}; after {} ms rank{} {} still missing "
+               "(if the job ends now, they were lost)",
+               signal_name(stop_requested()), what, step_, kStopReportMs, missing.size() == 1 ? "" : "s",
+               join(missing, ", "));
+  spdlog::default_logger()->flush();
+}
+
 void Communicator::on_timeout(int64_t seq, const std::string& what) {
   if (rank_ == 0) {
-    poll_arrivals();
-    std::vector<std::string> missing;
-    for (int r = 1; r < size_; ++r) {
-      int64_t last = last_seq_[static_cast<size_t>(r)];
-      if (last >= seq) continue;
-      auto it = step_of_seq_.find(last);
-      missing.push_back(it == step_of_seq_.end() || last == 0
-                            ? fmt::format("{} (never arrived)", r)
-                            : fmt::format("{} (last seen at step {})", r, it->second));
-    }
+    std::vector<std::string> missing = missing_ranks(seq);
     abort(kExitLostRank,
           fmt::format("'{}' at step {} timed out after {:.0f} s (collective_timeout): rank{} {} "
                       "did not arrive",

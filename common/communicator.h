@@ -1,12 +1,13 @@
 // Collectives that never hang silently. Every operation is non-blocking underneath and waited on
 // with a deadline (the config's collective_timeout). Each rank tells rank 0 which collective it
 // has entered (one integer per collective, on a duplicate communicator), so when a wait expires
-// rank 0 names the ranks that never arrived, with the step and the operation, and aborts the
+// rank 0 names the ranks that never arrived (and their hosts), with the step and the operation, and aborts the
 // job; the other ranks give rank 0 a grace period to do so, then abort naming rank 0.
 #pragma once
 
 #include <mpi.h>
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -18,6 +19,7 @@ namespace scouter {
 
 class Communicator {
  public:
+  using Clock = std::chrono::steady_clock;
   struct Pending {
     MPI_Request request = MPI_REQUEST_NULL;
     int64_t seq = -1;
@@ -66,6 +68,9 @@ class Communicator {
   void poll_arrivals();
   void reap_sends();
   [[noreturn]] void on_timeout(int64_t seq, const std::string& what);
+  // Rank 0: "1 on node2 (last seen at step 91)" for each rank that has not entered collective seq.
+  std::vector<std::string> missing_ranks(int64_t seq);
+  void report_if_stopped_while_waiting(int64_t seq, const std::string& what, Clock::time_point& signalled);
 
   MPI_Comm comm_ = MPI_COMM_NULL, arrive_comm_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1;
@@ -73,8 +78,10 @@ class Communicator {
   int64_t step_ = 0;
   int64_t seq_ = 0;
   bool shut_down_ = false;
+  bool stop_reported_ = false;  // rank 0 named the missing ranks after a stop signal
   // Rank 0: the last collective each rank announced, and the step of each recent collective.
   std::vector<int64_t> last_seq_, recv_buf_;
+  std::vector<std::string> hosts_;  // by rank
   std::vector<MPI_Request> recv_req_;
   std::map<int64_t, int64_t> step_of_seq_;
   // Others: announcements in flight.

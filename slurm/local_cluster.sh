@@ -5,8 +5,11 @@
 #   slurm/local_cluster.sh status  sinfo
 # Needs root. The generated slurm.conf (from `hostname -s`, nproc and free memory) goes to
 # /etc/slurm/slurm.conf, unless one exists that this script did not write.
+# Daemons are looked for in this machine's own network namespace only: the multi-node cluster's
+# (slurm/local_multinode.sh) run inside theirs, and both clusters can be up at once.
 set -euo pipefail
 STATE=/run/scouter-slurm
+running() { pgrep -x "$1" --ns $$ --nslist net >/dev/null; }
 CONF=/etc/slurm/slurm.conf
 MARK="# written by scouter-hpc slurm/local_cluster.sh"
 
@@ -18,7 +21,7 @@ start() {
   chown munge:munge /run/munge
   chown slurm: /var/spool/slurmctld
   [ -s /etc/munge/munge.key ] || { dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key 2>/dev/null; chown munge: /etc/munge/munge.key; chmod 400 /etc/munge/munge.key; }
-  if ! pgrep -x munged >/dev/null; then
+  if ! running munged; then
     runuser -u munge -- /usr/sbin/munged
     touch "$STATE/munged"
   fi
@@ -54,8 +57,8 @@ NodeName=$host CPUs=$cpus Boards=1 SocketsPerBoard=1 CoresPerSocket=$cpus Thread
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
   fi
-  if ! pgrep -x slurmctld >/dev/null; then /usr/sbin/slurmctld; touch "$STATE/slurmctld"; fi
-  if ! pgrep -x slurmd >/dev/null; then /usr/sbin/slurmd; touch "$STATE/slurmd"; fi
+  if ! running slurmctld; then /usr/sbin/slurmctld; touch "$STATE/slurmctld"; fi
+  if ! running slurmd; then /usr/sbin/slurmd; touch "$STATE/slurmd"; fi
   for _ in $(seq 60); do
     if sinfo -h -o %T 2>/dev/null | grep -qE "^(idle|mixed|allocated)"; then return 0; fi
     scontrol update nodename="$host" state=resume >/dev/null 2>&1 || true
@@ -69,12 +72,12 @@ CONF
 stop() {
   local stopped=()
   for d in slurmd slurmctld munged; do
-    if [ -f "$STATE/$d" ]; then pkill -x "$d" || true; rm -f "$STATE/$d"; stopped+=("$d"); fi
+    if [ -f "$STATE/$d" ]; then pkill -x "$d" --ns $$ --nslist net || true; rm -f "$STATE/$d"; stopped+=("$d"); fi
   done
   # The daemons take a moment to shut down; leave only when they are gone.
   for _ in $(seq 20); do
     local alive=0
-    for d in "${stopped[@]}"; do pgrep -x "$d" >/dev/null && alive=1; done
+    for d in "${stopped[@]}"; do running "$d" && alive=1; done
     [ "$alive" -eq 0 ] && return 0
     sleep 0.5
   done
