@@ -90,11 +90,16 @@ bool needs_explain(const Sweep& sweep, const SweepRun& r) {
 // `mpirun ... scouter <args> --threads T` for a run's resources. `--bind-to none`: Open MPI binds
 // each rank to one core when it starts one or two ranks, so a rank's intra-op threads would share
 // a single core (measured: the quickstart's FC epoch took 48 s instead of 28 s).
+// A local sweep has one node, this machine: every rank runs here whatever ranks_per_node says
+// (it places ranks on Slurm's nodes; `ppr:1:node` with 2 ranks would make mpirun refuse), and the
+// cores are shared by all of them.
 std::string local_command(const Resources& res, const std::string& scouter_bin,
                           const std::string& args) {
+  Resources here = res;
+  here.ranks_per_node = res.ranks;
   return str_format("mpirun{} --oversubscribe --bind-to none -np {} --map-by ppr:{}:node {} {} --threads {}",
-                    geteuid() == 0 ? " --allow-run-as-root" : "", res.ranks, res.ranks_per_node,
-                    quote(scouter_bin), args, threads_for(res));
+                    geteuid() == 0 ? " --allow-run-as-root" : "", here.ranks, here.ranks_per_node,
+                    quote(scouter_bin), args, threads_for(here));
 }
 
 }  // namespace

@@ -288,7 +288,7 @@ TEST(Evaluate, EqualsTheRunsLastValidationRecordAndSplitsOverRanks) {
   ASSERT_EQ(tr.exit_code, 0) << tr.output;
   EXPECT_EQ(nlohmann::json::parse(read_text_file(run + "/eval/train.json"))["count"], 256);
   EXPECT_USAGE_ERROR(testing::run_scouter("evaluate " + run + " --img_size 56"),
-                     "img_size = 56, but the run was trained with img_size = 0");
+                     "--img_size 56: the run was trained at img_size = 0 (the stored size, 28 px)");
   EXPECT_USAGE_ERROR(testing::run_scouter("evaluate " + run + " --split test"), "--split must be val or train");
 }
 

@@ -17,11 +17,6 @@ torch::Tensor pick_class(const torch::Tensor& maps, const torch::Tensor& targets
   return maps.gather(1, idx).squeeze(1);
 }
 
-// The input size a config gives: img_size, or the stored size for 0.
-int64_t input_size(const Config& cfg, const ShardMeta& val) {
-  return cfg.img_size > 0 ? cfg.img_size : val.height;
-}
-
 }  // namespace
 
 TrainedRun find_trained_run(const std::string& run_dir, const Config& request,
@@ -39,31 +34,7 @@ TrainedRun find_trained_run(const std::string& run_dir, const Config& request,
 }
 
 void refuse_input_changes(const TrainedRun& run, const Origins& origins, const ShardMeta& val) {
-  // Not model keys (the weights fit any value), but the model would see other inputs, or its
-  // logits would be read with the other sign, than in training: the numbers would be silently
-  // about another model.
-  for (const char* key : {"dataset", "loss_status"}) {
-    auto it = origins.find(key);
-    if (it == origins.end()) continue;
-    std::string trained = get_value_literal(run.trained, key);
-    std::string asked = get_value_literal(run.cfg, key);
-    if (asked != trained)
-      throw UserError(
-          str_format("{} {}: the run was trained with {} = {}", it->second, asked, key, trained),
-          "explain measures the model as it was trained; leave --" + std::string(key) + " out");
-  }
-  auto it = origins.find("img_size");
-  if (it == origins.end()) return;
-  const int64_t trained = input_size(run.trained, val), asked = input_size(run.cfg, val);
-  if (asked != trained)
-    throw UserError(
-        str_format("{} {}: the run was trained at img_size = {}{}", it->second, run.cfg.img_size,
-                   run.trained.img_size,
-                   run.trained.img_size > 0 ? std::string()
-                                            : str_format(" (the stored size, {} px)", trained)),
-        str_format("explain feeds the model inputs of the trained size ({} px); leave --img_size "
-                   "out",
-                   trained));
+  refuse_input_changes(run.trained, run.cfg, origins, val.height, "explain");
 }
 
 ScouterModel load_explained_model(const TrainedRun& run, int64_t in_chans, torch::Device device) {

@@ -546,6 +546,37 @@ void prune_checkpoints(const std::string& output_dir, int64_t keep) {
   }
 }
 
+void refuse_input_changes(const Config& trained_cfg, const Config& cfg, const Origins& origins,
+                          int64_t stored_size, const std::string& command) {
+  // Not model keys (the weights fit any value), but the model would see other inputs, or its
+  // logits would be read with the other sign, than in training: the numbers would be silently
+  // about another model.
+  for (const char* key : {"dataset", "loss_status"}) {
+    auto it = origins.find(key);
+    if (it == origins.end()) continue;
+    std::string trained = get_value_literal(trained_cfg, key);
+    std::string asked = get_value_literal(cfg, key);
+    if (asked != trained)
+      throw UserError(
+          str_format("{} {}: the run was trained with {} = {}", it->second, asked, key, trained),
+          command + " measures the model as it was trained; leave --" + std::string(key) + " out");
+  }
+  auto it = origins.find("img_size");
+  if (it == origins.end()) return;
+  // As input sizes: 0 is the stored size.
+  const int64_t trained = trained_cfg.img_size > 0 ? trained_cfg.img_size : stored_size;
+  const int64_t asked = cfg.img_size > 0 ? cfg.img_size : stored_size;
+  if (asked != trained)
+    throw UserError(
+        str_format("{} {}: the run was trained at img_size = {}{}", it->second, cfg.img_size,
+                   trained_cfg.img_size,
+                   trained_cfg.img_size > 0 ? std::string()
+                                            : str_format(" (the stored size, {} px)", trained)),
+        str_format("{} feeds the model inputs of the trained size ({} px); leave --img_size out",
+                   command, trained));
+}
+
+
 Config trained_run_config(const std::string& ckpt, const CheckpointInfo& info,
                           const std::string& run_dir, const Config& request,
                           const Origins& origins, const std::string& command) {
@@ -556,13 +587,6 @@ Config trained_run_config(const std::string& ckpt, const CheckpointInfo& info,
     if (k && k->architecture)
       throw UserError(str_format("{}: '{}' is fixed by the trained run", where, key),
                       command + " uses the run's own model settings; leave it out");
-    // What the model sees must be what it was trained on: another img_size or dataset would run
-    // silently on inputs it never saw.
-    if ((key == "img_size" || key == "dataset") &&
-        get_value_literal(request, key) != get_value_literal(cfg, key))
-      throw UserError(str_format("{}: {} = {}, but the run was trained with {} = {}", where, key,
-                                 get_value_literal(request, key), key, get_value_literal(cfg, key)),
-                      command + " runs the model on inputs as it was trained; leave --" + key + " out");
     copy_key(cfg, request, key);
   }
   cfg.output_dir = run_dir;

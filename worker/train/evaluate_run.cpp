@@ -113,6 +113,11 @@ EvaluateReport evaluate_run(const std::string& run_dir, const std::string& split
   torch::Device device = pick_device(cfg, dist.topology());
   std::shared_ptr<ShardSet> shards;
   auto loader = open_eval_loader(cfg, split, dist.rank(), dist.world(), &shards);
+  {
+    Config trained;
+    apply_toml_text(trained, info.config_toml, ckpt + " (stored config)");
+    refuse_input_changes(trained, cfg, origins, shards->meta().height, "evaluate");
+  }
   ScouterModel model(cfg, shards->meta().channels);
   load_checkpoint(ckpt, *model, nullptr, cfg, false);
   model->to(device);
