@@ -64,7 +64,7 @@ struct Gathered {
 };
 
 // metrics.json's "settings": everything the numbers depend on besides the run's weights, so
-// `scouter report` pools only runs explained alike (explain_settings_key in explain_files.h).
+// `scouter report` pools only runs explained alike (launcher/report.cpp).
 nlohmann::json explain_settings(const Config& cfg, const ExplainOptions& options, int64_t n,
                                 int64_t H, int64_t W) {
   return {{"images", options.all ? nlohmann::json("all") : nlohmann::json(options.images)},
@@ -114,6 +114,7 @@ void run_explain(const std::string& run_dir, const ExplainOptions& options, cons
   const std::string kind = explain_kind(cfg);
 
   std::vector<ExplainMethod> methods = explain_methods(model, cfg);
+  const double min_level = map_min_level(cfg);
   const int64_t M = static_cast<int64_t>(methods.size()), per = explain_record_size(M);
   if (rank0)
     log::info(
@@ -172,11 +173,12 @@ void run_explain(const std::string& run_dir, const ExplainOptions& options, cons
       }
       for (int64_t m = 0; m < M; ++m) {
         auto t0 = Clock::now();
-        MethodBatch mb = methods[static_cast<size_t>(m)].run(x, y, shown, with_pictures > 0);
+        MethodBatch mb = methods[static_cast<size_t>(m)].run(x, y, shown, false);
         append<float>(local.maps[static_cast<size_t>(m)], mb.shown.to(torch::kFloat));
-        if (with_pictures > 0)
+        // One image at a time: T maps at input size for a whole batch can be gigabytes.
+        for (int64_t b = 0; b < with_pictures; ++b)
           append<uint8_t>(local.pics[static_cast<size_t>(m)],
-                          render_maps_u8(mb.shown_maps.narrow(0, 0, with_pictures)));
+                          render_maps_u8(explanation_maps(mb.shown[b], H, W, min_level)));
         auto preds = mb.logits.argmax(1).cpu();
         auto sal = mb.saliency.detach();
         auto area = map_areas(sal).cpu();

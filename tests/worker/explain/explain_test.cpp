@@ -190,8 +190,9 @@ TEST_F(ExplainTest, ScouterPlusAttentionLandsInTheBoxesAndShrinksWithLambda) {
 
 // A run trained at the stored size (img_size 0: 28 px) is explained at 28 px only: another size
 // is refused naming the trained one, before anything is written; the same size given as a
-// number is the same input and is taken.
-TEST_F(ExplainTest, AnotherInputSizeThanTrainedIsRefused) {
+// number is the same input and is taken. So is another loss_status, and explain --image's bad
+// input.
+TEST_F(ExplainTest, SettingsOtherThanTrainedAndBadImageInputAreRefused) {
   ExplainOptions opt;
   opt.images = 2;
   opt.pictures = 0;
@@ -218,12 +219,9 @@ TEST_F(ExplainTest, AnotherInputSizeThanTrainedIsRefused) {
   EXPECT_NE(msg.find("--loss_status -1: the run was trained with loss_status = 1"),
             std::string::npos)
       << msg;
-}
 
-// explain --image refuses, before writing anything, a box outside its image, a box count that
-// fits neither all images nor each, unknown classes and another input size than trained.
-TEST_F(ExplainTest, ImageBadInputIsRefusedBeforeAnythingIsWritten) {
-  std::string run = runs_->file("fc");
+  // explain --image refuses, before writing anything, a box outside its image, a box count that
+  // fits neither all images nor each, unknown classes and another input size than trained.
   std::vector<uint8_t> px(40 * 30 * 3, 128);
   write_png(runs_->file("gray.png"), px.data(), 40, 30, 3);
   remove_tree(run + "/explain");
@@ -249,9 +247,9 @@ TEST_F(ExplainTest, ImageBadInputIsRefusedBeforeAnythingIsWritten) {
   cases[3].expect = "--img_size 56: the run was trained at img_size = 0 (the stored size, 28 px)";
   for (const auto& c : cases) {
     SCOPED_TRACE(c.expect);
-    std::string msg = testing::user_error_message(
+    std::string why = testing::user_error_message(
         [&] { run_explain_images(run, c.options, c.request, c.origins); });
-    EXPECT_NE(msg.find(c.expect), std::string::npos) << msg;
+    EXPECT_NE(why.find(c.expect), std::string::npos) << why;
   }
   EXPECT_FALSE(fs::exists(run + "/explain"));
 }
@@ -295,7 +293,12 @@ void min_max_reference(std::vector<double>& m, double level) {
 // floor(255 m). SCOUTER's map used to be measured as jointly normalised before upsampling and
 // never re-normalised: its maps would not span 0..1 here.
 TEST_F(ExplainTest, EveryMethodIsMeasuredOnItsUpsampledMinMaxMap) {
-  Config pos = scouter_pos("pos_maps", 1.0);
+  // Any SCOUTER model has maps to post-process: one epoch on 256 images is enough here.
+  testing::TempDir small;
+  testing::write_localisation_shards(small.path(), 256, 32);
+  Config pos = testing::toy_config(small.path(), runs_->file("pos_maps"));
+  pos.use_slot = true;
+  pos.loss_status = 1;
   pos.epochs = 1;
   train_run(pos);
   struct Case {
