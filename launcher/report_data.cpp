@@ -95,6 +95,20 @@ RunRow read_run(const fs::path& run, std::vector<std::string>& warnings) {
     r.seconds = j.value("total_seconds", NAN);
     r.images_per_s = j.value("train_images_per_s", NAN);
     r.epochs_done = j.value("epochs", r.epochs_done);
+  } else if (file_exists((run / "import.json").string())) {
+    // `scouter import`: trained elsewhere, so no training log; its accuracy is what
+    // `scouter evaluate` measured, if it has run.
+    auto ij = nlohmann::json::parse(read_text_file((run / "import.json").string()), nullptr, false);
+    r.epochs_done = ij.is_object() ? ij.value("epochs_completed", int64_t{0}) : 0;
+    std::string val = (run / "eval" / "val.json").string();
+    auto ev = file_exists(val) ? nlohmann::json::parse(read_text_file(val), nullptr, false)
+                               : nlohmann::json();
+    if (ev.is_object()) {
+      if (ev.contains("acc") && ev["acc"].is_number()) r.final_acc = ev["acc"].get<double>();
+      if (ev.contains("area") && ev["area"].is_number()) r.area = ev["area"].get<double>();
+    }
+    r.state = str_format("imported (epoch {}){}", r.epochs_done,
+                         ev.is_object() ? ", evaluated" : "; scouter evaluate gives its accuracy");
   } else {
     // The sweep runner leaves train.log; a run that stopped with an error says so there.
     std::string log_path = (run / "train.log").string();

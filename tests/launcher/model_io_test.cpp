@@ -225,6 +225,16 @@ TEST(Export, PublishedModelLoadsItStrictly) {
     EXPECT_EQ(r.exit_code, 0) << r.output;
     EXPECT_NE(r.output.find("strict load ok"), std::string::npos) << r.output;
   }
+  auto report = testing::run_scouter("report " + dir.path());
+  ASSERT_EQ(report.exit_code, 0) << report.output;
+  EXPECT_NE(report.output.find("imported (epoch 10); scouter evaluate gives its accuracy"),
+            std::string::npos) << report.output;
+  // Once evaluated (an eval/val.json as `scouter evaluate` writes it), its accuracy is shown.
+  ensure_dir(run + "/eval");
+  write_text_file_atomic(run + "/eval/val.json", R"({"acc": 0.8125, "area": 0.25})");
+  report = testing::run_scouter("report " + dir.path());
+  EXPECT_NE(report.output.find("81.25"), std::string::npos) << report.output;
+  EXPECT_NE(report.output.find("imported (epoch 10), evaluated"), std::string::npos) << report.output;
   EXPECT_USAGE_ERROR(testing::run_scouter("export " + run + " --format onnx"), "--format must be pth or safetensors");
   EXPECT_USAGE_ERROR(testing::run_scouter("export " + dir.file("nothing")), "no complete checkpoint");
 }
