@@ -9,6 +9,7 @@
 #include "worker/dist/distributed.h"
 #include "worker/train/checkpoint.h"
 #include "worker/train/data.h"
+#include "worker/train/run_collectives.h"
 #include "worker/train/trainer.h"
 
 namespace scouter {
@@ -131,19 +132,7 @@ EvaluateReport evaluate_run(const std::string& run_dir, const std::string& split
   EvalResult& r = rep.result;
   r = evaluate(model, *loader, cfg.lambda_value, device, nullptr, true);
   // Sums, not means, across ranks: the same numbers as one process.
-  double sums[4] = {r.loss_sum, r.nll_sum, r.attn_sum, std::isfinite(r.area_sum) ? r.area_sum : 0};
-  int64_t counts[2] = {r.correct, r.count};
-  dist.sum(sums, 4, "evaluation sums");
-  dist.sum(counts, 2, "evaluation counts");
-  dist.sum(r.confusion.data(), static_cast<int64_t>(r.confusion.size()), "confusion matrix");
-  dist.sum(r.class_nll_sum.data(), static_cast<int64_t>(r.class_nll_sum.size()), "per-class nll");
-  dist.sum(r.class_area_sum.data(), static_cast<int64_t>(r.class_area_sum.size()), "per-class area");
-  r.loss_sum = sums[0];
-  r.nll_sum = sums[1];
-  r.attn_sum = sums[2];
-  r.area_sum = cfg.use_slot ? sums[3] : NAN;
-  r.correct = counts[0];
-  r.count = counts[1];
+  sum_across_ranks(dist, r, cfg.use_slot);
   const auto& names = shards->meta().class_names;
   rep.class_names.assign(names.begin(), names.begin() + std::min<int64_t>(cfg.num_classes, static_cast<int64_t>(names.size())));
   while (static_cast<int64_t>(rep.class_names.size()) < cfg.num_classes)

@@ -52,19 +52,28 @@ void save_synced(Distributed& dist, const std::string& path, torch::nn::Module& 
 }
 
 // Every rank evaluates its part; the sums (not means) are added across ranks.
-EvalResult evaluate_all(Distributed& dist, ScouterModel& model, BatchLoader& loader,
-                        const Config& cfg, torch::Device device, const DeviceInput* input) {
-  EvalResult ev = evaluate(model, loader, cfg.lambda_value, device, input);
+void sum_across_ranks(Distributed& dist, EvalResult& ev, bool use_slot) {
   double sums[4] = {ev.loss_sum, ev.nll_sum, ev.attn_sum, std::isfinite(ev.area_sum) ? ev.area_sum : 0};
   int64_t counts[2] = {ev.correct, ev.count};
   dist.sum(sums, 4, "evaluation sums");
   dist.sum(counts, 2, "evaluation counts");
+  if (!ev.confusion.empty()) {
+    dist.sum(ev.confusion.data(), static_cast<int64_t>(ev.confusion.size()), "confusion matrix");
+    dist.sum(ev.class_nll_sum.data(), static_cast<int64_t>(ev.class_nll_sum.size()), "per-class nll");
+    dist.sum(ev.class_area_sum.data(), static_cast<int64_t>(ev.class_area_sum.size()), "per-class area");
+  }
   ev.loss_sum = sums[0];
   ev.nll_sum = sums[1];
   ev.attn_sum = sums[2];
-  ev.area_sum = cfg.use_slot ? sums[3] : NAN;
+  ev.area_sum = use_slot ? sums[3] : NAN;
   ev.correct = counts[0];
   ev.count = counts[1];
+}
+
+EvalResult evaluate_all(Distributed& dist, ScouterModel& model, BatchLoader& loader,
+                        const Config& cfg, torch::Device device, const DeviceInput* input) {
+  EvalResult ev = evaluate(model, loader, cfg.lambda_value, device, input);
+  sum_across_ranks(dist, ev, cfg.use_slot);
   return ev;
 }
 

@@ -30,6 +30,10 @@ void save_synced(Distributed& dist, const std::string& path, torch::nn::Module& 
                  torch::optim::Optimizer& opt, const TrainState& state, const Config& cfg,
                  const std::vector<double>& my_sums = {});
 
+// Adds every rank's evaluation sums (and per-class sums, when evaluated per class) in place: the
+// sums, not the means, so the result is one process's.
+void sum_across_ranks(Distributed& dist, EvalResult& ev, bool use_slot);
+
 // Every rank evaluates its part of the validation set; the sums (not means) are added across ranks.
 EvalResult evaluate_all(Distributed& dist, ScouterModel& model, BatchLoader& loader,
                         const Config& cfg, torch::Device device, const DeviceInput* input);
