@@ -42,7 +42,12 @@ def hash_uniform(name, n):
 
 def conformance_value(name, shape):
     n = int(np.prod(shape)) if len(shape) else 1
-    u = hash_uniform(name, n)
+    return scaled_value(name, shape, hash_uniform(name, n))
+
+
+def scaled_value(name, shape, u):
+    """conformance_value's scale for tensor `name` applied to u in [-1, 1) (flat, numel long)."""
+    n = int(np.prod(shape)) if len(shape) else 1
     if name.endswith("running_var"):
         v = 0.75 + 0.25 * u
     elif name.endswith("running_mean") or name.endswith(".bias"):

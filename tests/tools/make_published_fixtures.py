@@ -32,7 +32,6 @@ differ by ~5e-8 relative. The generator refuses a case whose float32 error excee
 import argparse
 import io
 import lzma
-import math
 import os
 import re
 import sys
@@ -44,7 +43,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts"))
-from fixture_values import hash_uniform, max_error, sine_input  # noqa: E402
+from fixture_values import hash_uniform, max_error, scaled_value, sine_input  # noqa: E402
 import published_bench  # noqa: E402
 
 PERIOD = 97
@@ -86,16 +85,7 @@ def periodic_value(name, shape):
     """conformance_value's scales with u taken from a 97-periodic hash sequence."""
     n = int(np.prod(shape)) if len(shape) else 1
     p = min(PERIOD, n)
-    u = hash_uniform(name, p).repeat(n // p + 1)[:n]
-    if name.endswith("running_var"):
-        v = 0.75 + 0.25 * u
-    elif name.endswith("running_mean") or name.endswith(".bias"):
-        v = 0.05 * u
-    elif len(shape) == 1:
-        v = 1.0 + 0.1 * u
-    else:
-        v = u * math.sqrt(3.0 / (n / shape[0]))
-    return v.to(torch.float32).reshape(shape)
+    return scaled_value(name, shape, hash_uniform(name, p).repeat(n // p + 1)[:n])
 
 
 def build(args, SlotModel):
