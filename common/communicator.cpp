@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "common/lifeline.h"
 #include "common/mpi_env.h"
 #include "common/stop_signal.h"
 #include "common/text.h"
@@ -22,7 +23,11 @@ namespace {
 constexpr int kTagArrive = 7001;
 constexpr int64_t kChunk = int64_t{1} << 30;  // MPI counts are ints: move big buffers in pieces
 constexpr size_t kStepsRemembered = 4096;
-constexpr int kStopReportMs = 300;  // well inside Open MPI's 1 s between SIGTERM and SIGKILL
+// After a stop signal, a wait that lasts this long names the missing ranks: well inside the 1 s
+// Open MPI leaves between SIGTERM and SIGKILL, long enough that a normal stop (every rank
+// signalled at once) rarely finds a rank still computing. The watchdog looks every kWatchMs.
+constexpr int kStopReportMs = 300;
+constexpr int kWatchMs = 20;
 
 using Clock = std::chrono::steady_clock;
 
@@ -70,11 +75,26 @@ Communicator::Communicator(MPI_Comm comm, double timeout_s) : timeout_s_(timeout
       MPI_CHECK(MPI_Irecv(&recv_buf_[static_cast<size_t>(r)], 1, MPI_INT64_T, r, kTagArrive,
                           arrive_comm_, &recv_req_[static_cast<size_t>(r)]));
   }
+  lifelines_ = std::make_unique<Lifelines>(comm_);
+  if (rank_ == 0 && size_ > 1) {
+    const std::vector<int>& unlinked = lifelines_->unlinked();
+    if (!unlinked.empty()) {
+      std::vector<std::string> names;
+      for (int r : unlinked) names.push_back(fmt::format("{} on {}", r, hosts_[static_cast<size_t>(r)]));
+      spdlog::warn("no lifeline from rank{} {} (could not reach rank 0 over TCP): if such a rank's "
+                   "process dies, the job ends only when a collective times out (collective_timeout "
+                   "{:.0f} s) or the launcher ends it",
+                   unlinked.size() == 1 ? "" : "s", join(names, ", "), timeout_s_);
+    }
+    gone_step_.assign(static_cast<size_t>(size_), -1);
+    watchdog_ = std::thread([this] { watch_for_stop(); });
+  }
 }
 
 Communicator::~Communicator() {
   int finalized = 0;
   MPI_Finalized(&finalized);
+  stop_watchdog();
   if (finalized) return;
   // Unwinding from an error: peers may sit in another collective, so no final barrier here
   // (the caller ends the job with MPI_Abort).
@@ -92,9 +112,12 @@ Communicator::~Communicator() {
 int64_t Communicator::enter(const std::string& what) {
   int64_t seq = ++seq_;
   if (rank_ == 0) {
-    last_seq_[0] = seq;
-    step_of_seq_[seq] = step_;
-    if (step_of_seq_.size() > kStepsRemembered) step_of_seq_.erase(step_of_seq_.begin());
+    {
+      std::lock_guard<std::mutex> lock(watch_mu_);
+      last_seq_[0] = seq;
+      step_of_seq_[seq] = step_.load();
+      if (step_of_seq_.size() > kStepsRemembered) step_of_seq_.erase(step_of_seq_.begin());
+    }
     poll_arrivals();
   } else if (size_ > 1) {
     auto value = std::make_unique<int64_t>(seq);
@@ -114,7 +137,10 @@ void Communicator::poll_arrivals() {
       int flag = 0;
       MPI_CHECK(MPI_Test(&req, &flag, MPI_STATUS_IGNORE));
       if (!flag) break;
-      last_seq_[static_cast<size_t>(r)] = recv_buf_[static_cast<size_t>(r)];
+      {
+        std::lock_guard<std::mutex> lock(watch_mu_);
+        last_seq_[static_cast<size_t>(r)] = recv_buf_[static_cast<size_t>(r)];
+      }
       MPI_CHECK(MPI_Irecv(&recv_buf_[static_cast<size_t>(r)], 1, MPI_INT64_T, r, kTagArrive,
                           arrive_comm_, &req));
     }
@@ -132,7 +158,23 @@ void Communicator::reap_sends() {
 
 void Communicator::wait_request(MPI_Request& request, int64_t seq, const std::string& what) {
   auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s_);
-  Clock::time_point signalled{};
+  // Rank 0 tells its watchdog what it waits for, until the wait ends (also by an exception).
+  struct Watched {
+    Communicator* c;
+    Watched(Communicator* comm, int64_t seq, const std::string& what) : c(comm) {
+      if (!c->watchdog_.joinable()) return;
+      std::lock_guard<std::mutex> lock(c->watch_mu_);
+      c->waiting_seq_ = seq;
+      c->waiting_step_ = c->step_.load();
+      c->waiting_what_ = what;
+      c->waiting_since_ = Clock::now();
+    }
+    ~Watched() {
+      if (!c->watchdog_.joinable()) return;
+      std::lock_guard<std::mutex> lock(c->watch_mu_);
+      c->waiting_seq_ = 0;
+    }
+  } watched(this, seq, what);
   Backoff backoff;
   while (true) {
     int flag = 0;
@@ -140,7 +182,11 @@ void Communicator::wait_request(MPI_Request& request, int64_t seq, const std::st
     if (flag) return;
     if (rank_ == 0) poll_arrivals();
     else reap_sends();
-    report_if_stopped_while_waiting(seq, what, signalled);
+    if (lost_.load()) {
+      abort(kExitLostRank, fmt::format("ending the job: '{}' at step {} cannot complete without the "
+                                       "ranks that are gone (named above)",
+                                       what, step_.load()));
+    }
     if (Clock::now() > deadline) on_timeout(seq, what);
     backoff.pause();
   }
@@ -148,12 +194,23 @@ void Communicator::wait_request(MPI_Request& request, int64_t seq, const std::st
 
 std::vector<std::string> Communicator::missing_ranks(int64_t seq) {
   poll_arrivals();
+  std::lock_guard<std::mutex> lock(watch_mu_);
+  return missing_locked(seq);
+}
+
+std::vector<std::string> Communicator::missing_locked(int64_t seq) const {
   std::vector<std::string> missing;
   for (int r = 1; r < size_; ++r) {
     int64_t last = last_seq_[static_cast<size_t>(r)];
+    int64_t gone = gone_step_.empty() ? -1 : gone_step_[static_cast<size_t>(r)];
+    const std::string& host = hosts_[static_cast<size_t>(r)];
+    if (gone >= 0) {
+      missing.push_back(fmt::format("{} on {} (gone at step {}: its process ended, its lifeline to "
+                                    "rank 0 closed)", r, host, gone));
+      continue;
+    }
     if (last >= seq) continue;
     auto it = step_of_seq_.find(last);
-    const std::string& host = hosts_[static_cast<size_t>(r)];
     missing.push_back(it == step_of_seq_.end() || last == 0
                           ? fmt::format("{} on {} (never arrived)", r, host)
                           : fmt::format("{} on {} (last seen at step {})", r, host, it->second));
@@ -163,20 +220,53 @@ std::vector<std::string> Communicator::missing_ranks(int64_t seq) {
 
 // A launcher that loses a node (mpirun: its daemon there died) ends the job by signalling the
 // other ranks, then kills them a moment later (Open MPI: 1 s), long before collective_timeout.
-// Rank 0, stuck in a collective when the signal comes, names in that moment who is missing.
-void Communicator::report_if_stopped_while_waiting(int64_t seq, const std::string& what,
-                                                   Clock::time_point& signalled) {
-  if (rank_ != 0 || stop_reported_ || stop_requested() == 0) return;
-  if (signalled == Clock::time_point{}) signalled = Clock::now();
-  if (Clock::now() - signalled < std::chrono::milliseconds(kStopReportMs)) return;
-  stop_reported_ = true;
-  std::vector<std::string> missing = missing_ranks(seq);
-  if (missing.empty()) return;
-  spdlog::warn("{} came while waiting for '{}' at step {}; after {} ms rank{} {} still missing "
-               "(if the job ends now, they were lost)",
-               signal_name(stop_requested()), what, step_, kStopReportMs, missing.size() == 1 ? "" : "s",
-               join(missing, ", "));
-  spdlog::default_logger()->flush();
+// Rank 0, stuck in a collective when the signal comes, names in that moment who is missing. This
+// runs on its own thread: the lost peer's closed connection may already have put rank 0's main
+// thread into Open MPI's abort ("peer process has unexpectedly disconnected"), where it waits to
+// be killed and never returns to our code. The arrivals are those the main thread last polled.
+void Communicator::watch_for_stop() {
+  Clock::time_point signalled{};
+  bool signal_reported = false, gone_reported = false;
+  while (true) {
+    std::vector<int> gone = lifelines_->poll(kWatchMs);  // waits up to kWatchMs
+    std::lock_guard<std::mutex> lock(watch_mu_);
+    if (watch_end_) return;
+    for (int r : gone) gone_step_[static_cast<size_t>(r)] = step_.load();
+    bool any_gone = std::any_of(gone_step_.begin(), gone_step_.end(), [](int64_t s) { return s >= 0; });
+    // A rank is gone while rank 0 waits in a collective: it can never complete. Say who, then
+    // the main thread ends the job (or Open MPI already does; this line comes first either way).
+    if (any_gone && !gone_reported && waiting_seq_ != 0) {
+      std::vector<std::string> missing = missing_locked(waiting_seq_);
+      spdlog::error("'{}' at step {} cannot complete: rank{} {}", waiting_what_, waiting_step_,
+                    missing.size() == 1 ? "" : "s", join(missing, ", "));
+      spdlog::default_logger()->flush();
+      gone_reported = true;
+      lost_.store(true);
+    }
+    int signal = stop_requested();
+    if (signal == 0 || signal_reported) continue;
+    auto now = Clock::now();
+    if (signalled == Clock::time_point{}) signalled = now;
+    if (waiting_seq_ == 0) continue;
+    if (now - std::max(signalled, waiting_since_) < std::chrono::milliseconds(kStopReportMs)) continue;
+    signal_reported = true;
+    std::vector<std::string> missing = missing_locked(waiting_seq_);
+    if (missing.empty() || gone_reported) continue;
+    spdlog::warn("{} came while waiting for '{}' at step {}; after {} ms rank{} {} still missing "
+                 "(if the job ends now, they were lost)",
+                 signal_name(signal), waiting_what_, waiting_step_, kStopReportMs,
+                 missing.size() == 1 ? "" : "s", join(missing, ", "));
+    spdlog::default_logger()->flush();
+  }
+}
+
+void Communicator::stop_watchdog() {
+  if (!watchdog_.joinable()) return;
+  {
+    std::lock_guard<std::mutex> lock(watch_mu_);
+    watch_end_ = true;
+  }
+  watchdog_.join();  // within kWatchMs
 }
 
 void Communicator::on_timeout(int64_t seq, const std::string& what) {
@@ -185,7 +275,7 @@ void Communicator::on_timeout(int64_t seq, const std::string& what) {
     abort(kExitLostRank,
           fmt::format("'{}' at step {} timed out after {:.0f} s (collective_timeout): rank{} {} "
                       "did not arrive",
-                      what, step_, timeout_s_, missing.size() == 1 ? "" : "s",
+                      what, step_.load(), timeout_s_, missing.size() == 1 ? "" : "s",
                       missing.empty() ? std::string("(none: all ranks arrived; the transport is stuck)")
                                       : join(missing, ", ")));
   }
@@ -193,11 +283,11 @@ void Communicator::on_timeout(int64_t seq, const std::string& what) {
   double grace = std::min(10.0, std::max(1.0, timeout_s_ / 2));
   spdlog::error("'{}' at step {} timed out after {:.0f} s (collective_timeout); waiting {:.0f} s "
                 "for rank 0 to name the missing ranks",
-                what, step_, timeout_s_, grace);
+                what, step_.load(), timeout_s_, grace);
   std::this_thread::sleep_for(std::chrono::duration<double>(grace));
   abort(kExitLostRank, fmt::format("'{}' at step {}: rank 0 did not report within {:.0f} s, so "
                                    "rank 0 is missing or stuck itself",
-                                   what, step_, grace));
+                                   what, step_.load(), grace));
 }
 
 void Communicator::abort(int exit_code, const std::string& message) {
@@ -294,7 +384,9 @@ void Communicator::shutdown() {
     Backoff backoff;
     while (true) {
       poll_arrivals();
+      std::unique_lock<std::mutex> lock(watch_mu_);
       bool all = std::all_of(last_seq_.begin(), last_seq_.end(), [&](int64_t s) { return s == seq_; });
+      lock.unlock();
       if (all || Clock::now() > deadline) break;
       backoff.pause();
     }

@@ -3,19 +3,29 @@
 // has entered (one integer per collective, on a duplicate communicator), so when a wait expires
 // rank 0 names the ranks that never arrived (and their hosts), with the step and the operation, and aborts the
 // job; the other ranks give rank 0 a grace period to do so, then abort naming rank 0.
+// A launcher that loses a node ends the job long before the timeout (mpirun: SIGTERM, then SIGKILL);
+// rank 0 names the missing ranks in that moment from a watchdog thread, because its main thread
+// may by then be inside Open MPI's own abort for the lost peer and never return to our code.
+// Faster still, a rank whose process ends (killed, crashed, its node's processes killed) is seen
+// by rank 0 at once through its lifeline (common/lifeline.h), and rank 0 ends the job naming it.
 #pragma once
 
 #include <mpi.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace scouter {
+
+class Lifelines;
 
 class Communicator {
  public:
@@ -38,8 +48,8 @@ class Communicator {
   MPI_Comm comm() const { return comm_; }
   double timeout_s() const { return timeout_s_; }
   // The training step named in timeout messages.
-  void set_step(int64_t step) { step_ = step; }
-  int64_t step() const { return step_; }
+  void set_step(int64_t step) { step_.store(step); }
+  int64_t step() const { return step_.load(); }
 
   // Blocking with a deadline.
   void barrier(const std::string& what);
@@ -68,22 +78,35 @@ class Communicator {
   void poll_arrivals();
   void reap_sends();
   [[noreturn]] void on_timeout(int64_t seq, const std::string& what);
-  // Rank 0: "1 on node2 (last seen at step 91)" for each rank that has not entered collective seq.
+  // Rank 0: "1 on node2 (last seen at step 91)" for each rank that has not entered collective seq
+  // (missing_locked: watch_mu_ held, arrivals as last polled).
   std::vector<std::string> missing_ranks(int64_t seq);
-  void report_if_stopped_while_waiting(int64_t seq, const std::string& what, Clock::time_point& signalled);
+  std::vector<std::string> missing_locked(int64_t seq) const;
+  void watch_for_stop();  // rank 0's watchdog thread
+  void stop_watchdog();
 
   MPI_Comm comm_ = MPI_COMM_NULL, arrive_comm_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1;
   double timeout_s_;
-  int64_t step_ = 0;
+  std::atomic<int64_t> step_{0};
   int64_t seq_ = 0;
   bool shut_down_ = false;
-  bool stop_reported_ = false;  // rank 0 named the missing ranks after a stop signal
-  // Rank 0: the last collective each rank announced, and the step of each recent collective.
+  // Rank 0: the last collective each rank announced, and the step of each recent collective
+  // (both under watch_mu_, read by the watchdog).
   std::vector<int64_t> last_seq_, recv_buf_;
   std::vector<std::string> hosts_;  // by rank
   std::vector<MPI_Request> recv_req_;
   std::map<int64_t, int64_t> step_of_seq_;
+  // Rank 0's watchdog: what the main thread waits for (waiting_seq_ 0: not in a wait), since when.
+  std::mutex watch_mu_;
+  bool watch_end_ = false;
+  std::unique_ptr<Lifelines> lifelines_;
+  std::vector<int64_t> gone_step_;  // rank 0: step at which a rank's lifeline closed (-1: alive)
+  std::atomic<bool> lost_{false};   // rank 0: a rank is gone while the main thread waits
+  int64_t waiting_seq_ = 0, waiting_step_ = 0;
+  std::string waiting_what_;
+  Clock::time_point waiting_since_{};
+  std::thread watchdog_;
   // Others: announcements in flight.
   std::deque<std::pair<MPI_Request, std::unique_ptr<int64_t>>> sends_;
 };

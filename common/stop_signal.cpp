@@ -1,11 +1,15 @@
 #include "common/stop_signal.h"
 
+#include <atomic>
 #include <csignal>
 #include <initializer_list>
 
 namespace scouter {
 namespace {
-volatile std::sig_atomic_t g_signal = 0;
+// Atomic, not volatile sig_atomic_t: besides the handler, a second thread reads it (the
+// communicator's watchdog); a lock-free atomic is safe in a signal handler.
+std::atomic<int> g_signal{0};
+static_assert(std::atomic<int>::is_always_lock_free);
 
 extern "C" void on_stop_signal(int sig) { g_signal = sig; }
 }  // namespace

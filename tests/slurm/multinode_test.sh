@@ -119,7 +119,7 @@ case_node_loss() {
   # Within collective_timeout (10 s) plus a grace: mpirun ends the job as soon as it loses
   # node2's daemon; rank 0 names who was missing in that moment.
   [ "$((SECONDS - t0))" -le 20 ] || fail "the job took $((SECONDS - t0)) s to end"
-  grep "rank 1 on node2 (last seen at step" "$work/lost.log" || { cat "$work/lost.log"; fail "the missing rank and its host are not named"; }
+  grep "rank 1 on node2 (gone at step" "$work/lost.log" || { cat "$work/lost.log"; fail "the missing rank and its host are not named"; }
   rm -f "$work"/lost/checkpoints/*-step-*  # none is expected; resume from the epoch's
   $run --output_dir "$work/lost" --resume true > "$work/resume.log" 2>&1 || { cat "$work/resume.log"; fail "resume on 2 nodes failed"; }
   grep -q "resumed from .*epoch-0001.h5" "$work/resume.log" || { cat "$work/resume.log"; fail "did not resume from epoch 1's checkpoint"; }
