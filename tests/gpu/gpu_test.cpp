@@ -1,9 +1,11 @@
 // Checks that need a GPU (built only against a CUDA LibTorch; run by scripts/gpu_check.sh on the
 // GPU machine under `mpirun -np 1` and `-np 2`): a replayed CUDA graph of the training step gives
-// the weights eager steps give; bf16 autocast stays close to fp32; the GPU input path on the GPU
-// equals itself on the CPU; two ranks sharing one GPU average gradients over MPI exactly as one
-// process computes them on the whole batch.
+// the weights eager steps give, also with NCCL in the step; bf16 autocast stays close to fp32; the
+// GPU input path on the GPU equals itself on the CPU; two ranks sharing one GPU average gradients
+// over MPI exactly as one process computes them on the whole batch.
 #include <gtest/gtest.h>
+
+#include <cstdlib>
 
 #include "common/communicator.h"
 #include "common/mpi_env.h"
@@ -20,10 +22,55 @@ namespace {
 
 using testing::TempDir;
 
+// cuBLAS is reproducible only with a fixed workspace configuration (LibTorch's deterministic mode,
+// below, warns at every matrix product without it). Set before main, so before any CUDA call; a
+// value from the environment is kept.
+[[maybe_unused]] const bool kCublasWorkspaceSet = [] {
+  setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", /*overwrite=*/0);
+  return true;
+}();
+
 torch::Device gpu() {
   if (!torch::cuda::is_available()) throw std::runtime_error("no CUDA device visible");
   return torch::Device(torch::kCUDA, 0);
 }
+
+// While alive, the GPU computes the same thing the same way every time, so that two computations
+// that should agree can be compared to float rounding of their own, not the GPU's defaults':
+// - deterministic algorithms (cuDNN's and ATen's): by default cuDNN may pick backward algorithms
+//   that sum with atomics, in an order that changes from run to run;
+// - no cuDNN autotuning (StepRunner leaves it off when deterministic algorithms are asked for):
+//   timing may choose other algorithms for another batch size, or another run;
+// - float32 convolutions instead of TF32 (LibTorch's default for cuDNN, allowTF32CuDNN): TF32
+//   rounds each operand to 10 bits of mantissa, so a last-bit difference in an activation can
+//   become a 5e-4 relative step in the next layer.
+// LibTorch's settings come back when it goes.
+class ExactArithmetic {
+ public:
+  ExactArithmetic()
+      : tf32_(ctx().allowTF32CuDNN()),
+        benchmark_(ctx().benchmarkCuDNN()),
+        deterministic_cudnn_(ctx().deterministicCuDNN()),
+        deterministic_(ctx().deterministicAlgorithms()),
+        warn_only_(ctx().deterministicAlgorithmsWarnOnly()) {
+    ctx().setAllowTF32CuDNN(false);
+    ctx().setBenchmarkCuDNN(false);
+    ctx().setDeterministicCuDNN(true);
+    ctx().setDeterministicAlgorithms(true, /*warn_only=*/true);  // ops without such a variant warn
+  }
+  ~ExactArithmetic() {
+    ctx().setAllowTF32CuDNN(tf32_);
+    ctx().setBenchmarkCuDNN(benchmark_);
+    ctx().setDeterministicCuDNN(deterministic_cudnn_);
+    ctx().setDeterministicAlgorithms(deterministic_, warn_only_);
+  }
+  ExactArithmetic(const ExactArithmetic&) = delete;
+  ExactArithmetic& operator=(const ExactArithmetic&) = delete;
+
+ private:
+  static at::Context& ctx() { return at::globalContext(); }
+  bool tf32_, benchmark_, deterministic_cudnn_, deterministic_, warn_only_;
+};
 
 // Trains `steps` steps of the toy SCOUTER+ model on the GPU path and returns its weights.
 std::map<std::string, torch::Tensor> train_on_gpu(const Config& cfg, int64_t steps, bool* captured) {
@@ -60,29 +107,60 @@ std::map<std::string, torch::Tensor> train_on_gpu(const Config& cfg, int64_t ste
   return w;
 }
 
-// 3 eager steps, then capture and 7 replays, against 10 eager steps: the same kernels in the same
-// order, so the weights agree to float rounding (1e-5 of each tensor's largest element; cuDNN may
-// pick other algorithms for the eager run's first shapes).
+// The largest difference between two sets of weights, each tensor's relative to its largest
+// element, and the tensor where it is.
+struct WeightDiff {
+  double max = 0;
+  std::string where;
+};
+WeightDiff compare_weights(const std::map<std::string, torch::Tensor>& a,
+                           const std::map<std::string, torch::Tensor>& b) {
+  WeightDiff d;
+  for (const auto& [name, w] : b) {
+    double err = (a.at(name) - w).abs().max().item<double>() / (w.abs().max().item<double>() + 1e-12);
+    if (err >= d.max) d = {err, name};
+  }
+  return d;
+}
+
+// 3 eager steps, then capture and 7 replays, against 10 eager steps, without and (1 rank) with
+// NCCL averaging in the step: the same kernels in the same order, so the weights agree to float
+// rounding, 1e-5 of each tensor's largest element (bit for bit expected). Only with
+// ExactArithmetic: with the GPU's defaults two runs need not compute the same gradients (cuDNN
+// may pick backward algorithms that sum with atomics), and AdamW turns a last-bit difference of a
+// near-zero gradient into a step of up to lr (1e-3 here) either way: the first GPU run saw 1e-3
+// to 5e-3. A second eager run measures what nondeterminism is left.
 TEST(GpuStep, GraphReplayMatchesEagerSteps) {
   TempDir data;
-  if (MpiEnv::get().topology().rank == 0) testing::write_toy_shards(data.path(), 512, 32);
+  const Topology& topo = MpiEnv::get().topology();
+  if (topo.rank == 0) testing::write_toy_shards(data.path(), 512, 32);
   else return;  // one rank is enough
+  ExactArithmetic exact;
+  std::vector<std::string> syncs = {"auto"};  // one rank: no averaging
+#ifdef SCOUTER_HAVE_TORCH_NCCL
+  if (topo.world == 1) syncs.push_back("nccl");  // the NCCL communicator needs every rank
+#endif
   for (const char* precision : {"fp32", "bf16"}) {
-    Config c = testing::toy_config(data.path(), data.file("unused"));
-    c.device = "cuda";
-    c.img_size = 56;
-    c.aug = true;
-    c.precision = precision;
-    c.cuda_graphs = true;
-    bool captured = false;
-    auto graph = train_on_gpu(c, 10, &captured);
-    EXPECT_TRUE(captured) << precision;
-    c.cuda_graphs = false;
-    auto eager = train_on_gpu(c, 10, &captured);
-    EXPECT_FALSE(captured);
-    for (const auto& [name, w] : eager) {
-      double err = (graph.at(name) - w).abs().max().item<double>() / (w.abs().max().item<double>() + 1e-12);
-      EXPECT_LT(err, 1e-5) << precision << " " << name;
+    for (const std::string& grad_sync : syncs) {
+      Config c = testing::toy_config(data.path(), data.file("unused"));
+      c.device = "cuda";
+      c.img_size = 56;
+      c.aug = true;
+      c.precision = precision;
+      c.grad_sync = grad_sync;
+      c.cuda_graphs = true;
+      bool captured = false;
+      auto graph = train_on_gpu(c, 10, &captured);
+      EXPECT_TRUE(captured) << precision << " " << grad_sync;
+      c.cuda_graphs = false;
+      auto eager = train_on_gpu(c, 10, &captured);
+      EXPECT_FALSE(captured);
+      auto again = train_on_gpu(c, 10, &captured);
+      WeightDiff d = compare_weights(graph, eager), noise = compare_weights(again, eager);
+      std::cout << "[ graph    ] " << precision << ", grad_sync " << grad_sync << ": graph vs eager "
+                << d.max << " (" << d.where << "), eager vs eager " << noise.max << "\n";
+      EXPECT_LT(d.max, 1e-5) << precision << " grad_sync " << grad_sync << ": " << d.where
+                             << " (eager vs eager: " << noise.max << " in " << noise.where << ")";
     }
   }
 }

@@ -32,7 +32,10 @@ StepRunner::StepRunner(const Config& cfg, ScouterModel& model, torch::Device dev
     : cfg_(cfg), model_(model), device_(device), dist_(dist), opt_(options), cuda_(device.is_cuda()) {
   model_->set_bf16(uses_bf16(cfg.precision));
   const std::vector<std::string> unused = unused_parameters(model_);
-  if (cuda_) at::globalContext().setBenchmarkCuDNN(true);
+  // cuDNN autotuning, unless the process asked LibTorch for deterministic algorithms (the GPU
+  // tests do, to compare runs exactly): timing may pick other algorithms in another run.
+  if (cuda_ && !at::globalContext().deterministicCuDNN() && !at::globalContext().deterministicAlgorithms())
+    at::globalContext().setBenchmarkCuDNN(true);
   if (opt_.channels_last) {
     torch::NoGradGuard no_grad;
     for (auto& p : model_->parameters())
