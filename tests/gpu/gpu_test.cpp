@@ -189,27 +189,37 @@ TEST(GpuStep, Bf16ForwardIsCloseToFp32) {
 }
 
 // The GPU input path on the GPU equals the same path on CPU tensors (tested against PIL in
-// tests/worker/train/device_input_test.cpp): within 1e-4 of a level (interpolation and grid
-// sampling kernels differ by float rounding).
+// tests/worker/train/device_input_test.cpp). Without augmentation bit for bit: the resize is
+// integer arithmetic done exactly in float64 on both, and the normalisation is one float32
+// multiply and one add, each rounded alike. With augmentation within 0.01 of a grey level: the
+// affine jitter samples in float32 (affine_grid's product of the base grid with theta, then
+// grid_sample's unnormalisation), which the GPU computes with fused multiply-adds and another
+// summation order; the source position then differs by float32 rounding, a few 1e-5 px at 260 px
+// (one float32 step there is 3e-5), and a pixel beside an edge of up to 255 levels per pixel
+// moves by up to about 0.01 level (measured on an H100: 0.0016). device_input_test.cpp allows
+// each of the two 0.01 level against the CPU path's float64 sampling.
 TEST(GpuInput, MatchesTheSamePathOnCpuTensors) {
   if (MpiEnv::get().topology().rank != 0) return;
   TempDir data;
   testing::write_toy_shards(data.path(), 64, 16);
   auto shards = ShardSet::open(data.path(), "train");
-  LoaderOptions o;
-  o.img_size = 260;
-  o.aug = true;
-  o.raw = true;
-  BatchLoader raw(shards, o);
-  std::vector<int64_t> rows = {0, 3, 8, 21, 40, 63};
-  DeviceInput on_gpu(shards->meta(), 260, 260, gpu(), true);
-  DeviceInput on_cpu(shards->meta(), 260, 260, torch::kCPU, false);
-  auto a = on_gpu.prepare(raw.make_raw_batch(rows, 1, true)).images.cpu();
-  auto b = on_cpu.prepare(raw.make_raw_batch(rows, 1, true)).images;
   const double level = 1.0 / (255.0 * shards->meta().std[0]);
-  double err = (a - b).abs().max().item<double>();
-  std::cout << "[ input    ] GPU vs CPU tensors: max " << err / level << " level\n";
-  EXPECT_LT(err, 1e-4 * level + 1e-6);
+  for (bool aug : {false, true}) {
+    LoaderOptions o;
+    o.img_size = 260;
+    o.aug = aug;
+    o.raw = true;
+    BatchLoader raw(shards, o);
+    std::vector<int64_t> rows = {0, 3, 8, 21, 40, 63};
+    DeviceInput on_gpu(shards->meta(), 260, 260, gpu(), true);
+    DeviceInput on_cpu(shards->meta(), 260, 260, torch::kCPU, false);
+    auto a = on_gpu.prepare(raw.make_raw_batch(rows, 1, aug)).images.cpu();
+    auto b = on_cpu.prepare(raw.make_raw_batch(rows, 1, aug)).images;
+    double err = (a - b).abs().max().item<double>();
+    std::cout << "[ input    ] aug " << aug << ": GPU vs CPU tensors: max " << err / level << " level\n";
+    if (aug) EXPECT_LE(err, 0.01 * level) << err / level << " level";
+    else EXPECT_EQ(err, 0.0) << err / level << " level";
+  }
 }
 
 // Two ranks on one GPU, gradients in flat buffers averaged over MPI (through host memory): the
