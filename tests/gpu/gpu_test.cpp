@@ -223,16 +223,24 @@ TEST(GpuInput, MatchesTheSamePathOnCpuTensors) {
 }
 
 // Two ranks on one GPU, gradients in flat buffers averaged over MPI (through host memory): the
-// average equals one process's gradient on the whole batch (BatchNorm in eval mode, so no
-// per-rank batch statistics), to float32 rounding of the different summation order.
+// average equals one process's gradient on the whole batch, to float32 rounding of the different
+// summation order (1e-4 of each gradient's largest element, as on the CPU). That needs a loss
+// whose gradient is the mean of per-sample gradients: BatchNorm in eval mode (no per-rank batch
+// statistics) and power = 1. With the default power = 2 the attention loss is area^2 of the
+// batch's mean area, and the average of two halves' gradients differs from the whole batch's by
+// (A1 - A2)(dA1 - dA2) / 2: for this seed 1.0e-4 to 1.2e-4 of the largest gradient in conv1, bn1
+// and layer1's conv on the CPU too (the 3 failures of the first GPU run).
+// ExactArithmetic: float32 convolutions, and the same algorithms for 4 and 8 images.
 TEST(GpuSync, TwoRanksOnOneGpuMatchOneProcess) {
   const Topology& topo = MpiEnv::get().topology();
   if (topo.world != 2) GTEST_SKIP() << "needs mpirun -np 2";
+  ExactArithmetic exact;
   auto comm = std::make_shared<Communicator>(MPI_COMM_WORLD, 60.0);
   Config c;
   c.model = "smallcnn";
   c.num_classes = 3;
   c.slots_per_class = 2;
+  c.power = 1;  // linear in the batch (above)
   torch::manual_seed(5);  // the same initial weights on both ranks
   ScouterModel mine(c, 1), whole(c, 1);
   {
@@ -263,7 +271,8 @@ TEST(GpuSync, TwoRanksOnOneGpuMatchOneProcess) {
     const auto& want = ref[name].grad();
     ASSERT_TRUE(want.defined()) << name;
     double scale = want.abs().max().item<double>();
-    EXPECT_LE((p.grad() - want).abs().max().item<double>(), 1e-4 * scale + 1e-9) << name;
+    double err = (p.grad() - want).abs().max().item<double>();
+    EXPECT_LE(err, 1e-4 * scale + 1e-9) << name << ": " << err / (scale + 1e-30) << " of the largest";
   }
 }
 
