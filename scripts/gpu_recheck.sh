@@ -36,7 +36,7 @@ if ! cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_P
   tail -30 "$LOG/configure.log" | cut -c1-240; exit 1
 fi
 grep -E "NCCL gradient backend" "$LOG/configure.log"
-timeout 300 cmake --build "$BUILD" -j "$(nproc)" --target gpu_tests mpi_tests scouter make_toy_data \
+timeout 420 cmake --build "$BUILD" -j "$(nproc)" --target gpu_tests mpi_tests scouter make_toy_data \
   -- -k 0 > "$LOG/build.log" 2>&1
 echo "build exit $?"
 grep -E " error|FAILED:" "$LOG/build.log" | cut -c1-300 | head -20
