@@ -57,12 +57,32 @@ GradSync::GradSync(FlatParams& flat, std::shared_ptr<ReduceBackend> backend, int
     for (size_t k : b.slots) slots_[k].offset -= first.offset;
     stats_.bytes_per_step += b.flat.numel() * elem;
   }
+  attach_accumulator_hooks();
+}
+
+// Gets (or makes, on the current stream) each parameter's AccumulateGrad node and hooks it.
+void GradSync::attach_accumulator_hooks() {
   for (size_t i = 0; i < slots_.size(); ++i) {
     auto acc = torch::autograd::impl::grad_accumulator(slots_[i].param);
     SCOUTER_CHECK(acc != nullptr, "GradSync: no gradient accumulator for " + slots_[i].name);
     post_hooks_.push_back(acc->add_post_hook(std::make_unique<AfterAccumulation>([this, i] { on_accumulated(i); })));
     accumulators_.push_back(std::move(acc));
   }
+}
+
+void GradSync::recreate_accumulators() {
+  if (!flat_params_) return;
+  std::vector<std::string> held;
+  for (size_t i = 0; i < accumulators_.size(); ++i)
+    if (accumulators_[i].use_count() != 1) held.push_back(slots_[i].name);
+  if (!held.empty())
+    throw Error(str_format("GradSync: the gradient accumulators of [{}] are still held elsewhere (a live "
+                           "autograd graph?), so they cannot be remade on the current stream",
+                           join(held, ", ")));
+  for (size_t i = 0; i < accumulators_.size(); ++i) accumulators_[i]->del_post_hook(post_hooks_[i]);
+  post_hooks_.clear();
+  accumulators_.clear();  // the last references: the nodes go, the parameters' weak links expire
+  attach_accumulator_hooks();
 }
 
 void GradSync::on_accumulated(size_t i) {

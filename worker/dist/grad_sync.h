@@ -13,6 +13,14 @@
 // backend that completes on the compute stream (NCCL), finish_step() waits for nothing on the
 // host: the optimizer's kernels follow the allreduce on the stream, and the backend's fence()
 // after each step guards the deadline. That makes the whole step capturable in a CUDA graph.
+//
+// Flat mode keeps each parameter's AccumulateGrad node alive (the hooks live on it), and LibTorch
+// gives such a node, for good, the CUDA stream that was current when it was made. Backward then
+// runs the accumulation on that stream, joined to the stream that produced the gradient by an
+// event. A CUDA graph is captured on a side stream while the eager steps ran on the default
+// stream, and making the (legacy) default stream wait on the capturing one is illegal
+// (cudaErrorStreamCaptureImplicit): recreate_accumulators() inside the capture remakes the nodes,
+// with their hooks, on the capturing stream.
 #pragma once
 
 #include <torch/torch.h>
@@ -51,6 +59,11 @@ class GradSync {
   void begin_step();
   // After backward: completes every bucket and leaves averaged gradients in param.grad.
   void finish_step();
+  // Flat mode: drops the AccumulateGrad nodes held since construction and makes new ones, with
+  // the same hooks, on the current CUDA stream (call it with the capture stream current, before
+  // the captured forward). No-op otherwise. Throws if anything else still holds an old node (a
+  // live autograd graph of an earlier step), since the new node would then not be used.
+  void recreate_accumulators();
 
   size_t num_buckets() const { return buckets_.size(); }
   // Parameter names of each bucket, in bucket order (for logs and tests).
@@ -78,6 +91,7 @@ class GradSync {
   void start(size_t bucket);
   void check_same_parameters_everywhere();
   void finish_flat();
+  void attach_accumulator_hooks();
 
   FlatParams* flat_params_ = nullptr;
   std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;  // flat mode: kept alive

@@ -32,7 +32,10 @@ StepRunner::StepRunner(const Config& cfg, ScouterModel& model, torch::Device dev
     : cfg_(cfg), model_(model), device_(device), dist_(dist), opt_(options), cuda_(device.is_cuda()) {
   model_->set_bf16(uses_bf16(cfg.precision));
   const std::vector<std::string> unused = unused_parameters(model_);
-  if (cuda_) at::globalContext().setBenchmarkCuDNN(true);
+  // cuDNN autotuning, unless the process asked LibTorch for deterministic algorithms (the GPU
+  // tests do, to compare runs exactly): timing may pick other algorithms in another run.
+  if (cuda_ && !at::globalContext().deterministicCuDNN() && !at::globalContext().deterministicAlgorithms())
+    at::globalContext().setBenchmarkCuDNN(true);
   if (opt_.channels_last) {
     torch::NoGradGuard no_grad;
     for (auto& p : model_->parameters())
@@ -147,12 +150,21 @@ void StepRunner::run(Batch&& batch) {
     static_labels_ = labels.clone();
     auto graph = std::make_unique<StepGraph>(device_);
     try {
-      graph->capture([this] { step_body(static_images_, static_labels_); });
+      graph->capture([this] {
+        // The gradient accumulators GradSync keeps were made on the eager steps' (default)
+        // stream; remade here on the capture stream, or backward would join the default stream
+        // to the capturing one (grad_sync.h).
+        if (sync_) sync_->recreate_accumulators();
+        step_body(static_images_, static_labels_);
+      });
     } catch (const std::exception& e) {
       throw UserError(str_format("capturing the training step as a CUDA graph failed: {}", e.what()),
                       "train with cuda_graphs = false (eager steps)");
     }
     graph_ = std::move(graph);
+    if (dist_.rank0())
+      log::info("training step captured as a CUDA graph after {} eager steps{}", eager_steps_,
+                sync_ ? str_format(" ({} averaging inside)", dist_.backend()->name()) : std::string());
     graph_->replay();  // capture recorded the step; this runs it
   } else {
     step_body(images, labels);

@@ -6,8 +6,11 @@
 #include "worker/train/state_sync.h"
 
 #include <gtest/gtest.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/variable.h>
 
 #include "common/communicator.h"
+#include "common/error.h"
 #include "common/mpi_env.h"
 #include "worker/model/scouter_model.h"
 
@@ -113,6 +116,44 @@ void check_flat_average(int64_t bucket_bytes, bool overlap) {
 TEST(GradSync, FlatModeAveragesInPlaceInManySmallBuckets) { check_flat_average(64, true); }
 TEST(GradSync, FlatModeAveragesInPlaceInOneBucketWithoutOverlap) {
   check_flat_average(int64_t{25} << 20, false);
+}
+
+// recreate_accumulators(), which StepRunner calls inside a CUDA graph capture so that backward
+// accumulates on the capture stream: the parameters get new AccumulateGrad nodes carrying the
+// hooks (the old ones are gone), and averaging goes on as before. While a live autograd graph
+// still holds the old nodes it refuses, changing nothing.
+TEST(GradSync, FlatModeRecreatedAccumulatorsCarryTheHooks) {
+  auto comm = world_comm();
+  OddModule m;
+  std::vector<std::pair<std::string, torch::Tensor>> params;
+  for (auto& p : m.named_parameters())
+    if (p.key() != "unused") params.emplace_back(p.key(), p.value());
+  FlatParams flat(params);
+  GradSync sync(flat, make_mpi_backend(comm), 64, true);
+  const double expected = (comm->size() + 1) / 2.0;
+  auto step = [&] {
+    sync.begin_step();
+    torch::Tensor loss = torch::zeros({});
+    for (auto& p : m.ps) loss = loss + (comm->rank() + 1) * p.sum();
+    loss.backward();
+    sync.finish_step();
+    EXPECT_TRUE(torch::all(flat.grads() == expected).item<bool>()) << flat.grads().mean().item<double>();
+  };
+  step();
+  {
+    torch::Tensor held = m.ps[0].sum() + m.ps[1].sum();  // an autograd graph holding p0's and p1's nodes
+    EXPECT_THROW(sync.recreate_accumulators(), Error);
+  }
+  std::vector<std::weak_ptr<torch::autograd::Node>> old;
+  for (auto& p : m.ps) old.push_back(torch::autograd::impl::grad_accumulator(p));
+  sync.recreate_accumulators();
+  for (size_t i = 0; i < m.ps.size(); ++i) {
+    EXPECT_TRUE(old[i].expired()) << "p" << i;
+    auto now = torch::autograd::impl::grad_accumulator(m.ps[i]);
+    EXPECT_EQ(now->post_hooks().size(), 1u) << "p" << i;
+  }
+  step();
+  step();
 }
 
 TEST(GradSync, BucketsAreInReverseModelOrderAndBounded) {
