@@ -116,8 +116,8 @@ case_node_loss() {
   wait "$job" || status=$?
   echo "node loss: the job ended $((SECONDS - t0)) s after node2's processes were killed, status $status"
   [ "$status" -ne 0 ] || fail "the job reported success"
-  # Within collective_timeout (10 s) plus a grace: mpirun ends the job as soon as it loses
-  # node2's daemon; rank 0 names who was missing in that moment.
+  # Within collective_timeout (10 s) plus a grace: rank 0 sees rank 1's lifeline close at once
+  # and ends the job naming it (mpirun, losing node2's daemon, would end it a second later).
   [ "$((SECONDS - t0))" -le 20 ] || fail "the job took $((SECONDS - t0)) s to end"
   grep "rank 1 on node2 (gone at step" "$work/lost.log" || { cat "$work/lost.log"; fail "the missing rank and its host are not named"; }
   rm -f "$work"/lost/checkpoints/*-step-*  # none is expected; resume from the epoch's
