@@ -8,6 +8,10 @@
 #   slurm/local_multinode.sh exec NODE CMD...   runs CMD on NODE (its network, hostname, mounts)
 #   slurm/local_multinode.sh kill-node NODE     SIGKILLs every process on NODE but the cluster's
 #                                         own daemons (a node lost under a running job)
+#   slurm/local_multinode.sh cut-node NODE      takes NODE's link down: its processes live on but
+#                                         nothing reaches them and no connection closes (a node
+#                                         lost silently: power, a dead switch port)
+#   slurm/local_multinode.sh heal-node NODE     brings the link up again
 #   source /run/scouter-cluster/env       mpirun, srun, sbatch and squeue then use the cluster
 #
 # A node is a network namespace (`ip netns`, scouter-node1 ...) with a veth on the private bridge
@@ -226,6 +230,13 @@ kill_node() {
   done
 }
 
+# The machine's end of NODE's veth (scvK) down or up.
+link_of_node() {
+  local node=$1
+  [ -n "$(holder_pid "$node")" ] || { echo "local_multinode: no node $node (nodes: $(nodes | tr '\n' ' '))" >&2; exit 2; }
+  echo "scv${node#node}"
+}
+
 [ "$(id -u)" -eq 0 ] || { echo "local_multinode: needs root (namespaces, bridge, daemons)" >&2; exit 2; }
 case "${1:-}" in
   start) start "${2:-2}" ;;
@@ -233,5 +244,7 @@ case "${1:-}" in
   status) status ;;
   exec) shift; node=${1:?usage: $0 exec NODE CMD...}; shift; in_node "$node" "$@" ;;
   kill-node) kill_node "${2:?usage: $0 kill-node NODE}" ;;
-  *) echo "usage: $0 start [N]|status|stop|exec NODE CMD...|kill-node NODE" >&2; exit 2 ;;
+  cut-node) link=$(link_of_node "${2:?usage: $0 cut-node NODE}") || exit 2; ip link set "$link" down ;;
+  heal-node) link=$(link_of_node "${2:?usage: $0 heal-node NODE}") || exit 2; ip link set "$link" up ;;
+  *) echo "usage: $0 start [N]|status|stop|exec NODE CMD...|kill-node NODE|cut-node NODE|heal-node NODE" >&2; exit 2 ;;
 esac

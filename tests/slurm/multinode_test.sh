@@ -10,6 +10,10 @@
 #   node_loss every process of node2 killed mid-epoch ends the job within collective_timeout plus
 #             a bounded grace, naming the missing rank and its host; the last complete
 #             checkpoint resumes on 2 nodes to the uninterrupted result
+#   silent    node2's link cut mid-epoch (its processes live on, no connection closes): the job
+#             ends within collective_timeout plus Open MPI's keepalive, rank 0 naming rank 1 on
+#             node2 as missing; after the link is back the last checkpoint resumes to the
+#             uninterrupted result
 #   prep      `scouter prep` of an image dataset across 2 nodes writes the same shards as one process
 #   slurm     `scouter sweep --slurm` of a 2-rank, 1-rank-per-node run spans both slurmds; USR1
 #             (a time limit's signal) checkpoints, requeues and completes with the weights of an
@@ -23,6 +27,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 jobs_pids=()
 cleanup() {
   for p in "${jobs_pids[@]}"; do kill -KILL -- "-$p" 2>/dev/null || true; done
+  [ "$case_name" != silent ] || "$cluster" heal-node node2 2>/dev/null || true  # a failed case_silent
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -124,6 +129,38 @@ case_node_loss() {
   $run --output_dir "$work/lost" --resume true > "$work/resume.log" 2>&1 || { cat "$work/resume.log"; fail "resume on 2 nodes failed"; }
   grep -q "resumed from .*epoch-0001.h5" "$work/resume.log" || { cat "$work/resume.log"; fail "did not resume from epoch 1's checkpoint"; }
   same_weights "$work/full" "$work/lost" || fail "the resumed run ends with other weights than the uninterrupted one"
+}
+
+case_silent() {
+  # Open MPI's daemons notice a silent node only by TCP keepalive (default: 300 s idle + 9 x 20 s);
+  # docs/distributed.md recommends these settings for multi-node jobs.
+  export OMPI_MCA_oob_tcp_keepalive_time=5 OMPI_MCA_oob_tcp_keepalive_intvl=2 OMPI_MCA_oob_tcp_keepalive_probes=3
+  local run="$on_two_nodes $scouter train $train_args --img_size 0 --epochs 2 --collective_timeout 10"
+  $run --output_dir "$work/full" > "$work/full.log" 2>&1 || { cat "$work/full.log"; fail "uninterrupted run failed"; }
+  setsid $run --output_dir "$work/cut" > "$work/cut.log" 2>&1 &
+  local job=$!
+  jobs_pids+=("$job")
+  for _ in $(seq 240); do [ -f "$work/cut/checkpoints/epoch-0001.h5.done" ] && break; sleep 0.5; done
+  [ -f "$work/cut/checkpoints/epoch-0001.h5.done" ] || { cat "$work/cut.log"; fail "no first checkpoint"; }
+  sleep 0.5  # inside epoch 2
+  local t0=$SECONDS status=0
+  "$cluster" cut-node node2
+  while kill -0 "$job" 2>/dev/null && [ "$((SECONDS - t0))" -lt 90 ]; do sleep 0.5; done
+  local ended=$((SECONDS - t0))
+  "$cluster" heal-node node2
+  kill -0 "$job" 2>/dev/null && { cat "$work/cut.log"; fail "the job still runs 90 s after node2's link was cut"; }
+  wait "$job" || status=$?
+  "$cluster" kill-node node2  # what is left there (rank 1 and its daemon, cut off from the job)
+  echo "silent node loss: the job ended $ended s after node2's link was cut, status $status"
+  [ "$status" -ne 0 ] || fail "the job reported success"
+  # collective_timeout 10 s, then rank 0 ends the job; mpirun needs its keepalive (5 + 3 x 2 s).
+  [ "$ended" -le 40 ] || fail "the job took $ended s to end"
+  grep "timed out after 10 s (collective_timeout): rank 1 on node2 (last seen at step" "$work/cut.log" \
+    || { cat "$work/cut.log"; fail "the missing rank and its host are not named"; }
+  rm -f "$work"/cut/checkpoints/*-step-*
+  $run --output_dir "$work/cut" --resume true > "$work/resume.log" 2>&1 || { cat "$work/resume.log"; fail "resume on 2 nodes failed"; }
+  grep -q "resumed from .*epoch-0001.h5" "$work/resume.log" || { cat "$work/resume.log"; fail "did not resume from epoch 1's checkpoint"; }
+  same_weights "$work/full" "$work/cut" || fail "the resumed run ends with other weights than the uninterrupted one"
 }
 
 case_prep() {
