@@ -104,15 +104,32 @@ case_staging() {
   [ "$before" = "$after" ] || fail "node1's copies were rewritten: $before -> $after"
 }
 
-case_node_loss() {
-  local run="$on_two_nodes $scouter train $train_args --img_size 0 --epochs 2 --collective_timeout 10"
+# The caller's $run, uninterrupted into $work/full; then again into $work/NAME in the background
+# (its pid in the caller's `job`), returning half a second into its second epoch.
+full_run_then_start_in_epoch_2() {
+  local name=$1
   $run --output_dir "$work/full" > "$work/full.log" 2>&1 || { cat "$work/full.log"; fail "uninterrupted run failed"; }
-  setsid $run --output_dir "$work/lost" > "$work/lost.log" 2>&1 &
-  local job=$!
+  setsid $run --output_dir "$work/$name" > "$work/$name.log" 2>&1 &
+  job=$!
   jobs_pids+=("$job")
-  for _ in $(seq 240); do [ -f "$work/lost/checkpoints/epoch-0001.h5.done" ] && break; sleep 0.5; done
-  [ -f "$work/lost/checkpoints/epoch-0001.h5.done" ] || { cat "$work/lost.log"; fail "no first checkpoint"; }
-  sleep 0.5  # inside epoch 2
+  for _ in $(seq 240); do [ -f "$work/$name/checkpoints/epoch-0001.h5.done" ] && break; sleep 0.5; done
+  [ -f "$work/$name/checkpoints/epoch-0001.h5.done" ] || { cat "$work/$name.log"; fail "no first checkpoint"; }
+  sleep 0.5
+}
+
+# $work/NAME, interrupted in epoch 2, resumed with the caller's $run from epoch 1's checkpoint,
+# ends with the weights of $work/full.
+resume_ends_as_full_run() {
+  local name=$1
+  rm -f "$work/$name"/checkpoints/*-step-*  # none is expected; resume from the epoch's
+  $run --output_dir "$work/$name" --resume true > "$work/resume.log" 2>&1 || { cat "$work/resume.log"; fail "resume on 2 nodes failed"; }
+  grep -q "resumed from .*epoch-0001.h5" "$work/resume.log" || { cat "$work/resume.log"; fail "did not resume from epoch 1's checkpoint"; }
+  same_weights "$work/full" "$work/$name" || fail "the resumed run ends with other weights than the uninterrupted one"
+}
+
+case_node_loss() {
+  local run="$on_two_nodes $scouter train $train_args --img_size 0 --epochs 2 --collective_timeout 10" job
+  full_run_then_start_in_epoch_2 lost
   local t0=$SECONDS
   "$cluster" kill-node node2
   local status=0 waited=0
@@ -125,24 +142,15 @@ case_node_loss() {
   # and ends the job naming it (mpirun, losing node2's daemon, would end it a second later).
   [ "$((SECONDS - t0))" -le 20 ] || fail "the job took $((SECONDS - t0)) s to end"
   grep "rank 1 on node2 (gone at step" "$work/lost.log" || { cat "$work/lost.log"; fail "the missing rank and its host are not named"; }
-  rm -f "$work"/lost/checkpoints/*-step-*  # none is expected; resume from the epoch's
-  $run --output_dir "$work/lost" --resume true > "$work/resume.log" 2>&1 || { cat "$work/resume.log"; fail "resume on 2 nodes failed"; }
-  grep -q "resumed from .*epoch-0001.h5" "$work/resume.log" || { cat "$work/resume.log"; fail "did not resume from epoch 1's checkpoint"; }
-  same_weights "$work/full" "$work/lost" || fail "the resumed run ends with other weights than the uninterrupted one"
+  resume_ends_as_full_run lost
 }
 
 case_silent() {
   # Open MPI's daemons notice a silent node only by TCP keepalive (default: 300 s idle + 9 x 20 s);
   # docs/distributed.md recommends these settings for multi-node jobs.
   export OMPI_MCA_oob_tcp_keepalive_time=5 OMPI_MCA_oob_tcp_keepalive_intvl=2 OMPI_MCA_oob_tcp_keepalive_probes=3
-  local run="$on_two_nodes $scouter train $train_args --img_size 0 --epochs 2 --collective_timeout 10"
-  $run --output_dir "$work/full" > "$work/full.log" 2>&1 || { cat "$work/full.log"; fail "uninterrupted run failed"; }
-  setsid $run --output_dir "$work/cut" > "$work/cut.log" 2>&1 &
-  local job=$!
-  jobs_pids+=("$job")
-  for _ in $(seq 240); do [ -f "$work/cut/checkpoints/epoch-0001.h5.done" ] && break; sleep 0.5; done
-  [ -f "$work/cut/checkpoints/epoch-0001.h5.done" ] || { cat "$work/cut.log"; fail "no first checkpoint"; }
-  sleep 0.5  # inside epoch 2
+  local run="$on_two_nodes $scouter train $train_args --img_size 0 --epochs 2 --collective_timeout 10" job
+  full_run_then_start_in_epoch_2 cut
   local t0=$SECONDS status=0
   "$cluster" cut-node node2
   while kill -0 "$job" 2>/dev/null && [ "$((SECONDS - t0))" -lt 90 ]; do sleep 0.5; done
@@ -153,14 +161,12 @@ case_silent() {
   "$cluster" kill-node node2  # what is left there (rank 1 and its daemon, cut off from the job)
   echo "silent node loss: the job ended $ended s after node2's link was cut, status $status"
   [ "$status" -ne 0 ] || fail "the job reported success"
-  # collective_timeout 10 s, then rank 0 ends the job; mpirun needs its keepalive (5 + 3 x 2 s).
+  # Two clocks race: rank 0's collective_timeout (10 s: it names the missing rank and ends the job)
+  # and mpirun's keepalive to node2's daemon (5 + 3 x 2 s: it ends the job, and rank 0, stopped
+  # while waiting, names the missing rank). Either way within 40 s, naming rank 1 on node2.
   [ "$ended" -le 40 ] || fail "the job took $ended s to end"
-  grep "timed out after 10 s (collective_timeout): rank 1 on node2 (last seen at step" "$work/cut.log" \
-    || { cat "$work/cut.log"; fail "the missing rank and its host are not named"; }
-  rm -f "$work"/cut/checkpoints/*-step-*
-  $run --output_dir "$work/cut" --resume true > "$work/resume.log" 2>&1 || { cat "$work/resume.log"; fail "resume on 2 nodes failed"; }
-  grep -q "resumed from .*epoch-0001.h5" "$work/resume.log" || { cat "$work/resume.log"; fail "did not resume from epoch 1's checkpoint"; }
-  same_weights "$work/full" "$work/cut" || fail "the resumed run ends with other weights than the uninterrupted one"
+  grep -E "rank 1 on node2 \(last seen at step [0-9]+\) (did not arrive|still missing)" "$work/cut.log" || { cat "$work/cut.log"; fail "the missing rank and its host are not named"; }
+  resume_ends_as_full_run cut
 }
 
 case_prep() {
