@@ -57,6 +57,20 @@ struct OddModule : torch::nn::Module {
   }
 };
 
+std::vector<std::pair<std::string, torch::Tensor>> used_parameters(OddModule& m) {
+  std::vector<std::pair<std::string, torch::Tensor>> params;
+  for (auto& p : m.named_parameters())
+    if (p.key() != "unused") params.emplace_back(p.key(), p.value());
+  return params;
+}
+
+// Gradient rank + 1 for every element: the average over ranks is (size + 1) / 2.
+void rank_weighted_backward(OddModule& m, int rank) {
+  torch::Tensor loss = torch::zeros({});
+  for (auto& p : m.ps) loss = loss + (rank + 1) * p.sum();
+  loss.backward();
+}
+
 void check_average(int64_t bucket_bytes, bool overlap) {
   auto comm = world_comm();
   OddModule m;
@@ -68,9 +82,7 @@ void check_average(int64_t bucket_bytes, bool overlap) {
     for (auto& p : m.parameters())
       if (p.grad().defined()) p.mutable_grad().zero_();
     sync.begin_step();
-    torch::Tensor loss = torch::zeros({});
-    for (auto& p : m.ps) loss = loss + (comm->rank() + 1) * p.sum();
-    loss.backward();
+    rank_weighted_backward(m, comm->rank());
     sync.finish_step();
     const double expected = (comm->size() + 1) / 2.0;
     for (auto& p : m.ps) {
@@ -89,18 +101,13 @@ TEST(GradSync, AveragesInOneBigBucketWithoutOverlap) { check_average(int64_t{25}
 void check_flat_average(int64_t bucket_bytes, bool overlap) {
   auto comm = world_comm();
   OddModule m;
-  std::vector<std::pair<std::string, torch::Tensor>> params;
-  for (auto& p : m.named_parameters())
-    if (p.key() != "unused") params.emplace_back(p.key(), p.value());
-  FlatParams flat(params);
+  FlatParams flat(used_parameters(m));
   GradSync sync(flat, make_mpi_backend(comm), bucket_bytes, overlap);
   EXPECT_GE(sync.num_buckets(), bucket_bytes < 1000 ? 2u : 1u);
   const void* grads = flat.grads().data_ptr();
   for (int step = 0; step < 2; ++step) {
     sync.begin_step();
-    torch::Tensor loss = torch::zeros({});
-    for (auto& p : m.ps) loss = loss + (comm->rank() + 1) * p.sum();
-    loss.backward();
+    rank_weighted_backward(m, comm->rank());
     sync.finish_step();
     const double expected = (comm->size() + 1) / 2.0;
     EXPECT_TRUE(torch::all(flat.grads() == expected).item<bool>()) << flat.grads().mean().item<double>();
@@ -125,17 +132,12 @@ TEST(GradSync, FlatModeAveragesInPlaceInOneBucketWithoutOverlap) {
 TEST(GradSync, FlatModeRecreatedAccumulatorsCarryTheHooks) {
   auto comm = world_comm();
   OddModule m;
-  std::vector<std::pair<std::string, torch::Tensor>> params;
-  for (auto& p : m.named_parameters())
-    if (p.key() != "unused") params.emplace_back(p.key(), p.value());
-  FlatParams flat(params);
+  FlatParams flat(used_parameters(m));
   GradSync sync(flat, make_mpi_backend(comm), 64, true);
   const double expected = (comm->size() + 1) / 2.0;
   auto step = [&] {
     sync.begin_step();
-    torch::Tensor loss = torch::zeros({});
-    for (auto& p : m.ps) loss = loss + (comm->rank() + 1) * p.sum();
-    loss.backward();
+    rank_weighted_backward(m, comm->rank());
     sync.finish_step();
     EXPECT_TRUE(torch::all(flat.grads() == expected).item<bool>()) << flat.grads().mean().item<double>();
   };
