@@ -47,11 +47,6 @@ class ExplainTest : public ::testing::Test {
     data_ = new TempDir;
     testing::write_localisation_shards(data_->path(), 2048, 256);
     runs_ = new TempDir;
-    Config fc = base("fc");
-    fc.use_slot = false;
-    fc.epochs = 3;
-    fc.lr = 1e-3;
-    train_run(fc);
   }
   static void TearDownTestSuite() {
     delete data_;
@@ -62,12 +57,27 @@ class ExplainTest : public ::testing::Test {
     c.threads = 1;  // CTest runs two test processes at once on the 2-core CI machine
     return c;
   }
-  // SCOUTER+ from the FC baseline, every layer trainable (freeze_layers 0: the smallcnn stem
+  // The FC run of `epochs` epochs, trained on its first use. CTest runs each test in a process of
+  // its own, so each test trains only the baseline it uses: 3 epochs for the SCOUTER+ runs of the
+  // lambda test to start from, 1 (val acc 1.0 already) where any trained FC run will do.
+  static std::string fc_run(int64_t epochs) {
+    const std::string name = "fc" + std::to_string(epochs);
+    if (!file_exists(runs_->file(name) + "/summary.json")) {
+      Config fc = base(name);
+      fc.use_slot = false;
+      fc.epochs = epochs;
+      fc.lr = 1e-3;
+      train_run(fc);
+    }
+    return runs_->file(name);
+  }
+  // SCOUTER+ from the FC run `baseline`, every layer trainable (freeze_layers 0: the smallcnn stem
   // trained on 2048 images does not yet separate glyphs from clutter well enough to freeze).
-  static Config scouter_pos(const std::string& name, double lambda, int64_t seed = 7) {
+  static Config scouter_pos(const std::string& name, const std::string& baseline, double lambda,
+                            int64_t seed = 7) {
     Config c = base(name);
     c.use_pre = true;
-    c.pre_checkpoint = runs_->file("fc");
+    c.pre_checkpoint = baseline;
     c.loss_status = 1;
     c.lambda_value = lambda;
     c.epochs = 6;
@@ -86,8 +96,9 @@ TEST_F(ExplainTest, FcRunWritesEveryFileForTheThreeCamMethods) {
   ExplainOptions opt;
   opt.images = 12;
   opt.pictures = 2;
-  run_explain(runs_->file("fc"), opt, Config{}, {});
-  std::string dir = runs_->file("fc") + "/explain";
+  const std::string run = fc_run(1);
+  run_explain(run, opt, Config{}, {});
+  std::string dir = run + "/explain";
   auto m = read_json(dir + "/metrics.json");
   EXPECT_EQ(m["kind"], "fc");
   EXPECT_EQ(m["images"], 12);
@@ -118,7 +129,7 @@ TEST_F(ExplainTest, FcRunWritesEveryFileForTheThreeCamMethods) {
   auto info = h5::dataset_info(f.get(), "gradcampp");
   EXPECT_EQ(info.dims, (std::vector<hsize_t>{12, 4, 7, 7}));
   EXPECT_EQ(h5::dataset_info(f.get(), "cam_upsampled").dims, (std::vector<hsize_t>{2, 4, 28, 28}));
-  EXPECT_FALSE(fs::exists(runs_->file("fc") + "/explain.old"));
+  EXPECT_FALSE(fs::exists(run + "/explain.old"));
 }
 
 // Measured (1 thread, 256 validation images unless said; uniform precision 81/784 = 0.103):
@@ -169,10 +180,11 @@ TEST_F(ExplainTest, ScouterPlusAttentionLandsInTheBoxesAndShrinksWithLambda) {
   request.infidelity_samples = request.sensitivity_samples = 4;
   const std::vector<int64_t> seeds = {7, 1, 3};
   std::map<double, int> trained;  // by lambda: runs that reached val acc 0.9
+  const std::string baseline = fc_run(3);
   for (int64_t seed : seeds) {
     for (double lambda : {0.1, 1.0}) {
       std::string name = str_format("pos_{}_seed{}", lambda, seed);
-      TrainResult r = train_run(scouter_pos(name, lambda, seed));
+      TrainResult r = train_run(scouter_pos(name, baseline, lambda, seed));
       const bool learned = r.final_val_acc > 0.9;
       trained[lambda] += learned;
       ExplainOptions opt;
@@ -211,7 +223,7 @@ TEST_F(ExplainTest, SettingsOtherThanTrainedAndBadImageInputAreRefused) {
   opt.images = 2;
   opt.pictures = 0;
   opt.metrics = false;
-  std::string run = runs_->file("fc");
+  std::string run = fc_run(1);
   remove_tree(run + "/explain");
   Config request;
   request.img_size = 56;
@@ -320,7 +332,8 @@ TEST_F(ExplainTest, EveryMethodIsMeasuredOnItsUpsampledMinMaxMap) {
     std::vector<std::string> methods;
     double level;
   };
-  for (const Case& c : {Case{"fc", {"cam", "gradcampp"}, 0.3}, Case{"pos_maps", {"slot"}, 0.0}}) {
+  for (const Case& c : {Case{fc_run(1), {"cam", "gradcampp"}, 0.3},
+                        Case{runs_->file("pos_maps"), {"slot"}, 0.0}}) {
     ExplainOptions opt;
     opt.images = 4;
     opt.pictures = 4;
@@ -329,8 +342,8 @@ TEST_F(ExplainTest, EveryMethodIsMeasuredOnItsUpsampledMinMaxMap) {
     request.infidelity_samples = request.sensitivity_samples = 2;
     Origins origins = {{"infidelity_samples", "test"}, {"sensitivity_samples", "test"}};
     if (c.level > 0) origins["grad_min_level"] = "test";
-    run_explain(runs_->file(c.run), opt, request, origins);
-    std::string dir = runs_->file(c.run) + "/explain";
+    run_explain(c.run, opt, request, origins);
+    std::string dir = c.run + "/explain";
     auto lines = read_jsonl(dir + "/images.jsonl");
     ASSERT_EQ(lines.size(), 4u);
     h5::Handle f = h5::open_file(dir + "/maps.h5");
@@ -377,7 +390,7 @@ TEST_F(ExplainTest, EveryMethodIsMeasuredOnItsUpsampledMinMaxMap) {
 }
 
 TEST_F(ExplainTest, ScouterMinusGridsSayWhyNot) {
-  Config c = scouter_pos("neg", 1.0);
+  Config c = scouter_pos("neg", fc_run(1), 1.0);
   c.loss_status = -1;
   c.epochs = 1;
   train_run(c);
