@@ -36,6 +36,10 @@ SlurmctldHost=$host
 SlurmUser=slurm
 SlurmdUser=root
 AuthType=auth/munge
+# A requeued job waits cred_expire seconds before it may start again (Slurm's default: 120; the
+# credentials of this one node are checked within a second of being issued), then the next pass
+# of the main scheduler starts it (sched_interval; default 60 s).
+AuthInfo=cred_expire=10
 CredType=cred/munge
 StateSaveLocation=/var/spool/slurmctld
 SlurmdSpoolDir=/var/spool/slurmd
@@ -48,6 +52,7 @@ TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 SchedulerType=sched/backfill
+SchedulerParameters=sched_interval=5
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 MpiDefault=none

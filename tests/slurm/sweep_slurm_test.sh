@@ -108,7 +108,7 @@ job=$(echo "$out" | awk '$3 == "pos:" {print $2}')
 for _ in $(seq 120); do [ -f "$work/long/pos/checkpoints/epoch-0001.h5.done" ] && break; sleep 1; done
 [ -f "$work/long/pos/checkpoints/epoch-0001.h5.done" ] || { cat "$work"/long/slurm/*.out; fail "no first checkpoint"; }
 scancel --signal=USR1 --batch "${job}_0"
-wait_jobs 200   # a requeued job becomes eligible again after about two minutes
+wait_jobs 200   # a requeued job becomes eligible again after cred_expire (local_cluster.sh: 10 s)
 log=$(cat "$work"/long/slurm/*.out)
 echo "$log" | grep -q "stopped by SIGUSR1" || { echo "$log"; fail "the run did not stop on USR1"; }
 echo "$log" | grep -q "requeueing" || { echo "$log"; fail "the job did not requeue"; }
