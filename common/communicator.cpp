@@ -235,10 +235,15 @@ void Communicator::watch_for_stop() {
     bool any_gone = std::any_of(gone_step_.begin(), gone_step_.end(), [](int64_t s) { return s >= 0; });
     // A rank is gone while rank 0 waits in a collective: it can never complete. Say who, then
     // the main thread ends the job (or Open MPI already does; this line comes first either way).
-    if (any_gone && !gone_reported && waiting_seq_ != 0) {
-      std::vector<std::string> missing = missing_locked(waiting_seq_);
-      spdlog::error("'{}' at step {} cannot complete: rank{} {}", waiting_what_, waiting_step_,
-                    missing.size() == 1 ? "" : "s", join(missing, ", "));
+    // Reported at once, waiting or not: the main thread may be held in Open MPI's own abort for
+    // the lost peer anywhere it calls MPI.
+    if (any_gone && !gone_reported) {
+      std::vector<std::string> missing = missing_locked(waiting_seq_ != 0 ? waiting_seq_ : 0);
+      if (waiting_seq_ != 0)
+        spdlog::error("'{}' at step {} cannot complete: rank{} {}", waiting_what_, waiting_step_,
+                      missing.size() == 1 ? "" : "s", join(missing, ", "));
+      else
+        spdlog::error("the job cannot go on: rank{} {}", missing.size() == 1 ? "" : "s", join(missing, ", "));
       spdlog::default_logger()->flush();
       gone_reported = true;
       lost_.store(true);

@@ -131,6 +131,7 @@ Lifelines::Lifelines(MPI_Comm comm) {
   std::vector<int> all(rank_ == 0 ? static_cast<size_t>(size_) : 0);
   if (rank_ == 0) {
     fds_.assign(static_cast<size_t>(size_), -1);
+    said_goodbye_.assign(static_cast<size_t>(size_), 0);
   } else {
     int fd = a.count > 0 ? connect_to_root(a, rank_) : -1;
     fds_.assign(1, fd);
@@ -167,6 +168,10 @@ Lifelines::Lifelines(MPI_Comm comm) {
 }
 
 Lifelines::~Lifelines() {
+  if (rank_ != 0 && !fds_.empty() && fds_[0] >= 0) {
+    const char goodbye = 'B';
+    (void)send(fds_[0], &goodbye, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+  }
   for (int fd : fds_)
     if (fd >= 0) close(fd);
 }
@@ -189,10 +194,15 @@ std::vector<int> Lifelines::poll(int timeout_ms) {
     if (watched[i].revents == 0) continue;
     char byte;
     ssize_t n = recv(watched[i].fd, &byte, 1, MSG_DONTWAIT);
-    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR))) continue;  // nothing is ever sent
+    size_t r = static_cast<size_t>(rank_of[i]);
+    if (n > 0) {  // the only thing ever sent: the goodbye of an orderly end
+      said_goodbye_[r] = 1;
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
     close(watched[i].fd);
-    fds_[static_cast<size_t>(rank_of[i])] = -1;
-    gone.push_back(rank_of[i]);
+    fds_[r] = -1;
+    if (!said_goodbye_[r]) gone.push_back(rank_of[i]);
   }
   return gone;
 }

@@ -20,7 +20,7 @@ class Lifelines {
   // others connect to the first that answers with rank 0's nonce. Network trouble never throws:
   // a rank that cannot reach rank 0 goes on without a lifeline (rank 0 lists them: unlinked()).
   explicit Lifelines(MPI_Comm comm);
-  ~Lifelines();
+  ~Lifelines();  // others: say goodbye (an orderly end), then close
   Lifelines(const Lifelines&) = delete;
   Lifelines& operator=(const Lifelines&) = delete;
 
@@ -34,6 +34,7 @@ class Lifelines {
   int rank_ = 0, size_ = 1;
   std::vector<int> fds_;  // rank 0: the connection of each rank (-1: none); others: [0] to rank 0
   std::vector<int> unlinked_;
+  std::vector<char> said_goodbye_;  // rank 0: the rank's process is ending in order
 };
 
 }  // namespace scouter

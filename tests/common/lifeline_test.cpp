@@ -1,6 +1,7 @@
 // Runs under mpirun (one node, or 2 nodes x 2 ranks on the local multi-node cluster): every rank
-// gets a lifeline to rank 0, and rank 0 sees exactly the ones that close -- the ranks whose
-// process ends -- and no others.
+// gets a lifeline to rank 0, and a rank that ends in order (its Lifelines destroyed: it says
+// goodbye) is not reported as lost. A killed rank's closed lifeline is reported: the tests
+// DistributedTest.KilledRankEnds... and multinode_node_loss kill real processes.
 #include "common/lifeline.h"
 
 #include <gtest/gtest.h>
@@ -14,25 +15,20 @@
 namespace scouter {
 namespace {
 
-TEST(Lifelines, EveryRankIsLinkedAndRankZeroSeesExactlyTheClosedOnes) {
+TEST(Lifelines, EveryRankIsLinkedAndAnOrderlyEndIsNotALoss) {
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   auto lines = std::make_unique<Lifelines>(MPI_COMM_WORLD);
   if (rank == 0) EXPECT_TRUE(lines->unlinked().empty()) << lines->unlinked().size() << " ranks unlinked";
   MPI_Barrier(MPI_COMM_WORLD);
-  // The odd ranks close theirs (what the kernel does when their process ends).
+  // The odd ranks end in order.
   if (rank % 2 == 1) lines.reset();
   MPI_Barrier(MPI_COMM_WORLD);
   if (rank == 0) {
-    std::vector<int> gone, expected;
-    for (int r = 1; r < size; r += 2) expected.push_back(r);
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (gone.size() < expected.size() && std::chrono::steady_clock::now() < deadline)
-      for (int r : lines->poll(20)) gone.push_back(r);
-    for (int r : lines->poll(200)) gone.push_back(r);  // and nothing from the even ranks
-    std::sort(gone.begin(), gone.end());
-    EXPECT_EQ(gone, expected);
+    std::vector<int> gone = lines->poll(300);
+    for (int r : lines->poll(100)) gone.push_back(r);
+    EXPECT_TRUE(gone.empty()) << gone.size() << " ranks reported lost after an orderly end";
   }
   MPI_Barrier(MPI_COMM_WORLD);
 }
