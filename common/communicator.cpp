@@ -232,13 +232,11 @@ void Communicator::watch_for_stop() {
     std::lock_guard<std::mutex> lock(watch_mu_);
     if (watch_end_) return;
     for (int r : gone) gone_step_[static_cast<size_t>(r)] = step_.load();
-    bool any_gone = std::any_of(gone_step_.begin(), gone_step_.end(), [](int64_t s) { return s >= 0; });
-    // A rank is gone while rank 0 waits in a collective: it can never complete. Say who, then
-    // the main thread ends the job (or Open MPI already does; this line comes first either way).
-    // Reported at once, waiting or not: the main thread may be held in Open MPI's own abort for
-    // the lost peer anywhere it calls MPI.
-    if (any_gone && !gone_reported) {
-      std::vector<std::string> missing = missing_locked(waiting_seq_ != 0 ? waiting_seq_ : 0);
+    // A gone rank means no collective can complete again. Say who at once, waiting or not (Open
+    // MPI may hold the main thread in its own abort for the lost peer wherever it calls MPI);
+    // the main thread ends the job at its next wait, if Open MPI has not already.
+    if (!gone.empty() && !gone_reported) {
+      std::vector<std::string> missing = missing_locked(waiting_seq_);
       if (waiting_seq_ != 0)
         spdlog::error("'{}' at step {} cannot complete: rank{} {}", waiting_what_, waiting_step_,
                       missing.size() == 1 ? "" : "s", join(missing, ", "));

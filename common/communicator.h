@@ -102,7 +102,7 @@ class Communicator {
   bool watch_end_ = false;
   std::unique_ptr<Lifelines> lifelines_;
   std::vector<int64_t> gone_step_;  // rank 0: step at which a rank's lifeline closed (-1: alive)
-  std::atomic<bool> lost_{false};   // rank 0: a rank is gone while the main thread waits
+  std::atomic<bool> lost_{false};   // rank 0: a rank is gone; the main thread ends the job
   int64_t waiting_seq_ = 0, waiting_step_ = 0;
   std::string waiting_what_;
   Clock::time_point waiting_since_{};
