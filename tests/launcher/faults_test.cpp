@@ -253,7 +253,7 @@ TEST_F(FaultsTest, SweepStoppedBySigtermEndsWithTheRequeueStatus) {
       "[sweep]\nname = \"s\"\ndir = \"" + dir + "/runs\"\nexplain_images = 0\n"
       "[resources]\nranks = 2\nranks_per_node = 2\nthreads_per_rank = 1\n"
       "[defaults]\ndataset = \"MNIST\"\ndataset_dir = \"" + data_->path() + "\"\n"
-      "model = \"smallcnn\"\nnum_classes = 4\nimg_size = 56\nbatch_size = 16\nepochs = 4\n"
+      "model = \"smallcnn\"\nnum_classes = 4\nimg_size = 56\nbatch_size = 16\nepochs = 3\n"
       "threads = 1\n[runs.fc]\nuse_slot = false\n");
   BackgroundCommand sweep(testing::scouter_bin() + " sweep " + dir + "/s.toml", dir + "/sweep.log");
   const std::string run = dir + "/runs/fc";
@@ -266,7 +266,7 @@ TEST_F(FaultsTest, SweepStoppedBySigtermEndsWithTheRequeueStatus) {
   auto again = testing::run_command(testing::scouter_bin() + " sweep " + dir + "/s.toml");
   EXPECT_EQ(again.exit_code, 0) << again.output;
   EXPECT_TRUE(file_exists(run + "/summary.json"));
-  EXPECT_EQ(read_jsonl(run + "/metrics.jsonl").size(), 4u);
+  EXPECT_EQ(read_jsonl(run + "/metrics.jsonl").size(), 3u);
 }
 
 // OpenMP threads spin only briefly at barriers (launcher/main.cpp sets GOMP_SPINCOUNT before
