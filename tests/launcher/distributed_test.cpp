@@ -32,12 +32,14 @@ class DistributedTest : public ::testing::Test {
   }
   static void TearDownTestSuite() { delete data_; }
 
-  // A 2-rank training command; 56-px inputs make an epoch last long enough to signal inside it.
-  std::string train(const std::string& out, const std::string& extra = "") const {
+  // A 2-rank training command; 56-px inputs make an epoch last long enough to signal inside it
+  // (28 px where nothing is signalled).
+  std::string train(const std::string& out, const std::string& extra = "",
+                    int64_t img_size = 56, const std::string& data = data_->path()) const {
     return testing::mpirun() + " -np 2 " + testing::scouter_bin() +
-           " train --model smallcnn --num_classes 4 --img_size 56 --batch_size 16 --threads 1"
-           " --lr 3e-4 --slots_per_class 2 --aug true --dataset_dir " + data_->path() +
-           " --output_dir " + out + " " + extra;
+           " train --model smallcnn --num_classes 4 --img_size " + std::to_string(img_size) +
+           " --batch_size 16 --threads 1 --lr 3e-4 --slots_per_class 2 --aug true --dataset_dir " +
+           data + " --output_dir " + out + " " + extra;
   }
 
   static TempDir* data_;
@@ -51,7 +53,14 @@ void signal_ranks(const std::string& needle, int sig) {
     for (int pid : testing::rank_pids(needle, rank)) kill(pid, sig);
 }
 
+// On 512 images (16 steps of each rank an epoch): SIGTERM comes as epoch 2 begins, and the
+// resumed run still trains a whole epoch after the interrupted one.
 TEST_F(DistributedTest, SigtermCheckpointsAndResumeEndsWithTheSameWeights) {
+  const std::string data = dir_.file("data");
+  testing::write_toy_shards(data, 512, 64, 1, 256);
+  auto train = [&](const std::string& out, const std::string& extra) {
+    return DistributedTest::train(out, extra, 56, data);
+  };
   std::string full = dir_.file("full"), part = dir_.file("part");
   BackgroundCommand a(train(full, "--epochs 3"), dir_.file("full.log"));
   ASSERT_EQ(a.wait(300), 0) << a.log();
@@ -132,7 +141,8 @@ std::pair<int, int> staging_counts(const std::string& log) {
 TEST_F(DistributedTest, StagingSendsOnceAndResendsACorruptedCopy) {
   std::string stage = dir_.file("stage");
   auto run = [&](const std::string& name) {
-    BackgroundCommand job(train(dir_.file(name), "--epochs 1 --stage_dir " + stage), dir_.file(name + ".log"));
+    BackgroundCommand job(train(dir_.file(name), "--epochs 1 --stage_dir " + stage, 28),
+                          dir_.file(name + ".log"));
     EXPECT_EQ(job.wait(300), 0) << job.log();
     return job.log();
   };

@@ -25,12 +25,19 @@ class TrainerTest : public ::testing::Test {
   static void SetUpTestSuite() {
     data_ = new TempDir;
     testing::write_toy_shards(data_->path(), 2048, 256);
+    small_ = new TempDir;
+    testing::write_toy_shards(small_->path(), 512, 64);
   }
-  static void TearDownTestSuite() { delete data_; }
+  static void TearDownTestSuite() {
+    delete data_;
+    delete small_;
+  }
   static TempDir* data_;
+  static TempDir* small_;  // for the tests of what a run does, not of how well it learns
   TempDir out_;
 };
 TempDir* TrainerTest::data_ = nullptr;
+TempDir* TrainerTest::small_ = nullptr;
 
 
 // Runs `cfg` with each seed in turn and returns how many runs reach `threshold` validation
@@ -95,7 +102,7 @@ TEST_F(TrainerTest, ScouterMinusLearnsTheToyTask) {
 }
 
 TEST_F(TrainerTest, ResumedRunEndsWithTheSameWeights) {
-  Config full = toy_config(data_->path(), out_.file("full"));
+  Config full = toy_config(small_->path(), out_.file("full"));
   full.aug = true;  // augmentation randomness must resume exactly too
   full.epochs = 2;
   train_run(full);
@@ -117,7 +124,7 @@ TEST_F(TrainerTest, ResumedRunEndsWithTheSameWeights) {
 }
 
 TEST_F(TrainerTest, RefusesToOverwriteAndSkipsFinishedRuns) {
-  Config c = toy_config(data_->path(), out_.file("once"));
+  Config c = toy_config(small_->path(), out_.file("once"));
   c.epochs = 1;
   train_run(c);
   EXPECT_THROW(train_run(c), UserError);
@@ -129,11 +136,11 @@ TEST_F(TrainerTest, RefusesToOverwriteAndSkipsFinishedRuns) {
 
 // pre_checkpoint is left empty: the baseline is found as the FC run beside output_dir.
 TEST_F(TrainerTest, UsePreStartsFromTheBaselineAndFreezesItsStem) {
-  Config fc = toy_config(data_->path(), out_.file("fc"));
+  Config fc = toy_config(small_->path(), out_.file("fc"));
   fc.use_slot = false;
   fc.epochs = 1;
   train_run(fc);
-  Config pos = toy_config(data_->path(), out_.file("pos"));
+  Config pos = toy_config(small_->path(), out_.file("pos"));
   pos.epochs = 1;
   pos.lr = 3e-4;
   pos.use_pre = true;
@@ -151,7 +158,7 @@ TEST_F(TrainerTest, UsePreStartsFromTheBaselineAndFreezesItsStem) {
 // before training; freeze_layers keeps the stem, layer1 and layer2 as loaded, and the optimizer
 // never holds them (the checkpoint has AdamW state only for trained parameters).
 TEST_F(TrainerTest, PretrainedWeightsAreLoadedAndFrozen) {
-  Config c = toy_config(data_->path(), out_.file("pre"));
+  Config c = toy_config(small_->path(), out_.file("pre"));
   c.epochs = 1;
   c.pretrained = testing::fixtures_dir() + "/pretrained/smallcnn_state_dict.pth";
   c.freeze_layers = 2;
