@@ -28,6 +28,9 @@ constexpr size_t kStepsRemembered = 4096;
 // signalled at once) rarely finds a rank still computing. The watchdog looks every kWatchMs.
 constexpr int kStopReportMs = 300;
 constexpr int kWatchMs = 20;
+// Lifeline heartbeats come every second; a rank unheard for 3 s has stopped or cannot be reached.
+constexpr auto kBeat = std::chrono::milliseconds(1000);
+constexpr auto kSilentAfter = std::chrono::seconds(3);
 
 using Clock = std::chrono::steady_clock;
 
@@ -75,9 +78,13 @@ Communicator::Communicator(MPI_Comm comm, double timeout_s) : timeout_s_(timeout
       MPI_CHECK(MPI_Irecv(&recv_buf_[static_cast<size_t>(r)], 1, MPI_INT64_T, r, kTagArrive,
                           arrive_comm_, &recv_req_[static_cast<size_t>(r)]));
   }
-  lifelines_ = std::make_unique<Lifelines>(comm_);
+  lifelines_ = std::make_unique<Lifelines>(comm_, kBeat);
   if (rank_ == 0 && size_ > 1) {
     const std::vector<int>& unlinked = lifelines_->unlinked();
+    heard_at_.assign(static_cast<size_t>(size_), Clock::now());
+    heard_step_.assign(static_cast<size_t>(size_), 0);
+    linked_.assign(static_cast<size_t>(size_), 1);
+    for (int r : unlinked) linked_[static_cast<size_t>(r)] = 0;
     if (!unlinked.empty()) {
       std::vector<std::string> names;
       for (int r : unlinked) names.push_back(fmt::format("{} on {}", r, hosts_[static_cast<size_t>(r)]));
@@ -192,30 +199,49 @@ void Communicator::wait_request(MPI_Request& request, int64_t seq, const std::st
   }
 }
 
-std::vector<std::string> Communicator::missing_ranks(int64_t seq) {
+std::vector<Communicator::Missing> Communicator::missing_ranks(int64_t seq) {
   poll_arrivals();
   std::lock_guard<std::mutex> lock(watch_mu_);
   return missing_locked(seq);
 }
 
-std::vector<std::string> Communicator::missing_locked(int64_t seq) const {
-  std::vector<std::string> missing;
+std::vector<Communicator::Missing> Communicator::missing_locked(int64_t seq) const {
+  std::vector<Missing> missing;
+  const auto now = Clock::now();
   for (int r = 1; r < size_; ++r) {
-    int64_t last = last_seq_[static_cast<size_t>(r)];
-    int64_t gone = gone_step_.empty() ? -1 : gone_step_[static_cast<size_t>(r)];
-    const std::string& host = hosts_[static_cast<size_t>(r)];
+    const size_t i = static_cast<size_t>(r);
+    const int64_t last = last_seq_[i];
+    const int64_t gone = gone_step_.empty() ? -1 : gone_step_[i];
+    const std::string& host = hosts_[i];
     if (gone >= 0) {
-      missing.push_back(fmt::format("{} on {} (gone at step {}: its process ended, its lifeline to "
-                                    "rank 0 closed)", r, host, gone));
+      missing.push_back({fmt::format("{} on {} (gone at step {}: its process ended, its lifeline to "
+                                     "rank 0 closed)", r, host, gone), false});
       continue;
     }
-    if (last >= seq) continue;
+    const bool arrived = last >= seq;
+    std::string silence;
+    if (!linked_.empty() && linked_[i] && now - heard_at_[i] >= kSilentAfter) {
+      const auto silent_s = std::chrono::duration_cast<std::chrono::seconds>(now - heard_at_[i]).count();
+      silence = fmt::format("silent for {} s: stopped, or its node or link is down", silent_s);
+    }
+    if (arrived) {
+      if (silence.empty()) continue;
+      missing.push_back({fmt::format("{} on {} (last seen at step {}; {})", r, host, heard_step_[i], silence), true});
+      continue;
+    }
     auto it = step_of_seq_.find(last);
-    missing.push_back(it == step_of_seq_.end() || last == 0
-                          ? fmt::format("{} on {} (never arrived)", r, host)
-                          : fmt::format("{} on {} (last seen at step {})", r, host, it->second));
+    std::string seen = it == step_of_seq_.end() || last == 0
+                           ? "never arrived"
+                           : fmt::format("last seen at step {}", it->second);
+    missing.push_back({fmt::format("{} on {} ({}{}{})", r, host, seen, silence.empty() ? "" : "; ", silence), false});
   }
   return missing;
+}
+
+std::string Communicator::describe(const std::vector<Missing>& missing) {
+  std::vector<std::string> t;
+  for (const auto& m : missing) t.push_back(m.text);
+  return fmt::format("rank{} {}", t.size() == 1 ? "" : "s", join(t, ", "));
 }
 
 // A launcher that loses a node (mpirun: its daemon there died) ends the job by signalling the
@@ -228,20 +254,24 @@ void Communicator::watch_for_stop() {
   Clock::time_point signalled{};
   bool signal_reported = false, gone_reported = false;
   while (true) {
-    std::vector<int> gone = lifelines_->poll(kWatchMs);  // waits up to kWatchMs
+    Lifelines::News news = lifelines_->poll(kWatchMs);  // waits up to kWatchMs
+    const std::vector<int>& gone = news.gone;
     std::lock_guard<std::mutex> lock(watch_mu_);
     if (watch_end_) return;
     for (int r : gone) gone_step_[static_cast<size_t>(r)] = step_.load();
+    for (int r : news.heard) {
+      heard_at_[static_cast<size_t>(r)] = Clock::now();
+      heard_step_[static_cast<size_t>(r)] = step_.load();
+    }
     // A gone rank means no collective can complete again. Say who at once, waiting or not (Open
     // MPI may hold the main thread in its own abort for the lost peer wherever it calls MPI);
     // the main thread ends the job at its next wait, if Open MPI has not already.
     if (!gone.empty() && !gone_reported) {
-      std::vector<std::string> missing = missing_locked(waiting_seq_);
+      std::vector<Missing> missing = missing_locked(waiting_seq_);
       if (waiting_seq_ != 0)
-        spdlog::error("'{}' at step {} cannot complete: rank{} {}", waiting_what_, waiting_step_,
-                      missing.size() == 1 ? "" : "s", join(missing, ", "));
+        spdlog::error("'{}' at step {} cannot complete: {}", waiting_what_, waiting_step_, describe(missing));
       else
-        spdlog::error("the job cannot go on: rank{} {}", missing.size() == 1 ? "" : "s", join(missing, ", "));
+        spdlog::error("the job cannot go on: {}", describe(missing));
       spdlog::default_logger()->flush();
       gone_reported = true;
       lost_.store(true);
@@ -253,12 +283,11 @@ void Communicator::watch_for_stop() {
     if (waiting_seq_ == 0) continue;
     if (now - std::max(signalled, waiting_since_) < std::chrono::milliseconds(kStopReportMs)) continue;
     signal_reported = true;
-    std::vector<std::string> missing = missing_locked(waiting_seq_);
+    std::vector<Missing> missing = missing_locked(waiting_seq_);
     if (missing.empty() || gone_reported) continue;
-    spdlog::warn("{} came while waiting for '{}' at step {}; after {} ms rank{} {} still missing "
+    spdlog::warn("{} came while waiting for '{}' at step {}; after {} ms {} still missing "
                  "(if the job ends now, they were lost)",
-                 signal_name(signal), waiting_what_, waiting_step_, kStopReportMs,
-                 missing.size() == 1 ? "" : "s", join(missing, ", "));
+                 signal_name(signal), waiting_what_, waiting_step_, kStopReportMs, describe(missing));
     spdlog::default_logger()->flush();
   }
 }
@@ -274,13 +303,15 @@ void Communicator::stop_watchdog() {
 
 void Communicator::on_timeout(int64_t seq, const std::string& what) {
   if (rank_ == 0) {
-    std::vector<std::string> missing = missing_ranks(seq);
-    abort(kExitLostRank,
-          fmt::format("'{}' at step {} timed out after {:.0f} s (collective_timeout): rank{} {} "
-                      "did not arrive",
-                      what, step_.load(), timeout_s_, missing.size() == 1 ? "" : "s",
-                      missing.empty() ? std::string("(none: all ranks arrived; the transport is stuck)")
-                                      : join(missing, ", ")));
+    std::vector<Missing> missing = missing_ranks(seq), absent, unreachable;
+    for (auto& m : missing) (m.arrived ? unreachable : absent).push_back(m);
+    std::vector<std::string> parts;
+    if (!absent.empty()) parts.push_back(describe(absent) + " did not arrive");
+    if (!unreachable.empty()) parts.push_back(describe(unreachable) + " arrived but cannot be reached");
+    if (parts.empty())
+      parts.push_back("every rank arrived, and no lifeline fell silent; the transport is stuck");
+    abort(kExitLostRank, fmt::format("'{}' at step {} timed out after {:.0f} s (collective_timeout): {}",
+                                     what, step_.load(), timeout_s_, join(parts, "; ")));
   }
   // Rank 0 knows who is missing; give it time to say so before ending the job from here.
   double grace = std::min(10.0, std::max(1.0, timeout_s_ / 2));

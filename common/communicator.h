@@ -8,6 +8,8 @@
 // may by then be inside Open MPI's own abort for the lost peer and never return to our code.
 // Faster still, a rank whose process ends (killed, crashed, its node's processes killed) is seen
 // by rank 0 at once through its lifeline (common/lifeline.h), and rank 0 ends the job naming it.
+// A rank whose lifeline's heartbeats stopped (its node or link is down, or it is stopped) is
+// named as silent when a wait times out, even when it had arrived in that collective.
 #pragma once
 
 #include <mpi.h>
@@ -78,10 +80,16 @@ class Communicator {
   void poll_arrivals();
   void reap_sends();
   [[noreturn]] void on_timeout(int64_t seq, const std::string& what);
-  // Rank 0: "1 on node2 (last seen at step 91)" for each rank that has not entered collective seq
-  // (missing_locked: watch_mu_ held, arrivals as last polled).
-  std::vector<std::string> missing_ranks(int64_t seq);
-  std::vector<std::string> missing_locked(int64_t seq) const;
+  // Rank 0: each rank that collective seq waits for: not arrived ("1 on node2 (last seen at step
+  // 91)"), gone (its lifeline closed), or arrived but silent (no heartbeat for kSilentAfter: its
+  // node or link is down, or it is stopped). missing_locked: watch_mu_ held, arrivals as last polled.
+  struct Missing {
+    std::string text;
+    bool arrived = false;  // it entered the collective, then fell silent
+  };
+  static std::string describe(const std::vector<Missing>& missing);  // "ranks 1 on node2 (...), ..."
+  std::vector<Missing> missing_ranks(int64_t seq);
+  std::vector<Missing> missing_locked(int64_t seq) const;
   void watch_for_stop();  // rank 0's watchdog thread
   void stop_watchdog();
 
@@ -102,6 +110,11 @@ class Communicator {
   bool watch_end_ = false;
   std::unique_ptr<Lifelines> lifelines_;
   std::vector<int64_t> gone_step_;  // rank 0: step at which a rank's lifeline closed (-1: alive)
+  // Rank 0: when each rank's lifeline last carried something, and rank 0's step then; whether it
+  // has a lifeline at all.
+  std::vector<Clock::time_point> heard_at_;
+  std::vector<int64_t> heard_step_;
+  std::vector<char> linked_;
   std::atomic<bool> lost_{false};   // rank 0: a rank is gone; the main thread ends the job
   int64_t waiting_seq_ = 0, waiting_step_ = 0;
   std::string waiting_what_;

@@ -95,7 +95,7 @@ int connect_to_root(const Announcement& a, int rank) {
 
 }  // namespace
 
-Lifelines::Lifelines(MPI_Comm comm) {
+Lifelines::Lifelines(MPI_Comm comm, std::chrono::milliseconds beat) {
   MPI_CHECK(MPI_Comm_rank(comm, &rank_));
   MPI_CHECK(MPI_Comm_size(comm, &size_));
   if (size_ == 1) return;
@@ -164,9 +164,28 @@ Lifelines::Lifelines(MPI_Comm comm) {
   if (listen_fd >= 0) close(listen_fd);
   for (int r = 1; rank_ == 0 && r < size_; ++r)
     if (!all[static_cast<size_t>(r)] || fds_[static_cast<size_t>(r)] < 0) unlinked_.push_back(r);
+  if (rank_ != 0 && fds_[0] >= 0) {
+    // Never blocks: a heartbeat that does not fit the socket's buffer (rank 0 unreachable for
+    // minutes) is dropped; rank 0 notices the silence either way.
+    beat_thread_ = std::thread([this, fd = fds_[0], beat] {
+      std::unique_lock<std::mutex> lock(beat_mu_);
+      while (!beat_cv_.wait_for(lock, beat, [this] { return beat_end_; })) {
+        const char heartbeat = 'H';
+        (void)send(fd, &heartbeat, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+      }
+    });
+  }
 }
 
 Lifelines::~Lifelines() {
+  if (beat_thread_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(beat_mu_);
+      beat_end_ = true;
+    }
+    beat_cv_.notify_one();
+    beat_thread_.join();
+  }
   if (rank_ != 0 && !fds_.empty() && fds_[0] >= 0) {
     const char goodbye = 'B';
     (void)send(fds_[0], &goodbye, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -175,8 +194,8 @@ Lifelines::~Lifelines() {
     if (fd >= 0) close(fd);
 }
 
-std::vector<int> Lifelines::poll(int timeout_ms) {
-  std::vector<int> gone;
+Lifelines::News Lifelines::poll(int timeout_ms) {
+  News news;
   std::vector<pollfd> watched;
   std::vector<int> rank_of;
   for (int r = 1; rank_ == 0 && r < size_; ++r) {
@@ -186,24 +205,25 @@ std::vector<int> Lifelines::poll(int timeout_ms) {
   }
   if (watched.empty()) {
     usleep(static_cast<useconds_t>(timeout_ms) * 1000);
-    return gone;
+    return news;
   }
-  if (::poll(watched.data(), watched.size(), timeout_ms) <= 0) return gone;
+  if (::poll(watched.data(), watched.size(), timeout_ms) <= 0) return news;
   for (size_t i = 0; i < watched.size(); ++i) {
     if (watched[i].revents == 0) continue;
-    char byte;
-    ssize_t n = recv(watched[i].fd, &byte, 1, MSG_DONTWAIT);
+    char bytes[256];  // heartbeats ('H') and a goodbye ('B'); a poll every few ms finds a few
+    ssize_t n = recv(watched[i].fd, bytes, sizeof bytes, MSG_DONTWAIT);
     size_t r = static_cast<size_t>(rank_of[i]);
-    if (n > 0) {  // the only thing ever sent: the goodbye of an orderly end
-      said_goodbye_[r] = 1;
+    if (n > 0) {
+      news.heard.push_back(rank_of[i]);
+      if (std::find(bytes, bytes + n, 'B') != bytes + n) said_goodbye_[r] = 1;
       continue;
     }
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
     close(watched[i].fd);
     fds_[r] = -1;
-    if (!said_goodbye_[r]) gone.push_back(rank_of[i]);
+    if (!said_goodbye_[r]) news.gone.push_back(rank_of[i]);
   }
-  return gone;
+  return news;
 }
 
 }  // namespace scouter

@@ -16,7 +16,8 @@
 #             uninterrupted result
 #   prep      `scouter prep` of an image dataset across 2 nodes writes the same shards as one process
 #   slurm     `scouter sweep --slurm` of a 2-rank, 1-rank-per-node run spans both slurmds; USR1
-#             (a time limit's signal) checkpoints, requeues and completes with the weights of an
+#             (a time limit's signal) in epoch 2 and `scontrol requeue` (preemption) in epoch 3
+#             each checkpoint and requeue; the run completes with the weights of an
 #             uninterrupted run
 set -euo pipefail
 case_name=$1 scouter=$2 make_toy=$3 src=$4
@@ -163,9 +164,11 @@ case_silent() {
   [ "$status" -ne 0 ] || fail "the job reported success"
   # Two clocks race: rank 0's collective_timeout (10 s: it names the missing rank and ends the job)
   # and mpirun's keepalive to node2's daemon (5 + 3 x 2 s: it ends the job, and rank 0, stopped
-  # while waiting, names the missing rank). Either way within 40 s, naming rank 1 on node2.
+  # while waiting, names the missing rank). Either way within 40 s, naming rank 1 on node2 as
+  # silent (its heartbeats stopped): it may have arrived in the collective just before the cut.
   [ "$ended" -le 40 ] || fail "the job took $ended s to end"
-  grep -E "rank 1 on node2 \(last seen at step [0-9]+\) (did not arrive|still missing)" "$work/cut.log" || { cat "$work/cut.log"; fail "the missing rank and its host are not named"; }
+  grep -E "rank 1 on node2 \(last seen at step [0-9]+; silent for [0-9]+ s: stopped, or its node or link is down\) (did not arrive|arrived but cannot be reached|still missing)" "$work/cut.log" \
+    || { cat "$work/cut.log"; fail "the missing rank and its host are not named"; }
   resume_ends_as_full_run cut
 }
 
@@ -200,6 +203,25 @@ step_daemons_left() {
   return 1
 }
 
+# Waits (up to 120 s) until FILE exists, or with FILE empty until job JOB has left the queue
+# (fails if it left without FILE). Meanwhile releases the job from the hold Slurm puts on a
+# requeued job (BeginTime, about two minutes) as soon as the previous run's step daemons are
+# gone (a new step with the same id needs their sockets).
+wait_in_queue() {
+  local job=$1 file=$2 state
+  for _ in $(seq 600); do
+    [ -n "$file" ] && [ -f "$file" ] && return 0
+    state=$(squeue -h -j "$job" -o '%T %r' 2>/dev/null || true)
+    if [ -z "$state" ]; then [ -z "$file" ] || [ -f "$file" ]; return; fi
+    if [[ "$state" == "PENDING BeginTime" ]] && ! step_daemons_left; then
+      scontrol update jobid="$job" StartTime=now >/dev/null 2>&1
+    fi
+    sleep 0.2
+  done
+  squeue
+  return 1
+}
+
 case_slurm() {
   cat > "$work/study.toml" <<TOML
 [sweep]
@@ -220,37 +242,31 @@ batch_size = 16
 lr = 3e-4
 threads = 1
 img_size = 0
-epochs = 2
+epochs = 3
 aug = true
 [runs.pos]
 slots_per_class = 2
 TOML
-  local out job run=$work/study/pos
+  local out job run=$work/study/pos ckpt=$work/study/pos/checkpoints
   out=$("$scouter" sweep "$work/study.toml" --slurm true)
   job=$(echo "$out" | awk '$3 == "pos:" {print $2}')
   [ -n "$job" ] || fail "no job id in: $out"
-  for _ in $(seq 240); do [ -f "$run/checkpoints/epoch-0001.h5.done" ] && break; sleep 0.5; done
-  [ -f "$run/checkpoints/epoch-0001.h5.done" ] || { cat "$work"/study/slurm/*.out; fail "no first checkpoint"; }
+  wait_in_queue "$job" "$ckpt/epoch-0001.h5.done" || { cat "$work"/study/slurm/*.out; fail "no first checkpoint"; }
   [ "$(cat "$run/hosts.txt")" = "$(printf 'node1\nnode2')" ] || fail "the run's ranks are not on node1 and node2: $(cat "$run/hosts.txt")"
+  # Epoch 2: the time limit's signal (USR1 to the batch shell, which passes it on through srun).
   scancel --signal=USR1 --batch "${job}_0"
-  # Slurm holds a requeued job back for about two minutes (BeginTime); release it as soon as
-  # the previous run's step daemons are gone (a new step with the same id needs their sockets).
-  local state
-  for _ in $(seq 240); do
-    state=$(squeue -h -j "$job" -o '%T %r' 2>/dev/null || true)
-    [ -z "$state" ] && break
-    if [[ "$state" == "PENDING BeginTime" ]] && ! step_daemons_left; then
-      scontrol update jobid="$job" StartTime=now >/dev/null 2>&1
-    fi
-    sleep 0.5
-  done
-  [ -z "$state" ] || { squeue; fail "the job is still queued: $state"; }
+  # Epoch 3, in the requeued job: preemption as an administrator's `scontrol requeue` (Slurm sends
+  # SIGTERM to every process of the job on both nodes, SIGKILL KillWait = 30 s later).
+  wait_in_queue "$job" "$ckpt/epoch-0002.h5.done" || { cat "$work"/study/slurm/*.out; fail "the requeued job did not finish epoch 2"; }
+  scontrol requeue "${job}_0"
+  wait_in_queue "$job" "" || fail "the job is still queued"
   local log
   log=$(cat "$work"/study/slurm/*.out)
   echo "$log" | grep -q "on node\[1-2\]" || { echo "$log"; fail "the job did not span node1 and node2"; }
-  echo "$log" | grep -q "stopped by SIGUSR1" || { echo "$log"; fail "the run did not stop on USR1"; }
-  echo "$log" | grep -q "requeueing" || { echo "$log"; fail "the job did not requeue"; }
-  echo "$log" | grep -q "resumed from .*-step-" || { echo "$log"; fail "the requeued job did not resume mid-epoch"; }
+  echo "$log" | grep -q "stopped by SIGUSR1 in epoch 2/3" || { echo "$log"; fail "the run did not stop on USR1 in epoch 2"; }
+  echo "$log" | grep -Eq "stopped by SIG(TERM|USR1) in epoch 3/3" || { echo "$log"; fail "the run did not stop on scontrol requeue in epoch 3"; }
+  [ "$(echo "$log" | grep -c "resumed from .*-step-")" = 2 ] || { echo "$log"; fail "the requeued job did not resume mid-epoch twice"; }
+  echo "$log" | grep -q "(restart 2)" || { echo "$log"; fail "the job did not start a third time"; }
   [ -f "$run/summary.json" ] || { echo "$log"; fail "the requeued run did not complete"; }
   # The same run without interruption, as a local sweep: 1 node x 2 ranks (equal to 2 x 1:
   # case bitwise; a local sweep cannot place 1 rank per node on one machine).
