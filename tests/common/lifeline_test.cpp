@@ -1,7 +1,7 @@
 // Runs under mpirun (one node, or 2 nodes x 2 ranks on the local multi-node cluster): every rank
 // gets a lifeline to rank 0, and a rank that ends in order (its Lifelines destroyed: it says
-// goodbye) is not reported as lost; every rank's heartbeats reach rank 0, and a stopped rank's
-// stop. A killed rank's closed lifeline is reported: the tests DistributedTest.KilledRankEnds...
+// goodbye) is not reported as lost; every rank's heartbeats reach rank 0, and those of a stopped
+// rank stop. A killed rank's closed lifeline is reported: the tests DistributedTest.KilledRankEnds...
 // and multinode_node_loss kill real processes; multinode_silent cuts a node's link.
 #include "common/lifeline.h"
 
@@ -20,6 +20,24 @@
 
 namespace scouter {
 namespace {
+
+// Has a child process stop this one (SIGSTOP) and, unless resume_after_ms < 0, continue it that
+// much later; returns once this process runs again (never, for resume_after_ms < 0).
+void stop_this_process(int resume_after_ms) {
+  pid_t child = fork();
+  if (child == 0) {  // only async-signal-safe calls here
+    pid_t parent = getppid();
+    kill(parent, SIGSTOP);
+    if (resume_after_ms >= 0) {
+      usleep(static_cast<useconds_t>(resume_after_ms) * 1000);
+      kill(parent, SIGCONT);
+    }
+    _exit(0);
+  }
+  ASSERT_GT(child, 0);
+  int status = 0;
+  waitpid(child, &status, 0);
+}
 
 TEST(Lifelines, EveryRankIsLinkedAndAnOrderlyEndIsNotALoss) {
   int rank = 0, size = 1;
@@ -41,9 +59,9 @@ TEST(Lifelines, EveryRankIsLinkedAndAnOrderlyEndIsNotALoss) {
   MPI_Barrier(MPI_COMM_WORLD);
 }
 
-// Heartbeats every 100 ms (with one rank: none). Rank 1 is stopped (SIGSTOP) for 800 ms by a child process: rank 0
-// hears every rank before, hears nothing from rank 1 for most of those 800 ms (a gap of at least
-// 600 ms: up to one beat and scheduling either side), then hears it again.
+// Heartbeats every 100 ms (with one rank: none). Rank 1 is stopped for 800 ms: rank 0 hears every
+// rank before, hears nothing from rank 1 for most of those 800 ms (a gap of at least 600 ms: up to
+// one beat and scheduling either side), then hears it again.
 TEST(Lifelines, HeartbeatsComeAndAStoppedRankFallsSilent) {
   using Clock = std::chrono::steady_clock;
   int rank = 0, size = 1;
@@ -56,19 +74,7 @@ TEST(Lifelines, HeartbeatsComeAndAStoppedRankFallsSilent) {
     return;
   }
   MPI_Barrier(MPI_COMM_WORLD);
-  if (rank == 1) {
-    pid_t child = fork();
-    if (child == 0) {  // only async-signal-safe calls here
-      pid_t parent = getppid();
-      kill(parent, SIGSTOP);
-      usleep(800 * 1000);
-      kill(parent, SIGCONT);
-      _exit(0);
-    }
-    ASSERT_GT(child, 0);
-    int status = 0;
-    waitpid(child, &status, 0);  // returns once this process runs again
-  }
+  if (rank == 1) stop_this_process(800);
   if (rank == 0) {
     std::vector<int> heard_count(static_cast<size_t>(size), 0);
     std::vector<Clock::time_point> last(static_cast<size_t>(size), Clock::now());
@@ -101,14 +107,7 @@ TEST(Lifelines, DISABLED_ARankThatArrivedAndFellSilentIsNamedOnTimeout) {
   ASSERT_EQ(comm.size(), 2);
   comm.set_step(7);
   comm.barrier("arrive");
-  if (comm.rank() == 1) {
-    pid_t child = fork();
-    if (child == 0) {
-      kill(getppid(), SIGSTOP);  // until mpirun kills the job
-      _exit(0);
-    }
-    pause();
-  }
+  if (comm.rank() == 1) stop_this_process(-1);  // until mpirun kills the job
   int64_t never = 0;
   comm.recv(&never, sizeof never, 1, 99, "a message rank 1 never sends");
   ADD_FAILURE() << "the receive completed";
