@@ -71,13 +71,15 @@ bool read_lock_file(const std::string& path, struct stat* st, std::string* text)
   if (fd < 0) return false;
   bool ok = ::fstat(fd, st) == 0;
   char buf[4096];
-  for (ssize_t n; ok && (n = ::read(fd, buf, sizeof buf)) > 0;) text->append(buf, static_cast<size_t>(n));
+  for (ssize_t n; ok && (n = ::read(fd, buf, sizeof buf)) > 0;)
+    text->append(buf, static_cast<size_t>(n));
   ::close(fd);
   return ok;
 }
 
 double seconds_between(const timespec& from, const timespec& to) {
-  return static_cast<double>(to.tv_sec - from.tv_sec) + 1e-9 * static_cast<double>(to.tv_nsec - from.tv_nsec);
+  return static_cast<double>(to.tv_sec - from.tv_sec) +
+         1e-9 * static_cast<double>(to.tv_nsec - from.tv_nsec);
 }
 
 // "Now" by the clock that stamps files in `folder`: the mtime of a file created there (on NFS
@@ -122,8 +124,10 @@ Verdict judge(const std::optional<LockHolder>& h, const struct stat& st, const s
   const double age = seconds_between(st.st_mtim, file_system_now(folder));
   const double limit = LockFile::kStaleHeartbeats * heartbeat_s;
   if (age > limit)
-    return {true, str_format("no heartbeat for {:.0f} s (a holder refreshes it every {:.0f} s; stale "
-                             "after {:.0f} s, by the file system's clock)", age, heartbeat_s, limit)};
+    return {true,
+            str_format("no heartbeat for {:.0f} s (a holder refreshes it every {:.0f} s; stale "
+                       "after {:.0f} s, by the file system's clock)",
+                       age, heartbeat_s, limit)};
   return {};
 }
 
@@ -174,7 +178,8 @@ int create_exclusive(const std::string& path, const std::string& text) {
 // was no longer there (another contender moved it first) or was another file than the one judged
 // (a newer holder's, created meanwhile: put back with link(), which never replaces a file). The
 // inode alone does not tell: a file system may give a new file the inode of a removed one.
-bool move_aside(const std::string& path, const struct stat& judged, const std::string& judged_text) {
+bool move_aside(const std::string& path, const struct stat& judged,
+                const std::string& judged_text) {
   const std::string aside = private_name(path, "stale");
   if (::rename(path.c_str(), aside.c_str()) != 0) {
     int err = errno;
@@ -286,16 +291,19 @@ LockFile::LockFile(int fd, std::string path, double heartbeat_s)
     Heartbeat& hb = *heartbeat_;
     bool warned = false, lost = false;
     std::unique_lock<std::mutex> lock(hb.mutex);
-    while (!hb.wake.wait_for(lock, std::chrono::duration<double>(heartbeat_s), [&] { return hb.stop; })) {
+    while (!hb.wake.wait_for(lock, std::chrono::duration<double>(heartbeat_s),
+                             [&] { return hb.stop; })) {
       if (::futimens(fd_, nullptr) != 0 && !warned) {
         log::warn("cannot refresh the lock file {}: {}", path_, os_reason(errno));
         warned = true;
       }
       struct stat now;
       if (!lost && ::stat(path_.c_str(), &now) == 0 && (now.st_ino != ino_ || now.st_dev != dev_)) {
-        log::error("the lock file {} is another process's now ({}): it judged this one stale "
-                   "(was this process stopped for {:.0f} s or more?); two writers may mix the "
-                   "run's files", path_, first_line_of_file(path_), kStaleHeartbeats * heartbeat_s);
+        log::error(
+            "the lock file {} is another process's now ({}): it judged this one stale "
+            "(was this process stopped for {:.0f} s or more?); two writers may mix the "
+            "run's files",
+            path_, first_line_of_file(path_), kStaleHeartbeats * heartbeat_s);
         lost = true;
       }
     }

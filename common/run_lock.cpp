@@ -26,7 +26,8 @@ int flock_or_fault(int fd) {
   const char* fault = std::getenv("SCOUTER_FAULT_FLOCK_ERRNO");
   if (fault != nullptr && *fault != '\0') {
     for (const auto& [name, err] : {std::pair<const char*, int>{"ENOLCK", ENOLCK},
-                                    {"ENOSYS", ENOSYS}, {"EOPNOTSUPP", EOPNOTSUPP}}) {
+                                    {"ENOSYS", ENOSYS},
+                                    {"EOPNOTSUPP", EOPNOTSUPP}}) {
       if (std::string(fault) != name) continue;
       errno = err;
       return -1;
@@ -50,7 +51,7 @@ std::string holder_text(int fd) {
 }  // namespace
 
 FolderLock::~FolderLock() {
-  file_.reset();                // removes the lock file if it is still ours
+  file_.reset();               // removes the lock file if it is still ours
   if (fd_ >= 0) ::close(fd_);  // releases the flock; the file stays (removing it would race)
 }
 
@@ -63,8 +64,10 @@ std::unique_ptr<FolderLock> FolderLock::acquire(const std::string& folder, doubl
   lock->command_ = command;
   lock->mechanism_ = mode == "auto" ? "flock" : mode;
   if (mode == "none") {
-    log::warn("lock = \"none\": output_dir {} is not locked; two scouter processes writing it "
-              "would mix their checkpoints and metrics", folder);
+    log::warn(
+        "lock = \"none\": output_dir {} is not locked; two scouter processes writing it "
+        "would mix their checkpoints and metrics",
+        folder);
     return lock;
   }
   lock->path_ = folder + (lock->mechanism_ == "flock" ? "/.lock" : "/.lock.held");
@@ -72,9 +75,9 @@ std::unique_ptr<FolderLock> FolderLock::acquire(const std::string& folder, doubl
     lock->fd_ = ::open(lock->path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (lock->fd_ < 0) {
       int err = errno;
-      throw UserError(str_format("cannot open the run folder's lock '{}': {}", lock->path_,
-                                 os_reason(err)),
-                      os_hint(err));
+      throw UserError(
+          str_format("cannot open the run folder's lock '{}': {}", lock->path_, os_reason(err)),
+          os_hint(err));
     }
   }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(wait_s);
@@ -121,9 +124,10 @@ bool FolderLock::take(const std::string& folder, const std::string& mode, std::s
     fd_ = -1;
     mechanism_ = "file";
     path_ = folder + "/.lock.held";
-    log::warn("this file system does not support flock ({}: {}); output_dir is locked by the lock "
-              "file {} instead (lock = \"auto\"; docs/formats.md#integrity)",
-              folder, os_reason(err), path_);
+    log::warn(
+        "this file system does not support flock ({}: {}); output_dir is locked by the lock "
+        "file {} instead (lock = \"auto\"; docs/formats.md#integrity)",
+        folder, os_reason(err), path_);
   }
   file_ = LockFile::try_acquire(path_, command_, holder);
   return file_ != nullptr;

@@ -109,7 +109,8 @@ TEST_F(LockFileTest, ADeadProcessFileOnThisHostIsTakenOver) {
   auto lock = attempt("scouter train (next)", &holder, &logged);
   ASSERT_TRUE(lock) << holder;
   EXPECT_NE(logged.find("took over the lock file " + path() + " from " + dead.describe()),
-            std::string::npos) << logged;
+            std::string::npos)
+      << logged;
   EXPECT_NE(logged.find("no longer runs"), std::string::npos) << logged;
   EXPECT_EQ(parse_holder_file(read_text_file(path()))->pid, ::getpid());
 }
@@ -140,7 +141,8 @@ TEST_F(LockFileTest, AnotherHostsFileIsTakenOverOnlyWithoutHeartbeat) {
   }
   leave(other, limit + LockFile::kHeartbeatSeconds);
   ASSERT_TRUE(attempt("scouter train", &holder, &logged)) << holder;
-  EXPECT_NE(logged.find("from " + other.describe() + ": no heartbeat for"), std::string::npos) << logged;
+  EXPECT_NE(logged.find("from " + other.describe() + ": no heartbeat for"), std::string::npos)
+      << logged;
 }
 
 TEST_F(LockFileTest, AFileThatSaysNothingIsJudgedByItsAge) {

@@ -71,16 +71,21 @@ TEST_F(RunLockTest, AutoFallsBackToTheLockFileWhereFlockIsRefused) {
     EXPECT_EQ(lock->mechanism(), "file");
     EXPECT_EQ(lock->path(), dir_.file(".lock.held"));
     EXPECT_NE(logged.find("this file system does not support flock (" + dir_.path() + ": "),
-              std::string::npos) << logged;
+              std::string::npos)
+        << logged;
     EXPECT_NE(logged.find("locked by the lock file " + dir_.file(".lock.held") + " instead"),
-              std::string::npos) << logged;
+              std::string::npos)
+        << logged;
     EXPECT_EQ(parse_holder_file(read_text_file(lock->path()))->command, "scouter train (first)");
 
     // A second writer, falling back alike, is refused naming the first.
-    std::string msg = testing::user_error_message([&] { acquire("auto", &logged, "scouter train (second)"); });
-    EXPECT_NE(msg.find("output_dir '" + dir_.path() + "' is in use by another scouter process (pid " +
-                       std::to_string(::getpid()) + " on "),
-              std::string::npos) << msg;
+    std::string msg =
+        testing::user_error_message([&] { acquire("auto", &logged, "scouter train (second)"); });
+    EXPECT_NE(
+        msg.find("output_dir '" + dir_.path() + "' is in use by another scouter process (pid " +
+                 std::to_string(::getpid()) + " on "),
+        std::string::npos)
+        << msg;
     EXPECT_NE(msg.find(": scouter train (first))"), std::string::npos) << msg;
     lock.reset();
     EXPECT_FALSE(file_exists(dir_.file(".lock.held")));
@@ -96,7 +101,8 @@ TEST_F(RunLockTest, FlockModeRefusesWithTheReason) {
   } catch (const UserError& e) {
     EXPECT_EQ(std::string(e.what()), "cannot lock the run folder '" + dir_.path() +
                                          "' (lock = \"flock\"): flock: No locks available");
-    EXPECT_NE(e.hint().find("lock = \"auto\" or \"file\" uses a lock file"), std::string::npos) << e.hint();
+    EXPECT_NE(e.hint().find("lock = \"auto\" or \"file\" uses a lock file"), std::string::npos)
+        << e.hint();
   }
   EXPECT_FALSE(file_exists(dir_.file(".lock.held")));
 }
@@ -121,7 +127,8 @@ TEST_F(RunLockTest, NoneLocksNothingAndWarns) {
   EXPECT_NE(logged.find("[warning] lock = \"none\": output_dir " + dir_.path() +
                         " is not locked; two scouter processes writing it would mix their "
                         "checkpoints and metrics"),
-            std::string::npos) << logged;
+            std::string::npos)
+      << logged;
   lock->record_holder();
   EXPECT_FALSE(file_exists(dir_.file(".lock")));
   EXPECT_FALSE(file_exists(dir_.file(".lock.held")));
