@@ -9,9 +9,11 @@
 //     heartbeats, measured by the file server's clock (the mtime of a probe file the contender
 //     creates in the same folder), not by the contender's own, so clock skew between nodes does
 //     not count.
-// Take-over is race-free: the stale file is renamed to a name unique to the contender (of several
-// contenders only one rename of that file succeeds), and one that moved a newer holder's file
-// instead (told by inode and content) puts it back with link(), which never replaces a file.
+// Take-over is race-free between two contenders: the stale file is renamed to a name unique to
+// the contender (only one rename of that file succeeds), and one that moved a newer holder's file
+// instead (told by inode and content) puts it back with link(), which never replaces a file; a
+// third contender creating the file in that instant would displace the newer holder, whose
+// heartbeat then logs an error (docs/formats.md#integrity).
 //
 // File content (text): the line `pid <pid> on <host> since <UTC time>: <command>` (what a refusal
 // shows, as flock's `.lock` says it), then `key=value` lines: host, boot_id
