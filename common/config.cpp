@@ -60,6 +60,7 @@ const std::vector<KeyDef>& defs() {
       {{"output_dir", K::kString, "output", "run folder: config, metrics, checkpoints, pictures", false}, &Config::output_dir},
       {{"resume", K::kBool, "output", "continue from the newest checkpoint in output_dir", false}, &Config::resume},
       {{"keep_checkpoints", K::kInt, "output", "checkpoints kept in output_dir/checkpoints", false}, &Config::keep_checkpoints},
+      {{"lock", K::kString, "output", "one writer per output_dir: auto (flock; where the file system refuses flock, the lock file .lock.held), flock, file, none (no lock: two writers would mix checkpoints)", false}, &Config::lock},
       {{"log_level", K::kString, "output", "trace, debug, info, warn, error", false}, &Config::log_level},
       {{"vis", K::kBool, "vis", "write attention pictures after training", false}, &Config::vis},
       {{"vis_id", K::kInt, "vis", "index of the first validation image pictured", false}, &Config::vis_id},
@@ -344,6 +345,7 @@ void validate(const Config& c, const Origins& origins) {
     throw UserError(fmt::format("{}: stem = \"published\" is the published MNIST stem of the ResNet family", where("stem")),
                     "use it with dataset MNIST or FashionMNIST and a resnet/resnest model, or stem = \"auto\"");
   one_of("log_level", c.log_level, {"trace", "debug", "info", "warn", "error"});
+  one_of("lock", c.lock, {"auto", "flock", "file", "none"});
   if (c.dataset_dir.empty()) fail("dataset_dir", "\"\"", "a folder of shards");
   if (c.output_dir.empty()) fail("output_dir", "\"\"", "a folder for the run");
   at_least("num_classes", c.num_classes, 2);

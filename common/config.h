@@ -50,6 +50,7 @@ struct Config {
   std::string output_dir = "runs/default";
   bool resume = false;
   int64_t keep_checkpoints = 2;
+  std::string lock = "auto";
   std::string log_level = "info";
   // Visualisation
   bool vis = false;

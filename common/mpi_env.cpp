@@ -47,6 +47,29 @@ int launcher_world_size() {
   return 0;
 }
 
+const char* mpi_flavour() {
+#if defined(OPEN_MPI)
+  return "Open MPI";
+#elif defined(MPICH_VERSION)
+  return "MPICH";
+#else
+  return "MPI";
+#endif
+}
+
+std::string local_mpi_launcher(int ranks) {
+  std::string mpiexec = SCOUTER_MPIEXEC;  // CMake's MPIEXEC_EXECUTABLE
+  if (mpiexec.empty()) mpiexec = "mpiexec";
+  if (mpiexec.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./+") !=
+      std::string::npos)
+    mpiexec = "'" + mpiexec + "'";  // a path with spaces or quotes: kept as one word
+  if (std::string(mpi_flavour()) == "Open MPI")
+    return fmt::format("{}{} --oversubscribe --bind-to none -np {} --map-by ppr:{}:node", mpiexec,
+                       ::geteuid() == 0 ? " --allow-run-as-root" : "", ranks, ranks);
+  if (std::string(mpi_flavour()) == "MPICH") return fmt::format("{} -n {} -bind-to none", mpiexec, ranks);
+  return fmt::format("{} -n {}", mpiexec, ranks);
+}
+
 std::string Topology::describe() const {
   std::vector<std::string> parts;
   for (int n = 0; n < nodes; ++n) {
@@ -93,8 +116,9 @@ MpiEnv& MpiEnv::init(int* argc, char*** argv) {
     throw UserError(
         fmt::format("the launcher started {} ranks but MPI sees a world of 1 (each process "
                     "thinks it is alone)", expected),
-        "under Slurm use `srun --mpi=pmix` (or mpirun from the same Open MPI this binary "
-        "links); check `srun --mpi=list`");
+        fmt::format("under Slurm use `srun --mpi=pmix` (`srun --mpi=list` shows the plugins), or "
+                    "the mpiexec of the MPI this binary links ({}: {})", mpi_flavour(),
+                    SCOUTER_MPIEXEC));
 
   MPI_Comm local;
   MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, t.rank, MPI_INFO_NULL, &local));

@@ -49,6 +49,16 @@ class MpiEnv {
 // SLURM_NTASKS inside a step), or 0 when none is set.
 int launcher_world_size();
 
+// The MPI this binary was compiled against, from its mpi.h: "Open MPI", "MPICH" (also MPICH's
+// derivatives: Intel MPI, MVAPICH, Cray MPICH) or "MPI" (another).
+const char* mpi_flavour();
+// The launcher of that MPI on this machine (docs/distributed.md#mpi-implementations): the
+// mpiexec CMake found with it, not whichever mpirun comes first on PATH (it may be another MPI's),
+// starting `ranks` ranks here, none bound to one core (each runs its own intra-op threads), more
+// ranks than cores allowed, as root too. Open MPI: `mpiexec [--allow-run-as-root] --oversubscribe
+// --bind-to none -np N --map-by ppr:N:node`; MPICH's Hydra: `mpiexec -n N -bind-to none`.
+std::string local_mpi_launcher(int ranks);
+
 }  // namespace scouter
 
 #define MPI_CHECK(expr)                                                      \

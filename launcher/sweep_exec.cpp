@@ -15,6 +15,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "common/log.h"
+#include "common/mpi_env.h"
 #include "common/stop_signal.h"
 #include "common/text.h"
 #include "launcher/sbatch_template.h"
@@ -87,9 +88,10 @@ bool needs_explain(const Sweep& sweep, const SweepRun& r) {
   return sweep.explain_images > 0 && !file_exists(r.dir + "/explain/metrics.json");
 }
 
-// `mpirun ... scouter <args> --threads T` for a run's resources. `--bind-to none`: Open MPI binds
-// each rank to one core when it starts one or two ranks, so a rank's intra-op threads would share
-// a single core (measured: the quickstart's FC epoch took 48 s instead of 28 s).
+// `mpiexec ... scouter <args> --threads T` for a run's resources, with the launcher of the MPI
+// this binary was built with (local_mpi_launcher: Open MPI's or MPICH's flags). No binding: Open
+// MPI binds each rank to one core when it starts one or two ranks, so a rank's intra-op threads
+// would share a single core (measured: the quickstart's FC epoch took 48 s instead of 28 s).
 // A local sweep has one node, this machine: every rank runs here whatever ranks_per_node says
 // (it places ranks on Slurm's nodes; `ppr:1:node` with 2 ranks would make mpirun refuse), and the
 // cores are shared by all of them.
@@ -97,8 +99,7 @@ std::string local_command(const Resources& res, const std::string& scouter_bin,
                           const std::string& args) {
   Resources here = res;
   here.ranks_per_node = res.ranks;
-  return str_format("mpirun{} --oversubscribe --bind-to none -np {} --map-by ppr:{}:node {} {} --threads {}",
-                    geteuid() == 0 ? " --allow-run-as-root" : "", here.ranks, here.ranks_per_node,
+  return str_format("{} {} {} --threads {}", local_mpi_launcher(static_cast<int>(here.ranks)),
                     quote(scouter_bin), args, threads_for(here));
 }
 

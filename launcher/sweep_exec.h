@@ -18,10 +18,11 @@ RunState run_state(const SweepRun& run);
 // Writes <run dir>/run.toml (the resolved config) for every run not yet complete.
 void write_run_files(const Sweep& sweep);
 
-// Runs what is not complete, in order, as `mpirun -np <ranks> scouter train`; a failed run's
+// Runs what is not complete, in order, as `mpiexec -np <ranks> scouter train` with the launcher of
+// the MPI this binary was built with (local_mpi_launcher, common/mpi_env.h); a failed run's
 // dependents are skipped. Returns the number of runs that did not complete. A stop signal
-// (common/stop_signal.h) stops the running run with a checkpoint (passed to mpirun as SIGUSR1)
-// and the sweep after it; *stopped_by (when given) is then the signal.
+// (common/stop_signal.h) stops the running run with a checkpoint (passed to the launcher as
+// SIGUSR1) and the sweep after it; *stopped_by (when given) is then the signal.
 int run_sweep_local(const Sweep& sweep, const std::string& scouter_bin, int* stopped_by = nullptr);
 
 struct Submission {

@@ -4,6 +4,8 @@
 #   scripts/install_deps.sh             what building, testing and the main job need
 #   scripts/install_deps.sh --fixtures  also the Python packages that regenerate the committed
 #                                       reference fixtures (tests/tools/*.py); tests don't run them
+#   scripts/install_deps.sh --mpich     also MPICH beside Open MPI (scripts/test_mpich.sh); the
+#                                       default mpicc/mpirun stay Open MPI's (higher priority)
 set -euo pipefail
 
 PACKAGES=(
@@ -27,6 +29,7 @@ PACKAGES=(
 if [ "${1:-}" = "--fixtures" ]; then
   PACKAGES+=(python3-torch python3-h5py python3-numpy python3-pil python3-matplotlib)
 fi
+case " $* " in *" --mpich "*) PACKAGES+=(libmpich-dev mpich) ;; esac
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,6 +1,7 @@
 #include "test_util.h"
 
 #include "common/files.h"
+#include "common/mpi_env.h"
 
 #include <signal.h>
 #include <spawn.h>
@@ -44,7 +45,10 @@ CommandResult run_scouter(const std::string& args) {
 }
 
 std::string mpirun() {
-  return std::string(SCOUTER_MPIEXEC) + " --allow-run-as-root --oversubscribe";
+  // Open MPI refuses root and more ranks than cores unless told; MPICH's Hydra allows both.
+  if (std::string(mpi_flavour()) == "Open MPI")
+    return std::string(SCOUTER_MPIEXEC) + " --allow-run-as-root --oversubscribe";
+  return SCOUTER_MPIEXEC;
 }
 
 static double now_s() {
@@ -101,7 +105,9 @@ std::string BackgroundCommand::log() const {
 
 std::vector<int> rank_pids(const std::string& needle, int rank) {
   std::vector<int> pids;
-  std::string want = "OMPI_COMM_WORLD_RANK=" + std::to_string(rank);
+  // Open MPI's and MPICH's (Hydra's) names for it.
+  const std::string wants[] = {"OMPI_COMM_WORLD_RANK=" + std::to_string(rank),
+                               "PMI_RANK=" + std::to_string(rank)};
   for (const auto& e : std::filesystem::directory_iterator("/proc")) {
     std::string name = e.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
@@ -115,7 +121,11 @@ std::vector<int> rank_pids(const std::string& needle, int rank) {
     if (cmd.find(needle) == std::string::npos || cmd.rfind("mpirun", 0) == 0) continue;
     for (auto& c : env)
       if (c == '\0') c = '\n';
-    if (("\n" + env).find("\n" + want + "\n") != std::string::npos) pids.push_back(std::stoi(name));
+    for (const std::string& want : wants)
+      if (("\n" + env).find("\n" + want + "\n") != std::string::npos) {
+        pids.push_back(std::stoi(name));
+        break;
+      }
   }
   return pids;
 }

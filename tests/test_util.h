@@ -82,13 +82,14 @@ class BackgroundCommand {
 };
 
 // PIDs of processes whose command line contains `needle` and whose environment has
-// OMPI_COMM_WORLD_RANK=rank (a rank started by mpirun).
+// OMPI_COMM_WORLD_RANK=rank or PMI_RANK=rank (a rank started by Open MPI's or MPICH's launcher).
 std::vector<int> rank_pids(const std::string& needle, int rank);
 
 // Waits until the file exists; false after timeout_s.
 bool wait_for_file(const std::string& path, double timeout_s);
 
-// mpirun with the options the tests need (root, oversubscription).
+// The launcher CMake found with this MPI, with the options the tests need (Open MPI: root,
+// oversubscription; MPICH's Hydra needs none).
 std::string mpirun();
 
 }  // namespace scouter::testing

@@ -1,7 +1,7 @@
 // Runs under mpirun (one node, or the local multi-node cluster): the topology MpiEnv computes
-// agrees with what the launcher itself says about each process (Open MPI's local rank and local
-// size variables, the kernel's host name) and with the node count the caller expects
-// (SCOUTER_TEST_NODES, default 1).
+// agrees with what the launcher itself says about each process (Open MPI's or MPICH's Hydra's
+// local rank and local size variables, the kernel's host name) and with the node count the
+// caller expects (SCOUTER_TEST_NODES, default 1).
 #include "common/mpi_env.h"
 
 #include <gtest/gtest.h>
@@ -20,14 +20,29 @@ int env_int(const char* name, int fallback) {
   return v && *v ? std::atoi(v) : fallback;
 }
 
+// The variables in which a launcher tells a process its local rank and local size.
+struct LocalVariables {
+  const char* launcher;
+  const char* rank;
+  const char* size;
+};
+constexpr LocalVariables kLaunchers[] = {
+    {"Open MPI's mpirun", "OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_SIZE"},
+    {"MPICH's Hydra", "MPI_LOCALRANKID", "MPI_LOCALNRANKS"},
+};
+
 TEST(Topology, AgreesWithTheLauncher) {
-  if (!std::getenv("OMPI_COMM_WORLD_LOCAL_RANK")) GTEST_SKIP() << "not started by Open MPI's mpirun";
+  const LocalVariables* launcher = nullptr;
+  for (const auto& l : kLaunchers)
+    if (!launcher && std::getenv(l.rank)) launcher = &l;
+  if (!launcher) GTEST_SKIP() << "not started by Open MPI's mpirun or MPICH's Hydra";
+  SCOPED_TRACE(launcher->launcher);
   const Topology& t = MpiEnv::get().topology();
   char host[256] = {};
   ASSERT_EQ(gethostname(host, sizeof host - 1), 0);
   EXPECT_EQ(t.host, host);
-  EXPECT_EQ(t.local_rank, env_int("OMPI_COMM_WORLD_LOCAL_RANK", -1));
-  EXPECT_EQ(t.local_size, env_int("OMPI_COMM_WORLD_LOCAL_SIZE", -1));
+  EXPECT_EQ(t.local_rank, env_int(launcher->rank, -1));
+  EXPECT_EQ(t.local_size, env_int(launcher->size, -1));
   EXPECT_EQ(t.is_node_leader(), t.local_rank == 0);
   EXPECT_EQ(t.nodes, env_int("SCOUTER_TEST_NODES", 1));
 

@@ -31,7 +31,8 @@ const std::vector<std::string> kSourceFolders = {"cmake",       "common",   "dat
                                                  "tests",       "worker"};
 
 // Programs that start scouter on other ranks or nodes; their options come before scouter's path.
-const std::set<std::string> kLaunchers = {"mpirun", "mpiexec", "srun", "time", "env", "nice"};
+const std::set<std::string> kLaunchers = {"mpirun", "mpiexec", "mpiexec.mpich", "srun",
+                                          "time", "env", "nice"};
 
 // Metavariables of the synopses, and the value a check gives them after a command's own option
 // (after a config key it gives the key's default). Others (DIR, RUN, FILE) stay as written: no

@@ -6,12 +6,16 @@
 //     SCOUTER_FAULT_KILL_IN_WRITE / _AFTER_WRITE in common/files.cpp make the first ones exact);
 //   - a full disk (a small tmpfs, sizes from 10% to 80% of what the run writes);
 //   - a second writer into the same folder, SIGINT and SIGHUP, a signal right after start;
-//   - a non-finite loss.
+//   - a non-finite loss;
+//   - a file system without flock (fault hook SCOUTER_FAULT_FLOCK_ERRNO in common/run_lock.cpp).
 // Flipped bytes in checkpoints are in tests/worker/train/ (checkpoint_test, run_integrity_test),
 // flipped bytes in shards in tests/datasets/.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,7 +26,9 @@
 
 #include "common/files.h"
 #include "common/format.h"
+#include "common/lock_file.h"
 #include "common/metrics_log.h"
+#include "common/run_lock.h"
 #include "test_util.h"
 #include "worker/toy_data.h"
 #include "worker/train/checkpoint.h"
@@ -241,6 +247,77 @@ TEST_F(FaultsTest, NonFiniteLossExitsFiveNamingTheStepAndTheTerm) {
   EXPECT_NE(r.output.find("stopped being finite"), std::string::npos) << r.output;
   EXPECT_TRUE(list_checkpoints(out).empty());
   EXPECT_FALSE(file_exists(out + "/summary.json"));
+}
+
+// A file system without flock (the fault hook makes flock fail with ENOLCK, as Lustre without
+// -o flock or NFS without lockd do): with lock = "auto" the run says so and locks with the lock
+// file, which it removes at the end; a live holder's file refuses a second writer naming it, a
+// file left by a dead process on this host or by another host's silent one is taken over with a
+// warning, another host's fresh one is not; lock = "flock" refuses with the OS's reason and
+// lock = "none" warns.
+TEST_F(FaultsTest, WithoutFlockTheRunLocksWithTheLockFile) {
+  const std::string hook = "SCOUTER_FAULT_FLOCK_ERRNO=ENOLCK ";
+  const std::string run = dir_.file("noflock"), held = run + "/.lock.held";
+  auto ran = testing::run_command(hook + train(run, "--epochs 1"));
+  ASSERT_EQ(ran.exit_code, 0) << ran.output;
+  EXPECT_NE(ran.output.find("this file system does not support flock (" + run +
+                            ": No locks available); output_dir is locked by the lock file " +
+                            held + " instead"),
+            std::string::npos) << ran.output;
+  EXPECT_TRUE(file_exists(run + "/summary.json"));
+  EXPECT_FALSE(file_exists(held)) << "the lock file outlived its run";
+
+  // A live holder (this process) refuses a second writer, naming it.
+  const std::string next = dir_.file("held");
+  ensure_dir(next);
+  {
+    auto holder = FolderLock::acquire(next, 0, "scouter train (the first writer)", "file");
+    auto refused = testing::run_command(hook + train(next, "--epochs 1"));
+    EXPECT_USAGE_ERROR(refused, "is in use by another scouter process (pid " +
+                                    std::to_string(::getpid()) + " on ");
+    EXPECT_NE(refused.output.find("the first writer"), std::string::npos) << refused.output;
+    EXPECT_FALSE(file_exists(next + "/config.toml"));
+  }
+
+  // Left by a process that died on this host: taken over at once.
+  pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ASSERT_EQ(::waitpid(child, nullptr, 0), child);
+  LockHolder dead = this_process("scouter train (died)");
+  dead.pid = child;
+  testing::write_bytes(next + "/.lock.held", holder_file_text(dead));
+  ran = testing::run_command(hook + train(next, "--epochs 1"));
+  ASSERT_EQ(ran.exit_code, 0) << ran.output;
+  EXPECT_NE(ran.output.find("took over the lock file " + next + "/.lock.held from " +
+                            dead.describe() + ": pid " + std::to_string(child) + " no longer runs"),
+            std::string::npos) << ran.output;
+
+  // Another host's: refused while its heartbeat is fresh, taken over once it is older than
+  // kStaleHeartbeats heartbeats.
+  LockHolder other = this_process("scouter train (on another node)");
+  other.host = "another-node";
+  const std::string far = dir_.file("far"), far_held = far + "/.lock.held";
+  ensure_dir(far);
+  testing::write_bytes(far_held, holder_file_text(other));
+  EXPECT_USAGE_ERROR(testing::run_command(hook + train(far, "--epochs 1")), other.describe());
+  timespec old[2];
+  ::clock_gettime(CLOCK_REALTIME, &old[0]);
+  old[0].tv_sec -= static_cast<time_t>(2 * LockFile::kStaleHeartbeats * LockFile::kHeartbeatSeconds);
+  old[1] = old[0];
+  ASSERT_EQ(::utimensat(AT_FDCWD, far_held.c_str(), old, 0), 0);
+  ran = testing::run_command(hook + train(far, "--epochs 1"));
+  ASSERT_EQ(ran.exit_code, 0) << ran.output;
+  EXPECT_NE(ran.output.find("took over the lock file " + far_held + " from " + other.describe() +
+                            ": no heartbeat for"),
+            std::string::npos) << ran.output;
+
+  // lock = "flock" refuses; lock = "none" warns and runs.
+  EXPECT_USAGE_ERROR(testing::run_command(hook + train(dir_.file("flock"), "--epochs 1 --lock flock")),
+                     "(lock = \"flock\"): flock: No locks available");
+  ran = testing::run_command(hook + train(dir_.file("none"), "--epochs 1 --lock none"));
+  ASSERT_EQ(ran.exit_code, 0) << ran.output;
+  EXPECT_NE(ran.output.find("lock = \"none\": output_dir " + dir_.file("none") + " is not locked"),
+            std::string::npos) << ran.output;
 }
 
 // A local sweep stopped with SIGTERM (as a batch system stops a job) or Ctrl-C: mpirun cannot

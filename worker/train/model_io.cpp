@@ -260,7 +260,7 @@ ImportResult import_model(const std::string& source, const KeyValues& overrides,
   const int64_t tensors = copy_weights(file.tensors, *model, source, cfg);
 
   ensure_dir(cfg.output_dir);
-  auto lock = FolderLock::acquire(cfg.output_dir, 0.0, "scouter import");
+  auto lock = FolderLock::acquire(cfg.output_dir, 0.0, "scouter import", cfg.lock);
   if (file_exists(cfg.output_dir + "/config.toml") || !list_checkpoints(cfg.output_dir).empty())
     throw UserError(str_format("output_dir '{}' already holds a run", cfg.output_dir),
                     "import into a new folder (or delete that run first)");

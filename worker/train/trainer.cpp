@@ -116,7 +116,7 @@ bool decide_run_start(Training& t) {
     if (!t.rank0) return;
     ensure_dir(cfg.output_dir);
     // A requeued job may overlap the old one for the seconds it takes to checkpoint and exit.
-    t.lock = FolderLock::acquire(cfg.output_dir, cfg.resume ? 120.0 : 0.0, "scouter train");
+    t.lock = FolderLock::acquire(cfg.output_dir, cfg.resume ? 120.0 : 0.0, "scouter train", cfg.lock);
     check_output_dir(cfg);
     t.resume_from = cfg.resume ? latest_verified_checkpoint(cfg.output_dir) : std::string();
     if (!t.resume_from.empty()) {

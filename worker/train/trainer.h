@@ -8,8 +8,9 @@
 // the attention pictures of vis = true).
 //
 // Run folder (output_dir):
-//   .lock                held (flock) by rank 0 of the run writing it (common/run_lock.h); a second
-//                        writer is refused before it changes anything
+//   .lock                held (flock; or the lock file .lock.held, the `lock` key) by rank 0 of
+//                        the run writing it (common/run_lock.h); a second writer is refused
+//                        before it changes anything
 //   config.toml          resolved config
 //   metrics.jsonl        one record per epoch
 //   checkpoints/         epoch-NNNN.h5 (worker/train/checkpoint.h)
