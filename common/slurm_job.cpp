@@ -20,15 +20,8 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
 // The #SBATCH lines the sweep's keys ask for beyond the template's own, then the raw ones.
 std::string extra_sbatch(const Resources& r) {
   std::string s;
-  auto line = [&](const char* option, const std::string& v) {
-    if (!v.empty()) s += fmt::format("#SBATCH --{}={}\n", option, v);
-  };
-  line("partition", r.partition);
-  line("account", r.account);
-  line("qos", r.qos);
-  line("constraint", r.constraint);
-  line("mem", r.mem);
-  line("mem-per-cpu", r.mem_per_cpu);
+  for (const auto& k : sbatch_keys())
+    if (!(r.*k.member).empty()) s += fmt::format("#SBATCH --{}={}\n", k.option, r.*k.member);
   if (r.gpus_per_node > 0) s += fmt::format("#SBATCH --gres=gpu:{}\n", r.gpus_per_node);
   if (r.gpus_per_task > 0) s += fmt::format("#SBATCH --gpus-per-task={}\n", r.gpus_per_task);
   for (const auto& raw : r.sbatch) s += "#SBATCH " + raw + "\n";

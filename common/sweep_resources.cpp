@@ -45,22 +45,14 @@ std::vector<std::string> string_lines(const toml::node& n, const std::string& wh
   return lines;
 }
 
-// A one-line string for the job script ("" is refused: leave the key out instead).
+// A one-line string for the job script ("" is refused: leave the key out instead); a word of an
+// #SBATCH line also has no spaces or quotes (sbatch splits the line at spaces).
 std::string script_text(const toml::node& n, const std::string& where, const std::string& key,
-                        const std::string& example) {
+                        const std::string& example, bool word = false) {
   std::string s = sweep_string(n, where, key);
-  if (s.empty() || s.find_first_of("\n\r") != std::string::npos)
-    throw UserError(fmt::format("{}: '{}' must be one non-empty line, got \"{}\"", where, key, s),
-                    "e.g. " + example);
-  return s;
-}
-
-// One word of an #SBATCH line (sbatch splits the line at spaces).
-std::string slurm_word(const toml::node& n, const std::string& where, const std::string& key,
-                       const std::string& example) {
-  std::string s = sweep_string(n, where, key);
-  if (s.empty() || s.find_first_of(" \t\n\r'\"") != std::string::npos)
-    throw UserError(fmt::format("{}: '{}' must be one word without spaces or quotes, got \"{}\"", where, key, s),
+  if (s.empty() || s.find_first_of(word ? " \t\n\r'\"" : "\n\r") != std::string::npos)
+    throw UserError(fmt::format("{}: '{}' must be {}, got \"{}\"", where, key,
+                                word ? "one word without spaces or quotes" : "one non-empty line", s),
                     "e.g. " + example);
   return s;
 }
@@ -77,23 +69,30 @@ std::string slurm_size(const toml::node& n, const std::string& where, const std:
   return s;
 }
 
-// sbatch options that scouter writes itself, with the key that sets them ("" : the sweep does).
+// sbatch options that scouter writes itself (besides sbatch_keys()), with the key that sets them
+// ("" : the sweep does).
 struct OwnOption {
   std::vector<std::string> names;
   std::string key;
 };
 const std::vector<OwnOption>& own_options() {
-  static const std::vector<OwnOption> v = {
-      {{"--partition", "-p"}, "partition"},   {{"--account", "-A"}, "account"},
-      {{"--time", "-t"}, "time_limit"},       {{"--qos", "-q"}, "qos"},
-      {{"--constraint", "-C"}, "constraint"}, {{"--mem"}, "mem"},
-      {{"--mem-per-cpu"}, "mem_per_cpu"},     {{"--gpus-per-task"}, "gpus_per_task"},
-      {{"--nodes", "-N", "--ntasks", "-n", "--ntasks-per-node"}, "ranks and ranks_per_node"},
-      {{"--cpus-per-task", "-c"}, "threads_per_rank"},
-      {{"--array", "-a"}, "array_throttle (in [sweep])"},
-      {{"--signal"}, "signal_lead_s"},
-      {{"--dependency", "-d", "--output", "-o", "--error", "-e", "--open-mode", "--job-name", "-J",
-        "--requeue", "--no-requeue"}, ""}};
+  static const std::vector<OwnOption> v = [] {
+    std::vector<OwnOption> o = {
+        {{"--time", "-t"}, "time_limit"},
+        {{"--gpus-per-task"}, "gpus_per_task"},
+        {{"--nodes", "-N", "--ntasks", "-n", "--ntasks-per-node"}, "ranks and ranks_per_node"},
+        {{"--cpus-per-task", "-c"}, "threads_per_rank"},
+        {{"--array", "-a"}, "array_throttle (in [sweep])"},
+        {{"--signal"}, "signal_lead_s"},
+        {{"--dependency", "-d", "--output", "-o", "--error", "-e", "--open-mode", "--job-name",
+          "-J", "--requeue", "--no-requeue"},
+         ""}};
+    for (const auto& k : sbatch_keys()) {
+      o.push_back({{std::string("--") + k.option}, k.key});
+      if (*k.short_option) o.back().names.push_back(k.short_option);
+    }
+    return o;
+  }();
   return v;
 }
 
@@ -143,6 +142,17 @@ std::string sweep_string(const toml::node& n, const std::string& where, const st
   return n.value<std::string>().value();
 }
 
+const std::vector<SbatchKey>& sbatch_keys() {
+  static const std::vector<SbatchKey> v = {
+      {"partition", "partition", "-p", &Resources::partition},
+      {"account", "account", "-A", &Resources::account},
+      {"qos", "qos", "-q", &Resources::qos},
+      {"constraint", "constraint", "-C", &Resources::constraint},
+      {"mem", "mem", "", &Resources::mem},
+      {"mem_per_cpu", "mem-per-cpu", "", &Resources::mem_per_cpu}};
+  return v;
+}
+
 const std::vector<std::string>& resource_keys() {
   static const std::vector<std::string> v = {
       "ranks", "ranks_per_node", "threads_per_rank", "gpus_per_node", "gpus_per_task",
@@ -179,8 +189,8 @@ void apply_resources(Resources& r, const toml::table& t, const std::string& file
     else if (key == "time_limit") r.time_limit = sweep_string(n, where, key);
     else if (key == "partition") r.partition = sweep_string(n, where, key);
     else if (key == "account") r.account = sweep_string(n, where, key);
-    else if (key == "qos") r.qos = slurm_word(n, where, key, "qos = \"normal\"");
-    else if (key == "constraint") r.constraint = slurm_word(n, where, key, "constraint = \"skylake|icelake\"");
+    else if (key == "qos") r.qos = script_text(n, where, key, "qos = \"normal\"", true);
+    else if (key == "constraint") r.constraint = script_text(n, where, key, "constraint = \"skylake|icelake\"", true);
     else if (key == "launcher")
       r.launcher = script_text(n, where, key, "launcher = \"apptainer exec --bind /scratch scouter.sif\"");
     else if (key == "scouter") r.scouter = script_text(n, where, key, "scouter = \"/opt/scouter/bin/scouter\"");
@@ -246,12 +256,7 @@ std::string describe_resources(const Resources& r) {
   auto add = [&](const char* name, const std::string& v) {
     if (!v.empty()) s += fmt::format(", {} {}", name, v);
   };
-  add("partition", r.partition);
-  add("account", r.account);
-  add("qos", r.qos);
-  add("constraint", r.constraint);
-  add("mem", r.mem);
-  add("mem_per_cpu", r.mem_per_cpu);
+  for (const auto& k : sbatch_keys()) add(k.key, r.*k.member);
   if (r.gpus_per_task > 0) add("gpus_per_task", std::to_string(r.gpus_per_task));
   if (!r.sbatch.empty()) add("sbatch", join(r.sbatch, " "));
   if (!r.setup.empty()) add("setup", join(r.setup, "; "));

@@ -38,6 +38,15 @@ struct Resources {
   bool operator==(const Resources& o) const;
 };
 
+// The string keys written as `#SBATCH --<option>=<value>` when set, in this order.
+struct SbatchKey {
+  const char* key;     // in the sweep file
+  const char* option;  // sbatch's long option, without "--"
+  const char* short_option;  // "-p", or "" when sbatch has none
+  std::string Resources::*member;
+};
+const std::vector<SbatchKey>& sbatch_keys();
+
 // The keys of a resources table, for messages and docs.
 const std::vector<std::string>& resource_keys();
 
