@@ -28,7 +28,7 @@ const std::vector<KeyDef>& defs() {
   using K = KeyType;
   static const std::vector<KeyDef> d = {
       {{"dataset", K::kString, "data", "dataset name: MNIST, FashionMNIST, CUB200, ConText, ImageNet", false}, &Config::dataset},
-      {{"dataset_dir", K::kString, "data", "folder holding the HDF5 shards written by `scouter prep`", false}, &Config::dataset_dir},
+      {{"dataset_dir", K::kString, "data", "folder holding the HDF5 shards written by `scouter prep` (may name environment variables: $VAR, ${VAR}, ${VAR:-default})", false}, &Config::dataset_dir},
       {{"num_classes", K::kInt, "data", "classes used (the first num_classes of the dataset)", true}, &Config::num_classes},
       {{"img_size", K::kInt, "data", "square input size in pixels, bilinear resize; 0 keeps the stored size", false}, &Config::img_size},
       {{"aug", K::kBool, "data", "random affine jitter (and flips where the dataset allows them) on training images", false}, &Config::aug},
@@ -57,7 +57,7 @@ const std::vector<KeyDef>& defs() {
       {{"prefetch", K::kInt, "train", "batches prepared ahead on the loader thread", false}, &Config::prefetch},
       {{"precision", K::kString, "train", "fp32, or bf16: the backbone under autocast (bfloat16 convolutions), the slot head and loss in float32; for CUDA (on a CPU it works but is slow)", false}, &Config::precision},
       {{"cuda_graphs", K::kBool, "train", "on CUDA, capture the training step (forward, loss, backward, NCCL averaging, AdamW) as one CUDA graph and replay it; eager steps where a graph cannot be used (MPI averaging)", false}, &Config::cuda_graphs},
-      {{"output_dir", K::kString, "output", "run folder: config, metrics, checkpoints, pictures", false}, &Config::output_dir},
+      {{"output_dir", K::kString, "output", "run folder: config, metrics, checkpoints, pictures (may name environment variables)", false}, &Config::output_dir},
       {{"resume", K::kBool, "output", "continue from the newest checkpoint in output_dir", false}, &Config::resume},
       {{"keep_checkpoints", K::kInt, "output", "checkpoints kept in output_dir/checkpoints", false}, &Config::keep_checkpoints},
       {{"lock", K::kString, "output", "one writer per output_dir: auto (flock; where the file system refuses flock, the lock file .lock.held), flock, file, none (no lock: two writers would mix checkpoints)", false}, &Config::lock},
@@ -77,7 +77,7 @@ const std::vector<KeyDef>& defs() {
       {{"overlap", K::kBool, "dist", "start bucket allreduces during backward (false: all after backward)", false}, &Config::overlap},
       {{"collective_timeout", K::kFloat, "dist", "seconds a rank waits in a collective before the job stops naming the missing ranks", false}, &Config::collective_timeout},
       {{"shuffle_block", K::kInt, "dist", "samples per block of the data plan (blocks are dealt to ranks each epoch)", false}, &Config::shuffle_block},
-      {{"stage_dir", K::kString, "dist", "node-local folder to copy each node's shards into (e.g. $TMPDIR); empty reads the shared copy", false}, &Config::stage_dir},
+      {{"stage_dir", K::kString, "dist", "node-local folder to copy each node's shards into (e.g. \"${TMPDIR}/scouter\", expanded on each node); empty reads the shared copy", false}, &Config::stage_dir},
       {{"shard_size", K::kInt, "prep", "samples per HDF5 shard written by `scouter prep`", false}, &Config::shard_size},
   };
   return d;
@@ -407,8 +407,14 @@ std::string to_toml(const Config& cfg) {
       group = d.info.group;
       out << "\n# --- " << group << " ---\n";
     }
-    out << fmt::format("{} = {}  # {}\n", d.info.name, get_value_literal(cfg, d.info.name),
-                       d.info.doc);
+    auto it = cfg.as_written.find(d.info.name);
+    if (it != cfg.as_written.end())
+      out << fmt::format("{} = {}  # {} on {} (each rank expands it where it runs); {}\n",
+                         d.info.name, quote(it->second), get_value_literal(cfg, d.info.name),
+                         cfg.expanded_on, d.info.doc);
+    else
+      out << fmt::format("{} = {}  # {}\n", d.info.name, get_value_literal(cfg, d.info.name),
+                         d.info.doc);
   }
   return out.str();
 }
@@ -417,8 +423,11 @@ std::string to_table(const Config& cfg) {
   size_t w = 0;
   for (const auto& d : defs()) w = std::max(w, d.info.name.size());
   std::string out = fmt::format("| {:<{}} | value\n", "key", w);
-  for (const auto& d : defs())
-    out += fmt::format("| {:<{}} | {}\n", d.info.name, w, get_value_literal(cfg, d.info.name));
+  for (const auto& d : defs()) {
+    auto it = cfg.as_written.find(d.info.name);
+    out += fmt::format("| {:<{}} | {}{}\n", d.info.name, w, get_value_literal(cfg, d.info.name),
+                       it == cfg.as_written.end() ? "" : " (from " + quote(it->second) + ")");
+  }
   return out;
 }
 

@@ -74,6 +74,11 @@ struct Config {
   // Preprocessing
   int64_t shard_size = 10000;
 
+  // Not keys: dataset_dir, output_dir or stage_dir as written where they named environment
+  // variables (the members then hold the expansion, made on host expanded_on; env_paths.h).
+  std::map<std::string, std::string> as_written;
+  std::string expanded_on;
+
   // Derived (not a key): the evaluation batch size in effect.
   int64_t effective_eval_batch_size() const { return eval_batch_size > 0 ? eval_batch_size : batch_size; }
 };
@@ -114,7 +119,8 @@ void copy_key(Config& dst, const Config& src, const std::string& key);
 // Checks every range and cross-key rule; throws UserError naming the key and its origin.
 void validate(const Config& cfg, const Origins& origins = {});
 
-// The resolved config as TOML (every key, grouped, with a comment per key).
+// The resolved config as TOML (every key, grouped, with a comment per key). A key expanded from
+// environment variables is written as written, its expansion in the comment.
 std::string to_toml(const Config& cfg);
 // A two-column "| key | value |" table for the log.
 std::string to_table(const Config& cfg);

@@ -1,5 +1,6 @@
 // The TOML side of the config registry, for readers of other TOML layouts (sweep files):
-// applying one TOML value to a key with the same strict typing as a config file.
+// applying one TOML value to a key with the same strict typing as a config file, and a sweep's
+// resources table.
 // Private to common/: toml++ is a private dependency of scouter_common (it may be header-only,
 // from -DTOMLPLUSPLUS_INCLUDE_DIR), and no file outside common/ may include this header.
 #pragma once
@@ -11,8 +12,11 @@
 #endif
 
 #include <string>
+#include <vector>
 
 #include "common/config.h"
+#include "common/error.h"
+#include "common/sweep_resources.h"
 
 namespace scouter {
 
@@ -21,6 +25,18 @@ namespace scouter {
 // value of the wrong type.
 void apply_toml_value(Config& cfg, const std::string& key, const toml::node& node,
                       const std::string& where, Origins* origins = nullptr);
+
+// A sweep file's own keys (not config keys): a single integer >= lo, a single string; the
+// UserError for an unknown name, with the nearest of `valid` (or all of them) as its hint.
+int64_t sweep_int(const toml::node& n, const std::string& where, const std::string& key, int64_t lo);
+std::string sweep_string(const toml::node& n, const std::string& where, const std::string& key);
+UserError unknown_name(const std::string& where, const std::string& what, const std::string& key,
+                       const std::vector<std::string>& valid);
+
+// Sets the resources a table ([resources], [runs.NAME.resources]) names onto r (the keys it
+// leaves out keep r's values; its mem or mem_per_cpu replaces r's other one). UserError naming
+// file:line for an unknown key or a bad value.
+void apply_resources(Resources& r, const toml::table& t, const std::string& file);
 
 // "file.toml:12" for a node, or the file alone when the node has no position.
 std::string toml_where(const std::string& file, const toml::node& node);

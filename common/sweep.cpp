@@ -10,6 +10,7 @@
 #include <set>
 
 #include "common/config_toml.h"
+#include "common/env_paths.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "common/text.h"
@@ -23,61 +24,7 @@ namespace {
 const std::set<std::string> kNotSweepable = {"output_dir", "resume", "pre_checkpoint", "seed"};
 const std::vector<std::string> kSweepKeys = {"name", "dir", "array_throttle", "explain_images",
                                               "explain_pictures"};
-const std::vector<std::string> kResourceKeys = {"ranks", "ranks_per_node", "threads_per_rank",
-                                                "gpus_per_node", "time_limit", "partition",
-                                                "account", "max_requeues", "signal_lead_s"};
 const std::vector<std::string> kRunExtras = {"pre_run", "seeds", "repeats", "resources"};
-
-std::string nearest_of(const std::string& key, const std::vector<std::string>& valid) {
-  std::string best;
-  size_t best_d = std::string::npos;
-  for (const auto& v : valid) {
-    size_t d = edit_distance(key, v);
-    if (d < best_d) best_d = d, best = v;
-  }
-  return best_d <= std::max<size_t>(2, key.size() / 3) ? best : std::string();
-}
-
-UserError unknown(const std::string& where, const std::string& what, const std::string& key,
-                  const std::vector<std::string>& valid) {
-  std::string near = nearest_of(key, valid);
-  return UserError(fmt::format("{}: unknown {} '{}'", where, what, key),
-                   near.empty() ? "valid: " + join(valid, ", ") : fmt::format("did you mean '{}'?", near));
-}
-
-int64_t int_value(const toml::node& n, const std::string& where, const std::string& key, int64_t lo) {
-  if (n.is_array())
-    throw UserError(fmt::format("{}: '{}' must be a single integer, got a list", where, key),
-                    "lists expand to a grid only for config keys");
-  if (!n.is_integer() || n.value<int64_t>().value() < lo)
-    throw UserError(fmt::format("{}: '{}' must be an integer >= {}", where, key, lo),
-                    fmt::format("e.g. {} = {}", key, std::max<int64_t>(lo, 1)));
-  return n.value<int64_t>().value();
-}
-
-std::string string_value(const toml::node& n, const std::string& where, const std::string& key) {
-  if (n.is_array())
-    throw UserError(fmt::format("{}: '{}' must be a single string, got a list", where, key),
-                    "lists expand to a grid only for config keys");
-  if (!n.is_string()) throw UserError(fmt::format("{}: '{}' must be a string", where, key), "quote it");
-  return n.value<std::string>().value();
-}
-
-void apply_resources(Resources& r, const toml::table& t, const std::string& file) {
-  for (const auto& [k, n] : t) {
-    std::string key(k.str()), where = toml_where(file, n);
-    if (key == "ranks") r.ranks = int_value(n, where, key, 1);
-    else if (key == "ranks_per_node") r.ranks_per_node = int_value(n, where, key, 1);
-    else if (key == "threads_per_rank") r.threads_per_rank = int_value(n, where, key, 0);
-    else if (key == "gpus_per_node") r.gpus_per_node = int_value(n, where, key, 0);
-    else if (key == "max_requeues") r.max_requeues = int_value(n, where, key, 0);
-    else if (key == "signal_lead_s") r.signal_lead_s = int_value(n, where, key, 0);
-    else if (key == "time_limit") r.time_limit = string_value(n, where, key);
-    else if (key == "partition") r.partition = string_value(n, where, key);
-    else if (key == "account") r.account = string_value(n, where, key);
-    else throw unknown(where, "resource", key, kResourceKeys);
-  }
-}
 
 // A value as it appears in a run name: "0.1", "10", "true", "resnet18".
 std::string name_text(const toml::node& n) {
@@ -111,22 +58,22 @@ void read_keys(RunSpec& spec, const toml::table& t, const std::string& file, boo
       if (!n.is_table()) throw UserError(fmt::format("{}: 'resources' must be a table", where), "write [runs.NAME.resources]");
       apply_resources(spec.resources, *n.as_table(), file);
     } else if (key == "pre_run" && !defaults) {
-      spec.pre_run = string_value(n, where, key);
+      spec.pre_run = sweep_string(n, where, key);
     } else if (key == "seeds") {
       if (!n.is_array() || n.as_array()->empty())
         throw UserError(fmt::format("{}: 'seeds' must be a non-empty list of integers", where), "e.g. seeds = [1, 2, 3]");
       spec.seeds.clear();
-      for (const auto& s : *n.as_array()) spec.seeds.push_back(int_value(s, where, "seeds", 0));
+      for (const auto& s : *n.as_array()) spec.seeds.push_back(sweep_int(s, where, "seeds", 0));
       spec.has_seeds = true;
       spec.seed_offsets = false;
     } else if (key == "repeats") {
-      int64_t r = int_value(n, where, key, 1);
+      int64_t r = sweep_int(n, where, key, 1);
       spec.seeds.clear();
       for (int64_t i = 0; i < r; ++i) spec.seeds.push_back(i);
       spec.has_seeds = true;
       spec.seed_offsets = true;
     } else if (n.is_array()) {
-      if (!find_key(key)) throw unknown(where, "config key", key, [] {
+      if (!find_key(key)) throw unknown_name(where, "config key", key, [] {
           std::vector<std::string> v;
           for (const auto& k2 : config_keys()) v.push_back(k2.name);
           return v;
@@ -149,39 +96,7 @@ void read_keys(RunSpec& spec, const toml::table& t, const std::string& file, boo
   }
 }
 
-bool valid_time(const std::string& t) {
-  static const std::regex re(R"(^(\d+-)?\d{1,2}:\d{2}:\d{2}$|^\d+$)");
-  return std::regex_match(t, re);
-}
-
-void check_resources(const Resources& r, const Config& c, const std::string& where, int64_t cores) {
-  auto fail = [&](const std::string& what, const std::string& hint) {
-    throw UserError(fmt::format("{}: resources cannot be met: {}", where, what), hint);
-  };
-  if (r.ranks % r.ranks_per_node != 0)
-    fail(fmt::format("ranks = {} is not a multiple of ranks_per_node = {}", r.ranks, r.ranks_per_node),
-         "ranks fill whole nodes");
-  int64_t threads = std::max<int64_t>(1, r.threads_per_rank);
-  if (cores > 0 && r.ranks_per_node * threads > cores)
-    fail(fmt::format("{} ranks x {} threads per node need {} cores; a node has {}", r.ranks_per_node,
-                     threads, r.ranks_per_node * threads, cores),
-         "lower ranks_per_node or threads_per_rank");
-  if (c.device == "cuda" && r.gpus_per_node < r.ranks_per_node)
-    fail(fmt::format("device = \"cuda\" with {} ranks per node but gpus_per_node = {}", r.ranks_per_node,
-                     r.gpus_per_node),
-         "one GPU per rank: set gpus_per_node >= ranks_per_node");
-  if (!valid_time(r.time_limit))
-    fail(fmt::format("time_limit \"{}\" is not a Slurm time", r.time_limit), "write HH:MM:SS or D-HH:MM:SS");
-}
-
 }  // namespace
-
-bool Resources::operator==(const Resources& o) const {
-  return ranks == o.ranks && ranks_per_node == o.ranks_per_node &&
-         threads_per_rank == o.threads_per_rank && gpus_per_node == o.gpus_per_node &&
-         time_limit == o.time_limit && partition == o.partition && account == o.account &&
-         max_requeues == o.max_requeues && signal_lead_s == o.signal_lead_s;
-}
 
 const SweepRun* Sweep::find(const std::string& name) const {
   for (const auto& r : runs)
@@ -189,7 +104,8 @@ const SweepRun* Sweep::find(const std::string& name) const {
   return nullptr;
 }
 
-Sweep load_sweep(const std::string& path, const std::string& dir_override, int64_t cores_per_node) {
+Sweep load_sweep(const std::string& path, const std::string& dir_override,
+                 const NodeCores& node_cores) {
   std::string text;
   try {
     text = read_text_file(path);
@@ -209,6 +125,7 @@ Sweep load_sweep(const std::string& path, const std::string& dir_override, int64
   sweep.name = fs::path(path).stem().string();
   Resources defaults_res;
   RunSpec defaults;
+  std::string dir_where;
   const toml::table* runs_tbl = nullptr;
   for (const auto& [k, n] : tbl) {
     std::string key(k.str()), where = toml_where(path, n);
@@ -219,12 +136,12 @@ Sweep load_sweep(const std::string& path, const std::string& dir_override, int64
     if (key == "sweep") {
       for (const auto& [sk, sn] : t) {
         std::string skey(sk.str()), sw = toml_where(path, sn);
-        if (skey == "name") sweep.name = string_value(sn, sw, skey);
-        else if (skey == "dir") sweep.dir = string_value(sn, sw, skey);
-        else if (skey == "array_throttle") sweep.array_throttle = int_value(sn, sw, skey, 0);
-        else if (skey == "explain_images") sweep.explain_images = int_value(sn, sw, skey, 0);
-        else if (skey == "explain_pictures") sweep.explain_pictures = int_value(sn, sw, skey, 0);
-        else throw unknown(sw, "[sweep] key", skey, kSweepKeys);
+        if (skey == "name") sweep.name = sweep_string(sn, sw, skey);
+        else if (skey == "dir") sweep.dir = sweep_string(sn, sw, skey), dir_where = sw + ": dir";
+        else if (skey == "array_throttle") sweep.array_throttle = sweep_int(sn, sw, skey, 0);
+        else if (skey == "explain_images") sweep.explain_images = sweep_int(sn, sw, skey, 0);
+        else if (skey == "explain_pictures") sweep.explain_pictures = sweep_int(sn, sw, skey, 0);
+        else throw unknown_name(sw, "[sweep] key", skey, kSweepKeys);
       }
     } else if (key == "resources") {
       apply_resources(defaults_res, t, path);
@@ -233,11 +150,14 @@ Sweep load_sweep(const std::string& path, const std::string& dir_override, int64
     } else if (key == "runs") {
       runs_tbl = &t;
     } else {
-      throw unknown(where, "section", key, {"sweep", "resources", "defaults", "runs"});
+      throw unknown_name(where, "section", key, {"sweep", "resources", "defaults", "runs"});
     }
   }
+  // The file's dir expands here, on the submitting host, which writes the run folders (a rank's
+  // keys expand on its node); --dir is taken as given (the shell expanded it).
   if (!dir_override.empty()) sweep.dir = dir_override;
-  if (sweep.dir.empty()) sweep.dir = "runs/" + sweep.name;
+  else if (!sweep.dir.empty()) sweep.dir = expand_env(sweep.dir, dir_where);
+  else sweep.dir = "runs/" + sweep.name;
   if (!runs_tbl || runs_tbl->empty())
     throw UserError(fmt::format("{}: no runs", path), "add at least one [runs.NAME] section");
 
@@ -348,7 +268,8 @@ Sweep load_sweep(const std::string& path, const std::string& dir_override, int64
                           "add pre_run = \"<name of the FC run>\"");
         }
         validate(r.config, origins);
-        check_resources(r.resources, r.config, s.where, cores_per_node);
+        r.node_cores = node_cores ? node_cores(r.resources.partition, s.where) : 0;
+        check_resources(r.resources, r.config, s.where, r.node_cores);
         if (sweep.find(r.name))
           throw UserError(fmt::format("{}: two runs are both named '{}'", s.where, r.name), "rename one of the runs");
         size_t idx = sweep.runs.size();
@@ -377,13 +298,9 @@ std::string describe_sweep(const Sweep& sweep) {
       std::string v = get_value_literal(r.config, k.name);
       if (v != get_value_literal(defaults, k.name)) diffs.push_back(k.name + "=" + v);
     }
-    const Resources& res = r.resources;
-    out += fmt::format("  {}\n    dir {}\n    after {}\n    resources {} rank(s), {} per node, {} thread(s)/rank, {} GPU(s)/node, {}{}{}\n    keys {}\n",
-                       r.name, r.dir, r.depends_on.empty() ? "-" : join(r.depends_on, ", "),
-                       res.ranks, res.ranks_per_node, res.threads_per_rank == 0 ? std::string("auto") : std::to_string(res.threads_per_rank),
-                       res.gpus_per_node, res.time_limit,
-                       res.partition.empty() ? "" : ", partition " + res.partition,
-                       res.account.empty() ? "" : ", account " + res.account, join(diffs, " "));
+    out += fmt::format("  {}\n    dir {}\n    after {}\n    resources {}\n    keys {}\n", r.name,
+                       r.dir, r.depends_on.empty() ? "-" : join(r.depends_on, ", "),
+                       describe_resources(r.resources), join(diffs, " "));
   }
   return out;
 }

@@ -1,7 +1,7 @@
 // A sweep: one TOML file describing a whole study (defaults, named runs that override them, lists
 // that expand to a grid, seeds or repeats, dependencies of SCOUTER runs on their FC base run, and
 // resources per run), expanded into concrete runs with deterministic names, so the same run
-// always lands in the same folder. The file syntax is documented in the README ("Sweeps").
+// always lands in the same folder. The file syntax is documented in docs/sweeps.md.
 #pragma once
 
 #include <cstdint>
@@ -9,22 +9,9 @@
 #include <vector>
 
 #include "common/config.h"
+#include "common/sweep_resources.h"
 
 namespace scouter {
-
-struct Resources {
-  int64_t ranks = 1;
-  int64_t ranks_per_node = 1;
-  int64_t threads_per_rank = 0;  // 0: the cores of a node divided by its ranks
-  int64_t gpus_per_node = 0;
-  std::string time_limit = "01:00:00";
-  std::string partition;
-  std::string account;
-  int64_t max_requeues = 3;      // Slurm: requeues after a preemption or time limit
-  int64_t signal_lead_s = 120;   // Slurm: USR1 this long before the time limit
-  int64_t nodes() const { return (ranks + ranks_per_node - 1) / ranks_per_node; }
-  bool operator==(const Resources& o) const;
-};
 
 struct SweepRun {
   std::string name;     // e.g. "pos_lambda_value0.1_seed2": run, grid point, seed
@@ -33,6 +20,7 @@ struct SweepRun {
   std::string dir;      // <sweep dir>/<name>
   Config config;        // resolved (output_dir = dir; pre_checkpoint = its base's dir)
   Resources resources;
+  int64_t node_cores = 0;  // cores of a node its ranks go to, from load_sweep's NodeCores (0: unknown)
   std::vector<std::string> depends_on;  // names of runs that must complete first
 };
 
@@ -49,10 +37,11 @@ struct Sweep {
 // Reads and expands a sweep file. Every mistake is a UserError naming the file, line and key:
 // unknown keys (with the nearest valid one), a list where a single value is required, a
 // dependency on a run that does not exist, a dependency cycle, a use_pre run without an FC base,
-// and resources that cannot be met (cores_per_node: the node size to check against, 0 skips it).
-// dir_override replaces the file's [sweep] dir when not empty.
+// and resources that cannot be met (node_cores: the node size of a run's partition to check
+// against; none, or 0 from it, skips that check). The file's [sweep] dir may name environment
+// variables (common/env_paths.h), expanded here; dir_override replaces it when not empty.
 Sweep load_sweep(const std::string& path, const std::string& dir_override = "",
-                 int64_t cores_per_node = 0);
+                 const NodeCores& node_cores = {});
 
 // The --dry-run listing: each run's name, folder, dependencies, resources and the keys that
 // differ from the defaults.

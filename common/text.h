@@ -17,6 +17,8 @@ std::vector<std::string> split(const std::string& s, char sep);
 // Escapes &, <, >, " and ' for HTML and XML text and attribute values.
 std::string html_escape(const std::string& s);
 bool starts_with(const std::string& s, const std::string& prefix);
+// A word for a POSIX shell: as it is when it holds only safe characters, else single-quoted.
+std::string shell_quote(const std::string& s);
 
 // Whole-string parses: nullopt unless the entire text is one valid value.
 std::optional<int64_t> parse_int(const std::string& s);

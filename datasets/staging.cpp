@@ -21,6 +21,7 @@ namespace scouter {
 namespace {
 
 constexpr int kTagStage = 7100;
+constexpr int kTagFolder = 7101;
 constexpr int64_t kChunk = int64_t{64} << 20;
 
 // Identity of a shared file without reading it: a changed size or mtime means a new source.
@@ -82,6 +83,26 @@ bool verified(const std::string& local, const SourceStamp& source) {
   return ok;
 }
 
+// The node leader's `mine`, on every rank of its node (sent over MPI: a stage_dir expanded from
+// a per-rank variable would otherwise differ between the ranks of one node).
+std::string node_leader_value(Communicator& comm, const Topology& topo, const std::string& mine) {
+  const int leader = topo.node_leaders[static_cast<size_t>(topo.node)];
+  if (topo.rank != leader) {
+    int64_t n = 0;
+    comm.recv(&n, sizeof n, leader, kTagFolder, "staging: the node's folder");
+    std::string value(static_cast<size_t>(n), '\0');
+    comm.recv(value.data(), n, leader, kTagFolder, "staging: the node's folder");
+    return value;
+  }
+  const auto n = static_cast<int64_t>(mine.size());
+  for (int r = 0; r < topo.world; ++r) {
+    if (r == topo.rank || topo.hosts[static_cast<size_t>(r)] != topo.host) continue;
+    comm.send(&n, sizeof n, r, kTagFolder, "staging: the node's folder");
+    comm.send(mine.data(), n, r, kTagFolder, "staging: the node's folder");
+  }
+  return mine;
+}
+
 }  // namespace
 
 std::string staging_folder(const std::string& stage_dir, const std::string& dataset_dir) {
@@ -91,9 +112,10 @@ std::string staging_folder(const std::string& stage_dir, const std::string& data
 
 StagingReport stage_files(Communicator& comm, const Topology& topo,
                           const std::vector<std::string>& shared_paths,
-                          const std::vector<int64_t>& node_needs, const std::string& stage_dir,
+                          const std::vector<int64_t>& node_needs, const std::string& my_stage_dir,
                           std::vector<std::string>& local_paths) {
   auto t0 = std::chrono::steady_clock::now();
+  const std::string stage_dir = node_leader_value(comm, topo, my_stage_dir);
   StagingReport report;
   report.local_dir = stage_dir;
   const auto nfiles = static_cast<int64_t>(shared_paths.size());

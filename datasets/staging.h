@@ -18,7 +18,7 @@
 namespace scouter {
 
 struct StagingReport {
-  std::string local_dir;   // where this node's copies are
+  std::string local_dir;   // where this node's copies are (its leader's folder)
   int64_t files_sent = 0;  // transferred this call, all nodes
   int64_t bytes_sent = 0;
   int64_t files_verified = 0;  // already present and verified, all nodes
@@ -26,11 +26,13 @@ struct StagingReport {
 };
 
 // shared_paths: every shard file of the split (same list on every rank); node_needs: indices
-// into shared_paths that any rank of this node needs (same on the ranks of a node). Returns,
-// through local_paths, the node-local path of each needed file (empty for others).
+// into shared_paths that any rank of this node needs (same on the ranks of a node);
+// my_stage_dir: this rank's folder for them (its own expansion of stage_dir): the ranks of a
+// node all use their node leader's, reported as local_dir. Returns, through local_paths, the
+// node-local path of each needed file (empty for others).
 StagingReport stage_files(Communicator& comm, const Topology& topo,
                           const std::vector<std::string>& shared_paths,
-                          const std::vector<int64_t>& node_needs, const std::string& stage_dir,
+                          const std::vector<int64_t>& node_needs, const std::string& my_stage_dir,
                           std::vector<std::string>& local_paths);
 
 // The folder under stage_dir for a dataset folder (a hash of its absolute path, so two

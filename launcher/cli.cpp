@@ -13,15 +13,6 @@
 namespace scouter {
 namespace {
 
-std::string shell_quote(const std::string& s) {
-  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                        "0123456789-_./=:,+@%") == std::string::npos)
-    return s;
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
 // With several ranks an error must end the whole job (peers may wait in a collective);
 // MPI_Abort does that, with this status. A single process just returns it.
 int end_job(int code) {

@@ -3,8 +3,10 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 
 #include "common/communicator.h"
+#include "common/env_paths.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "common/log.h"
@@ -16,6 +18,7 @@
 #include "datasets/image_prep.h"
 #include "datasets/loader_bench.h"
 #include "launcher/report.h"
+#include "common/slurm_job.h"
 #include "common/sweep.h"
 #include "launcher/sweep_exec.h"
 #include "worker/train/bench.h"
@@ -78,6 +81,8 @@ int cmd_train(const ParsedArgs& args) {
   no_positional(args);
   Origins origins;
   Config cfg = config_from_args(args, origins);
+  // Each rank in its own environment: a node-local stage_dir = "${TMPDIR}/..." is this node's.
+  expand_env_paths(cfg, origins);
   validate(cfg, origins);
   // Every rank validates the same config, so a bad one fails everywhere before MPI starts.
   const Topology& topo = MpiEnv::init(nullptr, nullptr).topology();
@@ -110,6 +115,7 @@ int cmd_vis(const ParsedArgs& args) {
   if (!origins.count("output_dir"))
     throw UserError("command line: vis needs --output_dir RUN (a trained run's folder)",
                     "e.g. scouter vis --output_dir runs/quickstart/scouter_pos --vis_count 4");
+  expand_env_paths(cfg, origins, {"output_dir"});  // the others: from the run, by run_vis
   validate(cfg, origins);
   origins.erase("output_dir");
   run_vis(cfg, origins);
@@ -458,16 +464,22 @@ int cmd_keys(const ParsedArgs& args) {
   return kExitOk;
 }
 
-// Cores per node of the Slurm cluster (the largest node), or 0 if sinfo cannot tell.
-int64_t slurm_cores_per_node() {
-  FILE* p = popen("sinfo -h -o %c 2>/dev/null", "r");
-  if (!p) return 0;
-  int64_t best = 0;
-  char line[64];
-  while (fgets(line, sizeof line, p))
-    best = std::max<int64_t>(best, parse_int(split(std::string(line), '\n')[0]).value_or(0));
-  pclose(p);
-  return best;
+// The node size of a run's partition, from one `sinfo` (none, when it cannot run: not checked).
+NodeCores slurm_node_cores() {
+  auto partitions = std::make_shared<SlurmPartitions>();
+  if (FILE* p = popen("sinfo -h -o '%P %c' 2>/dev/null", "r")) {
+    std::string text;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
+    if (pclose(p) == 0) *partitions = parse_sinfo(text);
+  }
+  if (partitions->smallest_node.empty())
+    log::warn("sweep: sinfo cannot tell the nodes' size; threads_per_rank = 0 leaves "
+              "--cpus-per-task to Slurm (each rank uses the cores it may run on)");
+  return [partitions](const std::string& partition, const std::string& where) {
+    return partition_cores(*partitions, partition, where);
+  };
 }
 
 int cmd_sweep(const ParsedArgs& args) {
@@ -476,7 +488,10 @@ int cmd_sweep(const ParsedArgs& args) {
   auto o = take_options(args, {"dry-run", "dry_run", "slurm", "dir"});
   bool dry = parse_bool(o.get("dry-run", o.get("dry_run", "false"))).value_or(false);
   bool slurm = parse_bool(o.get("slurm", "false")).value_or(false);
-  Sweep sweep = load_sweep(args.positional[0], o.get("dir"), slurm ? slurm_cores_per_node() : resolve_threads(0));
+  const int64_t here = resolve_threads(0);
+  Sweep sweep = load_sweep(args.positional[0], o.get("dir"),
+                           slurm ? slurm_node_cores()
+                                 : NodeCores([here](const std::string&, const std::string&) { return here; }));
   std::string self = fs::read_symlink("/proc/self/exe").string();
   if (dry) {
     std::string text = describe_sweep(sweep);
@@ -487,6 +502,9 @@ int cmd_sweep(const ParsedArgs& args) {
   if (slurm) {
     auto subs = submit_sweep_slurm(sweep, self, dry);
     if (subs.empty()) log::info("sweep {}: every run is complete; nothing submitted", sweep.name);
+    if (dry)
+      for (const auto& s : subs)
+        std::fputs(str_format("==> {} <==\n{}\n", s.script, s.text).c_str(), stdout);
     for (const auto& s : subs)
       std::fputs(str_format("{} {}: {} run(s){} -> {}\n", s.job_id.empty() ? "(dry run)" : "job " + s.job_id,
                             s.group, s.runs.size(),

@@ -16,9 +16,9 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "common/mpi_env.h"
+#include "common/slurm_job.h"
 #include "common/stop_signal.h"
 #include "common/text.h"
-#include "launcher/sbatch_template.h"
 #include "worker/train/checkpoint.h"
 #include "worker/train/trainer.h"
 
@@ -27,26 +27,23 @@ namespace fs = std::filesystem;
 namespace scouter {
 namespace {
 
-std::string quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
+std::string quote(const std::string& s) { return shell_quote(s); }
 
-// Exit status of a shell command whose output goes to `log`. The command runs in its own process
+// Exit status of a shell command whose output goes to `log`, after the run's setup lines (in the
+// same bash, so what they export reaches the command). It runs in its own process
 // group, so a Ctrl-C at the terminal reaches only the sweep. A stop request to the sweep
 // (common/stop_signal.h: SIGTERM, SIGINT, SIGHUP, SIGUSR1) reaches mpirun as SIGUSR1, which it
 // forwards to every rank (it cannot forward SIGTERM: it aborts the job and exits 1): the ranks
 // finish their step, write a checkpoint and exit 3, and so does mpirun.
-int shell(const std::string& command, const std::string& log) {
-  std::string full = "exec " + command + " >> " + quote(log) + " 2>&1";
-  const char* argv[] = {"/bin/sh", "-c", full.c_str(), nullptr};
+int shell(const std::vector<std::string>& setup, const std::string& command, const std::string& log) {
+  std::string full = "exec >> " + quote(log) + " 2>&1\n" + setup_script(setup) + "exec " + command;
+  const char* argv[] = {"/bin/bash", "-c", full.c_str(), nullptr};
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
   posix_spawnattr_setpgroup(&attr, 0);
   pid_t pid = -1;
-  int rc = posix_spawn(&pid, "/bin/sh", nullptr, &attr, const_cast<char**>(argv), environ);
+  int rc = posix_spawn(&pid, "/bin/bash", nullptr, &attr, const_cast<char**>(argv), environ);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) return 127;
   int status = 0;
@@ -73,12 +70,6 @@ std::string capture(const std::string& command, int& status) {
   return out;
 }
 
-std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-  for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size())
-    s.replace(pos, from.size(), to);
-  return s;
-}
-
 int64_t threads_for(const Resources& r) {
   if (r.threads_per_rank > 0) return r.threads_per_rank;
   return std::max<int64_t>(1, resolve_threads(0) / r.ranks_per_node);
@@ -88,10 +79,11 @@ bool needs_explain(const Sweep& sweep, const SweepRun& r) {
   return sweep.explain_images > 0 && !file_exists(r.dir + "/explain/metrics.json");
 }
 
-// `mpiexec ... scouter <args> --threads T` for a run's resources, with the launcher of the MPI
-// this binary was built with (local_mpi_launcher: Open MPI's or MPICH's flags). No binding: Open
-// MPI binds each rank to one core when it starts one or two ranks, so a rank's intra-op threads
-// would share a single core (measured: the quickstart's FC epoch took 48 s instead of 28 s).
+// `mpiexec ... [launcher] scouter <args> --threads T` for a run's resources, with the launcher
+// of the MPI this binary was built with (local_mpi_launcher: Open MPI's or MPICH's flags). No
+// binding: Open MPI binds each rank to one core when it starts one or two ranks, so a rank's
+// intra-op threads would share a single core (measured: the quickstart's FC epoch took 48 s
+// instead of 28 s).
 // A local sweep has one node, this machine: every rank runs here whatever ranks_per_node says
 // (it places ranks on Slurm's nodes; `ppr:1:node` with 2 ranks would make mpirun refuse), and the
 // cores are shared by all of them.
@@ -100,7 +92,7 @@ std::string local_command(const Resources& res, const std::string& scouter_bin,
   Resources here = res;
   here.ranks_per_node = res.ranks;
   return str_format("{} {} {} --threads {}", local_mpi_launcher(static_cast<int>(here.ranks)),
-                    quote(scouter_bin), args, threads_for(here));
+                    rank_command(res, scouter_bin), args, threads_for(here));
 }
 
 }  // namespace
@@ -149,7 +141,7 @@ int run_sweep_local(const Sweep& sweep, const std::string& scouter_bin, int* sto
       std::string cmd = local_command(res, scouter_bin, "train -c " + quote(r.dir + "/run.toml"));
       log::info("{}: {} ({} rank(s)), log {}/train.log", r.name,
                 s == RunState::kResumable ? "resuming" : "starting", res.ranks, r.dir);
-      int status = shell(cmd, r.dir + "/train.log");
+      int status = shell(res.setup, cmd, r.dir + "/train.log");
       if (stop_requested() != 0) {
         log::warn("{}: stopped by a signal (exit status {}): its checkpoint is written; run the same "
                   "`scouter sweep` again to resume", r.name, status);
@@ -167,7 +159,7 @@ int run_sweep_local(const Sweep& sweep, const std::string& scouter_bin, int* sto
                                       str_format("explain {} --images {} --pictures {}", quote(r.dir),
                                                  sweep.explain_images, sweep.explain_pictures));
       log::info("{}: explain ({} images), log {}/explain.log", r.name, sweep.explain_images, r.dir);
-      int status = shell(cmd, r.dir + "/explain.log");
+      int status = shell(r.resources.setup, cmd, r.dir + "/explain.log");
       if (status != 0 || needs_explain(sweep, r)) {
         log::error("{}: explain failed with exit status {} (see {}/explain.log)", r.name, status, r.dir);
         ++not_done;  // the run itself is complete: its dependents still run
@@ -209,32 +201,23 @@ std::vector<Submission> submit_sweep_slurm(const Sweep& sweep, const std::string
       for (const auto& d : r->depends_on)
         if (job_of.count(group_of.at(d))) deps.insert(job_of.at(group_of.at(d)));
     if (!deps.empty()) sub.dependency = "afterok:" + join({deps.begin(), deps.end()}, ":");
-    std::vector<std::string> dirs;
+    JobSpec job;
+    job.group = g;
+    job.sweep_name = sweep.name;
     for (const auto* r : runs) {
-      dirs.push_back(quote(fs::absolute(r->dir).string()));
+      job.run_dirs.push_back(fs::absolute(r->dir).string());
       sub.runs.push_back(r->name);
     }
-    std::string extra;
-    if (!res.partition.empty()) extra += "#SBATCH --partition=" + res.partition + "\n";
-    if (!res.account.empty()) extra += "#SBATCH --account=" + res.account + "\n";
-    if (res.gpus_per_node > 0) extra += str_format("#SBATCH --gres=gpu:{}\n", res.gpus_per_node);
-    std::string array = str_format("0-{}", runs.size() - 1);
-    if (sweep.array_throttle > 0) array += str_format("%{}", sweep.array_throttle);
-    std::string text = kSbatchTemplate;
-    const std::vector<std::pair<std::string, std::string>> vars = {
-        {"@GROUP@", g}, {"@SWEEP@", sweep.name}, {"@COUNT@", std::to_string(runs.size())},
-        {"@JOB_NAME@", sweep.name + "-" + g}, {"@NODES@", std::to_string(res.nodes())},
-        {"@RANKS_PER_NODE@", std::to_string(res.ranks_per_node)},
-        {"@THREADS@", std::to_string(threads_for(res))}, {"@TIME_LIMIT@", res.time_limit},
-        {"@ARRAY@", array}, {"@LEAD@", std::to_string(res.signal_lead_s)},
-        {"@LOG_DIR@", fs::absolute(slurm_dir).string()}, {"@EXTRA_SBATCH@", extra},
-        {"@RUN_DIRS@", join(dirs, " ")}, {"@MAX_REQUEUES@", std::to_string(res.max_requeues)},
-        {"@EXPLAIN_IMAGES@", std::to_string(sweep.explain_images)},
-        {"@EXPLAIN_PICTURES@", std::to_string(sweep.explain_pictures)},
-        {"@SCOUTER@", quote(fs::absolute(scouter_bin).string())}};
-    for (const auto& [k, v] : vars) text = replace_all(text, k, v);
+    job.log_dir = fs::absolute(slurm_dir).string();
+    job.resources = res;
+    job.node_cores = runs.front()->node_cores;
+    job.array_throttle = sweep.array_throttle;
+    job.explain_images = sweep.explain_images;
+    job.explain_pictures = sweep.explain_pictures;
+    job.scouter_bin = fs::absolute(scouter_bin).string();
     sub.script = slurm_dir + "/" + g + ".sbatch";
-    write_text_file_atomic(sub.script, text);
+    sub.text = job_script(job);
+    write_text_file_atomic(sub.script, sub.text);
     if (!dry_run) {
       std::string cmd = "sbatch --parsable" +
                         (sub.dependency.empty() ? std::string() : " --dependency=" + sub.dependency) +

@@ -16,7 +16,8 @@ class SweepTest : public ::testing::Test {
  protected:
   Sweep load(const std::string& text, int64_t cores = 0) {
     testing::write_bytes(dir_.file("s.toml"), text);
-    return load_sweep(dir_.file("s.toml"), dir_.file("out"), cores);
+    return load_sweep(dir_.file("s.toml"), dir_.file("out"),
+                      [cores](const std::string&, const std::string&) { return cores; });
   }
   std::string error(const std::string& text, int64_t cores = 0) {
     try {
@@ -134,6 +135,152 @@ TEST_F(SweepTest, BadInputsNameTheProblem) {
   EXPECT_NE(error(head + "[resources]\ntime_limit = \"2 hours\"\n[runs.a]\n").find("not a Slurm time"), std::string::npos);
   EXPECT_NE(error(head + "[runs.a]\nloss_status = [1, 0]\n").find("loss_status"), std::string::npos);
   EXPECT_NE(error(head).find("no runs"), std::string::npos);
+}
+
+// A site's keys in [resources], overridden per run; mem and mem_per_cpu replace each other.
+TEST_F(SweepTest, SiteKeysAreReadAndARunOverridesThem) {
+  Sweep s = load(R"(
+[resources]
+qos = "high"
+constraint = "skylake|icelake"
+mem = "16G"
+gpus_per_task = 1
+gpus_per_node = 2
+ranks = 2
+ranks_per_node = 2
+sbatch = ["--exclusive", "--reservation=maint"]
+setup = ["module load openmpi/4.1 hdf5", "source $HOME/env.sh"]
+launcher = "apptainer exec --nv --bind /scratch scouter.sif"
+srun_mpi = "pmi2"
+[defaults]
+model = "smallcnn"
+[runs.a]
+[runs.b]
+[runs.b.resources]
+mem_per_cpu = 4000
+setup = "module load cuda"
+scouter = "/opt/scouter/bin/scouter"
+srun_mpi = "none"
+)");
+  const Resources& a = s.find("a")->resources;
+  EXPECT_EQ(a.qos, "high");
+  EXPECT_EQ(a.constraint, "skylake|icelake");
+  EXPECT_EQ(a.mem, "16G");
+  EXPECT_EQ(a.mem_per_cpu, "");
+  EXPECT_EQ(a.gpus_per_task, 1);
+  EXPECT_EQ(a.sbatch, (std::vector<std::string>{"--exclusive", "--reservation=maint"}));
+  EXPECT_EQ(a.setup, (std::vector<std::string>{"module load openmpi/4.1 hdf5", "source $HOME/env.sh"}));
+  EXPECT_EQ(a.launcher, "apptainer exec --nv --bind /scratch scouter.sif");
+  EXPECT_EQ(a.scouter, "");
+  EXPECT_EQ(a.srun_mpi, "pmi2");
+  const Resources& b = s.find("b")->resources;
+  EXPECT_EQ(b.mem, "");  // the run's mem_per_cpu replaces the defaults' mem
+  EXPECT_EQ(b.mem_per_cpu, "4000");
+  EXPECT_EQ(b.setup, std::vector<std::string>{"module load cuda"});
+  EXPECT_EQ(b.scouter, "/opt/scouter/bin/scouter");
+  EXPECT_EQ(b.srun_mpi, "none");
+  EXPECT_EQ(b.qos, "high");  // the rest from [resources]
+  EXPECT_EQ(Resources{}.srun_mpi, "pmix");
+  const std::string listing = describe_sweep(s);
+  EXPECT_NE(listing.find("qos high, constraint skylake|icelake, mem 16G"), std::string::npos) << listing;
+  EXPECT_NE(listing.find("launcher apptainer exec --nv --bind /scratch scouter.sif"), std::string::npos) << listing;
+}
+
+TEST_F(SweepTest, BadSiteKeysNameTheLineAndWhatIsValid) {
+  const std::string file = dir_.file("s.toml");
+  auto bad = [&](const std::string& resources) {
+    return error("[defaults]\nmodel = \"smallcnn\"\n[runs.a]\n[runs.a.resources]\n" + resources);
+  };
+  auto has = [](const std::string& msg, const std::string& text) {
+    return msg.find(text) != std::string::npos;
+  };
+  std::string m = bad("mem = \"16 GB\"\n");
+  EXPECT_TRUE(has(m, file + ":5: 'mem' = \"16 GB\" is not a Slurm size")) << m;
+  EXPECT_TRUE(has(m, "a number of MB, or one with a unit K, M, G or T")) << m;
+  m = bad("mem_per_cpu = \"4 G\"\n");
+  EXPECT_TRUE(has(m, file + ":5: 'mem_per_cpu' = \"4 G\" is not a Slurm size")) << m;
+  m = bad("mem = \"16G\"\nmem_per_cpu = \"2G\"\n");
+  EXPECT_TRUE(has(m, "mem and mem_per_cpu are both set (the other at " + file + ":5)")) << m;
+  EXPECT_TRUE(has(bad("gpus_per_task = -1\n"), file + ":5: 'gpus_per_task' must be an integer >= 0"));
+  m = bad("sbatch = [\"exclusive\"]\n");
+  EXPECT_TRUE(has(m, file + ":5: sbatch line \"exclusive\" is not an sbatch option")) << m;
+  EXPECT_TRUE(has(m, "--reservation=maint")) << m;
+  EXPECT_TRUE(has(bad("sbatch = [\"--exclusive\\n--hold\"]\n"), "a multi-line line"));
+  EXPECT_TRUE(has(bad("sbatch = [\"--partition=big\"]\n"), "scouter writes --partition itself | set it with partition"));
+  EXPECT_TRUE(has(bad("sbatch = [\"-p big\"]\n"), "set it with partition"));
+  EXPECT_TRUE(has(bad("sbatch = [\"--array=0-3\"]\n"), "set it with array_throttle"));
+  EXPECT_TRUE(has(bad("sbatch = [\"--output=x.out\"]\n"), "the sweep sets it for every job"));
+  EXPECT_TRUE(has(bad("sbatch = [3]\n"), file + ":5: 'sbatch' must be a string or a list of strings"));
+  EXPECT_TRUE(has(bad("setup = 3\n"), file + ":5: 'setup' must be a string or a list of strings"));
+  EXPECT_TRUE(has(bad("setup = [\"module load a\\nmodule load b\"]\n"), "one line per list item"));
+  EXPECT_TRUE(has(bad("setup = [\"\"]\n"), "holds an empty line"));
+  EXPECT_TRUE(has(bad("launcher = \"\"\n"), file + ":5: 'launcher' must be one non-empty line"));
+  EXPECT_TRUE(has(bad("scouter = [\"a\"]\n"), "'scouter' must be a single string, got a list"));
+  m = bad("srun_mpi = \"pmi3\"\n");
+  EXPECT_TRUE(has(m, file + ":5: srun_mpi = \"pmi3\" is not an MPI plugin of srun")) << m;
+  EXPECT_TRUE(has(m, "valid: pmix, pmix_v3, pmix_v4, pmix_v5, pmi2, cray_shasta, none")) << m;
+  EXPECT_TRUE(has(bad("qos = \"high prio\"\n"), "'qos' must be one word without spaces or quotes"));
+  EXPECT_TRUE(has(bad("lanucher = \"x\"\n"), "unknown resource 'lanucher' | did you mean 'launcher'?"));
+  m = bad("ranks = 2\nranks_per_node = 2\ngpus_per_node = 2\ngpus_per_task = 2\n");
+  EXPECT_TRUE(has(m, "gpus_per_task = 2 for 2 ranks per node needs 4 GPUs; gpus_per_node = 2")) << m;
+  // One GPU per task meets device = "cuda" without gpus_per_node.
+  EXPECT_NO_THROW(load("[defaults]\nmodel = \"smallcnn\"\ndevice = \"cuda\"\n[resources]\nranks = 2\n"
+                       "ranks_per_node = 2\ngpus_per_task = 1\n[runs.a]\n"));
+}
+
+// The node size comes from the run's own partition; a partition the cluster lacks is refused
+// where the run is written.
+TEST_F(SweepTest, EachRunIsCheckedAgainstItsPartitionsNodes) {
+  std::vector<std::string> asked;
+  auto cores = [&](const std::string& partition, const std::string& where) -> int64_t {
+    asked.push_back(partition);
+    if (partition == "nope") throw UserError(where + ": partition 'nope' is not one of this cluster's");
+    return partition == "big" ? 64 : 4;
+  };
+  testing::write_bytes(dir_.file("p.toml"),
+                       "[resources]\nranks = 8\nranks_per_node = 8\n[defaults]\nmodel = \"smallcnn\"\n"
+                       "[runs.a]\n[runs.a.resources]\npartition = \"big\"\n[runs.b]\n");
+  try {
+    load_sweep(dir_.file("p.toml"), dir_.file("out"), cores);
+    ADD_FAILURE() << "8 ranks fit a 4-core node";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find(dir_.file("p.toml") + ":9: resources cannot be met: 8 ranks x 1 threads per node need 8 cores; a node has 4"),
+              std::string::npos) << e.what();
+  }
+  EXPECT_EQ(asked, (std::vector<std::string>{"big", ""}));
+  testing::write_bytes(dir_.file("q.toml"),
+                       "[resources]\nranks = 8\nranks_per_node = 8\npartition = \"big\"\n[defaults]\n"
+                       "model = \"smallcnn\"\n[runs.a]\n");
+  Sweep s = load_sweep(dir_.file("q.toml"), dir_.file("out"), cores);
+  EXPECT_EQ(s.runs[0].node_cores, 64);
+  testing::write_bytes(dir_.file("r.toml"), "[resources]\npartition = \"nope\"\n[runs.a]\n");
+  EXPECT_NE(testing::user_error_message([&] { load_sweep(dir_.file("r.toml"), "", cores); })
+                .find(dir_.file("r.toml") + ":3: partition 'nope'"),
+            std::string::npos);
+}
+
+// [sweep] dir expands on the submitting host; --dir is taken as given.
+TEST_F(SweepTest, SweepDirNamesEnvironmentVariables) {
+  setenv("SCOUTER_TEST_SCRATCH", dir_.path().c_str(), 1);
+  unsetenv("SCOUTER_TEST_UNSET");
+  const std::string runs = "[defaults]\nmodel = \"smallcnn\"\n[runs.a]\n";
+  testing::write_bytes(dir_.file("e.toml"), "[sweep]\ndir = \"${SCOUTER_TEST_SCRATCH}/study\"\n" + runs);
+  Sweep s = load_sweep(dir_.file("e.toml"));
+  EXPECT_EQ(s.dir, dir_.path() + "/study");
+  EXPECT_EQ(s.runs[0].dir, dir_.path() + "/study/a");
+  EXPECT_EQ(s.runs[0].config.output_dir, dir_.path() + "/study/a");
+  testing::write_bytes(dir_.file("u.toml"), "[sweep]\ndir = \"${SCOUTER_TEST_UNSET}/study\"\n" + runs);
+  EXPECT_NE(testing::user_error_message([&] { load_sweep(dir_.file("u.toml")); })
+                .find(dir_.file("u.toml") + ":2: dir: environment variable SCOUTER_TEST_UNSET is not set on "),
+            std::string::npos);
+  EXPECT_EQ(load_sweep(dir_.file("u.toml"), dir_.file("given")).dir, dir_.file("given"));
+  // A rank's path keys stay as written in run.toml: they expand where the rank runs.
+  testing::write_bytes(dir_.file("k.toml"),
+                       "[defaults]\nmodel = \"smallcnn\"\nstage_dir = \"${TMPDIR}/scouter\"\n"
+                       "dataset_dir = \"$SCOUTER_TEST_UNSET/data\"\n[runs.a]\n");
+  Sweep k = load_sweep(dir_.file("k.toml"), dir_.file("out"));
+  EXPECT_EQ(k.runs[0].config.stage_dir, "${TMPDIR}/scouter");
+  EXPECT_EQ(k.runs[0].config.dataset_dir, "$SCOUTER_TEST_UNSET/data");
 }
 
 // The shipped study files (the published run matrix and the quickstart) must stay valid.

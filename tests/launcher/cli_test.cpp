@@ -125,6 +125,41 @@ TEST(Cli, CorruptShardAndForeignCheckpointAreRefused) {
   EXPECT_USAGE_ERROR(bad, "train-00001-of-00002.h5");
 }
 
+// dataset_dir and output_dir from environment variables, expanded by the training process (the
+// shell passes them on unexpanded); config.toml keeps them as written, so the same command
+// resumes the same run. evaluate expands the stored dataset_dir where it runs.
+TEST(Cli, PathsFromEnvironmentVariables) {
+  TempDir data, runs;
+  testing::write_toy_shards(data.path(), 256, 64, 1, 128);
+  const std::string env = "SCOUTER_TEST_DATA=" + data.path() + " SCOUTER_TEST_RUNS=" + runs.path() + " ";
+  const std::string train = env + testing::scouter_bin() +
+                            " train --model smallcnn --num_classes 4 --img_size 0 --epochs 1 --threads 1"
+                            " --dataset_dir '${SCOUTER_TEST_DATA}' --output_dir '$SCOUTER_TEST_RUNS/a'";
+  CommandResult ok = testing::run_command(train);
+  ASSERT_EQ(ok.exit_code, 0) << ok.output;
+  ASSERT_TRUE(file_exists(runs.file("a") + "/summary.json")) << ok.output;
+  const std::string toml = read_text_file(runs.file("a") + "/config.toml");
+  EXPECT_NE(toml.find("dataset_dir = \"${SCOUTER_TEST_DATA}\"  # \"" + data.path() + "\" on "), std::string::npos) << toml;
+  EXPECT_NE(toml.find("output_dir = \"$SCOUTER_TEST_RUNS/a\"  # \"" + runs.file("a") + "\" on "), std::string::npos) << toml;
+  CommandResult again = testing::run_command(train + " --resume true");
+  EXPECT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_NE(again.output.find("is already complete"), std::string::npos) << again.output;
+
+  CommandResult eval = testing::run_command(env + testing::scouter_bin() + " evaluate " + runs.file("a"));
+  EXPECT_EQ(eval.exit_code, 0) << eval.output;
+  CommandResult unset = testing::run_scouter("evaluate " + runs.file("a"));
+  EXPECT_USAGE_ERROR(unset, "dataset_dir: environment variable SCOUTER_TEST_DATA is not set on ");
+  EXPECT_NE(unset.output.find("(stored config):"), std::string::npos) << unset.output;
+  EXPECT_EQ(testing::run_scouter("evaluate " + runs.file("a") + " --dataset_dir " + data.path()).exit_code, 0);
+
+  // An undefined variable: one line naming where the key was set, the key and the variable.
+  EXPECT_USAGE_ERROR(testing::run_command(train + " --stage_dir '${SCOUTER_TEST_NOPE}/s'"),
+                     "command line: --stage_dir: environment variable SCOUTER_TEST_NOPE is not set on ");
+  testing::write_bytes(runs.file("b.toml"), "epochs = 1\nstage_dir = \"${SCOUTER_TEST_NOPE:-}$SCOUTER_TEST_NOPE\"\n");
+  EXPECT_USAGE_ERROR(testing::run_scouter("train -c " + runs.file("b.toml")),
+                     runs.file("b.toml") + ":2: stage_dir: environment variable SCOUTER_TEST_NOPE is not set");
+}
+
 TEST(Cli, KeysListsEveryConfigKey) {
   CommandResult r = testing::run_scouter("keys --markdown true");
   ASSERT_EQ(r.exit_code, 0);

@@ -130,6 +130,13 @@ TEST_F(DistributedTest, StuckRankIsNamedWithinTheTimeout) {
   EXPECT_NE(job.log().find("collective_timeout"), std::string::npos) << job.log();
 }
 
+bool has_files(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir, ec))
+    if (e.is_regular_file()) return true;
+  return false;
+}
+
 // "staging train (epoch 1): 3 file(s), ..., 1 already verified" -> {3, 1}
 std::pair<int, int> staging_counts(const std::string& log) {
   std::smatch m;
@@ -172,6 +179,46 @@ TEST_F(DistributedTest, StagingSendsOnceAndResendsACorruptedCopy) {
   EXPECT_EQ(third.second, first.first - 1);
   std::string name = std::filesystem::path(victim).filename().string();
   EXPECT_EQ(sha256_file(victim), sha256_file(data_->file(name)));
+}
+
+// stage_dir = "${SCOUTER_TEST_STAGE}/scratch" with the variable set only inside each rank, to a
+// different folder per rank (as a wrapper does it, like a node's own $TMPDIR): every rank expands
+// it itself, and the ranks of a node stage into their node leader's folder. config.toml keeps the
+// text as written, so a requeued job whose ranks have another folder resumes the same run and
+// stages into its own.
+TEST_F(DistributedTest, StageDirExpandsInEachRank) {
+  const std::string wrapper = dir_.file("per_rank.sh");
+  testing::write_bytes(wrapper,
+                       "#!/bin/sh\n"
+                       "export SCOUTER_TEST_STAGE=\"$STAGE_ROOT/rank${OMPI_COMM_WORLD_RANK:-${PMI_RANK:-x}}\"\n"
+                       "exec \"$@\"\n");
+  ASSERT_EQ(testing::run_command("chmod +x " + wrapper).exit_code, 0);
+  const std::string out = dir_.file("env_run");
+  auto run = [&](const std::string& root, const std::string& extra, const std::string& log) {
+    std::string cmd = train(out, "--stage_dir '${SCOUTER_TEST_STAGE}/scratch' " + extra, 28);
+    // STAGE_ROOT reaches the ranks through mpirun's environment; SCOUTER_TEST_STAGE exists only
+    // in them.
+    cmd.replace(cmd.find(" -np 2 "), 7, " -np 2 " + wrapper + " ");
+    BackgroundCommand job("env -u SCOUTER_TEST_STAGE STAGE_ROOT=" + root + " " + cmd, dir_.file(log));
+    EXPECT_EQ(job.wait(300), 0) << job.log();
+    return job.log();
+  };
+  const std::string first = run(dir_.file("job1"), "--epochs 1", "env1.log");
+  const std::string staged = dir_.file("job1/rank0/scratch");
+  EXPECT_NE(first.find("-> " + staged + "/shards-"), std::string::npos) << first;
+  EXPECT_TRUE(has_files(staged)) << first;
+  EXPECT_FALSE(std::filesystem::exists(dir_.file("job1/rank1"))) << "rank 1 did not use its node leader's folder";
+  const std::string toml = read_text_file(out + "/config.toml");
+  EXPECT_NE(toml.find("stage_dir = \"${SCOUTER_TEST_STAGE}/scratch\"  # \"" + staged + "\" on "), std::string::npos) << toml;
+
+  // Requeued elsewhere: another folder; the same run resumes, and stages again into the new one.
+  const std::string second = run(dir_.file("job2"), "--epochs 2 --resume true", "env2.log");
+  EXPECT_NE(second.find("resumed from " + checkpoint_path(out, 1)), std::string::npos) << second;
+  EXPECT_NE(second.find("-> " + dir_.file("job2/rank0/scratch") + "/shards-"), std::string::npos) << second;
+  // Nothing there to verify: every file this node reads is sent into the new folder.
+  EXPECT_TRUE(std::regex_search(second, std::regex(R"(staging train \(epoch 2\): [1-9]\d* file\(s\).* 0 already verified)")))
+      << second;
+  EXPECT_TRUE(file_exists(out + "/summary.json"));
 }
 
 TEST_F(DistributedTest, SingletonMistakeIsRefused) {

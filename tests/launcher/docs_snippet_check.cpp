@@ -350,7 +350,7 @@ std::string SnippetChecker::check_toml(const std::string& body) {
   if (std::regex_search(body, kSweepTable)) {
     try {
       // The node size is not checked here, as on a machine where sinfo cannot tell it.
-      load_sweep(path, scratch_.file("sweep_runs"), 0);
+      load_sweep(path, scratch_.file("sweep_runs"));
       return "";
     } catch (const UserError& e) {
       return std::string("as a sweep file: ") + e.what();

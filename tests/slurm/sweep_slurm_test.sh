@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # A sweep on a real (local, one-node) Slurm: starts munge, slurmctld and slurmd, submits a small
 # sweep (FC, SCOUTER+ from it with use_pre, SCOUTER-; 2 ranks each) on generated data, checks the
-# arrays, the afterok dependency, the run folders and the report; sends a run USR1 and checks that
-# it checkpoints, requeues and completes with the same final weights as an uninterrupted run;
-# resubmits the sweep and checks that nothing reruns. Stops the daemons it started.
+# arrays, the afterok dependency, the run folders and the report; the sweep's site keys reach the
+# job: a raw sbatch option, mem, setup lines (their export seen by every rank, and a stage_dir
+# named by a variable only they define), a wrapper launcher every rank runs through, and threads
+# from the partition's node size (SLURM_CPUS_PER_TASK); --dry-run shows the job script. Sends a
+# run USR1 and checks that it checkpoints, requeues and completes with the same final weights as
+# an uninterrupted run; resubmits the sweep and checks that nothing reruns. Stops the daemons it
+# started.
 #   sweep_slurm_test.sh SCOUTER_BIN MAKE_TOY_DATA_BIN SOURCE_DIR
 set -euo pipefail
 scouter=$1 make_toy=$2 src=$3
@@ -23,6 +27,13 @@ num_classes = 4
 batch_size = 16
 lr = 3e-4
 threads = 1'
+# The launcher: records each rank's host, rank, what the setup exported and its CPUs, then runs it.
+cat > "$work/wrap.sh" <<'SH'
+#!/bin/sh
+echo "$(hostname -s) rank=${SLURM_PROCID:-?} setup=${SCOUTER_TEST_SETUP:-unset} cpus=${SLURM_CPUS_PER_TASK:-unset} $*" >> "$(dirname "$0")/wrap.log"
+exec "$@"
+SH
+chmod +x "$work/wrap.sh"
 cat > "$work/study.toml" <<TOML
 [sweep]
 name = "study"
@@ -32,12 +43,18 @@ explain_pictures = 2
 [resources]
 ranks = 2
 ranks_per_node = 2
-threads_per_rank = 1
+threads_per_rank = 0
 time_limit = "00:10:00"
+mem = 512
+sbatch = ["--comment=scouter-slurm-test"]
+setup = ["export SCOUTER_TEST_SETUP=from-setup", "export SCOUTER_TEST_STAGE=$work/stage-\$SLURM_JOB_ID"]
+launcher = "$work/wrap.sh"
+scouter = "$scouter"
 [defaults]
 $common
 img_size = 0
 epochs = 1
+stage_dir = "\${SCOUTER_TEST_STAGE}/scratch"
 [runs.fc]
 use_slot = false
 [runs.pos]
@@ -58,6 +75,14 @@ wait_jobs() {  # until none of our jobs is in the queue
   squeue; fail "jobs still queued after $(( $1 * 2 )) s"
 }
 
+echo "== --dry-run shows the job scripts"
+dry=$("$scouter" sweep "$work/study.toml" --slurm true --dry-run true)
+for line in "==> $work/study/slurm/fc.sbatch <==" "#SBATCH --comment=scouter-slurm-test" "#SBATCH --mem=512" \
+            "export SCOUTER_TEST_SETUP=from-setup ||" "\"\${SRUN[@]}\" $work/wrap.sh $scouter train -c"; do
+  echo "$dry" | grep -qF -- "$line" || { echo "$dry"; fail "--dry-run does not show: $line"; }
+done
+squeue -h -o %i | grep -q . && fail "--dry-run submitted a job"
+
 echo "== submit the sweep"
 out=$("$scouter" sweep "$work/study.toml" --slurm true)
 echo "$out"
@@ -67,6 +92,10 @@ pos_job=$(echo "$out" | awk '$3 == "pos:" {print $2}')
 echo "$out" | grep -q "pos: 1 run(s), afterok:$fc_job" || fail "pos does not wait for fc ($fc_job)"
 scontrol show job "$pos_job" | grep -q "Dependency=afterok:${fc_job}" || echo "(dependency already satisfied)"
 grep -q -- "--array=0-0" "$work/study/slurm/fc.sbatch" || fail "fc is not an array job"
+scontrol show job "$fc_job" | grep -q "Comment=scouter-slurm-test" || fail "the raw sbatch line did not reach Slurm"
+# threads_per_rank = 0: the default partition's node (sinfo) shared by the 2 ranks of a node.
+cpus=$(( $(sinfo -h -o %c | head -1 | tr -d +) / 2 ))
+grep -q -- "^#SBATCH --cpus-per-task=$cpus\$" "$work/study/slurm/fc.sbatch" || fail "fc.sbatch does not ask $cpus CPUs per task"
 wait_jobs 150
 for run in fc pos neg; do
   [ -f "$work/study/$run/summary.json" ] || { cat "$work"/study/slurm/*.out; fail "$run has no summary.json"; }
@@ -75,6 +104,22 @@ for run in fc pos neg; do
   done
 done
 grep -q "use_pre: loaded" "$work"/study/slurm/study-pos-*.out || fail "pos did not start from fc's backbone"
+echo "== every rank ran through the launcher, after the setup, with the job's CPUs"
+cat "$work/wrap.log"
+for run in fc pos neg; do
+  for rank in 0 1; do
+    for step in "train -c $work/study/$run/run.toml" "explain $work/study/$run "; do
+      grep -qF "rank=$rank setup=from-setup cpus=$cpus $scouter $step" "$work/wrap.log" \
+        || fail "rank $rank of $run ($step) did not run through the launcher after the setup"
+    done
+  done
+  grep -q "^threads = $cpus " "$work/study/$run/config.toml" || fail "$run did not run $cpus threads per rank"
+  # stage_dir named a variable only the setup defined: each job staged into its own folder.
+  grep -qF 'stage_dir = "${SCOUTER_TEST_STAGE}/scratch"  # "'"$work"'/stage-' "$work/study/$run/config.toml" \
+    || fail "$run's config.toml does not keep stage_dir as written with its expansion"
+done
+[ "$(grep -c . "$work/wrap.log")" -eq 12 ] || fail "expected 12 rank starts (3 runs x train and explain x 2 ranks)"
+[ "$(ls -d "$work"/stage-*/scratch/shards-* | wc -l)" -eq 3 ] || fail "the 3 jobs did not each stage into their own folder"
 report=$("$scouter" report "$work/study")
 echo "$report"
 [ "$(echo "$report" | grep -c '1/1 complete')" -eq 3 ] || fail "report does not show 3 complete settings"

@@ -12,6 +12,7 @@
 #include <regex>
 #include <tuple>
 
+#include "common/env_paths.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "common/h5.h"
@@ -581,14 +582,19 @@ Config trained_run_config(const std::string& ckpt, const CheckpointInfo& info,
                           const std::string& run_dir, const Config& request,
                           const Origins& origins, const std::string& command) {
   Config cfg;
-  apply_toml_text(cfg, info.config_toml, ckpt + " (stored config)");
+  Origins where_set;
+  apply_toml_text(cfg, info.config_toml, ckpt + " (stored config)", &where_set);
   for (const auto& [key, where] : origins) {
     const KeyInfo* k = find_key(key);
     if (k && k->architecture)
       throw UserError(str_format("{}: '{}' is fixed by the trained run", where, key),
                       command + " uses the run's own model settings; leave it out");
     copy_key(cfg, request, key);
+    where_set[key] = where;
   }
+  // Here, where this command runs. The run folder is given, not expanded; stage_dir is for
+  // training only (left as written: a login node need not have the job's $TMPDIR).
+  expand_env_paths(cfg, where_set, {"dataset_dir"});
   cfg.output_dir = run_dir;
   cfg.use_pre = false;
   cfg.pre_checkpoint.clear();

@@ -115,7 +115,8 @@ std::string latest_verified_checkpoint(const std::string& output_dir);
 // For commands on a trained run (vis, explain): the config stored in checkpoint `ckpt`, with the
 // keys the command line set (`origins`) taken from `request`; architecture keys are refused
 // (UserError naming `command`). output_dir becomes run_dir; use_pre, pre_checkpoint and
-// pretrained are cleared (the weights come from the checkpoint).
+// pretrained are cleared (the weights come from the checkpoint); dataset_dir is expanded here
+// (common/env_paths.h).
 Config trained_run_config(const std::string& ckpt, const CheckpointInfo& info,
                           const std::string& run_dir, const Config& request,
                           const Origins& origins, const std::string& command);

@@ -8,6 +8,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "common/env_paths.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "common/log.h"
@@ -193,6 +194,8 @@ ImportConfig import_config(const std::string& source, const TorchCheckpoint& fil
   cfg.use_pre = false;
   cfg.pre_checkpoint.clear();
   cfg.pretrained.clear();
+  // The folder it writes; dataset_dir stays as given, for the commands that read it later.
+  expand_env_paths(cfg, ic.origins, {"output_dir"});
   validate(cfg, ic.origins);
   return ic;
 }

@@ -91,7 +91,7 @@ void stage_for_epoch(Distributed& dist, RunData& data, const Config& cfg, int64_
       log::at(rep.files_sent > 0 || with_val ? log::Level::info : log::Level::debug,
               "staging {} (epoch {}): {} file(s), {:.1f} MB sent, {} already verified, {:.1f} s -> {}",
               split, epoch + 1, rep.files_sent, rep.bytes_sent / 1e6, rep.files_verified,
-              rep.seconds, dir);
+              rep.seconds, rep.local_dir);
   };
   std::set<int64_t> train_needs, val_needs;
   std::vector<int64_t> val_samples = samples_of_first_classes(*data.val, cfg.num_classes);
