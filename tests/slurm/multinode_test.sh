@@ -333,6 +333,7 @@ TOML
   echo "$log" | grep -q "(restart 2)" || { echo "$log"; fail "the job did not start a third time"; }
   [ -f "$run/summary.json" ] || { echo "$log"; fail "the requeued run did not complete"; }
   same_weights "$run" "$work/ref/pos" || fail "final weights differ from the uninterrupted run"
+  echo "slurm: USR1 at held step $usr1 -> epoch-0001-step-$k1, scontrol requeue at held step $requeue -> epoch-0002-step-$k2 ($spe steps an epoch)"
 }
 
 "case_$case_name"
