@@ -128,4 +128,5 @@ echo "$log" | grep -q "resumed from $ckpt" || { echo "$log"; fail "the requeued 
 [ -f "$work/long/pos/summary.json" ] || fail "the requeued run did not complete"
 h5diff -q "$work/long/pos/checkpoints/epoch-0002.h5" "$work/ref/pos/checkpoints/epoch-0002.h5" /model /model \
   || fail "final weights differ from the uninterrupted run"
+echo "USR1 at held step $held -> $(basename "$ckpt") ($spe steps an epoch)"
 echo "PASS"
