@@ -53,8 +53,22 @@ void signal_ranks(const std::string& needle, int sig) {
     for (int pid : testing::rank_pids(needle, rank)) kill(pid, sig);
 }
 
-// On 512 images (16 steps of each rank an epoch): SIGTERM comes as epoch 2 begins, and the
-// resumed run still trains a whole epoch after the interrupted one.
+// The steps per epoch a run's header line states ("... 16 steps/epoch of 16 x 2 ranks ...").
+int64_t steps_per_epoch(const std::string& log) {
+  std::smatch m;
+  static const std::regex re(R"(\b(\d+) steps/epoch of )");
+  return std::regex_search(log, m, re) ? std::stoll(m[1].str()) : -1;
+}
+
+// SCOUTER_FAULT_HOLD (common/step_hold.h) for one hold: `rank` waits before global `step` until
+// `release` exists or a stop signal comes.
+std::string held(int rank, int64_t step, const std::string& release) {
+  return "env SCOUTER_FAULT_HOLD=" + std::to_string(rank) + ":" + std::to_string(step) + ":" + release + " ";
+}
+
+// On 512 images (16 steps of each rank an epoch): rank 0 held a quarter into epoch 2 gets
+// SIGTERM there, so the run stops after exactly that step, and the resumed run still trains a
+// whole epoch after the interrupted one.
 TEST_F(DistributedTest, SigtermCheckpointsAndResumeEndsWithTheSameWeights) {
   const std::string data = dir_.file("data");
   testing::write_toy_shards(data, 512, 64, 1, 256);
@@ -64,16 +78,21 @@ TEST_F(DistributedTest, SigtermCheckpointsAndResumeEndsWithTheSameWeights) {
   std::string full = dir_.file("full"), part = dir_.file("part");
   BackgroundCommand a(train(full, "--epochs 3"), dir_.file("full.log"));
   ASSERT_EQ(a.wait(300), 0) << a.log();
+  const int64_t spe = steps_per_epoch(a.log());
+  ASSERT_GE(spe, 4) << a.log();
 
-  BackgroundCommand b(train(part, "--epochs 3"), dir_.file("part.log"));
-  // Inside epoch 2: the first epoch's checkpoint is complete.
-  ASSERT_TRUE(testing::wait_for_file(checkpoint_path(part, 1) + ".done", 120)) << b.log();
+  const std::string release = dir_.file("release");
+  const int64_t step = spe + spe / 4;
+  BackgroundCommand b(held(0, step, release) + train(part, "--epochs 3"), dir_.file("part.log"));
+  ASSERT_TRUE(testing::wait_for_file(release + ".held", 300)) << b.log();
   signal_ranks(part, SIGTERM);
   EXPECT_EQ(b.wait(120), 3) << b.log();
+  EXPECT_FALSE(file_exists(release));  // the signal, not the file, released the hold
   std::string stopped = latest_checkpoint(part);
-  EXPECT_NE(stopped.find("-step-"), std::string::npos) << "stopped at an epoch boundary: " << stopped;
+  EXPECT_EQ(stopped, checkpoint_path(part, 1, step - spe + 1)) << "not stopped after the held step " << step;
   // Rank 0 names the checkpoint, and where the run stood in its name's terms.
   const TrainState at = read_checkpoint_info(stopped).state;
+  EXPECT_EQ(at.global_step, step + 1);
   EXPECT_NE(b.log().find(str_format(
                 "stopped by SIGTERM in epoch {}/3 after its step {} ({} epoch{} + {} step{} done): "
                 "checkpoint {} written",
@@ -135,6 +154,38 @@ bool has_files(const std::string& dir) {
   for (const auto& e : std::filesystem::recursive_directory_iterator(dir, ec))
     if (e.is_regular_file()) return true;
   return false;
+}
+
+// A rank held by SCOUTER_FAULT_HOLD and never released keeps the others waiting in the held
+// step's collective, under their collective_timeout: rank 0 names it as not arrived (its
+// heartbeats go on: not silent), having last seen it in the step before.
+TEST_F(DistributedTest, HeldRankKeepsTheOthersWaitingUntilTheTimeout) {
+  std::string out = dir_.file("held");
+  const std::string release = dir_.file("release");
+  BackgroundCommand job(held(1, 5, release) + train(out, "--epochs 1 --collective_timeout 4", 28),
+                        dir_.file("held.log"));
+  ASSERT_TRUE(testing::wait_for_file(release + ".held", 120)) << job.log();
+  EXPECT_NE(read_text_file(release + ".held").find("\nrank=1\nepoch=1\nstep_in_epoch=5\nstep=5\n"),
+            std::string::npos) << read_text_file(release + ".held");
+  int status = job.wait(60);
+  signal_ranks(out, SIGKILL);  // whatever is left
+  ASSERT_NE(status, -1) << "no timeout 60 s after rank 1 was held\n" << job.log();
+  EXPECT_EQ(status, 4) << job.log();
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  const std::regex named(std::string("at step 5 timed out after 4 s \\(collective_timeout\\): rank 1 on ") +
+                         host + " \\(last seen at step 4\\) did not arrive");
+  EXPECT_TRUE(std::regex_search(job.log(), named)) << job.log();
+  EXPECT_NE(job.log().find("SCOUTER_FAULT_HOLD: held before step 5"), std::string::npos) << job.log();
+}
+
+// A malformed SCOUTER_FAULT_HOLD is one clear error before the run starts.
+TEST_F(DistributedTest, MalformedHoldIsRefusedAtStart) {
+  std::string out = dir_.file("bad");
+  auto r = testing::run_command(held(2, 5, dir_.file("release")) + train(out, "--epochs 1", 28));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("rank 2 does not exist in this run of 2 ranks"), std::string::npos) << r.output;
+  EXPECT_FALSE(file_exists(out)) << "the run folder was made before the refusal";
 }
 
 // "staging train (epoch 1): 3 file(s), ..., 1 already verified" -> {3, 1}

@@ -322,7 +322,9 @@ TEST_F(FaultsTest, WithoutFlockTheRunLocksWithTheLockFile) {
 
 // A local sweep stopped with SIGTERM (as a batch system stops a job) or Ctrl-C: mpirun cannot
 // forward SIGTERM (it aborts and exits 1), so the sweep passes SIGUSR1 on; the run checkpoints,
-// the sweep exits 3, and running the sweep again finishes it.
+// the sweep exits 3, and running the sweep again finishes it. The signal comes while rank 0 is
+// held (SCOUTER_FAULT_HOLD) before global step 8, a quarter into epoch 1 (1024 images / (16 x 2
+// ranks) = 32 steps an epoch), so the run stops after exactly that step.
 TEST_F(FaultsTest, SweepStoppedBySigtermEndsWithTheRequeueStatus) {
   const std::string dir = dir_.file("sweep");
   ensure_dir(dir);
@@ -332,13 +334,17 @@ TEST_F(FaultsTest, SweepStoppedBySigtermEndsWithTheRequeueStatus) {
       "[defaults]\ndataset = \"MNIST\"\ndataset_dir = \"" + data_->path() + "\"\n"
       "model = \"smallcnn\"\nnum_classes = 4\nimg_size = 56\nbatch_size = 16\nepochs = 3\n"
       "threads = 1\n[runs.fc]\nuse_slot = false\n");
-  BackgroundCommand sweep(testing::scouter_bin() + " sweep " + dir + "/s.toml", dir + "/sweep.log");
+  const std::string release = dir + "/release";
+  BackgroundCommand sweep("env SCOUTER_FAULT_HOLD=0:8:" + release + " " + testing::scouter_bin() +
+                              " sweep " + dir + "/s.toml",
+                          dir + "/sweep.log");
   const std::string run = dir + "/runs/fc";
-  ASSERT_TRUE(testing::wait_for_file(checkpoint_path(run, 1) + ".done", 180)) << sweep.log();
+  ASSERT_TRUE(testing::wait_for_file(release + ".held", 180)) << sweep.log();
   sweep.signal(SIGTERM);
   EXPECT_EQ(sweep.wait(120), 3) << sweep.log();
   EXPECT_NE(sweep.log().find("stopped by a signal"), std::string::npos) << sweep.log();
-  EXPECT_NE(read_text_file(run + "/train.log").find("stopped by SIGUSR1"), std::string::npos);
+  EXPECT_EQ(latest_checkpoint(run), checkpoint_path(run, 0, 9)) << "not stopped after the held step";
+  expect_stop_message(read_text_file(run + "/train.log"), checkpoint_path(run, 0, 9), 3, "SIGUSR1");
   EXPECT_FALSE(file_exists(run + "/summary.json"));
   auto again = testing::run_command(testing::scouter_bin() + " sweep " + dir + "/s.toml");
   EXPECT_EQ(again.exit_code, 0) << again.output;

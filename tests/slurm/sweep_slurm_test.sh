@@ -5,9 +5,9 @@
 # job: a raw sbatch option, mem, setup lines (their export seen by every rank, and a stage_dir
 # named by a variable only they define), a wrapper launcher every rank runs through, and threads
 # from the partition's node size (SLURM_CPUS_PER_TASK); --dry-run shows the job script. Sends a
-# run USR1 and checks that it checkpoints, requeues and completes with the same final weights as
-# an uninterrupted run; resubmits the sweep and checks that nothing reruns. Stops the daemons it
-# started.
+# run USR1 while one of its ranks is held at a step (SCOUTER_FAULT_HOLD) and checks that it
+# checkpoints that step, requeues and completes with the same final weights as an uninterrupted
+# run; resubmits the sweep and checks that nothing reruns. Stops the daemons it started.
 #   sweep_slurm_test.sh SCOUTER_BIN MAKE_TOY_DATA_BIN SOURCE_DIR
 set -euo pipefail
 scouter=$1 make_toy=$2 src=$3
@@ -148,21 +148,29 @@ aug = true
 [runs.pos]
 slots_per_class = 2
 TOML
-out=$("$scouter" sweep "$work/long.toml" --slurm true)
+# The same run without interruption first, as a local 2-rank job; its log gives the steps per
+# epoch ("... 32 steps/epoch of ...").
+sed -e "s|$work/long\"|$work/ref\"|" "$work/long.toml" > "$work/ref.toml"
+"$scouter" sweep "$work/ref.toml" >/dev/null 2>&1 || fail "reference run failed"
+spe=$(sed -n 's/.* \([0-9][0-9]*\) steps\/epoch of .*/\1/p' "$work/ref/pos/train.log" | head -1)
+[ -n "$spe" ] && [ "$spe" -ge 4 ] || fail "no steps per epoch (>= 4) in $work/ref/pos/train.log"
+# USR1 while rank 0 is held (SCOUTER_FAULT_HOLD, released by the signal) a quarter into epoch 2
+# (the last): the run stops after exactly that step, and resumes mid-epoch.
+held=$((spe + spe / 4)) k=$((spe / 4 + 1))
+out=$(SCOUTER_FAULT_HOLD="0:$held:$work/usr1" "$scouter" sweep "$work/long.toml" --slurm true)
 job=$(echo "$out" | awk '$3 == "pos:" {print $2}')
-# USR1 as epoch 2 (the last) begins: the run stops inside it, and resumes mid-epoch.
-for _ in $(seq 600); do [ -f "$work/long/pos/checkpoints/epoch-0001.h5.done" ] && break; sleep 0.2; done
-[ -f "$work/long/pos/checkpoints/epoch-0001.h5.done" ] || { cat "$work"/long/slurm/*.out; fail "no first checkpoint"; }
+for _ in $(seq 600); do [ -f "$work/usr1.held" ] && break; sleep 0.2; done
+[ -f "$work/usr1.held" ] || { cat "$work"/long/slurm/*.out; fail "rank 0 never reached the hold at step $held"; }
 scancel --signal=USR1 --batch "${job}_0"
 wait_jobs 200   # a requeued job becomes eligible again after cred_expire (local_cluster.sh: 10 s)
 log=$(cat "$work"/long/slurm/*.out)
-echo "$log" | grep -q "stopped by SIGUSR1" || { echo "$log"; fail "the run did not stop on USR1"; }
+ckpt=$work/long/pos/checkpoints/epoch-0001-step-$(printf %07d $k).h5
+echo "$log" | grep -q "stopped by SIGUSR1 in epoch 2/2 after its step $k (1 epoch + $k steps done): checkpoint $ckpt written" \
+  || { echo "$log"; fail "the run did not stop on USR1 after the held step $held"; }
 echo "$log" | grep -q "requeueing" || { echo "$log"; fail "the job did not requeue"; }
-echo "$log" | grep -q "resumed from .*-step-" || { echo "$log"; fail "the requeued job did not resume mid-epoch"; }
+echo "$log" | grep -q "resumed from $ckpt" || { echo "$log"; fail "the requeued job did not resume from the held step's checkpoint"; }
 [ -f "$work/long/pos/summary.json" ] || fail "the requeued run did not complete"
-# The same run without interruption, as a local 2-rank job.
-sed -e "s|$work/long\"|$work/ref\"|" "$work/long.toml" > "$work/ref.toml"
-"$scouter" sweep "$work/ref.toml" >/dev/null 2>&1 || fail "reference run failed"
 h5diff -q "$work/long/pos/checkpoints/epoch-0002.h5" "$work/ref/pos/checkpoints/epoch-0002.h5" /model /model \
   || fail "final weights differ from the uninterrupted run"
+echo "USR1 at held step $held -> $(basename "$ckpt") ($spe steps an epoch)"
 echo "PASS"

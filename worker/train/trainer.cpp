@@ -16,6 +16,7 @@
 #include "common/metrics_log.h"
 #include "common/progress.h"
 #include "common/run_lock.h"
+#include "common/step_hold.h"
 #include "common/stop_signal.h"
 #include "common/version.h"
 #include "worker/dist/distributed.h"
@@ -83,10 +84,11 @@ struct Training {
   double train_seconds = 0, train_samples = 0;
   std::vector<double> resumed_sums;  // this rank's sums of an epoch a checkpoint interrupted
   double epoch_images = 0;           // images trained on by this process in the current epoch
+  StepHolds holds;                   // the tests' SCOUTER_FAULT_HOLD (common/step_hold.h)
 
   explicit Training(const Config& c)
       : cfg(c), dist(c), rank0(dist.rank0()), threads(configure_threads(c.threads)),
-        device(pick_device(c, dist.topology())) {}
+        device(pick_device(c, dist.topology())), holds(StepHolds::from_env(dist.world())) {}
 };
 
 // Every rank holds rank 0's BatchNorm statistics (state_sync.h says why), before evaluating and
@@ -313,6 +315,7 @@ bool train_epoch(Training& t, int64_t epoch, double& seconds) {
   while (auto batch = loader.next()) {
     const int64_t n = batch->size;
     t.dist.set_step(t.state.global_step);
+    t.holds.before_step(t.dist.rank(), t.state.global_step, epoch + 1, t.state.step_in_epoch);
     t.steps->run(std::move(*batch));
     ++t.state.global_step;
     ++t.state.step_in_epoch;
