@@ -3,7 +3,8 @@
 #   container_host_packages      podman, runc, mmdebstrap from Debian's archive (root or sudo)
 #   container_podman ROOTFUL     PODMAN_BASE: `podman`; `sudo podman` when ROOTFUL is 1 and we are
 #                                not root (CI: privileged containers need rootful podman)
-#   container_base_image FRESH   BASE_IMAGE (localhost/debian:12), kept when present unless FRESH
+#   container_base_image TAG FRESH
+#                                BASE_IMAGE=TAG, a Debian 12 image, kept when present unless FRESH
 #                                is 1: pulled from docker.io where a registry answers, else built
 #                                from Debian's archive (mmdebstrap, then podman import)
 #   container_mode               PODMAN (the command to use), BUILD_FLAGS and PODMAN_MODE: podman's
@@ -12,7 +13,6 @@
 #   container_source_version     the version string the image's build names
 
 CONTAINER_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-BASE_IMAGE=localhost/debian:12
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -35,8 +35,9 @@ container_podman() {
 
 container_base_image() {
   local old="" dir
+  BASE_IMAGE=$1
   if "${PODMAN_BASE[@]}" image exists "$BASE_IMAGE"; then
-    if [ "$1" != 1 ]; then echo "base image: $BASE_IMAGE (already here)"; return 0; fi
+    if [ "$2" != 1 ]; then echo "base image: $BASE_IMAGE (already here)"; return 0; fi
     old=$("${PODMAN_BASE[@]}" image inspect --format '{{.Id}}' "$BASE_IMAGE")
   fi
   if timeout 300 "${PODMAN_BASE[@]}" pull -q docker.io/library/debian:12 >/dev/null 2>&1; then

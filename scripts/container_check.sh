@@ -7,9 +7,10 @@
 #      `scouter version`, `scouter prep FashionMNIST` (Debian's dataset-fashion-mnist, bind-mounted
 #      read-only), a one-epoch SCOUTER+ training and `scouter explain` of it
 #   3. the same prep, training and explain with this machine's build (scripts/build.sh, the same
-#      Debian packages, the same CPU and thread count), which must give the same shards, the same
-#      metrics.jsonl and explain/metrics.json but for their wall-clock fields, and bitwise the
-#      same final weights (h5diff of the last checkpoint's /model)
+#      Debian packages, the same CPU and thread count), which must give the same shards (/images,
+#      /labels), the same metrics.jsonl but for its wall-clock fields (images_per_s,
+#      train_time_s, eval_time_s, time), the same explanation metrics, and bitwise the same final
+#      weights (h5diff of the last checkpoint's /model)
 # Podman runs with its defaults where they work, else with runc, cgroupfs and
 # container/containers.conf (it says which). Prints PASS/FAIL lines and the time of each phase;
 # exits 1 on a FAIL. Removes its containers, and its work folder unless something failed; keeps
@@ -37,8 +38,8 @@ BIN=${BUILD_DIR:-build}/launcher/scouter
 TRAIN_ARGS="--dataset FashionMNIST --model smallcnn --num_classes 10 --img_size 0 --batch_size 64
   --seed 42 --use_slot true --loss_status 1 --slots_per_class 1 --power 1 --to_k_layer 1
   --lambda_value 1 --lr 3e-4 --epochs 1 --threads 2"
-# metrics.jsonl's and explain/metrics.json's wall-clock fields: speeds and durations.
-CLOCK_FIELDS="images_per_s train_time_s eval_time_s time seconds images_per_second"
+# metrics.jsonl's wall-clock fields: speed, durations, the time of day.
+CLOCK_FIELDS="images_per_s train_time_s eval_time_s time"
 
 T0=$SECONDS FAILED=0 TIMES=()
 say() { echo "== [$((SECONDS - T0)) s] $*"; }
@@ -78,7 +79,7 @@ timed "host packages" setup_host || fatal "installing this machine's packages"
 [ -d "$FASHION" ] || fatal "$FASHION missing (Debian's dataset-fashion-mnist)"
 
 setup_podman() {
-  container_podman 0 && container_base_image "$FRESH" && container_mode
+  container_podman 0 && container_base_image localhost/debian:12 "$FRESH" && container_mode
 }
 say "base image"
 timed "base image" setup_podman || fatal "no base image, or podman cannot run it"
@@ -139,30 +140,32 @@ for f in "$WORK"/container/data/fashion-mnist/*.h5; do
   done
 done
 [ "$same_shards" = 1 ] && pass "the same shards (/images, /labels of every file)" || fail "the container's shards differ from this machine's"
-# JSON without the wall-clock fields, keys sorted, one record a line.
-without_clock() {
-  /usr/bin/python3 -c '
+# What must agree: metrics.jsonl without its wall-clock fields, and explain/metrics.json's
+# "methods" (the explanation metrics; its other fields are paths, the version and durations).
+json_view() {
+  /usr/bin/python3 - "$1" "$CLOCK_FIELDS" <<'PY'
 import json, sys
-drop = set(sys.argv[2].split())
-def strip(v):
-    if isinstance(v, dict): return {k: strip(x) for k, x in v.items() if k not in drop}
-    if isinstance(v, list): return [strip(x) for x in v]
-    return v
-text = open(sys.argv[1]).read()
-records = [json.loads(l) for l in text.splitlines() if l.strip()] if sys.argv[1].endswith(".jsonl") else [json.loads(text)]
-for r in records: print(json.dumps(strip(r), sort_keys=True))' "$1" "$CLOCK_FIELDS"
+path, clock = sys.argv[1], set(sys.argv[2].split())
+if path.endswith(".jsonl"):
+    for line in open(path):
+        if line.strip():
+            print(json.dumps({k: v for k, v in json.loads(line).items() if k not in clock}, sort_keys=True))
+else:
+    print(json.dumps(json.load(open(path))["methods"], sort_keys=True, indent=1))
+PY
 }
-compare_json() {  # FILE (relative to the run folders) WHAT
-  local c="$WORK/container/runs/pos/$1" h="$WORK/host/runs/pos/$1"
-  if [ -s "$c" ] && [ -s "$h" ] && diff <(without_clock "$c") <(without_clock "$h") > "$WORK/diff_$(basename "$1").txt"; then
+compare_json() {  # FILE (in the run folder) WHAT
+  local c="$WORK/container/runs/pos/$1" h="$WORK/host/runs/pos/$1" diffs="$WORK/diff_$(basename "$1").txt"
+  if [ -s "$c" ] && [ -s "$h" ] && diff <(json_view "$c") <(json_view "$h") > "$diffs"; then
     pass "the same $1 ($2)"
   else
-    head -c 2000 "$WORK/diff_$(basename "$1").txt" 2>/dev/null
+    head -c 2000 "$diffs" 2>/dev/null
     fail "$1 differs between the container and this machine"
   fi
 }
-compare_json metrics.jsonl "ignoring $CLOCK_FIELDS"
-compare_json explain/metrics.json "ignoring the same wall-clock fields"
+compare_json metrics.jsonl "ignoring its wall-clock fields $CLOCK_FIELDS"
+compare_json explain/metrics.json "its explanation metrics"
+echo "   the run's record: $(json_view "$WORK/container/runs/pos/metrics.jsonl" 2>/dev/null)"
 last_checkpoint() { ls "$1"/checkpoints/epoch-*.h5 2>/dev/null | grep -v step | tail -1; }
 ck=$(last_checkpoint "$WORK/container/runs/pos") hk=$(last_checkpoint "$WORK/host/runs/pos")
 [ -n "$ck" ] && [ -n "$hk" ] && h5diff -q "$ck" "$hk" /model /model \

@@ -21,7 +21,8 @@ in_container() {
   CI_CONTAINER="scouter-ci-$$"
   container_host_packages
   container_podman 1
-  container_base_image 1
+  # Its own base image, made anew every run (localhost/debian:12 is the image build's, kept).
+  container_base_image localhost/scouter-ci-base 1
   container_mode
   echo "test.sh --container: base image ready in $((SECONDS - t0)) s; podman: $PODMAN_MODE"
   trap '"${PODMAN[@]}" rm -f "$CI_CONTAINER" >/dev/null 2>&1 || true' EXIT
