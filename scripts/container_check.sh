@@ -100,7 +100,7 @@ build_image() {
 say "image"
 timed "image build" build_image || { tail -30 "$WORK/image_build.log"; fatal "the image did not build"; }
 size_mb() { echo $(( $("${PODMAN[@]}" image inspect --format '{{.Size}}' "$1") / 1000000 )); }
-echo "image size: $IMAGE $(size_mb "$IMAGE") MB; its build stage alone (a one-stage image) $BUILD_IMAGE $(size_mb "$BUILD_IMAGE") MB"
+echo "image size: $IMAGE $(size_mb "$IMAGE") MB; its build stage (compilers, -dev packages, build tree) $BUILD_IMAGE $(size_mb "$BUILD_IMAGE") MB"
 
 # In the container: the data and run folders are bind mounts, Fashion-MNIST's files read-only.
 mkdir -p "$WORK"/container/{data,runs} "$WORK"/host/{data,runs}
