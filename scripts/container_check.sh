@@ -171,3 +171,10 @@ ck=$(last_checkpoint "$WORK/container/runs/pos") hk=$(last_checkpoint "$WORK/hos
 [ -n "$ck" ] && [ -n "$hk" ] && h5diff -q "$ck" "$hk" /model /model \
   && pass "bitwise the same final weights (h5diff /model of $(basename "$ck"))" \
   || fail "the final weights differ (h5diff /model of '$ck' and '$hk')"
+# A difference in numbers is most often one in the libraries under them: show those that differ.
+if [ "$FAILED" -gt 0 ]; then
+  numeric="libtorch1.13 libopenblas0-openmp libdnnl2 libgomp1 libc6 libstdc++6 libhdf5-103-1 libopenmpi3"
+  versions() { dpkg-query -W -f='${Package} ${Version}\n' $numeric 2>/dev/null | sed 's/:amd64//'; }
+  diff <(versions) <("${PODMAN[@]}" run --rm --entrypoint dpkg-query "$IMAGE" -W -f='${Package} ${Version}\n' $numeric 2>/dev/null | sed 's/:amd64//') \
+    | sed -n 's/^< /   this machine: /p; s/^> /   the image:    /p'
+fi
