@@ -78,7 +78,7 @@ const std::vector<KeyDef>& defs() {
       {{"collective_timeout", K::kFloat, "dist", "seconds a rank waits in a collective before the job stops naming the missing ranks", false}, &Config::collective_timeout},
       {{"shuffle_block", K::kInt, "dist", "samples per block of the data plan (blocks are dealt to ranks each epoch)", false}, &Config::shuffle_block},
       {{"stage_dir", K::kString, "dist", "node-local folder to copy each node's shards into (e.g. \"${TMPDIR}/scouter\", expanded on each node); empty reads the shared copy", false}, &Config::stage_dir},
-      {{"shard_size", K::kInt, "prep", "samples per HDF5 shard written by `scouter prep`", false}, &Config::shard_size},
+      {{"shard_size", K::kInt, "prep", "samples per HDF5 shard written by `scouter prep` for MNIST and FashionMNIST (image datasets: 1000 source images per shard by default); training reads shards of any size", false}, &Config::shard_size},
   };
   return d;
 }

@@ -132,7 +132,7 @@ std::string model_signature(const Config& cfg);
 const std::vector<std::string>& known_datasets();
 const std::vector<std::string>& known_models();
 
-// Default normalisation of a dataset (REFERENCE.md section 4); shards store their own.
+// Default normalisation of a dataset (docs/model.md, "Published settings"); shards store their own.
 struct Normalization {
   std::vector<double> mean, std;
 };

@@ -63,7 +63,7 @@ bool file_exists(const std::string& path);
 // removed, not followed. Returns false with errno's text in *error (when given) if something could
 // not be removed. Use it instead of std::filesystem::remove_all: PyTorch's pip wheels export their
 // own statically linked std::filesystem, and remove_all crashes in a process linked with them
-// (pytorch/pytorch#133437; seen on the GPU machine, docs/gpu.md).
+// (pytorch/pytorch#133437; seen with PyTorch 2.11's pip LibTorch, docs/gpu.md).
 bool remove_tree(const std::string& path, std::string* error = nullptr);
 
 }  // namespace scouter

@@ -18,7 +18,8 @@
 //   img_size, class names) and one line per source image: relative path, size in bytes,
 //   modification time in ns, label, box. A shard whose key matches is not decoded again.
 // - Normalisation: mean/std are the published ImageNet values for all three datasets
-//   (REFERENCE section 4); measured_mean/measured_std hold the train split's own statistics.
+//   (docs/model.md, "Published settings"); measured_mean/measured_std hold the train split's own
+//   statistics.
 // - Bad images: counted over both splits; more than max_bad_fraction of all source images fails
 //   the run (UserError) before any shard gets its final name (parts stay for a re-run).
 #pragma once

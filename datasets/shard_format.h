@@ -12,10 +12,11 @@
 // Why Fletcher32 per chunk: HDF5 verifies exactly the chunks a read touches, inside the read (no
 // extra pass, and h5py checks it too), so a reader of a row range needs only those rows, and a
 // failure names the rows; a stored SHA-256 per dataset would need whole-dataset reads. Cost:
-// about 0.9 GB/s of verification on the 2-core development VM, and ShardSet reads each shard
-// once per process (~0.25 s for a 200 MB ImageNet shard). A failed check is one error naming
-// the file, the dataset and the rows (datasets/shard_checksum.h). Attributes are HDF5 metadata
-// and carry no checksum (the earliest file format, common/h5.h); readers range-check them.
+// reading with verification takes about 0.4 s of one core per GB (docs/formats.md), and
+// ShardSet reads each shard once per process (~0.1 s for a 200 MB ImageNet shard). A failed
+// check is one error naming the file, the dataset and the rows (datasets/shard_checksum.h).
+// Attributes are HDF5 metadata and carry no checksum (the earliest file format, common/h5.h);
+// readers range-check them.
 // Attributes on the root group
 //   format          string   "scouter-shard"
 //   format_version  int64    kShardFormatVersion. Version 1 (before checksums: /labels and
@@ -32,7 +33,7 @@
 //   class_names     string[num_classes]
 //   mean, std       float64[C]  per-channel normalisation on 0..1 pixels: the training split's
 //                               statistics (MNIST, FashionMNIST) or the published ImageNet
-//                               values (ImageNet, CUB200, ConText; REFERENCE section 4)
+//                               values (ImageNet, CUB200, ConText; docs/model.md)
 //   flip_allowed    int64    1 if horizontal flips keep the label (not for digits or text)
 //   source_files    string[] base names of the source files the split was converted from
 //                            (image datasets: the layout's text files; images: /source_paths)

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "common/config.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "common/mpi_env.h"
@@ -23,9 +24,14 @@ int end_job(int code) {
   return code;
 }
 
-// Options that may be written without a value (`--all` = `--all true`); a following word that
-// is not true/false stays a positional argument.
-bool is_flag(const std::string& key) { return key == "all" || key == "html"; }
+// Options that may be written without a value (`--all` = `--all true`): boolean config keys and
+// the command's own true/false options.
+bool is_flag(const std::string& command, const std::string& key) {
+  const KeyInfo* k = find_key(key);
+  return (k && k->type == KeyType::kBool) || is_command_flag(command, key);
+}
+
+bool is_help(const std::string& word) { return word == "--help" || word == "-h"; }
 
 }  // namespace
 
@@ -72,9 +78,30 @@ commands:
                      batch-loader speed over the train shards in DIR
   keys [--markdown]  every config key with its default and meaning
   version            version and git commit
+  help [COMMAND]     this text, or one command's (also: scouter COMMAND --help)
 
-`scouter keys` lists the config keys; the README documents each command.
+Options are --key value or --key=value; a true/false option alone means true (--all is
+--all true). `scouter keys` lists the config keys; the README documents each command.
 )";
+}
+
+std::string command_usage(const std::string& command) {
+  // An entry of usage() starts two spaces in with its command's name; its further lines are
+  // indented deeper. Some commands have several entries (explain, bench).
+  std::string entries;
+  bool in_entry = false;
+  for (const std::string& line : split(usage(), '\n')) {
+    if (line.size() > 2 && line.compare(0, 2, "  ") == 0 && line[2] != ' ')
+      in_entry = line.compare(2, command.size(), command) == 0 &&
+                 (line.size() == 2 + command.size() || line[2 + command.size()] == ' ');
+    else if (line.empty() || line[0] != ' ')
+      in_entry = false;
+    if (in_entry) entries += (line[2] != ' ' ? "  scouter " + line.substr(2) : line) + "\n";
+  }
+  if (entries.empty()) return "";
+  return "usage:\n" + entries +
+         "\nOptions are --key value or --key=value; a true/false option alone means true.\n"
+         "`scouter keys` lists the config keys; `scouter help` every command.\n";
 }
 
 ParsedArgs parse_args(int argc, char** argv) {
@@ -84,6 +111,8 @@ ParsedArgs parse_args(int argc, char** argv) {
   a.command_line = join(words, " ");
   int i = 1;
   if (i < argc) a.command = argv[i++];
+  for (int k = i; k < argc; ++k) a.help = a.help || is_help(argv[k]);
+  if (a.help) return a;  // the user asks how: the rest need not parse
   while (i < argc) {
     std::string arg = argv[i++];
     if (arg == "-c" || starts_with(arg, "--")) {
@@ -93,8 +122,8 @@ ParsedArgs parse_args(int argc, char** argv) {
       if (eq != std::string::npos) {
         value = key.substr(eq + 1);
         key = key.substr(0, eq);
-      } else if (is_flag(key) && (i >= argc || !parse_bool(argv[i]))) {
-        value = "true";  // a flag without a value: `--all`, `--html DIR` 
+      } else if (is_flag(a.command, key) && (i >= argc || !parse_bool(argv[i]))) {
+        value = "true";  // a flag without a value: `--all`, `--html DIR`
       } else {
         if (i >= argc)
           throw UserError(str_format("command line: {} needs a value", arg),
@@ -119,8 +148,14 @@ int run_cli(int argc, char** argv) {
   init_logging(0);
   try {
     ParsedArgs args = parse_args(argc, argv);
-    if (args.command.empty() || args.command == "help" || args.command == "--help" ||
-        args.command == "-h") {
+    if (args.command.empty() || args.command == "help" || is_help(args.command)) {
+      if (!args.positional.empty()) {  // scouter help COMMAND
+        args.command = args.positional[0];
+        args.positional.clear();
+        args.options.clear();
+        args.help = true;
+        return run_command(args);
+      }
       std::fputs(usage().c_str(), stdout);
       return args.command.empty() ? kExitUsage : kExitOk;
     }

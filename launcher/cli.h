@@ -14,14 +14,20 @@ struct ParsedArgs {
   std::vector<std::string> positional;
   std::vector<std::pair<std::string, std::string>> options;  // in command-line order
   std::string command_line;  // argv joined, shell-quoted
+  bool help = false;         // `--help` or `-h` after the command: nothing else is parsed
 };
 
-// `--key value`, `--key=value`, `-c FILE` (= --config FILE). Throws UserError on a dangling
-// `--key` without a value.
+// `--key value`, `--key=value`, `-c FILE` (= --config FILE). A boolean config key or a command's
+// own true/false option (is_command_flag) may stand alone: `--all` is `--all true`; a following
+// word that is not true/false (1/0, yes/no, on/off) stays a positional argument. Throws UserError
+// on any other `--key` without a value.
 ParsedArgs parse_args(int argc, char** argv);
 
 int run_cli(int argc, char** argv);
 
+// Every command (`scouter help`), and one command's forms with the same text ("" for an unknown
+// command: `scouter COMMAND --help`, `scouter help COMMAND`).
 std::string usage();
+std::string command_usage(const std::string& command);
 
 }  // namespace scouter

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <memory>
 
 #include "common/communicator.h"
@@ -34,8 +35,18 @@ namespace fs = std::filesystem;
 namespace scouter {
 namespace {
 
+// Each command's own true/false options. Like boolean config keys they may be written bare
+// (`--all` = `--all true`, parse_args), and bool_option reads only these.
+const std::map<std::string, std::vector<std::string>>& command_flags() {
+  static const std::map<std::string, std::vector<std::string>> kFlags = {
+      {"prep", {"overwrite"}},  {"explain", {"all", "metrics"}}, {"sweep", {"dry-run", "dry_run", "slurm"}},
+      {"report", {"html"}},     {"bench", {"scaling"}},          {"keys", {"markdown"}}};
+  return kFlags;
+}
+
 // Options of commands that are not config keys.
 struct CommandOptions {
+  std::string command;
   std::vector<std::pair<std::string, std::string>> values;
   // parse_args refuses an option given twice, so there is at most one.
   std::string get(const std::string& key, const std::string& fallback = {}) const {
@@ -47,6 +58,7 @@ struct CommandOptions {
 
 CommandOptions take_options(const ParsedArgs& args, const std::vector<std::string>& allowed) {
   CommandOptions o;
+  o.command = args.command;
   for (const auto& [k, v] : args.options) {
     if (std::find(allowed.begin(), allowed.end(), k) == allowed.end())
       throw UserError(str_format("command line: '{}' does not take --{}", args.command, k),
@@ -71,6 +83,18 @@ int64_t int_option(const CommandOptions& o, const std::string& key, int64_t fall
   if (!v || *v < lo)
     throw UserError(str_format("command line: --{} must be an integer >= {}, got '{}'", key, lo, s),
                     str_format("e.g. --{} {}", key, fallback));
+  return *v;
+}
+
+// A command's own true/false option (one of command_flags()).
+bool bool_option(const CommandOptions& o, const std::string& key, bool fallback) {
+  SCOUTER_CHECK(is_command_flag(o.command, key), "--" + key + " is not in command_flags()");
+  std::string s = o.get(key);
+  if (s.empty()) return fallback;
+  auto v = parse_bool(s);
+  if (!v)
+    throw UserError(str_format("command line: --{} must be true or false, got '{}'", key, s),
+                    str_format("e.g. --{0} true, or --{0} alone", key));
   return *v;
 }
 
@@ -212,6 +236,7 @@ int cmd_explain(const ParsedArgs& args) {
   ParsedArgs config_args = args;
   config_args.options.clear();
   CommandOptions o;
+  o.command = args.command;
   for (const auto& kv : args.options) {
     if (std::find(own.begin(), own.end(), kv.first) != own.end())
       o.values.push_back(kv);
@@ -221,15 +246,8 @@ int cmd_explain(const ParsedArgs& args) {
   ExplainOptions opt;
   opt.images = int_option(o, "images", opt.images, 1);
   opt.pictures = int_option(o, "pictures", opt.pictures, 0);
-  auto flag = [&](const std::string& key, bool fallback) {
-    std::string s = o.get(key);
-    if (s.empty()) return fallback;
-    auto v = parse_bool(s);
-    if (!v) throw UserError(str_format("command line: --{} must be true or false, got '{}'", key, s), "e.g. --" + key + " true");
-    return *v;
-  };
-  opt.all = flag("all", false);
-  opt.metrics = flag("metrics", true);
+  opt.all = bool_option(o, "all", false);
+  opt.metrics = bool_option(o, "metrics", true);
   if (opt.all && !o.get("images").empty())
     throw UserError("command line: explain takes --images N or --all, not both", "--all explains every validation image");
   for (std::string c : split(o.get("classes"), ',')) {
@@ -323,16 +341,6 @@ double double_option(const CommandOptions& o, const std::string& key, double fal
   return *v;
 }
 
-bool bool_option(const CommandOptions& o, const std::string& key, bool fallback) {
-  std::string s = o.get(key);
-  if (s.empty()) return fallback;
-  auto v = parse_bool(s);
-  if (!v)
-    throw UserError(str_format("command line: --{} must be true or false, got '{}'", key, s),
-                    str_format("e.g. --{} true", key));
-  return *v;
-}
-
 // ImageNet, CUB200, ConText: decode + resize on every core, across ranks under mpirun.
 int prep_images(const std::string& dataset, const ParsedArgs& args) {
   auto o = take_options(args, {"src", "out", "num_classes", "img_size", "shard_size",
@@ -342,7 +350,7 @@ int prep_images(const std::string& dataset, const ParsedArgs& args) {
   if (opt.src.empty())
     throw UserError(str_format("command line: prep {} needs --src DIR (the dataset's folder)",
                                dataset),
-                    "e.g. scouter prep CUB200 --src ~/data/CUB_200_2011 --out data/cub200");
+                    "e.g. scouter prep CUB200 --src ~/data/CUB_200_2011 --out data/cub25 --num_classes 25");
   opt.out = o.get("out", "data/" + to_lower(dataset));
   opt.num_classes = int_option(o, "num_classes", 0, 0);
   opt.img_size = int_option(o, "img_size", opt.img_size, 8);
@@ -428,7 +436,7 @@ int cmd_bench(const ParsedArgs& args) {
   opt.steps = int_option(o, "steps", opt.steps, 1);
   opt.threads = int_option(o, "threads", opt.threads, 0);
   opt.filter = o.get("filter");
-  opt.scaling = parse_bool(o.get("scaling", "false")).value_or(false);
+  opt.scaling = bool_option(o, "scaling", false);
   auto results = run_bench(opt);
   if (!opt.scaling || MpiEnv::get().topology().rank == 0) std::fputs(bench_table(results).c_str(), stdout);
   return kExitOk;
@@ -437,7 +445,7 @@ int cmd_bench(const ParsedArgs& args) {
 int cmd_keys(const ParsedArgs& args) {
   no_positional(args);
   auto o = take_options(args, {"markdown"});
-  bool md = parse_bool(o.get("markdown", "false")).value_or(false);
+  bool md = bool_option(o, "markdown", false);
   Config defaults;
   std::string group;
   if (md) std::fputs("| key | default | meaning |\n| --- | --- | --- |\n", stdout);
@@ -486,8 +494,8 @@ int cmd_sweep(const ParsedArgs& args) {
   if (args.positional.size() != 1)
     throw UserError("command line: sweep needs one sweep file", "e.g. scouter sweep experiments/mnist.toml --dry-run true");
   auto o = take_options(args, {"dry-run", "dry_run", "slurm", "dir"});
-  bool dry = parse_bool(o.get("dry-run", o.get("dry_run", "false"))).value_or(false);
-  bool slurm = parse_bool(o.get("slurm", "false")).value_or(false);
+  bool dry = bool_option(o, "dry-run", bool_option(o, "dry_run", false));
+  bool slurm = bool_option(o, "slurm", false);
   const int64_t here = resolve_threads(0);
   Sweep sweep = load_sweep(args.positional[0], o.get("dir"),
                            slurm ? slurm_node_cores()
@@ -525,12 +533,7 @@ int cmd_report(const ParsedArgs& args) {
   if (args.positional.empty())
     throw UserError("command line: report needs one or more folders", "e.g. scouter report runs/quickstart");
   ReportOptions options;
-  std::string html = o.get("html", "false");
-  auto parsed = parse_bool(html);
-  if (!parsed)
-    throw UserError(str_format("command line: --html must be true or false, got '{}'", html),
-                    "e.g. scouter report runs/quickstart --html true");
-  options.html = *parsed;
+  options.html = bool_option(o, "html", false);
   std::fputs(report_table(args.positional, options).c_str(), stdout);
   return kExitOk;
 }
@@ -546,8 +549,18 @@ Config config_from_args(const ParsedArgs& args, Origins& origins) {
   return cfg;
 }
 
+bool is_command_flag(const std::string& command, const std::string& key) {
+  auto it = command_flags().find(command);
+  return it != command_flags().end() &&
+         std::find(it->second.begin(), it->second.end(), key) != it->second.end();
+}
+
 int run_command(const ParsedArgs& args) {
   const std::string& c = args.command;
+  if (args.help && !command_usage(c).empty()) {
+    std::fputs(command_usage(c).c_str(), stdout);
+    return kExitOk;
+  }
   if (c == "train") return cmd_train(args);
   if (c == "vis") return cmd_vis(args);
   if (c == "explain") return cmd_explain(args);

@@ -8,8 +8,13 @@
 
 namespace scouter {
 
-// Dispatches args.command; returns the exit status. UserError for an unknown command.
+// Dispatches args.command (with args.help: prints the command's usage); returns the exit status.
+// UserError for an unknown command.
 int run_command(const ParsedArgs& args);
+
+// Whether `key` is one of `command`'s own true/false options (`explain --all`, `report --html`):
+// parse_args takes them, and every boolean config key, without a value.
+bool is_command_flag(const std::string& command, const std::string& key);
 
 // Defaults, then --config FILE, then every other --key value in order. Options named in
 // `extra` are returned in extra_values instead of being config keys.

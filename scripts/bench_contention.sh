@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Training speed when the cores are shared (issue 13): the FC quickstart run (Fashion-MNIST,
-# smallcnn, batch 64, all cores) for one epoch alone and next to one busy process (a shell loop
-# spinning on one core), with libgomp's default spinning (GOMP_SPINCOUNT=300000) and with ours
+# Training speed when the cores are shared (docs/speed.md, "Sharing the cores"): the FC
+# quickstart run (Fashion-MNIST, smallcnn, batch 64, all cores) for one epoch alone and next to
+# one busy process (a shell loop spinning on one core), with libgomp's default spinning (GOMP_SPINCOUNT=300000) and with ours
 # (launcher/main.cpp). Prints one line per case and the ratios; quote them with the CPU name.
 #   scripts/bench_contention.sh [DATA_DIR] [REPEATS]
 set -euo pipefail

@@ -2,9 +2,9 @@
 # GPU training speed, ours against the authors' published model, in one call and one table.
 #   scripts/bench_gpu.sh PUBLISHED_DIR
 # PUBLISHED_DIR: a checkout of github.com/wbw520/scouter (never modified; run through
-# scripts/published_bench.py with its run-time patches). Made for the GPU machine (one H100/H200,
-# PyTorch with CUDA as the `python3` first on PATH, ~6 min); every part can be tried on a CPU
-# with tiny sizes:  PYTHON=/usr/bin/python3 DEVICE=cpu SMOKE=1 SCOUTER_BIN=build/launcher/scouter
+# scripts/published_bench.py with its run-time patches). Made for a machine with one NVIDIA H100
+# or H200 (16 cores, PyTorch with CUDA as the `python3` first on PATH, ~6 min); every part can be
+# tried on a CPU with tiny sizes:  PYTHON=/usr/bin/python3 DEVICE=cpu SMOKE=1 SCOUTER_BIN=build/launcher/scouter
 # scripts/bench_gpu.sh /tmp/published
 #
 # Steps (PARTS, comma list, default build,prep,ours,published):
@@ -22,8 +22,9 @@
 #  published  scripts/published_bench.py per case: as published (fp32, NCHW, cuDNN autotune
 #             off) and tuned (bf16 autocast + channels_last + cuDNN autotune), synthetic batch
 #             on the GPU, PUB_WARMUP warm-up then PUB_STEPS timed steps, median.
-# Cases: SCOUTER+ resnet18 1x260 b64 and FC resnet18 b64 (published MNIST settings, REFERENCE.md
-# section 6: 1 slot/class, power 1, to_k 1, lambda 1; on Fashion-MNIST resized to 260 px),
+# Cases: SCOUTER+ resnet18 1x260 b64 and FC resnet18 b64 (published MNIST settings, docs/model.md
+# "Published settings": 1 slot/class, power 1, to_k 1, lambda 1; on Fashion-MNIST resized to
+# 260 px),
 # SCOUTER+ resnest26d 3x260 b70, 100 classes (ImageNet settings: power 2, to_k 3, lambda 1),
 # and the 1-rank NCCL overhead: the resnet18 SCOUTER+ case with --grad_sync nccl against the
 # same case with --grad_sync none (both under MPIRUN). Neither side freezes layers (published

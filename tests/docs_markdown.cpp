@@ -196,4 +196,39 @@ std::vector<CodeSpan> code_spans(const std::string& markdown) {
   return spans;
 }
 
+std::vector<InternalReference> internal_references(const std::string& text) {
+  // The pattern (ECMAScript, case-insensitive) and why a reader cannot follow it.
+  static const std::vector<std::pair<std::regex, std::string>> kPhrases = [] {
+    const std::vector<std::pair<std::string, std::string>> list = {
+        {R"(\bissues? +#?[0-9]+)",
+         "the project's issue tracker is not part of the repository: say what was found (and "
+         "cite the commit)"},
+        {R"(\bissue notes?\b)", "the issue notes are not part of the repository"},
+        {R"(\b(development|dev) (VM|machine)\b)",
+         "name the machine: cores, CPU, OS and the date (docs/speed.md, \"Machines\")"},
+        {R"(\bthe GPU machine\b)",
+         "name the GPU and the software: \"an NVIDIA H100 machine with PyTorch 2.11\" "
+         "(docs/speed.md, \"Machines\")"},
+        {R"(\bthe CI machine\b)",
+         "CI runs .ci/run on whatever fresh machine runs it: say what that machine has or lacks"},
+        {R"(\b(next|this|last|a later) session\b)",
+         "a developer's working session is nothing the reader has"},
+        {R"((\.\./)+shared/)", "a folder beside the developers' checkout, not in the repository"},
+        {R"(\bREFERENCE( section|\.md| §))",
+         "the developers' notes on the paper are not in the repository: cite docs/model.md or the "
+         "paper (Li et al., ICCV 2021)"}};
+    std::vector<std::pair<std::regex, std::string>> compiled;
+    for (const auto& [pattern, why] : list)
+      compiled.emplace_back(std::regex(pattern, std::regex::ECMAScript | std::regex::icase), why);
+    return compiled;
+  }();
+  std::vector<InternalReference> hits;
+  const std::vector<std::string> lines = split_lines(text);
+  for (size_t n = 0; n < lines.size(); ++n)
+    for (const auto& [pattern, why] : kPhrases)
+      for (std::sregex_iterator m(lines[n].begin(), lines[n].end(), pattern), end; m != end; ++m)
+        hits.push_back({static_cast<int>(n) + 1, m->str(), why});
+  return hits;
+}
+
 }  // namespace scouter::testing::markdown

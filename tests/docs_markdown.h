@@ -42,4 +42,15 @@ struct CodeSpan {
 };
 std::vector<CodeSpan> code_spans(const std::string& markdown);
 
+// Phrases that point at what only the project's developers have (their issue tracker and notes,
+// their machines and sessions, their notes on the paper): a reader of the repository's pages,
+// sweep files, scripts, source comments or `scouter help` cannot look them up. Each hit with the
+// reason and what to write instead.
+struct InternalReference {
+  int line = 0;        // 1-based
+  std::string phrase;  // as written
+  std::string why;
+};
+std::vector<InternalReference> internal_references(const std::string& text);
+
 }  // namespace scouter::testing::markdown

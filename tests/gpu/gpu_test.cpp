@@ -1,8 +1,8 @@
-// Checks that need a GPU (built only against a CUDA LibTorch; run by scripts/gpu_check.sh on the
-// GPU machine under `mpirun -np 1` and `-np 2`): a replayed CUDA graph of the training step gives
-// the weights eager steps give, also with NCCL in the step; bf16 autocast stays close to fp32; the
-// GPU input path on the GPU equals itself on the CPU; two ranks sharing one GPU average gradients
-// over MPI exactly as one process computes them on the whole batch.
+// Checks that need a GPU (built only against a CUDA LibTorch; run by scripts/gpu_check.sh on a
+// machine with a GPU, under `mpirun -np 1` and `-np 2`): a replayed CUDA graph of the training
+// step gives the weights eager steps give, also with NCCL in the step; bf16 autocast stays close
+// to fp32; the GPU input path on the GPU equals itself on the CPU; two ranks sharing one GPU
+// average gradients over MPI exactly as one process computes them on the whole batch.
 #include <gtest/gtest.h>
 
 #include <cstdlib>

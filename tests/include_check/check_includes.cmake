@@ -1,7 +1,7 @@
 # The include-isolation check (docs/gpu.md): no translation unit that sees LibTorch may include
 # fmt, spdlog or toml++. With PyTorch's pip LibTorch, <torch/torch.h> brings its own bundled fmt,
 # and every <fmt/...> of such a file resolves to that one, not to the fmt the system spdlog was
-# built for; toml++ is private to common/ (and missing on the GPU machine).
+# built for; toml++ is private to common/ (and missing where PyTorch was installed by pip).
 #
 # How: each such file (its compile command in compile_commands.json names LibTorch's
 # torch/csrc/api/include folder) is preprocessed again with its own command, plus -E

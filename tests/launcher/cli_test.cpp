@@ -7,7 +7,10 @@
 #include <set>
 #include <sstream>
 
+#include "common/config.h"
+#include "common/error.h"
 #include "common/files.h"
+#include "datasets/image_prep.h"
 #include "launcher/cli.h"
 #include "test_util.h"
 #include "worker/toy_data.h"
@@ -60,6 +63,86 @@ TEST(Cli, UsageAndUnknownCommand) {
   EXPECT_USAGE_ERROR(testing::run_scouter("trian"), "unknown command 'trian'");
   EXPECT_EQ(testing::run_scouter("help").exit_code, 0);
   EXPECT_USAGE_ERROR(testing::run_scouter("train --epochs"), "--epochs needs a value");
+}
+
+// `--help` or `-h` after a command prints that command's forms and nothing else, exit 0, however
+// the rest of the line looks; `scouter help COMMAND` prints the same.
+TEST(Cli, HelpAfterAnyCommandPrintsItsUsage) {
+  const std::vector<std::string> commands = {"prep",   "train",   "import", "evaluate",
+                                             "export", "vis",     "explain", "sweep",
+                                             "report", "bench",   "keys",   "version"};
+  for (const std::string& c : commands) {
+    SCOPED_TRACE(c);
+    CommandResult help = testing::run_scouter(c + " --help");
+    ASSERT_EQ(help.exit_code, 0) << help.output;
+    const std::string head = "usage:\n  scouter " + c;
+    EXPECT_EQ(help.output.compare(0, head.size(), head), 0) << help.output;
+    EXPECT_EQ(help.output, command_usage(c));
+    for (const std::string& other : commands) {  // only its own entries
+      if (other != c) {
+        EXPECT_EQ(help.output.find("  scouter " + other + " "), std::string::npos) << other;
+      }
+    }
+    EXPECT_EQ(testing::run_scouter(c + " -h").output, help.output);
+    EXPECT_EQ(testing::run_scouter("help " + c).output, help.output);
+  }
+  // Both forms of a command; anything else on the line is not looked at.
+  const std::string bench = testing::run_scouter("bench --steps --help").output;
+  EXPECT_NE(bench.find("scouter bench [--steps N]"), std::string::npos) << bench;
+  EXPECT_NE(bench.find("scouter bench --loader DIR"), std::string::npos) << bench;
+  EXPECT_EQ(testing::run_scouter("train --epochs 1 --epochs 2 -h").exit_code, 0);
+  EXPECT_USAGE_ERROR(testing::run_scouter("trian --help"), "unknown command 'trian'");
+  EXPECT_USAGE_ERROR(testing::run_scouter("help trian"), "unknown command 'trian'");
+  // The whole text names exactly these commands (and help): a new command joins the list above.
+  CommandResult all = testing::run_scouter("--help");
+  ASSERT_EQ(all.exit_code, 0);
+  std::set<std::string> listed;
+  std::istringstream lines(all.output);
+  for (std::string line; std::getline(lines, line);)
+    if (line.size() > 2 && line.compare(0, 2, "  ") == 0 && line[2] != ' ')
+      listed.insert(line.substr(2, line.find(' ', 2) - 2));
+  std::set<std::string> expected(commands.begin(), commands.end());
+  expected.insert("help");
+  EXPECT_EQ(listed, expected);
+}
+
+ParsedArgs parse(std::vector<std::string> words) {
+  std::vector<char*> argv;
+  for (auto& w : words) argv.push_back(w.data());
+  return parse_args(static_cast<int>(argv.size()), argv.data());
+}
+
+using Options = std::vector<std::pair<std::string, std::string>>;
+
+// A boolean config key or a command's own true/false option may stand alone; a following
+// true/false word is its value, any other word stays an argument; other options need a value.
+TEST(Cli, TrueFalseOptionsMayStandAlone) {
+  ParsedArgs report = parse({"scouter", "report", "--html", "runs/a", "runs/b"});
+  EXPECT_EQ(report.options, (Options{{"html", "true"}}));
+  EXPECT_EQ(report.positional, (std::vector<std::string>{"runs/a", "runs/b"}));
+  ParsedArgs explain = parse({"scouter", "explain", "--all", "RUN", "--metrics", "false"});
+  EXPECT_EQ(explain.options, (Options{{"all", "true"}, {"metrics", "false"}}));
+  EXPECT_EQ(explain.positional, std::vector<std::string>{"RUN"});
+  ParsedArgs train = parse({"scouter", "train", "--resume", "--vis", "no", "--aug", "--epochs", "3"});
+  EXPECT_EQ(train.options, (Options{{"resume", "true"}, {"vis", "no"}, {"aug", "true"}, {"epochs", "3"}}));
+  EXPECT_EQ(parse({"scouter", "keys", "--markdown"}).options, (Options{{"markdown", "true"}}));
+  EXPECT_EQ(parse({"scouter", "sweep", "s.toml", "--dry-run", "--slurm"}).options,
+            (Options{{"dry-run", "true"}, {"slurm", "true"}}));
+  EXPECT_EQ(parse({"scouter", "prep", "CUB200", "--overwrite"}).options, (Options{{"overwrite", "true"}}));
+  // Not true/false options: a value is needed.
+  EXPECT_THROW(parse({"scouter", "train", "--epochs"}), UserError);
+  EXPECT_THROW(parse({"scouter", "train", "--html"}), UserError);  // report's, not train's
+  EXPECT_THROW(parse({"scouter", "keys", "--all"}), UserError);    // explain's
+
+  // Through the binary: the bare flag does what `true` does, a bad value is one clear line.
+  CommandResult bare = testing::run_scouter("keys --markdown");
+  ASSERT_EQ(bare.exit_code, 0) << bare.output;
+  EXPECT_EQ(bare.output, testing::run_scouter("keys --markdown true").output);
+  const std::string header = "| key | default | meaning |\n";
+  EXPECT_EQ(bare.output.compare(0, header.size(), header), 0) << bare.output;
+  EXPECT_USAGE_ERROR(testing::run_scouter("keys --markdown=maybe"), "--markdown must be true or false, got 'maybe'");
+  EXPECT_USAGE_ERROR(testing::run_scouter("sweep x.toml --slurm=maybe"), "--slurm must be true or false");
+  EXPECT_USAGE_ERROR(testing::run_scouter("keys --markdown maybe"), "'keys' takes no argument 'maybe'");
 }
 
 TEST(Cli, ConfigMistakesNameTheKey) {
@@ -166,6 +249,11 @@ TEST(Cli, KeysListsEveryConfigKey) {
   for (const char* key : {"lambda_value", "slots_per_class", "loss_status", "to_k_layer", "freeze_layers",
                           "use_pre", "dataset_dir", "output_dir"})
     EXPECT_NE(r.output.find(std::string("`") + key + "`"), std::string::npos) << key;
+  // The shard_size key is the IDX datasets' default; its meaning names the image datasets' own.
+  const std::string image_default =
+      "(image datasets: " + std::to_string(ImagePrepOptions{}.shard_size) + " source images";
+  EXPECT_NE(find_key("shard_size")->doc.find(image_default), std::string::npos)
+      << find_key("shard_size")->doc;
 }
 
 // The plain `scouter keys` table: every key, default and meaning of the Markdown table, each in

@@ -1,4 +1,4 @@
-// The fault-injection suite (issue 13): `scouter train` as a process, hit the ways a cluster hits
+// The fault-injection suite: `scouter train` as a process, hit the ways a cluster hits
 // it, and each time nothing is lost and the run still ends exactly where an uninterrupted run
 // ends.
 //   - kills at every stage: inside a checkpoint write, between a checkpoint and its completion

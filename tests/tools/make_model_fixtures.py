@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Writes tests/fixtures/model_conformance.h5: the SCOUTER head (conv1x1 + ReLU, DETR sine
 embedding, xSlot, loss) computed in plain PyTorch, independently of the C++ code, following
-REFERENCE.md section 1 and the published sloter/utils/slot_attention.py (with |sigma|).
+docs/model.md ("What is computed") and the published sloter/utils/slot_attention.py (with |sigma|).
 
 Also writes tests/fixtures/backbone_conformance.h5: a plain-PyTorch ResNet-18 in timm's layout.
 Run with a Python that has torch and h5py (Debian's /usr/bin/python3):

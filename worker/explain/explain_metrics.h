@@ -1,4 +1,4 @@
-// The explanation metrics of REFERENCE.md section 2, on any model and any saliency map, so the
+// The explanation metrics of docs/explanations.md, on any model and any saliency map, so the
 // same code measures SCOUTER's attention and the FC baselines' CAM maps. Everything works on
 // batches in the model's input space (normalised images B x C x H x W) with saliency maps
 // B x H x W already at input resolution (>= 0; scale does not matter unless a function says so).

@@ -1,4 +1,5 @@
-// The published attention pictures (REFERENCE.md section 2) for chosen validation images:
+// The published attention pictures (docs/explanations.md, "Attention pictures after training")
+// for chosen validation images:
 // per image a folder <output_dir>/vis/<NNNNN>_label<l>_pred<p>/ holding
 //   image.png            the input as the model saw it (img_size, before normalisation)
 //   slot_<c>.png         class c's map at feature resolution, jointly min-max scaled to 0..255

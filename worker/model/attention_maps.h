@@ -1,6 +1,7 @@
-// The published explanation maps of SCOUTER (REFERENCE.md section 2): per image, the class maps
-// are min-max normalised jointly (all classes and positions), scaled to 0..255 and truncated to
-// uint8; the area size of a class is the sum of its map / (h * w * 255).
+// The published explanation maps of SCOUTER (docs/explanations.md, "Attention pictures after
+// training"): per image, the class maps are min-max normalised jointly (all classes and
+// positions), scaled to 0..255 and truncated to uint8; the area size of a class is the sum of its
+// map / (h * w * 255).
 #pragma once
 
 #include <torch/torch.h>

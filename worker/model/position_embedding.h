@@ -1,4 +1,5 @@
-// DETR's sine position embedding as SCOUTER uses it (REFERENCE.md section 1, step 3):
+// DETR's sine position embedding as SCOUTER uses it (the published sloter/utils/position_encode.py;
+// docs/model.md, "What is computed"):
 // d/2 features per axis, temperature 10000, normalised to 2*pi. No parameters.
 #pragma once
 

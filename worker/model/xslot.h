@@ -1,8 +1,8 @@
 // The explainable slot-attention head (xSlot) of SCOUTER, exactly as the published code computes
-// it (REFERENCE.md section 1, step 5): sigmoid attention with its row normalisation, updates
-// divided by d, a GRU step per iteration, per-class sums of the updates as logits (times
-// loss_status) and the attention-area loss. Parameter names follow the published state_dict:
-// initial_slots, to_q.0.*, to_k.{0,2,4,...}.*, gru.{weight,bias}_{ih,hh}_l0.
+// it (sloter/utils/slot_attention.py; docs/model.md, "What is computed"): sigmoid attention with
+// its row normalisation, updates divided by d, a GRU step per iteration, per-class sums of the
+// updates as logits (times loss_status) and the attention-area loss. Parameter names follow the
+// published state_dict: initial_slots, to_q.0.*, to_k.{0,2,4,...}.*, gru.{weight,bias}_{ih,hh}_l0.
 #pragma once
 
 #include <torch/torch.h>

@@ -41,7 +41,8 @@ std::vector<BenchCase> cases() {
   q.power = 2;
   q.lambda_value = 1.5;
   v.push_back({"quickstart SCOUTER- smallcnn 1x28x28", q, 1, 28});
-  // The published MNIST SCOUTER+ model (REFERENCE.md section 6) at batch 8, as in section 7.
+  // The published MNIST SCOUTER+ model (docs/model.md, "Published settings") at batch 8, as
+  // scripts/bench_cpu.sh runs it beside the authors' code.
   Config m;
   m.model = "resnet18";
   m.batch_size = 8;

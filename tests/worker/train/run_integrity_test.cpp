@@ -1,4 +1,4 @@
-// Nothing in a run folder is lost or mixed up (issue 13), in-process: a refused command changes
+// Nothing in a run folder is lost or mixed up, in-process: a refused command changes
 // nothing, a second writer is refused, a non-finite loss stops at once keeping the last finite
 // checkpoint, a corrupt newest checkpoint is passed over on resume, metrics.jsonl keeps exactly
 // one record per epoch. Faults that need a separate process (kills, disk full, signals) are in

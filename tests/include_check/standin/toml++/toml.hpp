@@ -1,2 +1,2 @@
 // Stand-in for the include check (tests/include_check/check_includes.cmake). Not a real header.
-#error "<toml++/toml.hpp> reached a translation unit that sees LibTorch: toml++ is private to common/ (header-only or missing on the GPU machine); read TOML through common/ (docs/gpu.md)"
+#error "<toml++/toml.hpp> reached a translation unit that sees LibTorch: toml++ is private to common/ (header-only, or missing where PyTorch was installed by pip); read TOML through common/ (docs/gpu.md)"
