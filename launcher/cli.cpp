@@ -49,8 +49,9 @@ commands:
                      train one run; every config key can be set in the file or as --key value
   import FILE --output_dir RUN [--key value ...]
                      a published SCOUTER checkpoint (torch.save with "args") or a SlotModel
-                     state_dict (.pth/.safetensors; then give --dataset --model --num_classes
-                     --use_slot [--loss_status]) as a run folder for evaluate, explain, export
+                     state_dict (.pth/.safetensors; then give --dataset D --model M
+                     --num_classes N --use_slot true|false [--loss_status 1|-1]) as a run
+                     folder for evaluate, explain, export
   evaluate RUN [--split val|train] [--dataset_dir DIR] [--key value ...]
                      loss, accuracy, area per class and overall, confusion matrix into
                      RUN/eval/; run under mpirun to share it

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The check of the CUDA path on a GPU machine, in one call (about 8 minutes on one H100 or H200):
+# The check of the CUDA path on a machine with a GPU, in one call (about 8 min on one H100 or H200):
 # build against PyTorch's CUDA LibTorch, the GPU tests (CUDA graph = eager steps, bf16 close to
 # fp32, GPU input path, two ranks sharing the GPU over MPI), NCCL, a two-rank training on one GPU,
 # then scripts/bench_gpu.sh against the published model, and the fp32 run of the accuracy check.
