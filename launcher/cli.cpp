@@ -10,6 +10,7 @@
 #include "common/text.h"
 #include "launcher/commands.h"
 #include "worker/dist/distributed.h"
+#include "worker/explain/metric_spec.h"
 
 namespace scouter {
 namespace {
@@ -33,10 +34,28 @@ bool is_flag(const std::string& command, const std::string& key) {
 
 bool is_help(const std::string& word) { return word == "--help" || word == "-h"; }
 
+// "metrics: area, precision, ..." from the metric table (worker/explain/metric_spec.h), wrapped
+// at 96 columns under the command descriptions' indent.
+std::string metric_names_help() {
+  const std::string indent(21, ' ');
+  std::string out, line = indent + "metrics:";
+  const auto& table = explain_metric_table();
+  for (size_t k = 0; k < table.size(); ++k) {
+    const std::string word = table[k].name + (k + 1 < table.size() ? "," : "");
+    if (line.size() + 1 + word.size() > 96) {
+      out += line + "\n";
+      line = indent + word;
+    } else {
+      line += " " + word;
+    }
+  }
+  return out + line;
+}
+
 }  // namespace
 
 std::string usage() {
-  return R"(usage: scouter <command> [arguments] [--key value ...]
+  std::string text = R"(usage: scouter <command> [arguments] [--key value ...]
 
 commands:
   prep DATASET [--src DIR] [--out DIR] [--shard_size N] [--overwrite true]
@@ -63,8 +82,8 @@ commands:
   explain RUN [RUN ...] [--images N | --all] [--pictures N] [--classes C,C,...]
           [--metrics false] [--key value ...]
                      SCOUTER attention / FC CAM, Grad-CAM, Grad-CAM++ maps, pictures and
-                     explanation metrics (area, precision, insertion/deletion AUC,
-                     infidelity, sensitivity) into RUN/explain; run under mpirun to share it
+                     explanation metrics into RUN/explain; run under mpirun to share it
+{metrics}
   explain RUN --image FILE [FILE ...] [--box x,y,w,h] [--classes C,C,...] [--top_k N]
                      prediction, top-k classes and maps of your own JPEG/PNG images, into
                      RUN/explain/images; tab-separated result lines on stdout
@@ -84,6 +103,8 @@ commands:
 Options are --key value or --key=value; a true/false option alone means true (--all is
 --all true). `scouter keys` lists the config keys; the README documents each command.
 )";
+  const std::string slot = "{metrics}";
+  return text.replace(text.find(slot), slot.size(), metric_names_help());
 }
 
 std::string command_usage(const std::string& command) {

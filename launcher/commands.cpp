@@ -217,9 +217,12 @@ int explain_images(const std::string& run, const ImageExplainOptions& io, const 
     for (size_t k = 0; k < r.top.size(); ++k)
       out += str_format("top\t{}\t{}\t{}\t{:.6f}\t{}\n", r.image, k + 1, r.top[k].cls,
                         r.top[k].probability, r.top[k].name);
-    for (const auto& m : r.maps)
+    for (const auto& m : r.maps) {
+      // The documented line carries the box precision (docs/explanations.md).
+      const double precision = m.value("precision");
       out += str_format("map\t{}\t{}\t{}\t{}\t{}\n", r.image, m.method, m.cls, m.picture,
-                        std::isfinite(m.precision) ? str_format("{:.6f}", m.precision) : "-");
+                        std::isfinite(precision) ? str_format("{:.6f}", precision) : "-");
+    }
   }
   std::fputs(out.c_str(), stdout);
   return kExitOk;

@@ -13,6 +13,7 @@
 #include "launcher/curves_svg.h"
 #include "launcher/report_data.h"
 #include "launcher/report_html.h"
+#include "worker/explain/metric_spec.h"
 
 namespace fs = std::filesystem;
 
@@ -130,9 +131,9 @@ Table metrics_table(const std::vector<RunRow>& rows, std::string& csv,
           {"dataset", "setting", "kind", "method", "runs", "images"},
           {}};
   csv = "dataset,setting,kind,method,runs,images";
-  for (const auto& [key, title] : explain_metric_columns()) {
-    t.header.push_back(title);
-    csv += str_format(",{0}_mean,{0}_std", key);
+  for (const auto& spec : explain_metric_table()) {
+    t.header.push_back(spec.title);
+    csv += str_format(",{0}_mean,{0}_std", spec.name);
   }
   csv += "\n";
   for (const auto& [key, group] : groups) {
@@ -154,12 +155,11 @@ Table metrics_table(const std::vector<RunRow>& rows, std::string& csv,
     std::string line =
         str_format("{},{},{},{},{},{}", csv_field(std::get<0>(key)), csv_field(setting),
                    csv_field(first.kind), method, group.size(), images);
-    for (const auto& [metric, title] : explain_metric_columns()) {
+    for (const auto& spec : explain_metric_table()) {
       std::vector<double> xs;
-      for (const auto* r : group) xs.push_back(r->explain.methods.at(method).at(metric));
+      for (const auto* r : group) xs.push_back(r->explain.methods.at(method).at(spec.name));
       Stats st = stats(xs);
-      bool small = metric == "infidelity" || metric == "sensitivity";
-      row.push_back(pm(st, 1, small ? "{:.4g}" : "{:.4f}"));
+      row.push_back(pm(st, 1, spec.report_format.c_str()));
       line += str_format(",{},{}", num(st.mean, "{:.6g}"), num(st.std, "{:.6g}"));
     }
     t.rows.push_back(std::move(row));

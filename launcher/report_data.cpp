@@ -10,7 +10,7 @@
 #include "common/format.h"
 #include "common/metrics_log.h"
 #include "common/text.h"
-#include "worker/explain/explain_files.h"
+#include "worker/explain/metric_spec.h"
 
 namespace fs = std::filesystem;
 
@@ -48,7 +48,8 @@ ExplainMetrics parse_explain_metrics(const std::string& text) {
     if (!values.is_object())
       throw std::runtime_error(str_format("method \"{}\" is not an object", method));
     auto& out = m.methods[method];
-    for (const auto& [key, title] : explain_metric_columns()) {
+    for (const auto& spec : explain_metric_table()) {
+      const std::string& key = spec.name;
       auto it = values.find(key);
       if (it == values.end())
         throw std::runtime_error(str_format("method \"{}\" has no \"{}\"", method, key));
@@ -151,21 +152,6 @@ std::vector<RunRow> read_runs(const std::vector<std::string>& dirs,
   std::vector<RunRow> rows;
   for (const auto& p : paths) rows.push_back(read_run(p, warnings));
   return rows;
-}
-
-const std::vector<std::pair<std::string, std::string>>& explain_metric_columns() {
-  // The keys `scouter explain` writes, labelled for tables ("insertion_auc" -> "insertion AUC").
-  static const std::vector<std::pair<std::string, std::string>> kColumns = [] {
-    std::vector<std::pair<std::string, std::string>> columns;
-    for (const auto& key : explain_metric_names()) {
-      std::string label = key;
-      if (label.size() > 4 && label.compare(label.size() - 4, 4, "_auc") == 0)
-        label = label.substr(0, label.size() - 4) + " AUC";
-      columns.emplace_back(key, label);
-    }
-    return columns;
-  }();
-  return kColumns;
 }
 
 int method_order(const std::string& method) {

@@ -14,8 +14,8 @@ namespace scouter {
 // explain/metrics.json of one run (format: worker/explain/explain.h).
 struct ExplainMetrics {
   int64_t images = 0;
-  // method ("slot", "cam", ...) -> metric (explain_metric_names()) -> mean over the images;
-  // NaN where the file has null (precision without boxes).
+  // method ("slot", "cam", ...) -> metric (each of explain_metric_table(),
+  // worker/explain/metric_spec.h) -> its value over the images; NaN where the file has null.
   std::map<std::string, std::map<std::string, double>> methods;
   // What the numbers depend on besides the run's weights: "settings" without "ranks" (results do
   // not depend on them), plus "images_explained" (the images count). Runs whose settings differ
@@ -41,8 +41,6 @@ struct RunRow {
 std::vector<RunRow> read_runs(const std::vector<std::string>& dirs,
                               std::vector<std::string>& warnings);
 
-// The metrics of explain/metrics.json in table order, with their column titles.
-const std::vector<std::pair<std::string, std::string>>& explain_metric_columns();
 // Sort key of an explanation method: slot, gradcam, cam, gradcampp, then any other.
 int method_order(const std::string& method);
 // "SCOUTER slots", "Grad-CAM", "CAM", "Grad-CAM++"; other names as they are.

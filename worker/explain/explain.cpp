@@ -15,6 +15,8 @@
 #include "worker/explain/explain_maps.h"
 #include "worker/explain/explain_methods.h"
 #include "worker/explain/explain_metrics.h"
+#include "worker/explain/explain_record.h"
+#include "worker/explain/metric_batch.h"
 #include "worker/explain/vis.h"
 #include "worker/train/data.h"
 #include "worker/train/tensor_batch.h"
@@ -58,10 +60,22 @@ void append(std::vector<T>& out, const torch::Tensor& t) {
 }
 
 struct Gathered {
-  std::vector<double> records;             // n x explain_record_size(methods)
+  std::vector<ExplainRecord> records;      // n, in split order
   std::vector<std::vector<float>> maps;    // per method: n x T x h x w
   std::vector<std::vector<uint8_t>> pics;  // per method: p x T x H x W
 };
+
+// Measures the rows of the metric table that are measured with the maps (with_maps), or the
+// others, into the records' values of method `method`.
+void measure_metrics(const std::vector<MetricSpec>& table, bool with_maps, const MapBatch& maps,
+                     const ModelBatch& images, size_t method, std::vector<ExplainRecord>& records) {
+  for (size_t k = 0; k < table.size(); ++k) {
+    const MetricSpec& spec = table[k];
+    if (spec.with_maps != with_maps) continue;
+    std::vector<double> values = spec.of_maps ? measure(spec, maps) : measure(spec, images);
+    for (size_t b = 0; b < records.size(); ++b) records[b].methods[method][k] = values[b];
+  }
+}
 
 // metrics.json's "settings": everything the numbers depend on besides the run's weights, so
 // `scouter report` pools only runs explained alike (launcher/report.cpp).
@@ -115,7 +129,8 @@ void run_explain(const std::string& run_dir, const ExplainOptions& options, cons
 
   std::vector<ExplainMethod> methods = explain_methods(model, cfg);
   const double min_level = map_min_level(cfg);
-  const int64_t M = static_cast<int64_t>(methods.size()), per = explain_record_size(M);
+  const int64_t M = static_cast<int64_t>(methods.size());
+  const std::vector<MetricSpec>& table = explain_metric_table();
   if (rank0)
     log::info(
         "explain {} ({}, epoch {}): {} images over {} rank(s), methods: {}{}", run_dir, kind,
@@ -127,11 +142,6 @@ void run_explain(const std::string& run_dir, const ExplainOptions& options, cons
         }(),
         options.metrics ? "" : " (maps only: --metrics false)");
 
-  PerturbOptions perturb;
-  perturb.batch_size = cfg.effective_eval_batch_size();
-  CausalOptions causal;
-  causal.step_pixels = cfg.explain_step;
-  causal.batch_size = cfg.effective_eval_batch_size();
   ProbFn prob = [&](const torch::Tensor& x) {
     torch::NoGradGuard no_grad;
     return torch::softmax(model->forward(x).logits, 1);
@@ -159,66 +169,39 @@ void run_explain(const std::string& run_dir, const ExplainOptions& options, cons
       auto x = tb.images.to(device);
       auto y = tb.labels.to(device);
       const int64_t with_pictures = std::max<int64_t>(0, std::min<int64_t>(B, n_pictures - s));
-      std::vector<double> rec(static_cast<size_t>(B * per), NAN);
+      std::vector<ExplainRecord> rec(static_cast<size_t>(B));
       std::vector<Box> boxes(static_cast<size_t>(B));
       for (int64_t b = 0; b < B; ++b) {
-        double* r = &rec[static_cast<size_t>(b * per)];
-        r[0] = static_cast<double>(idx[static_cast<size_t>(b)]);
-        r[1] = static_cast<double>(tb.labels[b].item<int64_t>());
-        std::vector<float> box = data.val->box(idx[static_cast<size_t>(b)]);
-        if (box.size() != 4) continue;
-        Box& in = boxes[static_cast<size_t>(b)];
-        in = input_box(box.data(), meta, H, W);
-        if (in.valid()) r[3] = in.x, r[4] = in.y, r[5] = in.w, r[6] = in.h;
+        ExplainRecord& r = rec[static_cast<size_t>(b)];
+        r.index = idx[static_cast<size_t>(b)];
+        r.label = tb.labels[b].item<int64_t>();
+        r.methods.assign(static_cast<size_t>(M), MetricValues(table.size(), NAN));
+        std::vector<float> box = data.val->box(r.index);
+        if (box.size() == 4) boxes[static_cast<size_t>(b)] = input_box(box.data(), meta, H, W);
+        r.box = boxes[static_cast<size_t>(b)];
       }
       for (int64_t m = 0; m < M; ++m) {
         auto t0 = Clock::now();
-        MethodBatch mb = methods[static_cast<size_t>(m)].run(x, y, shown, false);
+        ExplainMethod& method = methods[static_cast<size_t>(m)];
+        MethodBatch mb = method.run(x, y, shown, false);
         append<float>(local.maps[static_cast<size_t>(m)], mb.shown.to(torch::kFloat));
         // One image at a time: T maps at input size for a whole batch can be gigabytes.
         for (int64_t b = 0; b < with_pictures; ++b)
           append<uint8_t>(local.pics[static_cast<size_t>(m)],
                           render_maps_u8(explanation_maps(mb.shown[b], H, W, min_level)));
         auto preds = mb.logits.argmax(1).cpu();
+        for (int64_t b = 0; b < B; ++b) rec[static_cast<size_t>(b)].pred = preds[b].item<int64_t>();
         auto sal = mb.saliency.detach();
-        auto area = map_areas(sal).cpu();
+        SaliencyFn explain = [&](const torch::Tensor& xi, const torch::Tensor& ti) {
+          return method.saliency(xi, ti);
+        };
+        const MapBatch maps{sal, boxes};
+        const ModelBatch images{x, y, sal, idx, boxes, prob, explain, cfg};
+        measure_metrics(table, true, maps, images, static_cast<size_t>(m), rec);
         maps_s += seconds_since(t0);
         t0 = Clock::now();
-        std::vector<CausalCurve> ins, del;
-        std::vector<double> infd, sens;
-        if (options.metrics) {
-          ins = causal_curves(prob, x, sal, y, CausalMode::kInsertion, causal);
-          del = causal_curves(prob, x, sal, y, CausalMode::kDeletion, causal);
-          std::vector<torch::Generator> gens;
-          for (int64_t i : idx) gens.push_back(image_generator(static_cast<uint64_t>(cfg.seed), i));
-          perturb.samples = cfg.infidelity_samples;
-          perturb.sigma = cfg.infidelity_sigma;
-          infd = infidelity(prob, x, sal, y, gens, perturb);
-          gens.clear();
-          for (int64_t i : idx)
-            gens.push_back(image_generator(static_cast<uint64_t>(cfg.seed) + 1, i));
-          perturb.samples = cfg.sensitivity_samples;
-          perturb.radius = cfg.sensitivity_radius;
-          ExplainMethod& method = methods[static_cast<size_t>(m)];
-          SaliencyFn explain = [&](const torch::Tensor& xi, const torch::Tensor& ti) {
-            return method.saliency(xi, ti);
-          };
-          sens = sensitivity_max(explain, x, sal, y, gens, perturb);
-        }
-        auto sal_cpu = sal.cpu();
-        for (int64_t b = 0; b < B; ++b) {
-          double* r = &rec[static_cast<size_t>(b * per)];
-          r[2] = static_cast<double>(preds[b].item<int64_t>());
-          double* v = r + kRecordHead + m * static_cast<int64_t>(explain_metric_names().size());
-          v[0] = area[b].item<double>();
-          if (!options.metrics) continue;
-          const Box& box = boxes[static_cast<size_t>(b)];
-          v[1] = box.valid() ? box_precision(sal_cpu[b], box) : NAN;
-          v[2] = ins[static_cast<size_t>(b)].auc;
-          v[3] = del[static_cast<size_t>(b)].auc;
-          v[4] = infd[static_cast<size_t>(b)];
-          v[5] = sens[static_cast<size_t>(b)];
-        }
+        if (options.metrics)
+          measure_metrics(table, false, maps, images, static_cast<size_t>(m), rec);
         metrics_s += seconds_since(t0);
       }
       local.records.insert(local.records.end(), rec.begin(), rec.end());
@@ -239,7 +222,10 @@ void run_explain(const std::string& run_dir, const ExplainOptions& options, cons
 
   // Everything to rank 0, in split order (parts are contiguous and in rank order).
   Gathered all;
-  all.records = gather_to_root(dist, local.records, "explain records");
+  all.records =
+      unpack_records(gather_to_root(dist, pack_records(local.records, methods.size(), table.size()),
+                                    "explain records"),
+                     methods.size(), table.size());
   for (int64_t m = 0; m < M; ++m) {
     all.maps.push_back(gather_to_root(dist, local.maps[static_cast<size_t>(m)], "explain maps"));
     all.pics.push_back(

@@ -10,19 +10,20 @@
 //                   "explain_step": .., "step_pixels": .., "infidelity_sigma": ..,
 //                   "infidelity_samples": .., "sensitivity_radius": .., "sensitivity_samples": ..,
 //                   "seed": .., "ranks": ..},
-//      "methods": {"<method>": {"area": m, "precision": m, "insertion_auc": m,
-//                               "deletion_auc": m, "infidelity": m, "sensitivity": m,
-//                               "precision_images": k}, ...},
+//      "methods": {"<method>": {"<metric>": m, ..., "<count key>": k}, ...},
 //      "seconds": {"maps_rank0": .., "metrics_rank0": ..}}
-//     where m is the mean over the images (precision over the k images that have a box; null
-//     when none) and the methods are "slot" for SCOUTER runs and "cam", "gradcam", "gradcampp"
+//     with one "<metric>" per row of the metric table (worker/explain/metric_spec.h: "area",
+//     "precision", "insertion_auc", "deletion_auc", "infidelity", "sensitivity"), m its reduction
+//     over the images (the mean over those that have a value; null when none has one), and
+//     for a row with a count key the k images that have a value ("precision_images": the images
+//     with a box). The methods are "slot" for SCOUTER runs and "cam", "gradcam", "gradcampp"
 //     for FC runs. Every metric is measured on the explanation map of the true class
 //     (worker/explain/explain_maps.h). `scouter report` pools runs whose "settings" agree
 //     (ranks aside).
 //   images.jsonl   one line per image, in split order:
 //     {"index": i, "label": l, "pred": p, "box": [x, y, w, h] | null,
-//      "<method>": {"area": .., "precision": .. | null, "insertion_auc": .., "deletion_auc": ..,
-//                   "infidelity": .., "sensitivity": ..}, ...}
+//      "<method>": {"<metric>": .. | null, ...}, ...}  (every row of the metric table; null: not
+//                                                      measured, or no box for precision)
 //   maps.h5        /indices int64 [n], /labels int64 [n], /preds int64 [n], /classes int64 [T],
 //                  /<method> float32 [n, T, h, w] the raw class maps at feature resolution
 //                  (SCOUTER: attention summed over a class's slots; FC: relu'd CAM maps), and

@@ -9,8 +9,10 @@
 #include "common/files.h"
 #include "common/h5.h"
 #include "common/log.h"
+#include "common/text.h"
 #include "datasets/image_ops.h"
 #include "worker/explain/explain_pictures.h"
+#include "worker/explain/metric_spec.h"
 
 namespace fs = std::filesystem;
 
@@ -21,13 +23,52 @@ nlohmann::json number_or_null(double v) {
   return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json();
 }
 
-}  // namespace
-
-const std::vector<std::string>& explain_metric_names() {
-  static const std::vector<std::string> names = {"area",         "precision",  "insertion_auc",
-                                                 "deletion_auc", "infidelity", "sensitivity"};
-  return names;
+// One line of images.jsonl (layout in explain.h).
+nlohmann::json image_line(const ExplainRecord& r, const std::vector<std::string>& methods,
+                          const std::vector<MetricSpec>& table) {
+  nlohmann::json j = {{"index", r.index}, {"label", r.label}, {"pred", r.pred}};
+  j["box"] =
+      r.box.valid() ? nlohmann::json({r.box.x, r.box.y, r.box.w, r.box.h}) : nlohmann::json();
+  for (size_t m = 0; m < methods.size(); ++m) {
+    nlohmann::json mj;
+    for (size_t k = 0; k < table.size(); ++k) mj[table[k].name] = number_or_null(r.methods[m][k]);
+    j[methods[m]] = mj;
+  }
+  return j;
 }
+
+// metrics.json's "methods": per method each metric reduced over the images (and the counts the
+// table asks for).
+nlohmann::json method_summaries(const std::vector<ExplainRecord>& records,
+                                const std::vector<std::string>& methods,
+                                const std::vector<MetricSpec>& table) {
+  nlohmann::json out;
+  for (size_t m = 0; m < methods.size(); ++m) {
+    nlohmann::json one;
+    for (size_t k = 0; k < table.size(); ++k) {
+      std::vector<double> values;
+      for (const auto& r : records) values.push_back(r.methods[m][k]);
+      MetricSummary s = reduce_metric(table[k], values);
+      one[table[k].name] = number_or_null(s.value);
+      if (!table[k].count_key.empty()) one[table[k].count_key] = s.count;
+    }
+    out[methods[m]] = one;
+  }
+  return out;
+}
+
+// "explain cam: area 0.21 precision 0.35 ...": the numbers of metrics.json, in table order.
+void log_summaries(const nlohmann::json& summaries, const std::vector<std::string>& methods,
+                   const std::vector<MetricSpec>& table) {
+  for (const auto& method : methods) {
+    std::vector<std::string> parts;
+    for (const auto& spec : table)
+      parts.push_back(spec.name + " " + summaries[method][spec.name].dump());
+    log::info("explain {}: {}", method, join(parts, " "));
+  }
+}
+
+}  // namespace
 
 nlohmann::json write_explain_files(
     const ExplainResults& res,
@@ -35,13 +76,16 @@ nlohmann::json write_explain_files(
   const std::string& run_dir = res.run_dir;
   const std::string& kind = res.kind;
   const std::vector<int64_t>& shown = res.shown;
-  const std::vector<std::string>& kMetricNames = explain_metric_names();
+  const std::vector<MetricSpec>& table = explain_metric_table();
   const int64_t n = res.n, n_pictures = res.n_pictures, H = res.H, W = res.W, h = res.h, w = res.w;
-  const int64_t M = static_cast<int64_t>(res.methods.size()), per = explain_record_size(M);
-  const int64_t kHead = kRecordHead;
-  if (static_cast<int64_t>(res.records.size()) != n * per)
-    throw Error(
-        str_format("explain: gathered {} records, expected {}", res.records.size() / per, n));
+  const int64_t M = static_cast<int64_t>(res.methods.size());
+  if (static_cast<int64_t>(res.records.size()) != n)
+    throw Error(str_format("explain: gathered {} records, expected {}", res.records.size(), n));
+  for (const auto& r : res.records) {
+    SCOUTER_CHECK(r.methods.size() == res.methods.size(), "a record has values for other methods");
+    for (const auto& values : r.methods)
+      SCOUTER_CHECK(values.size() == table.size(), "a record has values for other metrics");
+  }
   const int64_t T = static_cast<int64_t>(shown.size());
   std::string final_dir = run_dir + "/explain";
   std::string tmp = str_format("{}/explain.tmp.{}", run_dir, ::getpid());
@@ -51,35 +95,9 @@ nlohmann::json write_explain_files(
 
   // images.jsonl and metrics.json
   std::string lines;
-  std::vector<std::vector<double>> sums(static_cast<size_t>(M), std::vector<double>(6, 0));
-  std::vector<std::vector<int64_t>> counts_m(static_cast<size_t>(M), std::vector<int64_t>(6, 0));
-  for (int64_t i = 0; i < n; ++i) {
-    const double* r = &res.records[static_cast<size_t>(i * per)];
-    nlohmann::json j = {{"index", static_cast<int64_t>(r[0])},
-                        {"label", static_cast<int64_t>(r[1])},
-                        {"pred", static_cast<int64_t>(r[2])}};
-    j["box"] = std::isfinite(r[3]) ? nlohmann::json({r[3], r[4], r[5], r[6]}) : nlohmann::json();
-    for (int64_t m = 0; m < M; ++m) {
-      nlohmann::json mj;
-      for (int k = 0; k < 6; ++k) {
-        double v = r[kHead + m * 6 + k];
-        mj[kMetricNames[static_cast<size_t>(k)]] = number_or_null(v);
-        if (std::isfinite(v)) sums[m][k] += v, counts_m[m][k] += 1;
-      }
-      j[res.methods[static_cast<size_t>(m)]] = mj;
-    }
-    lines += j.dump() + "\n";
-  }
+  for (const auto& r : res.records) lines += image_line(r, res.methods, table).dump() + "\n";
   write_text_file_atomic(tmp + "/images.jsonl", lines);
-  nlohmann::json mj;
-  for (int64_t m = 0; m < M; ++m) {
-    nlohmann::json one;
-    for (int k = 0; k < 6; ++k)
-      one[kMetricNames[static_cast<size_t>(k)]] =
-          counts_m[m][k] ? nlohmann::json(sums[m][k] / counts_m[m][k]) : nlohmann::json();
-    one["precision_images"] = counts_m[m][1];
-    mj[res.methods[static_cast<size_t>(m)]] = one;
-  }
+  nlohmann::json mj = method_summaries(res.records, res.methods, table);
   nlohmann::json metrics = res.info;
   metrics["run"] = run_dir;
   metrics["kind"] = kind;
@@ -90,15 +108,11 @@ nlohmann::json write_explain_files(
 
   // maps.h5
   {
-    std::vector<int64_t> indices(static_cast<size_t>(n)), labels(static_cast<size_t>(n)),
-        preds(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) {
-      indices[static_cast<size_t>(i)] =
-          static_cast<int64_t>(res.records[static_cast<size_t>(i * per)]);
-      labels[static_cast<size_t>(i)] =
-          static_cast<int64_t>(res.records[static_cast<size_t>(i * per + 1)]);
-      preds[static_cast<size_t>(i)] =
-          static_cast<int64_t>(res.records[static_cast<size_t>(i * per + 2)]);
+    std::vector<int64_t> indices, labels, preds;
+    for (const auto& r : res.records) {
+      indices.push_back(r.index);
+      labels.push_back(r.label);
+      preds.push_back(r.pred);
     }
     {
       h5::Handle f = h5::create_memory_file();  // written in one piece, every write checked
@@ -125,8 +139,8 @@ nlohmann::json write_explain_files(
   // Pictures and grids of the first n_pictures images.
   std::string run_name = fs::path(run_dir).filename().string();
   for (int64_t i = 0; i < n_pictures; ++i) {
-    const double* r = &res.records[static_cast<size_t>(i * per)];
-    int64_t index = static_cast<int64_t>(r[0]);
+    const ExplainRecord& r = res.records[static_cast<size_t>(i)];
+    const int64_t index = r.index;
     int ih = 0, iw = 0;
     std::vector<uint8_t> rgb = image_rgb(index, ih, iw);
     std::string pic_dir = str_format("{}/pictures/{:05d}", tmp, index);
@@ -146,8 +160,8 @@ nlohmann::json write_explain_files(
       spec.title = str_format("{:05d}  {}  ({}, {})", index, run_name, kind, name);
       spec.classes = shown;
       spec.class_names = res.class_names;
-      spec.label = static_cast<int64_t>(r[1]);
-      spec.pred = static_cast<int64_t>(r[2]);
+      spec.label = r.label;
+      spec.pred = r.pred;
       spec.why_not = kind == "scouter-";
       std::string base = str_format("{}/grids/{:05d}_{}", tmp, index, name);
       write_grid(base + ".png", base + ".svg", rgb, ih, iw, overlays, spec);
@@ -162,14 +176,7 @@ nlohmann::json write_explain_files(
   if (fs::exists(final_dir)) fs::rename(final_dir, old);
   fs::rename(tmp, final_dir);
   remove_tree(old);
-  for (int64_t m = 0; m < M; ++m) {
-    const auto& one = mj[res.methods[static_cast<size_t>(m)]];
-    log::info(
-        "explain {}: area {} precision {} insertion {} deletion {} infidelity {} sensitivity {}",
-        res.methods[static_cast<size_t>(m)], one["area"].dump(), one["precision"].dump(),
-        one["insertion_auc"].dump(), one["deletion_auc"].dump(), one["infidelity"].dump(),
-        one["sensitivity"].dump());
-  }
+  log_summaries(mj, res.methods, table);
   log::info("explain: {} images -> {}", n, final_dir);
   return mj;
 }

@@ -9,16 +9,9 @@
 #include <string>
 #include <vector>
 
-namespace scouter {
+#include "worker/explain/explain_record.h"
 
-// Per image the gathered record holds kRecordHead values (index, label, pred, box x, y, w, h;
-// NaN box without one), then for each method the values of explain_metric_names() (NaN: not
-// computed or no box).
-constexpr int64_t kRecordHead = 7;
-const std::vector<std::string>& explain_metric_names();
-inline int64_t explain_record_size(int64_t methods) {
-  return kRecordHead + methods * static_cast<int64_t>(explain_metric_names().size());
-}
+namespace scouter {
 
 struct ExplainResults {
   std::string run_dir, kind;                   // kind: scouter+, scouter-, fc
@@ -27,14 +20,15 @@ struct ExplainResults {
   std::vector<std::string> class_names;        // all classes of the dataset
   int64_t n = 0, n_pictures = 0;               // images explained; the first n_pictures pictured
   int64_t H = 0, W = 0, h = 0, w = 0;          // input and feature map sizes
-  std::vector<double> records;                 // n x explain_record_size(methods)
+  std::vector<ExplainRecord> records;          // n, in split order; values per metric of
+                                               // explain_metric_table()
   std::vector<std::vector<float>> maps;        // per method: n x shown x h x w raw maps
   std::vector<std::vector<uint8_t>> pictures;  // per method: n_pictures x shown x H x W
   nlohmann::json info;  // more fields of metrics.json (dataset, settings, ...)
 };
 
 // image_rgb(index, h, w): the image of split-wide sample `index` as pictured (RGB interleaved).
-// Returns metrics.json's "methods" object (the means).
+// Returns metrics.json's "methods" object (each metric reduced as its spec says).
 nlohmann::json write_explain_files(
     const ExplainResults& res,
     const std::function<std::vector<uint8_t>(int64_t index, int& h, int& w)>& image_rgb);

@@ -18,6 +18,7 @@
 #include "worker/dist/distributed.h"
 #include "worker/explain/explain_maps.h"
 #include "worker/explain/explain_methods.h"
+#include "worker/explain/metric_batch.h"
 #include "worker/explain/vis.h"
 #include "worker/train/data.h"
 #include "worker/train/trainer.h"
@@ -58,6 +59,28 @@ torch::Tensor model_input(const UserImage& img, const ShardMeta& meta, int64_t H
   return x;
 }
 
+// Per map (T x H x W) the values of the table's metrics of a map alone, measured against `box`
+// (NaN for the others).
+std::vector<MetricValues> map_metrics(const torch::Tensor& maps, const Box& box) {
+  const auto& table = explain_metric_table();
+  const size_t T = static_cast<size_t>(maps.size(0));
+  std::vector<MetricValues> values(T, MetricValues(table.size(), NAN));
+  const std::vector<Box> boxes(T, box);
+  for (size_t k = 0; k < table.size(); ++k) {
+    if (!table[k].of_maps) continue;
+    std::vector<double> v = measure(table[k], MapBatch{maps, boxes});
+    for (size_t t = 0; t < T; ++t) values[t][k] = v[t];
+  }
+  return values;
+}
+
+// result.json's entries of those metrics (null: no value).
+void add_map_metrics(nlohmann::json& out, const MetricValues& values) {
+  const auto& table = explain_metric_table();
+  for (size_t k = 0; k < table.size(); ++k)
+    if (table[k].of_maps) out[table[k].name] = number_or_null(values[k]);
+}
+
 // Replaces `folder` by the complete folder `tmp` (the old one stays whole until then).
 void swap_in(const std::string& tmp, const std::string& folder) {
   std::string old = folder + ".old." + std::to_string(::getpid());
@@ -67,6 +90,13 @@ void swap_in(const std::string& tmp, const std::string& folder) {
 }
 
 }  // namespace
+
+double ImageExplanation::Map::value(const std::string& name) const {
+  const auto& table = explain_metric_table();
+  for (size_t k = 0; k < table.size() && k < values.size(); ++k)
+    if (table[k].name == name) return values[k];
+  throw Error(str_format("explain --image: no metric '{}' in the table", name));
+}
 
 std::vector<ImageExplanation> run_explain_images(const std::string& run_dir,
                                                  const ImageExplainOptions& options,
@@ -148,11 +178,11 @@ std::vector<ImageExplanation> run_explain_images(const std::string& run_dir,
       MethodBatch mb = method.run(x, torch::tensor({pred}, torch::kInt64).to(device), shown, true);
       auto maps = mb.shown_maps[0].to(torch::kFloat32).cpu().contiguous();  // T x H x W
       auto u8 = render_maps_u8(maps);
-      auto areas = map_areas(maps);
       h5::write(
           maps_file.get(), method.name(),
           {static_cast<hsize_t>(shown.size()), static_cast<hsize_t>(H), static_cast<hsize_t>(W)},
           maps.data_ptr<float>());
+      std::vector<MetricValues> values = map_metrics(maps, box);
       nlohmann::json list = nlohmann::json::array();
       for (size_t t = 0; t < shown.size(); ++t) {
         const auto ti = static_cast<int64_t>(t);
@@ -161,16 +191,13 @@ std::vector<ImageExplanation> run_explain_images(const std::string& run_dir,
         m.cls = shown[t];
         std::string png = str_format("{}_class{}.png", m.method, m.cls);
         m.picture = r.folder + "/" + png;
-        m.area = areas[ti].item<double>();
-        m.precision = box.valid() ? box_precision(maps[ti], box) : NAN;
+        m.values = values[t];
         auto overlay =
             overlay_jet(rgb.data(), u8[ti].contiguous().data_ptr<uint8_t>(), ih, iw, 0.4);
         write_png(tmp + "/" + png, overlay.data(), iw, ih, 3);
-        list.push_back({{"class", m.cls},
-                        {"name", name_of(m.cls)},
-                        {"picture", png},
-                        {"area", m.area},
-                        {"precision", number_or_null(m.precision)}});
+        nlohmann::json one = {{"class", m.cls}, {"name", name_of(m.cls)}, {"picture", png}};
+        add_map_metrics(one, m.values);
+        list.push_back(one);
         r.maps.push_back(std::move(m));
       }
       methods_json[method.name()] = list;

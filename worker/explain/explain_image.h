@@ -13,7 +13,9 @@
 //                  "box": null | {"source": [x, y, w, h], "stored": [..], "input": [..]},
 //                  "classes": [c, ...]  (the classes explained),
 //                  "methods": {"<method>": [{"class": c, "name": .., "picture": "<png>",
-//                                            "area": a, "precision": p | null}, ...], ...},
+//                                            "<metric>": v | null, ...}, ...], ...},
+//                    with the metrics measured from the map alone (the table's of_maps rows,
+//                    worker/explain/metric_spec.h: area, precision; null without a box)
 //                  "settings": {"img_size": .., "dataset_dir": .., "map_postprocessing": ..,
 //                               "grad_min_level": .. | null, "top_k": ..}}
 //   image.png                    the input as the model saw it (input size, before normalisation)
@@ -29,6 +31,7 @@
 
 #include "common/config.h"
 #include "datasets/user_image.h"
+#include "worker/explain/explain_record.h"
 
 namespace scouter {
 
@@ -52,7 +55,11 @@ struct ImageExplanation {
   struct Map {
     std::string method, picture;  // picture: the PNG's path
     int64_t cls = 0;
-    double area = 0, precision = 0;  // precision: NaN without a box
+    // One per row of explain_metric_table() (worker/explain/metric_spec.h): the metrics of the
+    // map itself (of_maps) measured, NaN for the others and where there is no value (no box).
+    MetricValues values;
+    // The value of the metric called `name`; Error when the table has no such metric.
+    double value(const std::string& name) const;
   };
   std::vector<Map> maps;
 };

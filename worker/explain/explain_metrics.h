@@ -13,6 +13,8 @@
 #include <functional>
 #include <vector>
 
+#include "worker/explain/explain_record.h"  // Box
+
 namespace scouter {
 
 // images (n x C x H x W, the model's input space) -> n x num_classes probabilities (softmax).
@@ -24,12 +26,6 @@ using ProbFn = std::function<torch::Tensor(const torch::Tensor& images)>;
 using SaliencyFn =
     std::function<torch::Tensor(const torch::Tensor& images, const torch::Tensor& targets)>;
 
-// An object box in input pixels: x, y (top-left corner), w, h. A pixel (row i, column j)
-// is inside when its centre (j + 0.5, i + 0.5) lies in [x, x + w) x [y, y + h).
-struct Box {
-  double x = 0, y = 0, w = 0, h = 0;
-  bool valid() const { return w > 0 && h > 0; }
-};
 // Pixel mask (H x W bool) of a box.
 torch::Tensor box_mask(const Box& box, int64_t height, int64_t width);
 
