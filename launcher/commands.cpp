@@ -22,6 +22,8 @@
 #include "common/slurm_job.h"
 #include "common/sweep.h"
 #include "launcher/sweep_exec.h"
+#include "worker/run/data.h"
+#include "worker/run/device.h"
 #include "worker/train/bench.h"
 #include "worker/train/evaluate_run.h"
 #include "worker/train/model_io.h"
@@ -125,7 +127,7 @@ int cmd_train(const ParsedArgs& args) {
   auto pictures = [&cfg](ScouterModel& model) {
     if (!cfg.vis) return;
     RunData all_val = open_run_data(cfg, false);
-    write_attention_pictures(cfg, model, all_val);
+    write_attention_pictures(cfg, model, *all_val.val, *all_val.val_loader);
   };
   TrainResult r = train_run(cfg, origins, pictures, records);
   if (r.diverged) return kExitDiverged;

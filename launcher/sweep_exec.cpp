@@ -19,7 +19,8 @@
 #include "common/slurm_job.h"
 #include "common/stop_signal.h"
 #include "common/text.h"
-#include "worker/train/checkpoint.h"
+#include "worker/run/checkpoint.h"
+#include "worker/run/device.h"
 #include "worker/train/trainer.h"
 
 namespace fs = std::filesystem;

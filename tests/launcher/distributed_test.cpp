@@ -15,7 +15,7 @@
 #include "common/h5.h"
 #include "common/metrics_log.h"
 #include "test_util.h"
-#include "worker/train/checkpoint.h"
+#include "worker/run/checkpoint.h"
 #include "worker/toy_data.h"
 
 namespace scouter {

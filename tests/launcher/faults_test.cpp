@@ -31,7 +31,7 @@
 #include "common/run_lock.h"
 #include "test_util.h"
 #include "worker/toy_data.h"
-#include "worker/train/checkpoint.h"
+#include "worker/run/checkpoint.h"
 
 namespace scouter {
 namespace {

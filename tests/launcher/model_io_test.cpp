@@ -19,7 +19,7 @@
 #include "worker/model/scouter_model.h"
 #include "worker/model/torch_file.h"
 #include "worker/toy_data.h"
-#include "worker/train/checkpoint.h"
+#include "worker/run/checkpoint.h"
 
 namespace scouter {
 namespace {
@@ -236,7 +236,7 @@ TEST(Export, PublishedModelLoadsItStrictly) {
   EXPECT_NE(report.output.find("81.25"), std::string::npos) << report.output;
   EXPECT_NE(report.output.find("imported (epoch 10), evaluated"), std::string::npos) << report.output;
   EXPECT_USAGE_ERROR(testing::run_scouter("export " + run + " --format onnx"), "--format must be pth or safetensors");
-  EXPECT_USAGE_ERROR(testing::run_scouter("export " + dir.file("nothing")), "no complete checkpoint");
+  EXPECT_USAGE_ERROR(testing::run_scouter("export " + dir.file("nothing")), "export: no checkpoint in");
 }
 
 std::vector<nlohmann::json> read_jsonl(const std::string& path) {

@@ -18,9 +18,9 @@
 #include "worker/explain/explain_record.h"
 #include "worker/explain/metric_batch.h"
 #include "worker/explain/vis.h"
-#include "worker/train/data.h"
-#include "worker/train/tensor_batch.h"
-#include "worker/train/trainer.h"
+#include "worker/run/data.h"
+#include "worker/run/tensor_batch.h"
+#include "worker/run/trained_run.h"
 
 namespace scouter {
 namespace {
@@ -102,20 +102,22 @@ nlohmann::json explain_settings(const Config& cfg, const ExplainOptions& options
 
 void run_explain(const std::string& run_dir, const ExplainOptions& options, const Config& request,
                  const Origins& origins) {
-  TrainedRun run = find_trained_run(run_dir, request, origins);
+  LoadOptions load;
+  load.command = "explain";
+  load.rank_part = false;  // each rank takes its part of the images explained, below
+  LoadedRun loaded(run_dir, request, origins, load);
+  const TrainedRun& run = loaded.run;
   const Config& cfg = run.cfg;
-
-  Distributed dist(cfg);
+  Distributed& dist = loaded.dist;
   const bool rank0 = dist.rank0();
-  configure_threads(cfg.threads);
-  torch::Device device = pick_device(cfg, dist.topology());
-  RunData data = open_run_data(cfg, false, dist.rank(), dist.world());
-  const ShardMeta& meta = data.val->meta();
-  refuse_input_changes(run, origins, meta);
-  ScouterModel model = load_explained_model(run, data.in_chans, device);
+  const torch::Device device = loaded.device;
+  ShardSet& val = *loaded.shards;
+  BatchLoader& val_loader = *loaded.loader;
+  const ShardMeta& meta = val.meta();
+  ScouterModel& model = loaded.model;
 
   std::vector<int64_t> shown = parse_classes(options.classes, meta.class_names, cfg.num_classes);
-  std::vector<int64_t> pool = samples_of_first_classes(*data.val, cfg.num_classes);
+  std::vector<int64_t> pool = samples_of_first_classes(val, cfg.num_classes);
   const int64_t n = options.all
                         ? static_cast<int64_t>(pool.size())
                         : std::min<int64_t>(options.images, static_cast<int64_t>(pool.size()));
@@ -155,7 +157,7 @@ void run_explain(const std::string& run_dir, const ExplainOptions& options, cons
   const int64_t bs = cfg.effective_eval_batch_size();
   int64_t H = 0, W = 0, h = 0, w = 0;
   {  // Sizes from one image, so a rank without images (n < ranks) knows them too.
-    TensorBatch one = to_tensors(data.val_loader->make_batch({pool[0]}, 0, false));
+    TensorBatch one = to_tensors(val_loader.make_batch({pool[0]}, 0, false));
     auto x = one.images.to(device);
     H = x.size(2), W = x.size(3);
     auto shown1 = methods[0].run(x, one.labels.to(device), shown, false).shown;
@@ -165,7 +167,7 @@ void run_explain(const std::string& run_dir, const ExplainOptions& options, cons
     for (int64_t s = begin; s < end; s += bs) {
       std::vector<int64_t> idx(pool.begin() + s, pool.begin() + std::min(end, s + bs));
       const int64_t B = static_cast<int64_t>(idx.size());
-      TensorBatch tb = to_tensors(data.val_loader->make_batch(idx, 0, false));
+      TensorBatch tb = to_tensors(val_loader.make_batch(idx, 0, false));
       auto x = tb.images.to(device);
       auto y = tb.labels.to(device);
       const int64_t with_pictures = std::max<int64_t>(0, std::min<int64_t>(B, n_pictures - s));
@@ -176,7 +178,7 @@ void run_explain(const std::string& run_dir, const ExplainOptions& options, cons
         r.index = idx[static_cast<size_t>(b)];
         r.label = tb.labels[b].item<int64_t>();
         r.methods.assign(static_cast<size_t>(M), MetricValues(table.size(), NAN));
-        std::vector<float> box = data.val->box(r.index);
+        std::vector<float> box = val.box(r.index);
         if (box.size() == 4) boxes[static_cast<size_t>(b)] = input_box(box.data(), meta, H, W);
         r.box = boxes[static_cast<size_t>(b)];
       }
@@ -252,7 +254,7 @@ void run_explain(const std::string& run_dir, const ExplainOptions& options, cons
                 {"seconds", {{"maps_rank0", maps_s}, {"metrics_rank0", metrics_s}}}};
     res.info["settings"]["ranks"] = dist.world();
     write_explain_files(res, [&](int64_t index, int& ih, int& iw) {
-      return display_rgb(*data.val, index, cfg.img_size, ih, iw);
+      return display_rgb(val, index, cfg.img_size, ih, iw);
     });
   });
   dist.barrier("explain done");

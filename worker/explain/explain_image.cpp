@@ -15,13 +15,11 @@
 #include "common/version.h"
 #include "datasets/batch_loader.h"
 #include "datasets/image_ops.h"
-#include "worker/dist/distributed.h"
 #include "worker/explain/explain_maps.h"
 #include "worker/explain/explain_methods.h"
 #include "worker/explain/metric_batch.h"
 #include "worker/explain/vis.h"
-#include "worker/train/data.h"
-#include "worker/train/trainer.h"
+#include "worker/run/trained_run.h"
 
 namespace fs = std::filesystem;
 
@@ -107,14 +105,14 @@ std::vector<ImageExplanation> run_explain_images(const std::string& run_dir,
     throw UserError(
         str_format("command line: --box gives {} boxes for {} image(s)", options.boxes.size(), n),
         "one box for every image, or one per image separated by ':' ('-': none)");
-  TrainedRun run = find_trained_run(run_dir, request, origins);
+  LoadOptions load;
+  load.command = "explain";
+  load.rank_part = false;
+  LoadedRun loaded(run_dir, request, origins, load);
+  const TrainedRun& run = loaded.run;
   const Config& cfg = run.cfg;
-  Distributed dist(cfg);
-  configure_threads(cfg.threads);
-  torch::Device device = pick_device(cfg, dist.topology());
-  RunData data = open_run_data(cfg, false);
-  const ShardMeta& meta = data.val->meta();
-  refuse_input_changes(run, origins, meta);
+  const torch::Device device = loaded.device;
+  const ShardMeta& meta = loaded.meta();
   std::vector<int64_t> asked;
   if (!options.classes.empty())
     asked = parse_classes(options.classes, meta.class_names, cfg.num_classes);
@@ -126,9 +124,8 @@ std::vector<ImageExplanation> run_explain_images(const std::string& run_dir,
                                                        : options.boxes[i];
     images.push_back(load_user_image(options.images[i], meta, box));
   }
-  ScouterModel model = load_explained_model(run, data.in_chans, device);
-  std::vector<ExplainMethod> methods = explain_methods(model, cfg);
-  const int64_t H = data.val_loader->out_height(), W = data.val_loader->out_width();
+  std::vector<ExplainMethod> methods = explain_methods(loaded.model, cfg);
+  const int64_t H = loaded.loader->out_height(), W = loaded.loader->out_width();
   const int64_t top_k = std::min<int64_t>(options.top_k, cfg.num_classes);
   auto name_of = [&](int64_t c) {
     return c < static_cast<int64_t>(meta.class_names.size())
@@ -152,7 +149,7 @@ std::vector<ImageExplanation> run_explain_images(const std::string& run_dir,
     torch::Tensor probs;
     {
       torch::NoGradGuard no_grad;
-      probs = torch::softmax(model->forward(x).logits, 1)[0].to(torch::kFloat64).cpu();
+      probs = torch::softmax(loaded.model->forward(x).logits, 1)[0].to(torch::kFloat64).cpu();
     }
     auto order = std::get<1>(probs.sort(0, /*descending=*/true));
     for (int64_t k = 0; k < top_k; ++k) {

@@ -19,32 +19,6 @@ torch::Tensor pick_class(const torch::Tensor& maps, const torch::Tensor& targets
 
 }  // namespace
 
-TrainedRun find_trained_run(const std::string& run_dir, const Config& request,
-                            const Origins& origins) {
-  TrainedRun run;
-  run.ckpt = latest_checkpoint(run_dir);
-  if (run.ckpt.empty())
-    throw UserError(str_format("no checkpoint in '{}/checkpoints'", run_dir),
-                    "train the run first; explain takes a run folder (scouter explain runs/x/fc)");
-  run.info = read_checkpoint_info(run.ckpt);
-  apply_toml_text(run.trained, run.info.config_toml, run.ckpt + " (stored config)");
-  run.cfg = trained_run_config(run.ckpt, run.info, run_dir, request, origins, "explain");
-  validate(run.cfg, origins);
-  return run;
-}
-
-void refuse_input_changes(const TrainedRun& run, const Origins& origins, const ShardMeta& val) {
-  refuse_input_changes(run.trained, run.cfg, origins, val.height, "explain");
-}
-
-ScouterModel load_explained_model(const TrainedRun& run, int64_t in_chans, torch::Device device) {
-  ScouterModel model(run.cfg, in_chans);
-  load_checkpoint(run.ckpt, *model, nullptr, run.cfg, false);
-  model->to(device);
-  model->eval();
-  return model;
-}
-
 ExplainMethod::ExplainMethod(std::string name, ScouterModel model, double min_level,
                              std::optional<CamMethod> cam)
     : name_(std::move(name)), model_(std::move(model)), min_level_(min_level), cam_(cam) {}

@@ -1,7 +1,7 @@
-// What `scouter explain` over the validation set and over a user's own images (--image) share:
-// opening a trained run (refusing settings that change what its model sees), the explanation
-// methods of the run (SCOUTER's attention, or the FC baseline's CAM family), the classes asked
-// for, and boxes in input pixels.
+// What `scouter explain` over the validation set and over a user's own images (--image) share
+// besides the opened run (worker/run/trained_run.h): the explanation methods of the run
+// (SCOUTER's attention, or the FC baseline's CAM family), the classes asked for, and boxes in
+// input pixels.
 #pragma once
 
 #include <torch/torch.h>
@@ -15,29 +15,8 @@
 #include "worker/explain/cam.h"
 #include "worker/explain/explain_metrics.h"
 #include "worker/model/scouter_model.h"
-#include "worker/train/checkpoint.h"
 
 namespace scouter {
-
-// A trained run: its newest checkpoint and its stored config with the command line's keys.
-struct TrainedRun {
-  std::string ckpt;
-  CheckpointInfo info;
-  Config cfg;      // what explain runs with
-  Config trained;  // the stored config, as trained
-};
-
-// UserError without a checkpoint, and (from trained_run_config) for model keys.
-TrainedRun find_trained_run(const std::string& run_dir, const Config& request,
-                            const Origins& origins);
-
-// Refuses (UserError naming the trained value) command-line keys that change what the model
-// sees or how its logits are read, compared with training: img_size (as the input size: 0 is
-// the stored size of `val`), dataset, loss_status. Model keys are refused earlier.
-void refuse_input_changes(const TrainedRun& run, const Origins& origins, const ShardMeta& val);
-
-// The model of the checkpoint, in eval mode on `device`.
-ScouterModel load_explained_model(const TrainedRun& run, int64_t in_chans, torch::Device device);
 
 // What one method gives for a batch of images.
 struct MethodBatch {

@@ -7,9 +7,9 @@
 #include "common/log.h"
 #include "datasets/image_ops.h"
 #include "worker/model/attention_maps.h"
-#include "worker/train/checkpoint.h"
-#include "worker/train/tensor_batch.h"
-#include "worker/train/trainer.h"
+#include "worker/run/data.h"
+#include "worker/run/tensor_batch.h"
+#include "worker/run/trained_run.h"
 
 namespace scouter {
 std::vector<uint8_t> display_rgb(const uint8_t* planar_src, int c, int h, int w, int64_t img_size,
@@ -38,11 +38,11 @@ std::vector<uint8_t> display_rgb(ShardSet& shards, int64_t index, int64_t img_si
 }
 
 std::vector<VisRecord> write_attention_pictures(const Config& cfg, ScouterModel& model,
-                                                RunData& data) {
+                                                ShardSet& val, BatchLoader& val_loader) {
   if (!cfg.use_slot)
     throw UserError("vis needs a SCOUTER run (use_slot = true): an FC baseline has no attention",
                     "Grad-CAM pictures for FC runs are not available yet");
-  std::vector<int64_t> pool = samples_of_first_classes(*data.val, cfg.num_classes);
+  std::vector<int64_t> pool = samples_of_first_classes(val, cfg.num_classes);
   if (cfg.vis_id >= static_cast<int64_t>(pool.size()))
     throw UserError(str_format("vis_id = {} but the validation set has {} images", cfg.vis_id,
                                pool.size()),
@@ -52,7 +52,7 @@ std::vector<VisRecord> write_attention_pictures(const Config& cfg, ScouterModel&
 
   torch::NoGradGuard no_grad;
   model->eval();
-  TensorBatch tb = to_tensors(data.val_loader->make_batch(chosen, 0, false));
+  TensorBatch tb = to_tensors(val_loader.make_batch(chosen, 0, false));
   torch::Device device = model->parameters().front().device();
   ModelOutput out = model->forward(tb.images.to(device));
   tb.labels = tb.labels.to(device);
@@ -76,7 +76,7 @@ std::vector<VisRecord> write_attention_pictures(const Config& cfg, ScouterModel&
     r.folder = str_format("{}/{:05d}_label{}_pred{}", vis_dir, r.index, r.label, r.pred);
     ensure_dir(r.folder);
     int h = 0, w = 0;
-    auto rgb = display_rgb(*data.val, r.index, cfg.img_size, h, w);
+    auto rgb = display_rgb(val, r.index, cfg.img_size, h, w);
     write_png(r.folder + "/image.png", rgb.data(), w, h, 3);
     std::vector<uint8_t> up(static_cast<size_t>(h * w));
     for (int64_t c = 0; c < maps.size(1); ++c) {
@@ -100,18 +100,12 @@ std::vector<VisRecord> write_attention_pictures(const Config& cfg, ScouterModel&
 }
 
 std::vector<VisRecord> run_vis(const Config& request, const Origins& origins) {
-  std::string ckpt = latest_checkpoint(request.output_dir);
-  if (ckpt.empty())
-    throw UserError(str_format("no checkpoint in '{}/checkpoints'", request.output_dir),
-                    "train the run first, or point --output_dir at a run folder");
-  CheckpointInfo info = read_checkpoint_info(ckpt);
-  Config cfg = trained_run_config(ckpt, info, request.output_dir, request, origins, "vis");
-  configure_threads(cfg.threads);
-  RunData data = open_run_data(cfg, false);
-  ScouterModel model(cfg, data.in_chans);
-  load_checkpoint(ckpt, *model, nullptr, cfg, false);
-  log::info("vis: {} (epoch {})", ckpt, info.state.epoch);
-  return write_attention_pictures(cfg, model, data);
+  LoadOptions load;
+  load.command = "vis";
+  load.rank_part = false;
+  LoadedRun loaded(request.output_dir, request, origins, load);
+  log::info("vis: {} (epoch {})", loaded.run.ckpt, loaded.run.info.state.epoch);
+  return write_attention_pictures(loaded.cfg(), loaded.model, *loaded.shards, *loaded.loader);
 }
 
 }  // namespace scouter

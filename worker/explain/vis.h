@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "common/config.h"
-#include "worker/train/data.h"
+#include "datasets/batch_loader.h"
 #include "worker/model/scouter_model.h"
 
 namespace scouter {
@@ -33,11 +33,13 @@ std::vector<uint8_t> display_rgb(const uint8_t* planar, int c, int h, int w, int
 
 // Pictures validation images vis_id .. vis_id + vis_count - 1 (positions among the samples of
 // the first num_classes classes). UserError for FC runs or positions past the end.
+// val_loader: a loader over `val` (batches of any indices are made from it).
 std::vector<VisRecord> write_attention_pictures(const Config& cfg, ScouterModel& model,
-                                                RunData& data);
+                                                ShardSet& val, BatchLoader& val_loader);
 
-// `scouter vis`: loads the newest checkpoint of cfg.output_dir with the run's own config,
-// overridden only by the keys set explicitly (those in `origins`), and writes the pictures.
+// `scouter vis`: opens the trained run cfg.output_dir (worker/run/trained_run.h: its newest
+// verified checkpoint and its own config, overridden only by the keys set explicitly, those in
+// `origins`) and writes the pictures.
 std::vector<VisRecord> run_vis(const Config& cfg, const Origins& origins);
 
 }  // namespace scouter

@@ -9,7 +9,7 @@
 #include "common/mpi_env.h"
 #include "worker/dist/grad_sync.h"
 #include "worker/model/scouter_model.h"
-#include "worker/train/trainer.h"
+#include "worker/run/device.h"
 
 namespace scouter {
 namespace {

@@ -4,7 +4,7 @@
 
 #include "common/error.h"
 #include "datasets/image_ops.h"
-#include "worker/train/tensor_batch.h"
+#include "worker/run/tensor_batch.h"
 
 namespace scouter {
 namespace {

@@ -5,7 +5,7 @@
 #include "common/progress.h"
 #include "worker/model/attention_maps.h"
 #include "worker/train/device_input.h"
-#include "worker/train/tensor_batch.h"
+#include "worker/run/tensor_batch.h"
 
 namespace scouter {
 

@@ -7,10 +7,8 @@
 #include "common/log.h"
 #include "common/text.h"
 #include "worker/dist/distributed.h"
-#include "worker/train/checkpoint.h"
-#include "worker/train/data.h"
+#include "worker/run/trained_run.h"
 #include "worker/train/run_collectives.h"
-#include "worker/train/trainer.h"
 
 namespace scouter {
 namespace {
@@ -101,39 +99,24 @@ EvaluateReport evaluate_run(const std::string& run_dir, const std::string& split
   if (split != "val" && split != "train")
     throw UserError(str_format("command line: --split must be val or train, got '{}'", split),
                     "e.g. scouter evaluate RUN --split train");
-  std::string ckpt = latest_verified_checkpoint(run_dir);
-  if (ckpt.empty())
-    throw UserError(str_format("evaluate: no complete checkpoint in '{}/checkpoints'", run_dir),
-                    "train the run first, or import a published checkpoint (scouter import)");
-  CheckpointInfo info = read_checkpoint_info(ckpt);
-  Config cfg = trained_run_config(ckpt, info, run_dir, request, origins, "evaluate");
-  validate(cfg, origins);
-
-  Distributed dist(cfg);
-  configure_threads(cfg.threads);
-  torch::Device device = pick_device(cfg, dist.topology());
-  std::shared_ptr<ShardSet> shards;
-  auto loader = open_eval_loader(cfg, split, dist.rank(), dist.world(), &shards);
-  {
-    Config trained;
-    apply_toml_text(trained, info.config_toml, ckpt + " (stored config)");
-    refuse_input_changes(trained, cfg, origins, shards->meta().height, "evaluate");
-  }
-  ScouterModel model(cfg, shards->meta().channels);
-  load_checkpoint(ckpt, *model, nullptr, cfg, false);
-  model->to(device);
+  LoadOptions load;
+  load.command = "evaluate";
+  load.split = split;
+  LoadedRun loaded(run_dir, request, origins, load);
+  const Config& cfg = loaded.cfg();
+  Distributed& dist = loaded.dist;
   if (dist.rank0())
-    log::info("evaluate {} (epoch {}): {} split of {} over {} rank(s)", run_dir, info.state.epoch,
-              split, cfg.dataset_dir, dist.world());
+    log::info("evaluate {} (epoch {}): {} split of {} over {} rank(s)", run_dir,
+              loaded.run.info.state.epoch, split, cfg.dataset_dir, dist.world());
 
   EvaluateReport rep;
-  rep.checkpoint = ckpt;
-  rep.epoch = info.state.epoch;
+  rep.checkpoint = loaded.run.ckpt;
+  rep.epoch = loaded.run.info.state.epoch;
   EvalResult& r = rep.result;
-  r = evaluate(model, *loader, cfg.lambda_value, device, nullptr, true);
+  r = evaluate(loaded.model, *loaded.loader, cfg.lambda_value, loaded.device, nullptr, true);
   // Sums, not means, across ranks: the same numbers as one process.
   sum_across_ranks(dist, r, cfg.use_slot);
-  const auto& names = shards->meta().class_names;
+  const auto& names = loaded.meta().class_names;
   rep.class_names.assign(names.begin(), names.begin() + std::min<int64_t>(cfg.num_classes, static_cast<int64_t>(names.size())));
   while (static_cast<int64_t>(rep.class_names.size()) < cfg.num_classes)
     rep.class_names.push_back(std::to_string(rep.class_names.size()));

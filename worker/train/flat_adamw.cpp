@@ -1,7 +1,7 @@
 #include "worker/train/flat_adamw.h"
 
 #include "common/error.h"
-#include "worker/train/optimizer_state.h"
+#include "worker/run/optimizer_state.h"
 
 namespace scouter {
 

@@ -18,7 +18,8 @@
 #include "worker/model/safetensors.h"
 #include "worker/model/scouter_model.h"
 #include "worker/model/torch_file.h"
-#include "worker/train/checkpoint.h"
+#include "worker/run/checkpoint.h"
+#include "worker/run/trained_run.h"
 #include "worker/train/pretrained.h"
 
 namespace scouter {
@@ -311,15 +312,10 @@ std::string export_model(const std::string& run_dir, const std::string& format,
   if (format != "pth" && format != "safetensors")
     throw UserError(str_format("command line: --format must be pth or safetensors, got '{}'", format),
                     "pth: torch.load(path); safetensors: safetensors.torch.load_file(path)");
-  std::string ckpt = latest_verified_checkpoint(run_dir);
-  if (ckpt.empty())
-    throw UserError(str_format("export: no complete checkpoint in '{}/checkpoints'", run_dir),
-                    "give a run folder that has trained (or was imported)");
-  CheckpointInfo info = read_checkpoint_info(ckpt);
-  Config cfg;
-  apply_toml_text(cfg, info.config_toml, ckpt + " (stored config)");
-  ScouterModel model(cfg, dataset_channels(cfg.dataset));
-  load_checkpoint(ckpt, *model, nullptr, cfg, false);
+  const TrainedRun run = read_trained_run(run_dir, "export");
+  const Config& cfg = run.cfg;
+  const std::string& ckpt = run.ckpt;
+  ScouterModel model = load_trained_model(run, dataset_channels(cfg.dataset), torch::kCPU);
   const std::string out = out_arg.empty() ? run_dir + "/export/model." + format : out_arg;
   if (out_arg.empty()) ensure_dir(run_dir + "/export");
 
@@ -334,10 +330,10 @@ std::string export_model(const std::string& run_dir, const std::string& format,
         {"format", "pt"},
         {"scouter_checkpoint", ckpt},
         {"published_args", published_args(cfg)},
-        {"config_toml", info.config_toml}};
+        {"config_toml", run.info.config_toml}};
     write_safetensors(out, tensors, meta);
   }
-  log::info("export: {} ({} tensors, epoch {}) -> {}", ckpt, tensors.size(), info.state.epoch, out);
+  log::info("export: {} ({} tensors, epoch {}) -> {}", ckpt, tensors.size(), run.info.state.epoch, out);
   if (cfg.stem == "auto" && dataset_channels(cfg.dataset) == 1 && starts_with(cfg.model, "resnest"))
     log::warn("export: this {} has timm's deep stem on 1 channel; the published SlotModel with "
               "--dataset MNIST has a single-conv stem instead, so it will not load this file "

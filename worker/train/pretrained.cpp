@@ -11,7 +11,7 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "common/text.h"
-#include "worker/train/checkpoint.h"
+#include "worker/run/checkpoint.h"
 #include "worker/model/safetensors.h"
 #include "worker/model/torch_file.h"
 

@@ -8,7 +8,7 @@
 
 #include "common/log.h"
 #include "datasets/staging.h"
-#include "worker/train/checkpoint.h"
+#include "worker/run/checkpoint.h"
 
 namespace scouter {
 

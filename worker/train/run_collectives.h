@@ -11,8 +11,8 @@
 #include "common/config.h"
 #include "worker/dist/distributed.h"
 #include "worker/model/scouter_model.h"
-#include "worker/train/checkpoint.h"
-#include "worker/train/data.h"
+#include "worker/run/checkpoint.h"
+#include "worker/run/data.h"
 #include "worker/train/evaluate.h"
 
 namespace scouter {

@@ -6,7 +6,7 @@
 #include "common/files.h"
 #include "common/format.h"
 #include "common/version.h"
-#include "worker/train/checkpoint.h"
+#include "worker/run/checkpoint.h"
 
 namespace scouter {
 

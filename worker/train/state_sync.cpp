@@ -2,7 +2,7 @@
 
 #include <map>
 
-#include "worker/train/optimizer_state.h"
+#include "worker/run/optimizer_state.h"
 
 namespace scouter {
 namespace {

@@ -7,7 +7,7 @@
 #include "common/format.h"
 #include "common/log.h"
 #include "worker/model/precision.h"
-#include "worker/train/tensor_batch.h"
+#include "worker/run/tensor_batch.h"
 
 namespace scouter {
 namespace {

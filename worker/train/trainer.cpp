@@ -1,6 +1,5 @@
 #include "worker/train/trainer.h"
 
-#include <sched.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -21,8 +20,9 @@
 #include "common/version.h"
 #include "worker/dist/distributed.h"
 #include "worker/model/scouter_model.h"
-#include "worker/train/checkpoint.h"
-#include "worker/train/data.h"
+#include "worker/run/checkpoint.h"
+#include "worker/run/data.h"
+#include "worker/run/device.h"
 #include "worker/train/evaluate.h"
 #include "worker/train/pretrained.h"
 #include "worker/train/run_collectives.h"
@@ -31,30 +31,6 @@
 #include "worker/train/step_runner.h"
 
 namespace scouter {
-
-int64_t resolve_threads(int64_t requested) {
-  if (requested > 0) return requested;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
-  return 1;
-}
-
-int64_t configure_threads(int64_t requested) {
-  int64_t n = resolve_threads(requested);
-  at::set_num_threads(static_cast<int>(n));
-  return n;
-}
-
-torch::Device pick_device(const Config& cfg, const Topology& topo) {
-  if (cfg.device == "cpu") return torch::kCPU;
-  if (!torch::cuda::is_available())
-    throw UserError("device = \"cuda\" but this LibTorch has no CUDA (or no GPU is visible)",
-                    "use device = \"cpu\", or build against a CUDA LibTorch (README)");
-  // One GPU per rank of a node: the local rank's.
-  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(
-                                         topo.local_rank % static_cast<int>(torch::cuda::device_count())));
-}
 
 namespace {
 

@@ -13,7 +13,7 @@
 //                        before it changes anything
 //   config.toml          resolved config
 //   metrics.jsonl        one record per epoch
-//   checkpoints/         epoch-NNNN.h5 (worker/train/checkpoint.h)
+//   checkpoints/         epoch-NNNN.h5 (worker/run/checkpoint.h)
 //   summary.json         written last: final and best accuracy, area, speed, time
 //   vis/                 pictures (worker/explain/vis.h)
 #pragma once
@@ -50,12 +50,5 @@ using FinishHook = std::function<void(ScouterModel&)>;
 
 TrainResult train_run(const Config& cfg, const Origins& origins = {}, const FinishHook& on_finish = {},
                       const StartHook& on_start = {});
-
-// Intra-op threads to use: `requested`, or the cores this process may run on when 0.
-int64_t resolve_threads(int64_t requested);
-// Sets LibTorch's intra-op threads (the VM default is 1) and returns the count.
-int64_t configure_threads(int64_t requested);
-// cfg.device as a torch device: CPU, or the local rank's GPU (UserError without CUDA).
-torch::Device pick_device(const Config& cfg, const Topology& topo);
 
 }  // namespace scouter

@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "worker/dist/flat_params.h"
-#include "worker/train/optimizer_state.h"
+#include "worker/run/optimizer_state.h"
 
 namespace scouter {
 namespace {

@@ -12,7 +12,7 @@
 #include "common/files.h"
 #include "common/h5.h"
 #include "test_util.h"
-#include "worker/train/checkpoint.h"
+#include "worker/run/checkpoint.h"
 #include "worker/fixture_tensors.h"
 
 namespace scouter {

@@ -17,7 +17,7 @@
 #include "common/run_lock.h"
 #include "test_util.h"
 #include "worker/toy_data.h"
-#include "worker/train/checkpoint.h"
+#include "worker/run/checkpoint.h"
 #include "worker/train/trainer.h"
 
 namespace scouter {

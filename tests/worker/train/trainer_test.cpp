@@ -10,7 +10,7 @@
 #include "common/metrics_log.h"
 #include "test_util.h"
 #include "worker/model/backbone.h"
-#include "worker/train/checkpoint.h"
+#include "worker/run/checkpoint.h"
 #include "worker/fixture_tensors.h"
 #include "worker/toy_data.h"
 

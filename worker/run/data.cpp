@@ -1,4 +1,4 @@
-#include "worker/train/data.h"
+#include "worker/run/data.h"
 
 #include "common/error.h"
 #include "common/log.h"
@@ -15,6 +15,17 @@ std::vector<int64_t> samples_of_first_classes(const ShardSet& shards, int64_t nu
 }
 
 namespace {
+
+// num_classes must fit the shards (UserError); another dataset than the config names is told.
+void check_against_config(const ShardMeta& meta, const Config& cfg) {
+  if (cfg.num_classes > meta.num_classes)
+    throw UserError(str_format("num_classes = {} but dataset '{}' in {} has {} classes",
+                               cfg.num_classes, meta.dataset, cfg.dataset_dir, meta.num_classes),
+                    str_format("valid: 2..{}", meta.num_classes));
+  if (meta.dataset != cfg.dataset)
+    log::warn("config says dataset = {} but the shards in {} hold {}", cfg.dataset,
+              cfg.dataset_dir, meta.dataset);
+}
 
 std::unique_ptr<BatchLoader> eval_loader(const std::shared_ptr<ShardSet>& shards, const Config& cfg,
                                          const std::string& split, int rank, int world, bool raw) {
@@ -43,11 +54,7 @@ std::unique_ptr<BatchLoader> eval_loader(const std::shared_ptr<ShardSet>& shards
 std::unique_ptr<BatchLoader> open_eval_loader(const Config& cfg, const std::string& split, int rank,
                                               int world, std::shared_ptr<ShardSet>* shards, bool raw) {
   *shards = ShardSet::open(cfg.dataset_dir, split);
-  const ShardMeta& meta = (*shards)->meta();
-  if (cfg.num_classes > meta.num_classes)
-    throw UserError(str_format("num_classes = {} but dataset '{}' in {} has {} classes",
-                               cfg.num_classes, meta.dataset, cfg.dataset_dir, meta.num_classes),
-                    str_format("valid: 2..{}", meta.num_classes));
+  check_against_config((*shards)->meta(), cfg);
   return eval_loader(*shards, cfg, split, rank, world, raw);
 }
 
@@ -55,13 +62,7 @@ RunData open_run_data(const Config& cfg, bool with_train, int rank, int world, b
   RunData d;
   d.val = ShardSet::open(cfg.dataset_dir, "val");
   const ShardMeta& meta = d.val->meta();
-  if (cfg.num_classes > meta.num_classes)
-    throw UserError(str_format("num_classes = {} but dataset '{}' in {} has {} classes",
-                               cfg.num_classes, meta.dataset, cfg.dataset_dir, meta.num_classes),
-                    str_format("valid: 2..{}", meta.num_classes));
-  if (meta.dataset != cfg.dataset)
-    log::warn("config says dataset = {} but the shards in {} hold {}", cfg.dataset,
-              cfg.dataset_dir, meta.dataset);
+  check_against_config(meta, cfg);
   d.in_chans = meta.channels;
 
   d.val_loader = eval_loader(d.val, cfg, "val", rank, world, raw);

@@ -1,4 +1,4 @@
-#include "worker/train/tensor_batch.h"
+#include "worker/run/tensor_batch.h"
 
 namespace scouter {
 namespace {

@@ -1,4 +1,4 @@
-#include "worker/train/checkpoint.h"
+#include "worker/run/checkpoint.h"
 
 #include <gtest/gtest.h>
 

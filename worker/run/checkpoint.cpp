@@ -1,4 +1,4 @@
-#include "worker/train/checkpoint.h"
+#include "worker/run/checkpoint.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <unistd.h>
@@ -12,14 +12,13 @@
 #include <regex>
 #include <tuple>
 
-#include "common/env_paths.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "common/h5.h"
 #include "common/log.h"
 #include "common/text.h"
 #include "common/version.h"
-#include "worker/train/optimizer_state.h"
+#include "worker/run/optimizer_state.h"
 
 namespace fs = std::filesystem;
 
@@ -517,7 +516,7 @@ std::string latest_verified_checkpoint(const std::string& output_dir) {
     std::string why = verify_checkpoint(*it);
     if (why.empty()) {
       if (it != all.rbegin())
-        log::warn("resuming from {}, the newest checkpoint that verifies", *it);
+        log::warn("using {}, the newest checkpoint that verifies", *it);
       return *it;
     }
     log::warn("checkpoint {} is not usable, falling back to an older one: {}", *it, why);
@@ -545,61 +544,6 @@ void prune_checkpoints(const std::string& output_dir, int64_t keep) {
     if (::unlink((complete[i] + ".done").c_str()) != 0 || ::unlink(complete[i].c_str()) != 0)
       log::warn("could not delete old checkpoint {}: {}", complete[i], os_reason(errno));
   }
-}
-
-void refuse_input_changes(const Config& trained_cfg, const Config& cfg, const Origins& origins,
-                          int64_t stored_size, const std::string& command) {
-  // Not model keys (the weights fit any value), but the model would see other inputs, or its
-  // logits would be read with the other sign, than in training: the numbers would be silently
-  // about another model.
-  for (const char* key : {"dataset", "loss_status"}) {
-    auto it = origins.find(key);
-    if (it == origins.end()) continue;
-    std::string trained = get_value_literal(trained_cfg, key);
-    std::string asked = get_value_literal(cfg, key);
-    if (asked != trained)
-      throw UserError(
-          str_format("{} {}: the run was trained with {} = {}", it->second, asked, key, trained),
-          command + " measures the model as it was trained; leave --" + std::string(key) + " out");
-  }
-  auto it = origins.find("img_size");
-  if (it == origins.end()) return;
-  // As input sizes: 0 is the stored size.
-  const int64_t trained = trained_cfg.img_size > 0 ? trained_cfg.img_size : stored_size;
-  const int64_t asked = cfg.img_size > 0 ? cfg.img_size : stored_size;
-  if (asked != trained)
-    throw UserError(
-        str_format("{} {}: the run was trained at img_size = {}{}", it->second, cfg.img_size,
-                   trained_cfg.img_size,
-                   trained_cfg.img_size > 0 ? std::string()
-                                            : str_format(" (the stored size, {} px)", trained)),
-        str_format("{} feeds the model inputs of the trained size ({} px); leave --img_size out",
-                   command, trained));
-}
-
-
-Config trained_run_config(const std::string& ckpt, const CheckpointInfo& info,
-                          const std::string& run_dir, const Config& request,
-                          const Origins& origins, const std::string& command) {
-  Config cfg;
-  Origins where_set;
-  apply_toml_text(cfg, info.config_toml, ckpt + " (stored config)", &where_set);
-  for (const auto& [key, where] : origins) {
-    const KeyInfo* k = find_key(key);
-    if (k && k->architecture)
-      throw UserError(str_format("{}: '{}' is fixed by the trained run", where, key),
-                      command + " uses the run's own model settings; leave it out");
-    copy_key(cfg, request, key);
-    where_set[key] = where;
-  }
-  // Here, where this command runs. The run folder is given, not expanded; stage_dir is for
-  // training only (left as written: a login node need not have the job's $TMPDIR).
-  expand_env_paths(cfg, where_set, {"dataset_dir"});
-  cfg.output_dir = run_dir;
-  cfg.use_pre = false;
-  cfg.pre_checkpoint.clear();
-  cfg.pretrained.clear();
-  return cfg;
 }
 
 }  // namespace scouter

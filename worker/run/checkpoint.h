@@ -112,21 +112,6 @@ std::string verify_checkpoint(const std::string& path);
 // "" if none.
 std::string latest_verified_checkpoint(const std::string& output_dir);
 
-// For commands on a trained run (vis, explain): the config stored in checkpoint `ckpt`, with the
-// keys the command line set (`origins`) taken from `request`; architecture keys are refused
-// (UserError naming `command`). output_dir becomes run_dir; use_pre, pre_checkpoint and
-// pretrained are cleared (the weights come from the checkpoint); dataset_dir is expanded here
-// (common/env_paths.h).
-Config trained_run_config(const std::string& ckpt, const CheckpointInfo& info,
-                          const std::string& run_dir, const Config& request,
-                          const Origins& origins, const std::string& command);
-// For commands on a trained run (explain, evaluate): UserError when the command line changes
-// what the model sees or how its logits are read, compared with training (`trained_cfg`):
-// img_size as an input size (0 is the shards' stored size, `stored_size`), dataset,
-// loss_status. Model keys are refused earlier, by trained_run_config.
-void refuse_input_changes(const Config& trained_cfg, const Config& cfg, const Origins& origins,
-                          int64_t stored_size, const std::string& command);
-
 // Deletes all but the newest `keep` complete checkpoints, never the newest one that verifies.
 void prune_checkpoints(const std::string& output_dir, int64_t keep);
 
