@@ -27,12 +27,12 @@ struct KeyDef {
 const std::vector<KeyDef>& defs() {
   using K = KeyType;
   static const std::vector<KeyDef> d = {
-      {{"dataset", K::kString, "data", "dataset name: MNIST, FashionMNIST, CUB200, ConText, ImageNet", false}, &Config::dataset},
+      {{"dataset", K::kString, "data", "dataset name", false}, &Config::dataset},
       {{"dataset_dir", K::kString, "data", "folder holding the HDF5 shards written by `scouter prep` (may name environment variables: $VAR, ${VAR}, ${VAR:-default})", false}, &Config::dataset_dir},
       {{"num_classes", K::kInt, "data", "classes used (the first num_classes of the dataset)", true}, &Config::num_classes},
       {{"img_size", K::kInt, "data", "square input size in pixels, bilinear resize; 0 keeps the stored size", false}, &Config::img_size},
       {{"aug", K::kBool, "data", "random affine jitter (and flips where the dataset allows them) on training images", false}, &Config::aug},
-      {{"model", K::kString, "model", "backbone: resnet18, resnet50, resnest26d, resnest50d (timm's), smallcnn", true}, &Config::model},
+      {{"model", K::kString, "model", "backbone", true}, &Config::model},
       {{"use_slot", K::kBool, "model", "true: SCOUTER (xSlot head); false: FC baseline", true}, &Config::use_slot},
       {{"use_pre", K::kBool, "model", "initialise the backbone from the FC baseline's checkpoint (pre_checkpoint, or the one FC run beside output_dir)", false}, &Config::use_pre},
       {{"pre_checkpoint", K::kString, "model", "FC baseline checkpoint (.h5) or run folder used by use_pre; empty: the sibling folder of output_dir holding the FC run of the same dataset, model and num_classes", false}, &Config::pre_checkpoint},
@@ -302,29 +302,20 @@ void apply_override(Config& cfg, const std::string& key, const std::string& valu
   set_origin(origins, key, where);
 }
 
-const std::vector<std::string>& known_datasets() {
-  static const std::vector<std::string> v = {"MNIST", "FashionMNIST", "CUB200", "ConText",
-                                             "ImageNet"};
-  return v;
+std::string origin_of(const Origins& origins, const std::string& key) {
+  auto it = origins.find(key);
+  return it == origins.end() ? std::string("default") : it->second;
 }
 
-const std::vector<std::string>& known_models() {
-  static const std::vector<std::string> v = {"resnet18", "resnet50", "resnest26d", "resnest50d",
-                                             "smallcnn"};
-  return v;
-}
-
-Normalization default_normalization(const std::string& dataset) {
-  if (dataset == "MNIST") return {{0.1307}, {0.3081}};
-  if (dataset == "FashionMNIST") return {{0.2860}, {0.3530}};
-  return {{0.485, 0.456, 0.406}, {0.229, 0.224, 0.225}};
+UserError invalid_value_error(const Config& cfg, const Origins& origins, const std::string& key,
+                              const std::string& valid) {
+  return UserError(fmt::format("{}: invalid value {} for key '{}'", origin_of(origins, key),
+                               get_value_literal(cfg, key), key),
+                   "valid: " + valid);
 }
 
 void validate(const Config& c, const Origins& origins) {
-  auto where = [&](const std::string& key) {
-    auto it = origins.find(key);
-    return it == origins.end() ? std::string("default") : it->second;
-  };
+  auto where = [&](const std::string& key) { return origin_of(origins, key); };
   auto fail = [&](const std::string& key, const std::string& value, const std::string& valid) {
     throw UserError(fmt::format("{}: invalid value {} for key '{}'", where(key), value, key),
                     "valid: " + valid);
@@ -338,12 +329,8 @@ void validate(const Config& c, const Origins& origins) {
     if (v < lo) fail(key, lit(key), fmt::format("an integer >= {}", lo));
   };
 
-  one_of("dataset", c.dataset, known_datasets());
-  one_of("model", c.model, known_models());
+  // dataset and model name rows of other layers' tables: those layers check them (ConfigCheck).
   one_of("stem", c.stem, {"auto", "published"});
-  if (c.stem == "published" && (c.model == "smallcnn" || (c.dataset != "MNIST" && c.dataset != "FashionMNIST")))
-    throw UserError(fmt::format("{}: stem = \"published\" is the published MNIST stem of the ResNet family", where("stem")),
-                    "use it with dataset MNIST or FashionMNIST and a resnet/resnest model, or stem = \"auto\"");
   one_of("log_level", c.log_level, {"trace", "debug", "info", "warn", "error"});
   one_of("lock", c.lock, {"auto", "flock", "file", "none"});
   if (c.dataset_dir.empty()) fail("dataset_dir", "\"\"", "a folder of shards");

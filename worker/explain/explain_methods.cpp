@@ -6,6 +6,7 @@
 #include "common/format.h"
 #include "common/text.h"
 #include "worker/explain/explain_maps.h"
+#include "worker/model/backbone_spec.h"
 
 namespace scouter {
 namespace {
@@ -29,7 +30,7 @@ TrainedRun find_trained_run(const std::string& run_dir, const Config& request,
   run.info = read_checkpoint_info(run.ckpt);
   apply_toml_text(run.trained, run.info.config_toml, run.ckpt + " (stored config)");
   run.cfg = trained_run_config(run.ckpt, run.info, run_dir, request, origins, "explain");
-  validate(run.cfg, origins);
+  validate_run_config(run.cfg, origins);
   return run;
 }
 

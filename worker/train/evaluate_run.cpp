@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/text.h"
 #include "worker/dist/distributed.h"
+#include "worker/model/backbone_spec.h"
 #include "worker/train/checkpoint.h"
 #include "worker/train/data.h"
 #include "worker/train/run_collectives.h"
@@ -107,7 +108,7 @@ EvaluateReport evaluate_run(const std::string& run_dir, const std::string& split
                     "train the run first, or import a published checkpoint (scouter import)");
   CheckpointInfo info = read_checkpoint_info(ckpt);
   Config cfg = trained_run_config(ckpt, info, run_dir, request, origins, "evaluate");
-  validate(cfg, origins);
+  validate_run_config(cfg, origins);
 
   Distributed dist(cfg);
   configure_threads(cfg.threads);
