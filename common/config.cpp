@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "common/key_doc.h"
 #include "common/text.h"
 
 namespace scouter {
@@ -162,7 +163,7 @@ void apply_toml_value(Config& cfg, const std::string& key, const toml::node& nod
   auto wrong = [&](const char* got) {
     return UserError(fmt::format("{}: key '{}' must be {}, got {}", where, key,
                                  type_name(def->info.type), got),
-                     fmt::format("{}: {}", key, def->info.doc));
+                     fmt::format("{}: {}", key, key_doc(def->info)));
   };
   const char* got = node.is_string()    ? "a string"
                     : node.is_integer() ? "an integer"
@@ -188,6 +189,22 @@ void apply_toml_value(Config& cfg, const std::string& key, const toml::node& nod
       },
       def->member);
   set_origin(origins, key, where);
+}
+
+namespace {
+std::map<std::string, std::function<std::string()>>& key_values() {
+  static std::map<std::string, std::function<std::string()>> m;
+  return m;
+}
+}  // namespace
+
+void describe_key_values(const std::string& key, std::function<std::string()> values) {
+  key_values()[key] = std::move(values);
+}
+
+std::string key_doc(const KeyInfo& key) {
+  auto it = key_values().find(key.name);
+  return it == key_values().end() ? key.doc : key.doc + ": " + it->second();
 }
 
 const std::vector<KeyInfo>& config_keys() {
@@ -272,7 +289,7 @@ void apply_override(Config& cfg, const std::string& key, const std::string& valu
   const KeyDef* def = find_def(key);
   if (!def) throw unknown_key_error("command line", key);
   auto wrong = [&]() {
-    std::string hint = fmt::format("{}: {}", key, def->info.doc);
+    std::string hint = fmt::format("{}: {}", key, key_doc(def->info));
     if (value.find(',') != std::string::npos)
       hint = "comma lists expand to several runs only in sweep files (`scouter sweep`)";
     return UserError(fmt::format("command line: --{} must be {}, got '{}'", key,
@@ -398,10 +415,10 @@ std::string to_toml(const Config& cfg) {
     if (it != cfg.as_written.end())
       out << fmt::format("{} = {}  # {} on {} (each rank expands it where it runs); {}\n",
                          d.info.name, quote(it->second), get_value_literal(cfg, d.info.name),
-                         cfg.expanded_on, d.info.doc);
+                         cfg.expanded_on, key_doc(d.info));
     else
       out << fmt::format("{} = {}  # {}\n", d.info.name, get_value_literal(cfg, d.info.name),
-                         d.info.doc);
+                         key_doc(d.info));
   }
   return out.str();
 }

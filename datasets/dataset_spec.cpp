@@ -4,6 +4,7 @@
 #include <iterator>
 
 #include "common/error.h"
+#include "common/key_doc.h"
 #include "common/text.h"
 
 namespace scouter {
@@ -41,18 +42,18 @@ DatasetSpec image_dataset(const std::string& name, const std::string& dir, Image
 
 // The project's rows, in the order the key's description and `scouter keys` list them.
 std::deque<DatasetSpec> project_table() {
-  DatasetSpec fashion = idx_dataset(
-      "FashionMNIST", "data/fashion-mnist",
-      {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-       "Ankle boot"});
+  DatasetSpec fashion = idx_dataset("FashionMNIST", "data/fashion-mnist",
+                                    {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"});
   fashion.default_src = "/usr/share/datasets/fashion-mnist";
   fashion.source_hint =
-      "`apt-get install dataset-fashion-mnist` puts the files in /usr/share/datasets/fashion-mnist/";
+      "`apt-get install dataset-fashion-mnist` puts the files in "
+      "/usr/share/datasets/fashion-mnist/";
   return {
       idx_dataset("MNIST", "data/mnist", {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}),
       fashion,
-      image_dataset("CUB200", "data/cub200", list_cub200),      // cub_layout.cpp
-      image_dataset("ConText", "data/context", list_context),   // image_layouts.cpp
+      image_dataset("CUB200", "data/cub200", list_cub200),        // cub_layout.cpp
+      image_dataset("ConText", "data/context", list_context),     // image_layouts.cpp
       image_dataset("ImageNet", "data/imagenet", list_imagenet),  // imagenet_layout.cpp
   };
 }
@@ -61,6 +62,10 @@ std::deque<DatasetSpec>& table() {
   static std::deque<DatasetSpec> rows = project_table();
   return rows;
 }
+
+// The `dataset` key's description lists the rows (common/config.h describe_key_values).
+[[maybe_unused]] const bool kDescribed =
+    (describe_key_values("dataset", [] { return join(dataset_names(), ", "); }), true);
 
 }  // namespace
 
@@ -80,7 +85,8 @@ const DatasetSpec* find_dataset(const std::string& name) {
 
 const DatasetSpec& dataset_spec(const std::string& name, const std::string& where) {
   if (const DatasetSpec* d = find_dataset(name)) return *d;
-  throw UserError(where + ": unknown dataset '" + name + "'", "valid: " + join(dataset_names(), ", "));
+  throw UserError(where + ": unknown dataset '" + name + "'",
+                  "valid: " + join(dataset_names(), ", "));
 }
 
 void register_dataset(DatasetSpec spec) {

@@ -9,6 +9,7 @@
 #include "common/env_paths.h"
 #include "common/error.h"
 #include "common/files.h"
+#include "common/key_doc.h"
 #include "common/log.h"
 #include "common/mpi_env.h"
 #include "common/stop_signal.h"
@@ -435,14 +436,6 @@ int cmd_bench(const ParsedArgs& args) {
   auto results = run_bench(opt);
   if (!opt.scaling || MpiEnv::get().topology().rank == 0) std::fputs(bench_table(results).c_str(), stdout);
   return kExitOk;
-}
-
-// A key's description; the names `dataset` and `model` take come from their tables (common/
-// describes the keys without them: it knows neither table).
-std::string key_doc(const KeyInfo& k) {
-  if (k.name == "dataset") return k.doc + ": " + join(dataset_names(), ", ");
-  if (k.name == "model") return k.doc + ": " + backbone_list();
-  return k.doc;
 }
 
 int cmd_keys(const ParsedArgs& args) {

@@ -12,8 +12,8 @@
 #include "common/files.h"
 #include "common/text.h"
 #include "datasets/idx_prep.h"
-#include "datasets/layout_fixture.h"
 #include "datasets/layout_files.h"
+#include "datasets/layout_fixture.h"
 #include "datasets/shard_reader.h"
 #include "test_util.h"
 
@@ -26,8 +26,7 @@ ImageListing list_folders(const std::string& src, const LayoutOptions& opt) {
   ImageListing L;
   L.root = src;
   for (const auto& cls : list_folder(src, true, "a test class folder")) {
-    if (opt.num_classes > 0 && static_cast<int64_t>(L.class_names.size()) == opt.num_classes)
-      break;
+    if (opt.num_classes > 0 && static_cast<int64_t>(L.class_names.size()) == opt.num_classes) break;
     const auto label = static_cast<int64_t>(L.class_names.size());
     L.class_names.push_back(cls);
     std::vector<std::string> files = list_folder(src + "/" + cls, false, "a test class folder");

@@ -38,7 +38,8 @@ class TinyNetImpl : public BackboneImpl {
   TinyNetImpl(int64_t in_chans, int64_t num_classes) {
     entry_ = register_module("entry", conv_nobias(in_chans, 8, 3, 1, 1));
     entry_bn_ = register_module("entry_bn", nn::BatchNorm2d(8));
-    blocks_ = {register_module("block_a", stage(8, 8, 2)), register_module("block_b", stage(8, 16, 1)),
+    blocks_ = {register_module("block_a", stage(8, 8, 2)),
+               register_module("block_b", stage(8, 16, 1)),
                register_module("block_c", stage(16, 16, 2))};
     init_head(16, num_classes);
   }
@@ -99,10 +100,13 @@ void write_quadrant_files(const std::string& dir, uint32_t n) {
     state = state * 6364136223846793005ull + 1442695040888963407ull;
     return static_cast<uint32_t>((state >> 33) % below);
   };
-  for (const auto& [prefix, count] : {std::pair<std::string, uint32_t>{"train", n}, {"t10k", n / 4}}) {
-    std::string images = be32(0x803) + be32(count) + be32(28) + be32(28), labels = be32(0x801) + be32(count);
+  for (const auto& [prefix, count] :
+       {std::pair<std::string, uint32_t>{"train", n}, {"t10k", n / 4}}) {
+    std::string images = be32(0x803) + be32(count) + be32(28) + be32(28),
+                labels = be32(0x801) + be32(count);
     for (uint32_t i = 0; i < count; ++i) {
-      const uint32_t label = i % 4, y0 = (label / 2) * 14 + next(5), x0 = (label % 2) * 14 + next(5);
+      const uint32_t label = i % 4, y0 = (label / 2) * 14 + next(5),
+                     x0 = (label % 2) * 14 + next(5);
       std::string img(28 * 28, '\0');
       for (auto& px : img) px = static_cast<char>(next(30));
       for (uint32_t y = y0; y < y0 + 10; ++y)
@@ -200,11 +204,14 @@ TEST_F(RegisteredExtensions, TrainsThenExportsAndImports) {
   EXPECT_NE(w.at("backbone.block_c.0.weight"), values(rgb_->at("block_c.0.weight")));
 
   const std::string file = export_model(c.output_dir, "safetensors", out_.file("tiny.safetensors"));
-  ImportResult imported = import_model(
-      file,
-      {{"dataset", "Quadrants"}, {"model", "tinynet"}, {"num_classes", "4"}, {"use_slot", "true"},
-       {"loss_status", "1"}, {"output_dir", out_.file("imported")}},
-      "scouter import (test)");
+  ImportResult imported = import_model(file,
+                                       {{"dataset", "Quadrants"},
+                                        {"model", "tinynet"},
+                                        {"num_classes", "4"},
+                                        {"use_slot", "true"},
+                                        {"loss_status", "1"},
+                                        {"output_dir", out_.file("imported")}},
+                                       "scouter import (test)");
   EXPECT_EQ(imported.cfg.dataset_dir, "data/quadrants");  // the row's default folder
   EXPECT_EQ(testing::checkpoint_weights(imported.checkpoint), w);
   EXPECT_NE(published_args(imported.cfg).find("--dataset Quadrants"), std::string::npos);

@@ -3,6 +3,7 @@
 
 #include "common/error.h"
 #include "common/format.h"
+#include "common/key_doc.h"
 #include "common/text.h"
 #include "datasets/dataset_spec.h"
 #include "worker/model/resnet.h"
@@ -53,6 +54,10 @@ std::deque<BackboneSpec>& table() {
   static std::deque<BackboneSpec> rows = project_table();
   return rows;
 }
+
+// The `model` key's description lists the rows (common/config.h describe_key_values).
+[[maybe_unused]] const bool kDescribed =
+    (describe_key_values("model", [] { return backbone_list(); }), true);
 
 }  // namespace
 

@@ -23,9 +23,8 @@ class BackboneImpl;
 // Builds the backbone `name` (the row's own name, so one function can build a family) for images
 // of in_chans channels, with timm's classifier `fc` when num_classes > 0, and with the published
 // MNIST stem when published_stem (only asked of rows whose mnist_stem is not kNone).
-using BackboneFactory = std::shared_ptr<BackboneImpl> (*)(const std::string& name,
-                                                          int64_t in_chans, int64_t num_classes,
-                                                          bool published_stem);
+using BackboneFactory = std::shared_ptr<BackboneImpl> (*)(const std::string& name, int64_t in_chans,
+                                                          int64_t num_classes, bool published_stem);
 
 // How a backbone meets the published MNIST stem, one Conv2d(1, 64, 3, stride 2, padding 1) that
 // the published code swaps in for the model's `conv1` (config key `stem`).

@@ -32,8 +32,8 @@ TEST(BackboneSpec, ProjectRowsComeFirstInTheirOrder) {
   std::vector<std::string> names = backbone_names();
   ASSERT_GE(names.size(), project.size());
   EXPECT_EQ(std::vector<std::string>(names.begin(), names.begin() + 5), project);
-  EXPECT_EQ(backbone_list().rfind("resnet18, resnet50, resnest26d, resnest50d (timm's), smallcnn", 0),
-            0u)
+  EXPECT_EQ(
+      backbone_list().rfind("resnet18, resnet50, resnest26d, resnest50d (timm's), smallcnn", 0), 0u)
       << backbone_list();
   EXPECT_NE(find_backbone(Config{}.model), nullptr) << "the config's default model is no row";
   // docs/architecture.md "Adding a backbone" lists them.
@@ -88,7 +88,8 @@ TEST(BackboneSpec, AnUnknownModelIsRefusedWhereItWasSet) {
     validate_run_config(cfg, origins);
     FAIL() << "vgg accepted";
   } catch (const UserError& e) {
-    EXPECT_EQ(std::string(e.what()), dir.file("run.toml") + ":1: invalid value \"vgg\" for key 'model'");
+    EXPECT_EQ(std::string(e.what()),
+              dir.file("run.toml") + ":1: invalid value \"vgg\" for key 'model'");
     EXPECT_EQ(e.hint(), "valid: " + join(backbone_names(), ", "));
   }
   // The dataset is the dataset table's to check, also here.
@@ -125,8 +126,9 @@ TEST(BackboneSpec, ThePublishedStemNeedsARowWithItAndOneChannel) {
       "with a 1-channel dataset (MNIST, FashionMNIST";
   EXPECT_EQ(error("MNIST", "smallcnn").rfind(refused, 0), 0u) << error("MNIST", "smallcnn");
   EXPECT_EQ(error("ImageNet", "resnet18").rfind(refused, 0), 0u);
-  EXPECT_NE(error("ImageNet", "resnet18").find("a model that has it (resnet18, resnet50, "
-                                               "resnest26d, resnest50d"),
+  EXPECT_NE(error("ImageNet", "resnet18")
+                .find("a model that has it (resnet18, resnet50, "
+                      "resnest26d, resnest50d"),
             std::string::npos);
 }
 
