@@ -391,10 +391,12 @@ int cmd_prep(const ParsedArgs& args) {
   if (args.positional.size() != 1)
     throw UserError("command line: prep needs one dataset name",
                     "e.g. scouter prep FashionMNIST --out data/fashion-mnist");
-  const DatasetSpec& spec = dataset_spec(args.positional[0], "command line");
-  if (spec.kind == DatasetKind::kImages) return prep_images(spec, args);
-  const std::string& dataset = spec.name;
+  const DatasetSpec* image = find_dataset(args.positional[0]);
+  if (image && image->kind == DatasetKind::kImages) return prep_images(*image, args);
+  // The IDX options first, as for an unknown name: an unknown option is named before the name.
   auto o = take_options(args, {"src", "out", "shard_size", "overwrite"});
+  const DatasetSpec& spec = dataset_spec(args.positional[0], "command line");
+  const std::string& dataset = spec.name;
   std::string src = o.get("src", spec.default_src);
   if (src.empty())
     throw UserError(str_format("command line: prep {} needs --src DIR (the folder of the four IDX "

@@ -122,6 +122,7 @@ void write_quadrant_files(const std::string& dir, uint32_t n) {
 std::map<std::string, torch::Tensor> tensors_of(nn::Module& m) {
   std::map<std::string, torch::Tensor> out;
   for (const auto& p : m.named_parameters()) out[p.key()] = p.value().detach().clone();
+  for (const auto& b : m.named_buffers()) out[b.key()] = b.value().detach().clone();
   return out;
 }
 

@@ -63,18 +63,23 @@ TEST(BackboneSpec, EveryRowDescribesTheBackboneItBuilds) {
       EXPECT_EQ(stems, 1) << "exactly one stem conv takes the image";
       // The import rule: with 1 channel, "auto" builds the published MNIST stem for kAuto rows
       // and keeps the row's own stem (stem_convs.front()) for kOnRequest rows.
-      if (in_chans == 1 && spec.mnist_stem == MnistStem::kAuto)
+      if (in_chans == 1 && spec.mnist_stem == MnistStem::kAuto) {
         EXPECT_EQ(params[spec.mnist_stem_conv].sizes(), (std::vector<int64_t>{64, 1, 3, 3}));
-      if (in_chans == 1 && spec.mnist_stem == MnistStem::kOnRequest)
+      }
+      if (in_chans == 1 && spec.mnist_stem == MnistStem::kOnRequest) {
         EXPECT_TRUE(params.contains(spec.stem_convs.front()));
+      }
     }
     if (spec.mnist_stem == MnistStem::kNone) continue;
     SCOPED_TRACE(spec.name + " with the published stem");
     auto published = make_backbone(spec.name, 1, 0, /*published_stem=*/true)->named_parameters();
     ASSERT_TRUE(published.contains(spec.mnist_stem_conv));
     EXPECT_EQ(published[spec.mnist_stem_conv].sizes(), (std::vector<int64_t>{64, 1, 3, 3}));
-    for (const auto& conv : spec.stem_convs)
-      if (conv != spec.mnist_stem_conv) EXPECT_FALSE(published.contains(conv)) << conv;
+    for (const auto& conv : spec.stem_convs) {
+      if (conv != spec.mnist_stem_conv) {
+        EXPECT_FALSE(published.contains(conv)) << conv;
+      }
+    }
   }
 }
 
