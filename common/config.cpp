@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "common/key_doc.h"
 #include "common/text.h"
 
 namespace scouter {
@@ -27,12 +28,12 @@ struct KeyDef {
 const std::vector<KeyDef>& defs() {
   using K = KeyType;
   static const std::vector<KeyDef> d = {
-      {{"dataset", K::kString, "data", "dataset name: MNIST, FashionMNIST, CUB200, ConText, ImageNet", false}, &Config::dataset},
+      {{"dataset", K::kString, "data", "dataset name", false}, &Config::dataset},
       {{"dataset_dir", K::kString, "data", "folder holding the HDF5 shards written by `scouter prep` (may name environment variables: $VAR, ${VAR}, ${VAR:-default})", false}, &Config::dataset_dir},
       {{"num_classes", K::kInt, "data", "classes used (the first num_classes of the dataset)", true}, &Config::num_classes},
       {{"img_size", K::kInt, "data", "square input size in pixels, bilinear resize; 0 keeps the stored size", false}, &Config::img_size},
       {{"aug", K::kBool, "data", "random affine jitter (and flips where the dataset allows them) on training images", false}, &Config::aug},
-      {{"model", K::kString, "model", "backbone: resnet18, resnet50, resnest26d, resnest50d (timm's), smallcnn", true}, &Config::model},
+      {{"model", K::kString, "model", "backbone", true}, &Config::model},
       {{"use_slot", K::kBool, "model", "true: SCOUTER (xSlot head); false: FC baseline", true}, &Config::use_slot},
       {{"use_pre", K::kBool, "model", "initialise the backbone from the FC baseline's checkpoint (pre_checkpoint, or the one FC run beside output_dir)", false}, &Config::use_pre},
       {{"pre_checkpoint", K::kString, "model", "FC baseline checkpoint (.h5) or run folder used by use_pre; empty: the sibling folder of output_dir holding the FC run of the same dataset, model and num_classes", false}, &Config::pre_checkpoint},
@@ -162,7 +163,7 @@ void apply_toml_value(Config& cfg, const std::string& key, const toml::node& nod
   auto wrong = [&](const char* got) {
     return UserError(fmt::format("{}: key '{}' must be {}, got {}", where, key,
                                  type_name(def->info.type), got),
-                     fmt::format("{}: {}", key, def->info.doc));
+                     fmt::format("{}: {}", key, key_doc(def->info)));
   };
   const char* got = node.is_string()    ? "a string"
                     : node.is_integer() ? "an integer"
@@ -188,6 +189,22 @@ void apply_toml_value(Config& cfg, const std::string& key, const toml::node& nod
       },
       def->member);
   set_origin(origins, key, where);
+}
+
+namespace {
+std::map<std::string, std::function<std::string()>>& key_values() {
+  static std::map<std::string, std::function<std::string()>> m;
+  return m;
+}
+}  // namespace
+
+void describe_key_values(const std::string& key, std::function<std::string()> values) {
+  key_values()[key] = std::move(values);
+}
+
+std::string key_doc(const KeyInfo& key) {
+  auto it = key_values().find(key.name);
+  return it == key_values().end() ? key.doc : key.doc + ": " + it->second();
 }
 
 const std::vector<KeyInfo>& config_keys() {
@@ -272,7 +289,7 @@ void apply_override(Config& cfg, const std::string& key, const std::string& valu
   const KeyDef* def = find_def(key);
   if (!def) throw unknown_key_error("command line", key);
   auto wrong = [&]() {
-    std::string hint = fmt::format("{}: {}", key, def->info.doc);
+    std::string hint = fmt::format("{}: {}", key, key_doc(def->info));
     if (value.find(',') != std::string::npos)
       hint = "comma lists expand to several runs only in sweep files (`scouter sweep`)";
     return UserError(fmt::format("command line: --{} must be {}, got '{}'", key,
@@ -302,29 +319,20 @@ void apply_override(Config& cfg, const std::string& key, const std::string& valu
   set_origin(origins, key, where);
 }
 
-const std::vector<std::string>& known_datasets() {
-  static const std::vector<std::string> v = {"MNIST", "FashionMNIST", "CUB200", "ConText",
-                                             "ImageNet"};
-  return v;
+std::string origin_of(const Origins& origins, const std::string& key) {
+  auto it = origins.find(key);
+  return it == origins.end() ? std::string("default") : it->second;
 }
 
-const std::vector<std::string>& known_models() {
-  static const std::vector<std::string> v = {"resnet18", "resnet50", "resnest26d", "resnest50d",
-                                             "smallcnn"};
-  return v;
-}
-
-Normalization default_normalization(const std::string& dataset) {
-  if (dataset == "MNIST") return {{0.1307}, {0.3081}};
-  if (dataset == "FashionMNIST") return {{0.2860}, {0.3530}};
-  return {{0.485, 0.456, 0.406}, {0.229, 0.224, 0.225}};
+UserError invalid_value_error(const Config& cfg, const Origins& origins, const std::string& key,
+                              const std::string& valid) {
+  return UserError(fmt::format("{}: invalid value {} for key '{}'", origin_of(origins, key),
+                               get_value_literal(cfg, key), key),
+                   "valid: " + valid);
 }
 
 void validate(const Config& c, const Origins& origins) {
-  auto where = [&](const std::string& key) {
-    auto it = origins.find(key);
-    return it == origins.end() ? std::string("default") : it->second;
-  };
+  auto where = [&](const std::string& key) { return origin_of(origins, key); };
   auto fail = [&](const std::string& key, const std::string& value, const std::string& valid) {
     throw UserError(fmt::format("{}: invalid value {} for key '{}'", where(key), value, key),
                     "valid: " + valid);
@@ -338,12 +346,8 @@ void validate(const Config& c, const Origins& origins) {
     if (v < lo) fail(key, lit(key), fmt::format("an integer >= {}", lo));
   };
 
-  one_of("dataset", c.dataset, known_datasets());
-  one_of("model", c.model, known_models());
+  // dataset and model name rows of other layers' tables: those layers check them (ConfigCheck).
   one_of("stem", c.stem, {"auto", "published"});
-  if (c.stem == "published" && (c.model == "smallcnn" || (c.dataset != "MNIST" && c.dataset != "FashionMNIST")))
-    throw UserError(fmt::format("{}: stem = \"published\" is the published MNIST stem of the ResNet family", where("stem")),
-                    "use it with dataset MNIST or FashionMNIST and a resnet/resnest model, or stem = \"auto\"");
   one_of("log_level", c.log_level, {"trace", "debug", "info", "warn", "error"});
   one_of("lock", c.lock, {"auto", "flock", "file", "none"});
   if (c.dataset_dir.empty()) fail("dataset_dir", "\"\"", "a folder of shards");
@@ -411,10 +415,10 @@ std::string to_toml(const Config& cfg) {
     if (it != cfg.as_written.end())
       out << fmt::format("{} = {}  # {} on {} (each rank expands it where it runs); {}\n",
                          d.info.name, quote(it->second), get_value_literal(cfg, d.info.name),
-                         cfg.expanded_on, d.info.doc);
+                         cfg.expanded_on, key_doc(d.info));
     else
       out << fmt::format("{} = {}  # {}\n", d.info.name, get_value_literal(cfg, d.info.name),
-                         d.info.doc);
+                         key_doc(d.info));
   }
   return out.str();
 }

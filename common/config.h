@@ -12,6 +12,8 @@
 
 namespace scouter {
 
+class UserError;
+
 struct Config {
   // Data
   std::string dataset = "MNIST";
@@ -116,7 +118,8 @@ void apply_override(Config& cfg, const std::string& key, const std::string& valu
 // Copies one key's value from src to dst.
 void copy_key(Config& dst, const Config& src, const std::string& key);
 
-// Checks every range and cross-key rule; throws UserError naming the key and its origin.
+// Checks every type, range and cross-key rule common can know; throws UserError naming the key and
+// its origin. Names owned by other layers (dataset, model) are checked there: ConfigCheck below.
 void validate(const Config& cfg, const Origins& origins = {});
 
 // The resolved config as TOML (every key, grouped, with a comment per key). A key expanded from
@@ -128,14 +131,17 @@ std::string to_table(const Config& cfg);
 // signatures differ cannot share weights.
 std::string model_signature(const Config& cfg);
 
-// Names accepted for `dataset` and `model`.
-const std::vector<std::string>& known_datasets();
-const std::vector<std::string>& known_models();
+// Where `key` got its value: origins' entry ("run.toml:12", "--lr"), or "default".
+std::string origin_of(const Origins& origins, const std::string& key);
 
-// Default normalisation of a dataset (docs/model.md, "Published settings"); shards store their own.
-struct Normalization {
-  std::vector<double> mean, std;
-};
-Normalization default_normalization(const std::string& dataset);
+// validate's one-line error for a value outside the valid ones: "<origin>: invalid value <value>
+// for key '<key>'", hint "valid: <valid>". For the checks of the layers that own a key's names.
+UserError invalid_value_error(const Config& cfg, const Origins& origins, const std::string& key,
+                              const std::string& valid);
+
+// A check that a layer above common adds after validate: the names of `dataset` and `model` are
+// checked by the layers that own those tables (datasets/dataset_spec.h, worker/model/
+// backbone_spec.h), since common depends on neither.
+using ConfigCheck = std::function<void(const Config&, const Origins&)>;
 
 }  // namespace scouter

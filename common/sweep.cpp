@@ -105,7 +105,7 @@ const SweepRun* Sweep::find(const std::string& name) const {
 }
 
 Sweep load_sweep(const std::string& path, const std::string& dir_override,
-                 const NodeCores& node_cores) {
+                 const NodeCores& node_cores, const ConfigCheck& check) {
   std::string text;
   try {
     text = read_text_file(path);
@@ -268,6 +268,7 @@ Sweep load_sweep(const std::string& path, const std::string& dir_override,
                           "add pre_run = \"<name of the FC run>\"");
         }
         validate(r.config, origins);
+        if (check) check(r.config, origins);
         r.node_cores = node_cores ? node_cores(r.resources.partition, s.where) : 0;
         check_resources(r.resources, r.config, s.where, r.node_cores);
         if (sweep.find(r.name))

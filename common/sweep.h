@@ -40,8 +40,10 @@ struct Sweep {
 // and resources that cannot be met (node_cores: the node size of a run's partition to check
 // against; none, or 0 from it, skips that check). The file's [sweep] dir may name environment
 // variables (common/env_paths.h), expanded here; dir_override replaces it when not empty.
+// check: the higher layers' checks of each run's config after validate (the names of datasets
+// and models; the launcher passes them), with the same origins.
 Sweep load_sweep(const std::string& path, const std::string& dir_override = "",
-                 const NodeCores& node_cores = {});
+                 const NodeCores& node_cores = {}, const ConfigCheck& check = {});
 
 // The --dry-run listing: each run's name, folder, dependencies, resources and the keys that
 // differ from the defaults.

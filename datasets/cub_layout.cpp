@@ -85,7 +85,6 @@ ImageListing list_cub200(const std::string& src, const LayoutOptions& opt) {
   if (!is_folder(src + "/images"))
     throw UserError(fmt::format("CUB200 image folder missing: '{}/images'", src), kLayoutHint);
   ImageListing L;
-  L.dataset = "CUB200";
   L.root = src;
   L.flip_allowed = true;
   L.train_boxes = L.val_boxes = true;

@@ -9,6 +9,8 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "common/text.h"
+#include "datasets/dataset_spec.h"
 #include "datasets/idx_file.h"
 #include "datasets/prep_folder.h"
 #include "datasets/shard_checksum.h"
@@ -18,21 +20,16 @@
 namespace scouter {
 namespace {
 
-constexpr int64_t kIdxClasses = 10;
-
 struct SplitSources {
   std::string split;           // "train" or "val"
   std::string images, labels;  // paths found
 };
 
 std::string source_hint(const std::string& dataset, const std::string& src_dir) {
-  if (dataset == "FashionMNIST")
-    return fmt::format(
-        "`apt-get install dataset-fashion-mnist` puts the files in "
-        "/usr/share/datasets/fashion-mnist/; point the source folder there "
-        "(now '{}')",
-        src_dir);
-  return fmt::format("put the four MNIST IDX files (gzipped or not) into '{}'", src_dir);
+  const DatasetSpec* spec = find_dataset(dataset);
+  if (spec && !spec->source_hint.empty())
+    return fmt::format("{}; point the source folder there (now '{}')", spec->source_hint, src_dir);
+  return fmt::format("put the four {} IDX files (gzipped or not) into '{}'", dataset, src_dir);
 }
 
 std::string find_source(const std::string& dataset, const std::string& src_dir,
@@ -96,7 +93,7 @@ struct IdxSplit {
   std::vector<int64_t> labels;
 };
 
-IdxSplit read_split(const SplitSources& src) {
+IdxSplit read_split(const SplitSources& src, int64_t classes) {
   IdxSplit out;
   out.images = read_idx(src.images, 3);
   IdxArray labels = read_idx(src.labels, 1);
@@ -110,10 +107,10 @@ IdxSplit read_split(const SplitSources& src) {
                     "re-download the file");
   out.labels.reserve(labels.data.size());
   for (size_t i = 0; i < labels.data.size(); ++i) {
-    if (labels.data[i] >= kIdxClasses)
+    if (labels.data[i] >= classes)
       throw UserError(fmt::format("'{}': label {} of sample {} is outside 0..{}", src.labels,
-                                  labels.data[i], i, kIdxClasses - 1),
-                      "IDX datasets have 10 classes; re-download the file");
+                                  labels.data[i], i, classes - 1),
+                      fmt::format("this dataset has {} classes; re-download the file", classes));
     out.labels.push_back(labels.data[i]);
   }
   return out;
@@ -137,12 +134,13 @@ void pixel_stats(const std::vector<uint8_t>& px, double* mean, double* stddev) {
 }  // namespace
 
 std::vector<std::string> idx_class_names(const std::string& dataset) {
-  if (dataset == "MNIST") return {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
-  if (dataset == "FashionMNIST")
-    return {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-            "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+  const DatasetSpec* spec = find_dataset(dataset);
+  if (spec && spec->kind == DatasetKind::kIdx) return spec->class_names;
+  std::vector<std::string> idx;
+  for (const auto& d : dataset_specs())
+    if (d.kind == DatasetKind::kIdx) idx.push_back(d.name);
   throw UserError(fmt::format("dataset '{}' is not an IDX dataset (key `dataset`)", dataset),
-                  "IDX datasets: MNIST, FashionMNIST");
+                  "IDX datasets: " + join(idx, ", "));
 }
 
 PrepResult prep_idx_dataset(const std::string& dataset, const std::string& src_dir,
@@ -169,8 +167,9 @@ PrepResult prep_idx_dataset(const std::string& dataset, const std::string& src_d
     return result;
   }
 
-  IdxSplit train = read_split(splits[0]);
-  IdxSplit val = read_split(splits[1]);
+  const auto classes = static_cast<int64_t>(class_names.size());
+  IdxSplit train = read_split(splits[0], classes);
+  IdxSplit val = read_split(splits[1], classes);
   if (val.images.dims[1] != train.images.dims[1] || val.images.dims[2] != train.images.dims[2])
     throw UserError(fmt::format("'{}' holds {}x{} images but '{}' holds {}x{}", splits[1].images,
                                 val.images.dims[1], val.images.dims[2], splits[0].images,
@@ -184,10 +183,13 @@ PrepResult prep_idx_dataset(const std::string& dataset, const std::string& src_d
   meta.channels = 1;
   meta.height = train.images.dims[1];
   meta.width = train.images.dims[2];
-  meta.num_classes = kIdxClasses;
+  meta.num_classes = classes;
   meta.class_names = class_names;
-  meta.mean = {mean};
-  meta.std = {stddev};
+  // The table's normalisation where it gives one, else the train split's own (MNIST's and
+  // Fashion-MNIST's are the published constants: 0.1307 / 0.3081, 0.2860 / 0.3530).
+  const DatasetSpec& spec = *find_dataset(dataset);
+  meta.mean = spec.mean.empty() ? std::vector<double>{mean} : spec.mean;
+  meta.std = spec.std.empty() ? std::vector<double>{stddev} : spec.std;
   meta.flip_allowed = false;  // a mirrored digit or garment label is not the same picture
 
   for (size_t s = 0; s < splits.size(); ++s) {

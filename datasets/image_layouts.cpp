@@ -26,7 +26,6 @@ ImageListing list_context(const std::string& src, const LayoutOptions& opt) {
       "--src must be the Con-Text image folder (or hold JPEGImages/): files named "
       "<category>_<n>.jpg";
   ImageListing L;
-  L.dataset = "ConText";
   L.flip_allowed = false;
   L.root = src;
   auto images_in = [](const std::string& dir) {

@@ -19,7 +19,7 @@ struct SourceImage {
 };
 
 struct ImageListing {
-  std::string dataset;
+  std::string dataset;  // set by the converter from the dataset table (datasets/dataset_spec.h)
   std::string root;  // the folder image paths are relative to
   std::vector<std::string> class_names;
   std::vector<std::string> class_descriptions;  // readable names where the dataset has them

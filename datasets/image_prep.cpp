@@ -1,6 +1,7 @@
 #include "datasets/image_prep.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
@@ -16,6 +17,7 @@
 #include "common/progress.h"
 #include "common/text.h"
 #include "datasets/batch_loader.h"
+#include "datasets/dataset_spec.h"
 #include "datasets/image_convert.h"
 #include "datasets/image_layouts.h"
 #include "datasets/image_shards.h"
@@ -33,16 +35,20 @@ constexpr size_t kDigestChars = 64;
 constexpr int64_t kHopelessAfter = 200;
 // Bad images each rank names in a warning as it meets them; all are in bad_images.txt.
 constexpr int64_t kWarnBadImages = 20;
-const std::vector<double> kImageNetMean = {0.485, 0.456, 0.406};
-const std::vector<double> kImageNetStd = {0.229, 0.224, 0.225};
-
-ImageListing list_dataset(const std::string& dataset, const ImagePrepOptions& opt) {
-  LayoutOptions lo{opt.num_classes, opt.seed};
-  if (dataset == "ImageNet") return list_imagenet(opt.src, lo);
-  if (dataset == "CUB200") return list_cub200(opt.src, lo);
-  if (dataset == "ConText") return list_context(opt.src, lo);
+const DatasetSpec& image_dataset(const std::string& dataset) {
+  const DatasetSpec* spec = find_dataset(dataset);
+  if (spec && spec->kind == DatasetKind::kImages) return *spec;
+  std::vector<std::string> images;
+  for (const auto& d : dataset_specs())
+    if (d.kind == DatasetKind::kImages) images.push_back(d.name);
   throw UserError(fmt::format("'{}' is not an image dataset", dataset),
-                  "image datasets: ImageNet, CUB200, ConText");
+                  "image datasets: " + join(images, ", "));
+}
+
+ImageListing list_dataset(const DatasetSpec& spec, const ImagePrepOptions& opt) {
+  ImageListing L = spec.list(opt.src, LayoutOptions{opt.num_classes, opt.seed});
+  L.dataset = spec.name;
+  return L;
 }
 
 void check_options(const ImagePrepOptions& o) {
@@ -146,8 +152,9 @@ UserError too_many_bad(int64_t bad, int64_t total, double limit, const std::stri
 }
 
 // Rank 0, once every shard is finished: report, threshold, split-wide attributes, final names.
-int64_t finalize(const ImageListing& L, const std::vector<ShardPlan>& plans,
-                 const ImagePrepOptions& o, ImagePrepResult* r) {
+int64_t finalize(const DatasetSpec& spec, const ImageListing& L,
+                 const std::vector<ShardPlan>& plans, const ImagePrepOptions& o,
+                 ImagePrepResult* r) {
   std::vector<ShardStatus> status;
   std::vector<std::string> bad;
   std::array<double, 3> sum{}, sumsq{};
@@ -198,23 +205,21 @@ int64_t finalize(const ImageListing& L, const std::vector<ShardPlan>& plans,
   }
   spdlog::info(
       "{}: measured train mean {:.4f} {:.4f} {:.4f}, std {:.4f} {:.4f} {:.4f} (stored as "
-      "measured_mean/std; mean/std hold the published ImageNet values)",
+      "measured_mean/std; mean/std hold the dataset table's {} / {})",
       L.dataset, attrs.measured_mean[0], attrs.measured_mean[1], attrs.measured_mean[2],
-      attrs.measured_std[0], attrs.measured_std[1], attrs.measured_std[2]);
+      attrs.measured_std[0], attrs.measured_std[1], attrs.measured_std[2],
+      fmt::join(spec.mean, " "), fmt::join(spec.std, " "));
   return changed;
 }
 
 }  // namespace
 
-bool is_image_dataset(const std::string& dataset) {
-  return dataset == "ImageNet" || dataset == "CUB200" || dataset == "ConText";
-}
-
 ImagePrepResult prep_image_dataset(const std::string& dataset, const ImagePrepOptions& o,
                                    Communicator* comm) {
   check_options(o);
   const int rank = comm ? comm->rank() : 0, world = comm ? comm->size() : 1;
-  ImageListing L = list_dataset(dataset, o);
+  const DatasetSpec& spec = image_dataset(dataset);
+  ImageListing L = list_dataset(spec, o);
   SplitMix64 rng(mix_seed(o.seed, 1));
   for (size_t i = L.train.size(); i > 1; --i) std::swap(L.train[i - 1], L.train[rng.below(i)]);
   std::vector<ShardPlan> plans = make_plans(L, o);
@@ -286,8 +291,8 @@ ImagePrepResult prep_image_dataset(const std::string& dataset, const ImagePrepOp
     meta.height = meta.width = o.img_size;
     meta.num_classes = static_cast<int64_t>(L.class_names.size());
     meta.class_names = L.class_names;
-    meta.mean = kImageNetMean;
-    meta.std = kImageNetStd;
+    meta.mean = spec.mean;
+    meta.std = spec.std;
     meta.flip_allowed = L.flip_allowed;
     convert_shards(
         ConvertSettings{L.root, o.img_size}, jobs, static_cast<int>(o.threads),
@@ -330,7 +335,7 @@ ImagePrepResult prep_image_dataset(const std::string& dataset, const ImagePrepOp
   r.convert_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   int64_t changed = 0;
-  if (rank == 0) changed = finalize(L, plans, o, &r);
+  if (rank == 0) changed = finalize(spec, L, plans, o, &r);
   // Every rank returns rank 0's view (and none leaves before rank 0 is done).
   int64_t summary[4] = {r.train_count, r.val_count, r.bad_count, changed};
   if (comm) comm->broadcast(summary, sizeof summary, 0, "prep: result");

@@ -1,7 +1,7 @@
-// `scouter prep ImageNet|CUB200|ConText`: every image of the dataset's layout
-// (datasets/image_layouts.h) decoded to RGB, resized to img_size x img_size (PIL's bilinear, no
-// crop), written as train and val shards (layout: shard_format.h plus image_shards.h) by a
-// thread pool, and across MPI ranks when run under mpirun. Restartable; bad images (unreadable,
+// `scouter prep ImageNet|CUB200|ConText` (the image datasets of datasets/dataset_spec.h): every
+// image of the dataset's layout (datasets/image_layouts.h) decoded to RGB, resized to img_size x
+// img_size (PIL's bilinear, no crop), written as train and val shards (layout: shard_format.h
+// plus image_shards.h) by a thread pool, and across MPI ranks when run under mpirun. Restartable; bad images (unreadable,
 // or with a box wholly outside the image) are skipped, warned about and listed in
 // <out>/bad_images.txt.
 //
@@ -17,9 +17,9 @@
 // - Restart key, per shard: SHA-256 over a settings line (converter version, dataset, split,
 //   img_size, class names) and one line per source image: relative path, size in bytes,
 //   modification time in ns, label, box. A shard whose key matches is not decoded again.
-// - Normalisation: mean/std are the published ImageNet values for all three datasets
-//   (docs/model.md, "Published settings"); measured_mean/measured_std hold the train split's own
-//   statistics.
+// - Normalisation: mean/std are the dataset table's (datasets/dataset_spec.h: the published
+//   ImageNet values for all three, docs/model.md "Published settings"); measured_mean/
+//   measured_std hold the train split's own statistics.
 // - Bad images: counted over both splits; more than max_bad_fraction of all source images fails
 //   the run (UserError) before any shard gets its final name (parts stay for a re-run).
 #pragma once
@@ -55,8 +55,5 @@ struct ImagePrepResult {
 // same result. Throws UserError for layout mistakes and too many bad images.
 ImagePrepResult prep_image_dataset(const std::string& dataset, const ImagePrepOptions& opt,
                                    Communicator* comm);
-
-// ImageNet, CUB200, ConText.
-bool is_image_dataset(const std::string& dataset);
 
 }  // namespace scouter

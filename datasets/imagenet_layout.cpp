@@ -238,7 +238,6 @@ void list_flat_val(ImageListing& L, const std::map<std::string, int64_t>& label_
 ImageListing list_imagenet(const std::string& src, const LayoutOptions& opt) {
   refuse_kaggle_subfolder(src);
   ImageListing L;
-  L.dataset = "ImageNet";
   L.flip_allowed = true;
   L.root = find_root(src);
   std::vector<std::string> wnids =

@@ -8,9 +8,11 @@
 #include "common/log.h"
 #include "common/mpi_env.h"
 #include "common/text.h"
+#include "datasets/dataset_spec.h"
 #include "launcher/commands.h"
 #include "worker/dist/distributed.h"
 #include "worker/explain/metric_spec.h"
+#include "worker/model/backbone_spec.h"
 
 namespace scouter {
 namespace {
@@ -59,11 +61,10 @@ std::string usage() {
 
 commands:
   prep DATASET [--src DIR] [--out DIR] [--shard_size N] [--overwrite true]
-                     convert a dataset into HDF5 shards (MNIST, FashionMNIST, ImageNet, CUB200,
-                     ConText); image datasets also take [--num_classes N] [--img_size S]
-                     [--max_bad_fraction F] [--threads N] [--seed N]; run under mpirun to
-                     share the work between ranks; --overwrite true replaces the shards of
-                     another dataset in --out
+                     convert a dataset (below) into HDF5 shards; image datasets also take
+                     [--num_classes N] [--img_size S] [--max_bad_fraction F] [--threads N]
+                     [--seed N]; run under mpirun to share the work between ranks;
+                     --overwrite true replaces the shards of another dataset in --out
   train [-c FILE.toml] [--key value ...]
                      train one run; every config key can be set in the file or as --key value
   import FILE --output_dir RUN [--key value ...]
@@ -100,7 +101,9 @@ commands:
   version            version and git commit
   help [COMMAND]     this text, or one command's (also: scouter COMMAND --help)
 
-Options are --key value or --key=value; a true/false option alone means true (--all is
+)" + str_format("datasets (key `dataset`, prep DATASET): {}\nmodels (key `model`): {}\n\n",
+                  join(dataset_names(), ", "), backbone_list()) +
+         R"(Options are --key value or --key=value; a true/false option alone means true (--all is
 --all true). `scouter keys` lists the config keys; the README documents each command.
 )";
   const std::string slot = "{metrics}";

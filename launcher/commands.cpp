@@ -10,11 +10,13 @@
 #include "common/env_paths.h"
 #include "common/error.h"
 #include "common/files.h"
+#include "common/key_doc.h"
 #include "common/log.h"
 #include "common/mpi_env.h"
 #include "common/stop_signal.h"
 #include "common/text.h"
 #include "common/version.h"
+#include "datasets/dataset_spec.h"
 #include "datasets/idx_prep.h"
 #include "datasets/image_prep.h"
 #include "datasets/loader_bench.h"
@@ -22,6 +24,7 @@
 #include "common/slurm_job.h"
 #include "common/sweep.h"
 #include "launcher/sweep_exec.h"
+#include "worker/model/backbone_spec.h"
 #include "worker/run/data.h"
 #include "worker/run/device.h"
 #include "worker/train/bench.h"
@@ -109,7 +112,7 @@ int cmd_train(const ParsedArgs& args) {
   Config cfg = config_from_args(args, origins);
   // Each rank in its own environment: a node-local stage_dir = "${TMPDIR}/..." is this node's.
   expand_env_paths(cfg, origins);
-  validate(cfg, origins);
+  validate_run_config(cfg, origins);
   // Every rank validates the same config, so a bad one fails everywhere before MPI starts.
   const Topology& topo = MpiEnv::init(nullptr, nullptr).topology();
   init_logging(topo.rank, cfg.log_level);
@@ -142,7 +145,7 @@ int cmd_vis(const ParsedArgs& args) {
     throw UserError("command line: vis needs --output_dir RUN (a trained run's folder)",
                     "e.g. scouter vis --output_dir runs/quickstart/scouter_pos --vis_count 4");
   expand_env_paths(cfg, origins, {"output_dir"});  // the others: from the run, by run_vis
-  validate(cfg, origins);
+  validate_run_config(cfg, origins);
   origins.erase("output_dir");
   run_vis(cfg, origins);
   return kExitOk;
@@ -346,8 +349,10 @@ double double_option(const CommandOptions& o, const std::string& key, double fal
   return *v;
 }
 
-// ImageNet, CUB200, ConText: decode + resize on every core, across ranks under mpirun.
-int prep_images(const std::string& dataset, const ParsedArgs& args) {
+// The image datasets (ImageNet, CUB200, ConText): decode + resize on every core, across ranks
+// under mpirun.
+int prep_images(const DatasetSpec& spec, const ParsedArgs& args) {
+  const std::string& dataset = spec.name;
   auto o = take_options(args, {"src", "out", "num_classes", "img_size", "shard_size",
                                "max_bad_fraction", "threads", "seed", "overwrite"});
   ImagePrepOptions opt;
@@ -356,7 +361,7 @@ int prep_images(const std::string& dataset, const ParsedArgs& args) {
     throw UserError(str_format("command line: prep {} needs --src DIR (the dataset's folder)",
                                dataset),
                     "e.g. scouter prep CUB200 --src ~/data/CUB_200_2011 --out data/cub25 --num_classes 25");
-  opt.out = o.get("out", "data/" + to_lower(dataset));
+  opt.out = o.get("out", spec.default_dir);
   opt.num_classes = int_option(o, "num_classes", 0, 0);
   opt.img_size = int_option(o, "img_size", opt.img_size, 8);
   opt.shard_size = int_option(o, "shard_size", opt.shard_size, 1);
@@ -399,17 +404,18 @@ int cmd_prep(const ParsedArgs& args) {
   if (args.positional.size() != 1)
     throw UserError("command line: prep needs one dataset name",
                     "e.g. scouter prep FashionMNIST --out data/fashion-mnist");
-  std::string dataset = args.positional[0];
-  if (is_image_dataset(dataset)) return prep_images(dataset, args);
+  const DatasetSpec* image = find_dataset(args.positional[0]);
+  if (image && image->kind == DatasetKind::kImages) return prep_images(*image, args);
+  // The IDX options first, as for an unknown name: an unknown option is named before the name.
   auto o = take_options(args, {"src", "out", "shard_size", "overwrite"});
-  if (dataset != "MNIST" && dataset != "FashionMNIST")
-    throw UserError(str_format("command line: unknown dataset '{}'", dataset),
-                    "valid: " + join(known_datasets(), ", "));
-  std::string src = o.get("src", dataset == "FashionMNIST" ? "/usr/share/datasets/fashion-mnist" : "");
+  const DatasetSpec& spec = dataset_spec(args.positional[0], "command line");
+  const std::string& dataset = spec.name;
+  std::string src = o.get("src", spec.default_src);
   if (src.empty())
-    throw UserError("command line: prep MNIST needs --src DIR (the folder of the four IDX files)",
-                    "e.g. --src ~/data/mnist");
-  std::string out = o.get("out", "data/" + to_lower(dataset == "FashionMNIST" ? "fashion-mnist" : dataset));
+    throw UserError(str_format("command line: prep {} needs --src DIR (the folder of the four IDX "
+                               "files)", dataset),
+                    "e.g. --src ~/data/" + to_lower(dataset));
+  std::string out = o.get("out", spec.default_dir);
   int64_t shard_size = int_option(o, "shard_size", Config{}.shard_size, 1);
   PrepResult r =
       prep_idx_dataset(dataset, src, out, shard_size, bool_option(o, "overwrite", false));
@@ -467,11 +473,11 @@ int cmd_keys(const ParsedArgs& args) {
   for (const auto& k : config_keys()) {
     std::string value = get_value_literal(defaults, k.name);
     if (md) {
-      std::fputs(str_format("| `{}` | `{}` | {} |\n", k.name, value, k.doc).c_str(), stdout);
+      std::fputs(str_format("| `{}` | `{}` | {} |\n", k.name, value, key_doc(k)).c_str(), stdout);
     } else {
       if (k.group != group) std::fputs(str_format("[{}]\n", group = k.group).c_str(), stdout);
       std::fputs(str_format("  {}  {}  {}\n", pad_right(k.name, key_width),
-                            pad_right(value, value_width), k.doc).c_str(), stdout);
+                            pad_right(value, value_width), key_doc(k)).c_str(), stdout);
     }
   }
   return kExitOk;
@@ -504,7 +510,8 @@ int cmd_sweep(const ParsedArgs& args) {
   const int64_t here = resolve_threads(0);
   Sweep sweep = load_sweep(args.positional[0], o.get("dir"),
                            slurm ? slurm_node_cores()
-                                 : NodeCores([here](const std::string&, const std::string&) { return here; }));
+                                 : NodeCores([here](const std::string&, const std::string&) { return here; }),
+                           check_table_keys);
   std::string self = fs::read_symlink("/proc/self/exe").string();
   if (dry) {
     std::string text = describe_sweep(sweep);

@@ -15,6 +15,7 @@
 #include "docs_markdown.h"
 #include "launcher/cli.h"
 #include "launcher/commands.h"
+#include "worker/model/backbone_spec.h"
 
 namespace fs = std::filesystem;
 
@@ -351,7 +352,7 @@ std::string SnippetChecker::check_toml(const std::string& body) {
   if (std::regex_search(body, kSweepTable)) {
     try {
       // The node size is not checked here, as on a machine where sinfo cannot tell it.
-      load_sweep(path, scratch_.file("sweep_runs"));
+      load_sweep(path, scratch_.file("sweep_runs"), {}, check_table_keys);
       return "";
     } catch (const UserError& e) {
       return std::string("as a sweep file: ") + e.what();

@@ -6,6 +6,7 @@
 #include "common/format.h"
 #include "common/text.h"
 #include "worker/explain/explain_maps.h"
+#include "worker/model/backbone_spec.h"
 
 namespace scouter {
 namespace {

@@ -119,10 +119,4 @@ std::shared_ptr<BackboneImpl> make_resnet(const std::string& name, int64_t in_ch
   return std::make_shared<ResNetImpl>(spec, in_chans, num_classes, published_stem);
 }
 
-int64_t resnet_channels(const std::string& name) {
-  ResNetSpec spec;
-  if (!find_spec(name, spec)) return 0;
-  return 512 * block_expansion(spec.block);
-}
-
 }  // namespace scouter

@@ -9,7 +9,8 @@
 
 namespace scouter {
 
-// The backbone `name`, or nullptr when `name` is not of this family.
+// The backbone `name` (a BackboneFactory of worker/model/backbone_spec.h), or nullptr when `name`
+// is not of this family.
 // One input channel: resnet18 and resnet50 get the published MNIST stem (their single `conv1`
 // becomes Conv2d(1, 64, 3, stride 2, padding 1, bias false), as the published code swaps it in);
 // the deep-stem ResNeSt models keep timm's handling (the first stem conv `conv1.0` takes
@@ -18,8 +19,5 @@ namespace scouter {
 // MNIST models have it (`bone.conv1 = nn.Conv2d(1, 64, 3, stride=2, padding=1, bias=False)`).
 std::shared_ptr<BackboneImpl> make_resnet(const std::string& name, int64_t in_chans,
                                           int64_t num_classes, bool published_stem = false);
-
-// Feature channels of `name`, or 0 when `name` is not of this family.
-int64_t resnet_channels(const std::string& name);
 
 }  // namespace scouter

@@ -4,6 +4,7 @@
 #include "common/error.h"
 #include "common/format.h"
 #include "common/text.h"
+#include "worker/model/backbone_spec.h"
 #include "worker/run/data.h"
 #include "worker/run/device.h"
 
@@ -30,7 +31,7 @@ TrainedRun open_trained_run(const std::string& run_dir, const Config& request,
                             const Origins& origins, const std::string& command) {
   TrainedRun run = read_trained_run(run_dir, command);
   run.cfg = trained_run_config(run.ckpt, run.info, run_dir, request, origins, command);
-  validate(run.cfg, origins);
+  validate_run_config(run.cfg, origins);
   return run;
 }
 

@@ -15,6 +15,8 @@
 #include "common/run_lock.h"
 #include "common/text.h"
 #include "common/version.h"
+#include "datasets/dataset_spec.h"
+#include "worker/model/backbone_spec.h"
 #include "worker/model/safetensors.h"
 #include "worker/model/scouter_model.h"
 #include "worker/model/torch_file.h"
@@ -45,9 +47,11 @@ std::vector<std::string> required_keys(bool use_slot) {
   return v;
 }
 
-std::string default_dataset_dir(const std::string& dataset) {
-  if (dataset == "FashionMNIST") return "data/fashion-mnist";
-  return "data/" + to_lower(dataset);
+// A file of the published SlotModel with the published MNIST stem in place of the model's own
+// stem (its mnist_stem_conv, and not its stem_convs.front()).
+bool holds_mnist_stem(const NamedTensors& file, const BackboneSpec& model) {
+  return file.count("backbone." + model.mnist_stem_conv) &&
+         !file.count("backbone." + model.stem_convs.front());
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
@@ -181,13 +185,15 @@ ImportConfig import_config(const std::string& source, const TorchCheckpoint& fil
                    join(missing, ", ")),
         "e.g. --dataset MNIST --model resnet18 --num_classes 10 --use_slot true --loss_status 1 "
         "--slots_per_class 1 (the published train.py options the model was trained with)");
-  if (!ic.origins.count("dataset_dir")) cfg.dataset_dir = default_dataset_dir(cfg.dataset);
+  // An unknown dataset or model is refused by validate_run_config below, naming its origin.
+  const DatasetSpec* data = find_dataset(cfg.dataset);
+  const BackboneSpec* model = find_backbone(cfg.model);
+  if (!ic.origins.count("dataset_dir") && data) cfg.dataset_dir = data->default_dir;
   // The published code swaps a 1-channel Conv2d(1, 64, 3, s2) in for the whole stem on MNIST;
-  // for the deep-stem ResNeSt models that is our stem = "published".
-  const bool single_conv_stem = file.tensors.count("backbone.conv1.weight") &&
-                                !file.tensors.count("backbone.conv1.0.weight");
-  if (!ic.origins.count("stem") && dataset_channels(cfg.dataset) == 1 && single_conv_stem &&
-      starts_with(cfg.model, "resnest")) {
+  // for a model whose own stem stays on 1 channel (the deep-stem ResNeSt models) that is our
+  // stem = "published".
+  if (!ic.origins.count("stem") && data && data->channels == 1 && model &&
+      model->mnist_stem == MnistStem::kOnRequest && holds_mnist_stem(file.tensors, *model)) {
     cfg.stem = "published";
     ic.origins["stem"] = "the file's single-conv MNIST stem";
   }
@@ -197,7 +203,7 @@ ImportConfig import_config(const std::string& source, const TorchCheckpoint& fil
   cfg.pretrained.clear();
   // The folder it writes; dataset_dir stays as given, for the commands that read it later.
   expand_env_paths(cfg, ic.origins, {"output_dir"});
-  validate(cfg, ic.origins);
+  validate_run_config(cfg, ic.origins);
   return ic;
 }
 
@@ -219,10 +225,6 @@ std::string import_json(const std::string& source, const TorchCheckpoint& file,
 }
 
 }  // namespace
-
-int64_t dataset_channels(const std::string& dataset) {
-  return dataset == "MNIST" || dataset == "FashionMNIST" ? 1 : 3;
-}
 
 ImportResult import_model(const std::string& source, const KeyValues& overrides,
                           const std::string& command_line) {
@@ -260,7 +262,7 @@ ImportResult import_model(const std::string& source, const KeyValues& overrides,
                                ic.origins.count("use_slot") ? ic.origins.at("use_slot") : "default"),
                     "set --use_slot true");
 
-  ScouterModel model(cfg, dataset_channels(cfg.dataset));
+  ScouterModel model(cfg, dataset_spec(cfg.dataset, "import").channels);
   const int64_t tensors = copy_weights(file.tensors, *model, source, cfg);
 
   ensure_dir(cfg.output_dir);
@@ -294,8 +296,10 @@ ImportResult import_model(const std::string& source, const KeyValues& overrides,
 }
 
 std::string published_args(const Config& cfg) {
+  const DatasetSpec* data = find_dataset(cfg.dataset);
   std::vector<std::string> a = {"--model " + cfg.model,
-                                "--dataset " + std::string(dataset_channels(cfg.dataset) == 1 ? "MNIST" : cfg.dataset),
+                                "--dataset " + (data && !data->published_name.empty()
+                                                    ? data->published_name : cfg.dataset),
                                 "--num_classes " + std::to_string(cfg.num_classes),
                                 std::string("--use_slot ") + (cfg.use_slot ? "true" : "false")};
   if (cfg.use_slot) {
@@ -315,7 +319,8 @@ std::string export_model(const std::string& run_dir, const std::string& format,
   const TrainedRun run = read_trained_run(run_dir, "export");
   const Config& cfg = run.cfg;
   const std::string& ckpt = run.ckpt;
-  ScouterModel model = load_trained_model(run, dataset_channels(cfg.dataset), torch::kCPU);
+  const DatasetSpec& data = dataset_spec(cfg.dataset, ckpt + " (stored config)");
+  ScouterModel model = load_trained_model(run, data.channels, torch::kCPU);
   const std::string out = out_arg.empty() ? run_dir + "/export/model." + format : out_arg;
   if (out_arg.empty()) ensure_dir(run_dir + "/export");
 
@@ -334,7 +339,8 @@ std::string export_model(const std::string& run_dir, const std::string& format,
     write_safetensors(out, tensors, meta);
   }
   log::info("export: {} ({} tensors, epoch {}) -> {}", ckpt, tensors.size(), run.info.state.epoch, out);
-  if (cfg.stem == "auto" && dataset_channels(cfg.dataset) == 1 && starts_with(cfg.model, "resnest"))
+  if (cfg.stem == "auto" && data.channels == 1 &&
+      model->backbone->spec().mnist_stem == MnistStem::kOnRequest)
     log::warn("export: this {} has timm's deep stem on 1 channel; the published SlotModel with "
               "--dataset MNIST has a single-conv stem instead, so it will not load this file "
               "(train with stem = \"published\" for that)", cfg.model);

@@ -49,7 +49,4 @@ std::string export_model(const std::string& run_dir, const std::string& format,
 // for the user who loads an exported file into SlotModel.
 std::string published_args(const Config& cfg);
 
-// Image channels of a dataset's shards (1: MNIST, FashionMNIST; 3: the others).
-int64_t dataset_channels(const std::string& dataset);
-
 }  // namespace scouter

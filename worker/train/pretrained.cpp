@@ -36,8 +36,8 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() &&
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
-bool is_stem_conv(const std::string& name) {
-  return name == "conv1.weight" || name == "conv1.0.weight";
+bool is_stem_conv(const BackboneSpec& spec, const std::string& name) {
+  return std::find(spec.stem_convs.begin(), spec.stem_convs.end(), name) != spec.stem_convs.end();
 }
 
 // timm's adapt_input_conv for an RGB kernel: 1 channel sums over RGB; c channels repeat RGB and
@@ -143,14 +143,15 @@ int64_t load_pretrained(const std::string& path, BackboneImpl& backbone) {
       copies.emplace_back(t, it->second);
       continue;
     }
-    if (is_stem_conv(name)) {
+    if (is_stem_conv(backbone.spec(), name)) {
       if (auto adapted = adapt_input_conv(it->second, t); adapted.defined()) {
         notes.push_back(str_format("{} {} adapted to {} input channels as timm does", name,
                                    shape(it->second), t.size(1)));
         copies.emplace_back(t, adapted);
         continue;
       }
-      if (name == "conv1.weight" && t.sizes().vec() == std::vector<int64_t>{64, 1, 3, 3}) {
+      if (name == backbone.spec().mnist_stem_conv &&
+          t.sizes().vec() == std::vector<int64_t>{64, 1, 3, 3}) {
         notes.push_back(
             str_format("{} {} dropped: the published MNIST stem {} keeps its "
                        "initialisation",

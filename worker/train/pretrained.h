@@ -25,9 +25,10 @@ std::map<std::string, torch::Tensor> read_weights_file(const std::string& path);
 //   - the classifier fc.* when its shape differs or the backbone has none (or the file has none:
 //     fc keeps its initialisation);
 //   - num_batches_tracked missing from the file (PyTorch's BatchNorm tolerates it too);
-//   - an RGB stem conv (conv1.weight, conv1.0.weight) for a backbone with other in_chans is
-//     adapted as timm's adapt_input_conv does (1 channel: sum over RGB), and for the published
-//     MNIST stem (conv1 of shape [64, 1, 3, 3], swapped in after loading) keeps its init.
+//   - an RGB stem conv (the backbone table's stem_convs: conv1.weight, conv1.0.weight for the
+//     ResNet family) for a backbone with other in_chans is adapted as timm's adapt_input_conv
+//     does (1 channel: sum over RGB), and for the published MNIST stem (its mnist_stem_conv of
+//     shape [64, 1, 3, 3], swapped in after loading) keeps its init.
 // Returns the number of tensors copied.
 int64_t load_pretrained(const std::string& path, BackboneImpl& backbone);
 

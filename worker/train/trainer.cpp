@@ -19,6 +19,7 @@
 #include "common/stop_signal.h"
 #include "common/version.h"
 #include "worker/dist/distributed.h"
+#include "worker/model/backbone_spec.h"
 #include "worker/model/scouter_model.h"
 #include "worker/run/checkpoint.h"
 #include "worker/run/data.h"
@@ -405,7 +406,7 @@ TrainResult finish_run(Training& t, const FinishHook& on_finish) {
 
 TrainResult train_run(const Config& cfg, const Origins& origins, const FinishHook& on_finish,
                       const StartHook& on_start) {
-  validate(cfg, origins);
+  validate_run_config(cfg, origins);
   install_stop_handlers();  // scouter train did so at its start already; library callers here
   Training t(cfg);
   if (decide_run_start(t)) {
