@@ -10,7 +10,7 @@
 #include "common/text.h"
 #include "datasets/dataset_spec.h"
 #include "launcher/commands.h"
-#include "worker/dist/distributed.h"
+#include "worker/comm/distributed.h"
 #include "worker/explain/metric_spec.h"
 #include "worker/model/backbone_spec.h"
 

@@ -36,12 +36,12 @@ const std::map<std::string, std::set<std::string>>& may_include() {
       {"common", {}},
       {"datasets", {"common"}},
       {"worker/model", {"common", "datasets"}},
-      {"worker/dist", {"common"}},
-      {"worker/run", {"common", "datasets", "worker/model", "worker/dist"}},
-      {"worker/train", {"common", "datasets", "worker/model", "worker/dist", "worker/run"}},
-      {"worker/explain", {"common", "datasets", "worker/model", "worker/dist", "worker/run"}},
+      {"worker/comm", {"common"}},
+      {"worker/run", {"common", "datasets", "worker/model", "worker/comm"}},
+      {"worker/train", {"common", "datasets", "worker/model", "worker/comm", "worker/run"}},
+      {"worker/explain", {"common", "datasets", "worker/model", "worker/comm", "worker/run"}},
       {"launcher",
-       {"common", "datasets", "worker/model", "worker/dist", "worker/run", "worker/train",
+       {"common", "datasets", "worker/model", "worker/comm", "worker/run", "worker/train",
         "worker/explain"}},
   };
   return table;

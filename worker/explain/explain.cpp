@@ -10,7 +10,7 @@
 #include "common/progress.h"
 #include "common/text.h"
 #include "common/version.h"
-#include "worker/dist/distributed.h"
+#include "worker/comm/distributed.h"
 #include "worker/explain/explain_files.h"
 #include "worker/explain/explain_maps.h"
 #include "worker/explain/explain_methods.h"

@@ -6,7 +6,7 @@
 //      skipped), or one UserError naming the command and the folder;
 //   2. the config: the one stored in that checkpoint, with the command line's keys on top;
 //      architecture keys are refused (trained_run_config), the result is validated;
-//   3. the ranks, threads and device (worker/dist Distributed, device.h);
+//   3. the ranks, threads and device (worker/comm Distributed, device.h);
 //   4. the data: one split of cfg.dataset_dir, this rank's part or all of it;
 //   5. the refusal checks: command-line keys that change what the model sees (img_size, dataset,
 //      loss_status) are refused against the trained values (refuse_input_changes);
@@ -22,7 +22,7 @@
 #include "common/config.h"
 #include "datasets/batch_loader.h"
 #include "datasets/shard_format.h"
-#include "worker/dist/distributed.h"
+#include "worker/comm/distributed.h"
 #include "worker/model/scouter_model.h"
 #include "worker/run/checkpoint.h"
 

@@ -7,7 +7,7 @@
 #include "common/communicator.h"
 #include "common/log.h"
 #include "common/mpi_env.h"
-#include "worker/dist/grad_sync.h"
+#include "worker/comm/grad_sync.h"
 #include "worker/model/scouter_model.h"
 #include "worker/run/device.h"
 

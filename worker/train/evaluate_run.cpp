@@ -6,7 +6,7 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "common/text.h"
-#include "worker/dist/distributed.h"
+#include "worker/comm/distributed.h"
 #include "worker/run/trained_run.h"
 #include "worker/train/run_collectives.h"
 

@@ -7,7 +7,7 @@
 
 #include <torch/torch.h>
 
-#include "worker/dist/flat_params.h"
+#include "worker/comm/flat_params.h"
 
 namespace scouter {
 

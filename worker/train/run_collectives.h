@@ -9,7 +9,7 @@
 #include <string>
 
 #include "common/config.h"
-#include "worker/dist/distributed.h"
+#include "worker/comm/distributed.h"
 #include "worker/model/scouter_model.h"
 #include "worker/run/checkpoint.h"
 #include "worker/run/data.h"

@@ -9,7 +9,7 @@
 
 #include "common/config.h"
 #include "worker/train/evaluate.h"
-#include "worker/dist/grad_sync.h"
+#include "worker/comm/grad_sync.h"
 #include "worker/train/trainer.h"
 
 namespace scouter {

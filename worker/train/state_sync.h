@@ -5,7 +5,7 @@
 
 #include <torch/torch.h>
 
-#include "worker/dist/reduce_backend.h"
+#include "worker/comm/reduce_backend.h"
 
 namespace scouter {
 

@@ -2,10 +2,10 @@
 // ranks, AdamW, and the batch's loss and accuracy added to sums that stay on the device (read once
 // per progress line and once per epoch, so a GPU is never drained to print a number).
 //
-// CPU: LibTorch's AdamW, gradient buckets filled by copies (worker/dist/grad_sync.h), float
+// CPU: LibTorch's AdamW, gradient buckets filled by copies (worker/comm/grad_sync.h), float
 // batches from the loader - bitwise what this project always computed.
 // CUDA: batches through the GPU input path (worker/train/device_input.h); parameters and
-// gradients in flat buffers (worker/dist/flat_params.h) with a capturable AdamW
+// gradients in flat buffers (worker/comm/flat_params.h) with a capturable AdamW
 // (worker/train/flat_adamw.h); channels_last; cuDNN autotuning; bf16 autocast when precision says
 // so; and, unless cuda_graphs = false or gradients travel over MPI, the whole step captured once
 // as a CUDA graph (worker/train/step_graph.h) after a few eager steps and replayed from then on.
@@ -21,9 +21,9 @@
 #include "common/config.h"
 #include "datasets/batch_loader.h"
 #include "datasets/shard_format.h"
-#include "worker/dist/distributed.h"
-#include "worker/dist/flat_params.h"
-#include "worker/dist/grad_sync.h"
+#include "worker/comm/distributed.h"
+#include "worker/comm/flat_params.h"
+#include "worker/comm/grad_sync.h"
 #include "worker/model/scouter_model.h"
 #include "worker/train/device_input.h"
 #include "worker/train/flat_adamw.h"

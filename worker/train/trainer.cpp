@@ -18,7 +18,7 @@
 #include "common/step_hold.h"
 #include "common/stop_signal.h"
 #include "common/version.h"
-#include "worker/dist/distributed.h"
+#include "worker/comm/distributed.h"
 #include "worker/model/backbone_spec.h"
 #include "worker/model/scouter_model.h"
 #include "worker/run/checkpoint.h"

@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-#include "worker/dist/flat_params.h"
+#include "worker/comm/flat_params.h"
 #include "worker/run/optimizer_state.h"
 
 namespace scouter {

@@ -7,8 +7,8 @@
 
 #include "common/error.h"
 #include "common/format.h"
-#include "worker/dist/nccl_comm.h"
-#include "worker/dist/reduce_backend.h"
+#include "worker/comm/nccl_comm.h"
+#include "worker/comm/reduce_backend.h"
 
 namespace scouter {
 namespace {

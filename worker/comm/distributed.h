@@ -12,7 +12,7 @@
 #include "common/error.h"
 #include "common/config.h"
 #include "common/mpi_env.h"
-#include "worker/dist/reduce_backend.h"
+#include "worker/comm/reduce_backend.h"
 
 namespace scouter {
 

@@ -1,5 +1,5 @@
-// FlatParams: parameters and gradients as views of two flat buffers (worker/dist/flat_params.h).
-#include "worker/dist/flat_params.h"
+// FlatParams: parameters and gradients as views of two flat buffers (worker/comm/flat_params.h).
+#include "worker/comm/flat_params.h"
 
 #include <gtest/gtest.h>
 

@@ -6,7 +6,7 @@
 
 #include "common/error.h"
 #include "common/format.h"
-#include "worker/dist/reduce_backend.h"
+#include "worker/comm/reduce_backend.h"
 
 namespace scouter {
 namespace {

@@ -1,4 +1,4 @@
-#include "worker/dist/grad_sync.h"
+#include "worker/comm/grad_sync.h"
 
 #include <chrono>
 
@@ -8,7 +8,7 @@
 #include "common/error.h"
 #include "common/format.h"
 #include "common/text.h"
-#include "worker/dist/flat_params.h"
+#include "worker/comm/flat_params.h"
 
 namespace scouter {
 namespace {

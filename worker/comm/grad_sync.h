@@ -30,7 +30,7 @@
 #include <utility>
 #include <vector>
 
-#include "worker/dist/reduce_backend.h"
+#include "worker/comm/reduce_backend.h"
 
 namespace scouter {
 

@@ -1,4 +1,4 @@
-#include "worker/dist/distributed.h"
+#include "worker/comm/distributed.h"
 
 #include <torch/torch.h>
 #include <unistd.h>

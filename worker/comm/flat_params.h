@@ -1,6 +1,6 @@
 // The trained parameters of a model as views into one flat buffer, and their gradients as views
 // into a second buffer of the same layout. The optimizer (worker/train/flat_adamw.h) and the
-// gradient averaging (worker/dist/grad_sync.h) then work on a few large tensors: a handful of
+// gradient averaging (worker/comm/grad_sync.h) then work on a few large tensors: a handful of
 // kernels per step, and no copies of gradients into or out of communication buckets (backward
 // accumulates straight into the buffer). Used on CUDA, where it makes the captured step short.
 // Layout: reverse model order (the order backward produces gradients), so that gradient buckets

@@ -4,7 +4,7 @@
 
 #ifdef SCOUTER_HAVE_NCCL
 #include "common/mpi_env.h"
-#include "worker/dist/nccl_comm.h"
+#include "worker/comm/nccl_comm.h"
 
 namespace scouter {
 namespace {

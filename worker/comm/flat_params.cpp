@@ -1,4 +1,4 @@
-#include "worker/dist/flat_params.h"
+#include "worker/comm/flat_params.h"
 
 #include "common/error.h"
 

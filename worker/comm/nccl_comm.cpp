@@ -1,4 +1,4 @@
-#include "worker/dist/nccl_comm.h"
+#include "worker/comm/nccl_comm.h"
 
 #include <chrono>
 #include <thread>

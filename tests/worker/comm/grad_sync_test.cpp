@@ -1,8 +1,8 @@
 // Runs under `mpirun -np N` (N = 1, 2, ...): collectives with closed-form results, bucketed
 // gradient averaging, equivalence with one process on the whole batch, and bitwise-identical
 // parameters on every rank.
-#include "worker/dist/grad_sync.h"
-#include "worker/dist/flat_params.h"
+#include "worker/comm/grad_sync.h"
+#include "worker/comm/flat_params.h"
 #include "worker/train/state_sync.h"
 
 #include <gtest/gtest.h>
