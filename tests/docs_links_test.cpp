@@ -466,7 +466,7 @@ TEST(DocsFiles, NamedMarkdownFilesMustBeInTheRepository) {
 
 // The two docs tests hold made-up pages with made-up names on purpose.
 TEST(DocsFiles, EveryNamedMarkdownFileIsInTheRepository) {
-  const std::set<std::string> kProbes = {"tests/common/docs_links_test.cpp",
+  const std::set<std::string> kProbes = {"tests/docs_links_test.cpp",
                                          "tests/launcher/docs_snippets_test.cpp"};
   const std::vector<std::string> files = tree_text_files();
   ASSERT_GT(files.size(), 100u) << "is the source tree at " << root() << "?";
@@ -500,7 +500,7 @@ TEST(DocsWording, InternalReferencesAreFound) {
 // The pages, sweep files and scripts, and the comments and messages of the code: a reader has
 // the repository only. The two docs tests hold made-up mistakes on purpose.
 TEST(DocsWording, NoInternalReferencesForReaders) {
-  const std::set<std::string> kProbes = {"tests/common/docs_links_test.cpp",
+  const std::set<std::string> kProbes = {"tests/docs_links_test.cpp",
                                          "tests/docs_markdown.cpp"};
   int files = 0;
   for (const std::string& file : tree_text_files()) {
