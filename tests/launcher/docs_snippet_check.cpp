@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <regex>
 #include <set>
@@ -10,6 +11,8 @@
 
 #include "common/config.h"
 #include "common/error.h"
+#include "common/files.h"
+#include "common/format.h"
 #include "common/sweep.h"
 #include "common/text.h"
 #include "docs_markdown.h"
@@ -379,16 +382,20 @@ std::vector<std::string> SnippetChecker::check_span(const std::string& text) {
 }
 
 std::string SnippetChecker::command_output(std::vector<std::string> args) {
-  args.insert(args.begin(), "scouter");
-  std::vector<char*> argv;
-  for (auto& w : args) argv.push_back(w.data());
-  ParsedArgs parsed = parse_args(static_cast<int>(argv.size()), argv.data());
-  const std::string path = scratch_.file("output" + std::to_string(files_++) + ".txt");
-  {
-    StdoutTo capture(path);
-    run_command(parsed);
+  // The built binary, not run_command in this process: a test of this executable may register
+  // a dataset, backbone or metric of its own, which the binary a reader runs does not have.
+  const std::string err = scratch_.file("stderr" + std::to_string(files_++) + ".txt");
+  testing::CommandResult r =
+      testing::run_command("(" + testing::scouter_bin() + " " + join(args, " ") + " 2>" + err + ")");
+  if (r.exit_code != 0) {
+    // The error line without its log prefix and hint: "[...] [error] WHAT -- hint: HOW".
+    std::string why = read_text_file(err);
+    const size_t at = why.find("[error] ");
+    if (at != std::string::npos) why = why.substr(at + 8);
+    why = why.substr(0, std::min(why.find(" -- hint:"), why.find('\n')));
+    throw Error(why.empty() ? str_format("exit status {}", r.exit_code) : why);
   }
-  return markdown::read_text(path);
+  return r.output;
 }
 
 std::vector<LineProblem> SnippetChecker::check_generated(const std::string& markdown) {
