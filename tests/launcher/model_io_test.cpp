@@ -237,6 +237,15 @@ TEST(Export, PublishedModelLoadsItStrictly) {
   EXPECT_NE(report.output.find("imported (epoch 10), evaluated"), std::string::npos) << report.output;
   EXPECT_USAGE_ERROR(testing::run_scouter("export " + run + " --format onnx"), "--format must be pth or safetensors");
   EXPECT_USAGE_ERROR(testing::run_scouter("export " + dir.file("nothing")), "export: no checkpoint in");
+  // Its only checkpoint cut short: no fallback is promised, and none is.
+  const std::string only = latest_checkpoint(run);
+  testing::write_bytes(only, read_text_file(only).substr(0, 4096));
+  auto cut = testing::run_scouter("export " + run);
+  EXPECT_EQ(cut.exit_code, 2) << cut.output;
+  EXPECT_NE(cut.output.find("is not usable (there is no older one)"), std::string::npos) << cut.output;
+  EXPECT_EQ(cut.output.find("falling back"), std::string::npos) << cut.output;
+  EXPECT_NE(cut.output.find("export: no checkpoint in '" + run + "/checkpoints' is complete and verifies"),
+            std::string::npos) << cut.output;
 }
 
 std::vector<nlohmann::json> read_jsonl(const std::string& path) {

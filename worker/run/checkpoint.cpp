@@ -519,7 +519,9 @@ std::string latest_verified_checkpoint(const std::string& output_dir) {
         log::warn("using {}, the newest checkpoint that verifies", *it);
       return *it;
     }
-    log::warn("checkpoint {} is not usable, falling back to an older one: {}", *it, why);
+    log::warn("checkpoint {} is not usable{}: {}", *it,
+              std::next(it) != all.rend() ? ", trying the one before it" : " (there is no older one)",
+              why);
   }
   return {};
 }

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <initializer_list>
 
 #include "common/error.h"
@@ -31,6 +32,8 @@
 #include "worker/train/state_sync.h"
 #include "worker/train/step_runner.h"
 
+namespace fs = std::filesystem;
+
 namespace scouter {
 
 namespace {
@@ -53,6 +56,7 @@ struct Training {
   int64_t resume_epoch = 0;       // epochs the resumed checkpoint holds (0: fresh start)
   std::string fc_baseline;        // use_pre without pre_checkpoint: the FC run found beside it
   std::unique_ptr<FolderLock> lock;  // rank 0: held from before anything in output_dir is written
+  std::string created_root;  // rank 0: the outermost folder of output_dir this run created ("": none)
   RunData data;
   ScouterModel model{nullptr};
   std::unique_ptr<StepRunner> steps;
@@ -93,6 +97,11 @@ bool decide_run_start(Training& t) {
   bool complete = false;
   t.dist.agree("run folder check", [&] {
     if (!t.rank0) return;
+    for (fs::path p = fs::absolute(cfg.output_dir).lexically_normal(); !p.empty() && !fs::exists(p);
+         p = p.parent_path()) {
+      t.created_root = p.string();
+      if (p == p.parent_path()) break;
+    }
     ensure_dir(cfg.output_dir);
     // A requeued job may overlap the old one for the seconds it takes to checkpoint and exit.
     t.lock = FolderLock::acquire(cfg.output_dir, cfg.resume ? 120.0 : 0.0, "scouter train", cfg.lock);
@@ -126,6 +135,22 @@ bool decide_run_start(Training& t) {
   complete = t.dist.any(complete, "run folder decision");
   if (!complete) t.resume_from = t.dist.broadcast_string(t.resume_from, "resume decision");
   return complete;
+}
+
+// Rank 0, when the run was refused before anything of it was written (the folder check, the
+// data): a run folder this command created goes again, lock and all, so a refused command leaves
+// nothing behind. A folder that existed keeps what it held.
+void drop_refused_folder(Training& t) {
+  if (!t.rank0 || t.created_root.empty()) return;
+  t.lock.reset();
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(t.created_root, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (!it->is_directory() && name.rfind(".lock", 0) != 0) return;  // something else: keep all
+  }
+  if (!ec) fs::remove_all(t.created_root, ec);
+  if (ec) log::warn("could not remove the refused run's folder {}: {}", t.created_root, ec.message());
 }
 
 // Rank 0, once the run is accepted and its data opened: who holds the folder, the caller's
@@ -409,14 +434,21 @@ TrainResult train_run(const Config& cfg, const Origins& origins, const FinishHoo
   validate_run_config(cfg, origins);
   install_stop_handlers();  // scouter train did so at its start already; library callers here
   Training t(cfg);
-  if (decide_run_start(t)) {
+  bool complete = false;
+  try {
+    complete = decide_run_start(t);
+    if (!complete) open_data(t);
+  } catch (...) {
+    drop_refused_folder(t);
+    throw;
+  }
+  if (complete) {
     if (t.rank0) log::info("run {} is already complete; nothing to do", cfg.output_dir);
     if (t.rank0) return result_from_summary(cfg.output_dir + "/summary.json");
     TrainResult done;
     done.already_complete = true;
     return done;
   }
-  open_data(t);
   record_run_start(t, on_start);
   build_model_and_optimizer(t);
   log_run_header(t);

@@ -192,6 +192,23 @@ TEST_F(TrainerTest, NumClassesAboveTheDatasetIsRefused) {
   } catch (const UserError& e) {
     EXPECT_NE(std::string(e.what()).find("has 4 classes"), std::string::npos) << e.what();
   }
+  // Refused at the data step: the run folder it made is gone again, its lock with it.
+  EXPECT_FALSE(file_exists(out_.file("x")));
+}
+
+// A refused run leaves nothing it created: not a new folder (refused by the data), and in a
+// folder that was there before, only what was there (refused as another run's folder).
+TEST_F(TrainerTest, ARefusedRunLeavesNothingItCreated) {
+  Config c = toy_config(small_->path(), out_.file("nested/new"));
+  c.dataset_dir = out_.file("no-such-data");
+  EXPECT_THROW(train_run(c), UserError);
+  EXPECT_FALSE(file_exists(out_.file("nested")));
+
+  ensure_dir(out_.file("mine"));
+  testing::write_bytes(out_.file("mine/notes.txt"), "the user's\n");
+  c.output_dir = out_.file("mine");
+  EXPECT_THROW(train_run(c), UserError);
+  EXPECT_EQ(read_text_file(out_.file("mine/notes.txt")), "the user's\n");
 }
 
 }  // namespace
