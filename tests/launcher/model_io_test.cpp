@@ -3,6 +3,7 @@
 // back by PyTorch into a rebuilt published module tree (tests/tools/check_export.py), and
 // `scouter evaluate` against the training run's own validation record.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -190,6 +191,24 @@ TEST(ImportErrors, OneClearLineAndNothingWritten) {
             testing::checkpoint_weights(latest_checkpoint(dir.file("c"))));
   EXPECT_USAGE_ERROR(testing::run_scouter("import " + pth + " --output_dir " + dir.file("c")),
                      "already holds a run");
+
+  // Killed after its checkpoint and import.json were written, before config.toml: no run folder
+  // appears (the files were staged beside it), and the import then runs as if never tried.
+  auto killed = testing::run_command("SCOUTER_FAULT_KILL_AFTER_WRITE=import.json " +
+                                     testing::scouter_bin() + " import " + pth + " --output_dir " +
+                                     dir.file("k"));
+  EXPECT_EQ(killed.exit_code, 128 + SIGKILL) << killed.output;
+  EXPECT_FALSE(file_exists(dir.file("k")));
+  ASSERT_EQ(testing::run_scouter("import " + pth + " --output_dir " + dir.file("k")).exit_code, 0);
+  EXPECT_EQ(testing::checkpoint_weights(latest_checkpoint(dir.file("k"))),
+            testing::checkpoint_weights(latest_checkpoint(dir.file("c"))));
+  // Into a folder that exists (empty): the same run, the staging folder gone.
+  ensure_dir(dir.file("e"));
+  ASSERT_EQ(testing::run_scouter("import " + pth + " --output_dir " + dir.file("e")).exit_code, 0);
+  EXPECT_TRUE(file_exists(dir.file("e/config.toml")));
+  EXPECT_TRUE(file_exists(dir.file("e/import.json")));
+  for (const auto& entry : std::filesystem::directory_iterator(dir.file("e")))
+    EXPECT_EQ(entry.path().filename().string().find(".import."), std::string::npos) << entry.path();
 }
 
 // export -> PyTorch: both formats load with strict=True into the published module tree, rebuilt

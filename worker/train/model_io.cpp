@@ -2,6 +2,8 @@
 
 #include <torch/csrc/jit/serialization/pickle.h>
 
+#include <unistd.h>
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -23,6 +25,8 @@
 #include "worker/run/checkpoint.h"
 #include "worker/run/trained_run.h"
 #include "worker/train/pretrained.h"
+
+namespace fs = std::filesystem;
 
 namespace scouter {
 namespace {
@@ -221,7 +225,8 @@ std::string import_json(const std::string& source, const TorchCheckpoint& file,
                       {"config_keys_from_args", ic.from_args},
                       {"ignored_args", ic.ignored_args},
                       {"imported_by", str_format("scouter {} ({})", SCOUTER_VERSION, SCOUTER_GIT_VERSION)}};
-  return j.dump(2) + "\n";
+  // The args are the file's bytes: a byte that is not UTF-8 is recorded as U+FFFD.
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace
@@ -265,14 +270,6 @@ ImportResult import_model(const std::string& source, const KeyValues& overrides,
   ScouterModel model(cfg, dataset_spec(cfg.dataset, "import").channels);
   const int64_t tensors = copy_weights(file.tensors, *model, source, cfg);
 
-  ensure_dir(cfg.output_dir);
-  auto lock = FolderLock::acquire(cfg.output_dir, 0.0, "scouter import", cfg.lock);
-  if (file_exists(cfg.output_dir + "/config.toml") || !list_checkpoints(cfg.output_dir).empty())
-    throw UserError(str_format("output_dir '{}' already holds a run", cfg.output_dir),
-                    "import into a new folder (or delete that run first)");
-  lock->record_holder();
-  remove_stale_temporaries(cfg.output_dir + "/checkpoints");
-
   ImportResult r;
   r.cfg = cfg;
   r.tensors = tensors;
@@ -280,18 +277,58 @@ ImportResult import_model(const std::string& source, const KeyValues& overrides,
   // The published "epoch" is the index of the last epoch trained (0-based); a bare state_dict
   // says nothing, so it counts as trained for cfg.epochs.
   r.epoch = file.epoch >= 0 ? file.epoch + 1 : cfg.epochs;
-  TrainState state;
-  state.epoch = r.epoch;
+  // Every text first, so nothing is written for a file whose contents cannot be recorded.
+  const std::string record = import_json(source, file, ic, r.epoch, tensors);
+  const std::string config_toml = to_toml(cfg);
+
+  // The run is built in a staging folder and appears whole or not at all: a new output_dir is
+  // the staging folder renamed; into an existing (empty) one the staged files move with
+  // config.toml last, which makes the folder a run (report, explain, a second import refused).
+  const fs::path out = fs::absolute(cfg.output_dir).lexically_normal();
+  const bool existed = fs::exists(out);
+  std::unique_ptr<FolderLock> lock;
+  if (existed) {
+    lock = FolderLock::acquire(cfg.output_dir, 0.0, "scouter import", cfg.lock);
+    if (file_exists(cfg.output_dir + "/config.toml") || !list_checkpoints(cfg.output_dir).empty())
+      throw UserError(str_format("output_dir '{}' already holds a run", cfg.output_dir),
+                      "import into a new folder (or delete that run first)");
+  }
+  const std::string stage =
+      existed ? (out / str_format(".import.{}", ::getpid())).string()
+              : (out.parent_path() / str_format(".{}.import.{}", out.filename().string(), ::getpid())).string();
+  remove_tree(stage);
+  ensure_dir(stage + "/checkpoints");
+  try {
+    TrainState state;
+    state.epoch = r.epoch;
+    const std::string staged = checkpoint_path(stage, r.epoch);
+    save_checkpoint(staged, *model, nullptr, state, cfg);
+    mark_complete(staged);
+    write_text_file_atomic(stage + "/import.json", record);
+    write_text_file_atomic(stage + "/command.txt", command_line + "\n");
+    write_text_file_atomic(stage + "/version.txt",
+                           str_format("scouter {} ({})\n", SCOUTER_VERSION, SCOUTER_GIT_VERSION));
+    write_text_file_atomic(stage + "/config.toml", config_toml);
+    if (!existed) {
+      if (::rename(stage.c_str(), out.c_str()) != 0)
+        throw UserError(str_format("output_dir '{}' appeared while importing: {}", cfg.output_dir,
+                                   os_reason(errno)),
+                        "import into a new folder");
+    } else {
+      for (const char* name : {"checkpoints", "import.json", "command.txt", "version.txt", "config.toml"})
+        if (::rename((stage + "/" + name).c_str(), (out / name).c_str()) != 0)
+          throw Error(str_format("import: cannot move '{}' into '{}': {}", name, cfg.output_dir,
+                                 os_reason(errno)));
+      remove_tree(stage);
+    }
+    fsync_path(out.parent_path().string());
+    fsync_path(out.string());
+  } catch (...) {
+    remove_tree(stage);
+    throw;
+  }
+  if (lock) lock->record_holder();
   r.checkpoint = checkpoint_path(cfg.output_dir, r.epoch);
-  ensure_dir(cfg.output_dir + "/checkpoints");
-  save_checkpoint(r.checkpoint, *model, nullptr, state, cfg);
-  mark_complete(r.checkpoint);
-  write_text_file_atomic(cfg.output_dir + "/import.json", import_json(source, file, ic, r.epoch, tensors));
-  write_text_file_atomic(cfg.output_dir + "/command.txt", command_line + "\n");
-  write_text_file_atomic(cfg.output_dir + "/version.txt",
-                         str_format("scouter {} ({})\n", SCOUTER_VERSION, SCOUTER_GIT_VERSION));
-  // Last: config.toml makes the folder a run (report, explain, a second import refused).
-  write_text_file_atomic(cfg.output_dir + "/config.toml", to_toml(cfg));
   return r;
 }
 
