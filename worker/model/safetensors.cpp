@@ -11,6 +11,18 @@
 namespace scouter {
 namespace {
 
+// `text` as a message may show it: printable ASCII kept, every other byte as \xNN, at most
+// `max` bytes of it (then "...").
+std::string escaped(const std::string& text, size_t max) {
+  std::string out;
+  for (size_t i = 0; i < text.size() && i < max; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    out += c >= 0x20 && c < 0x7f && c != '\\' ? std::string(1, static_cast<char>(c))
+                                               : str_format("\\x{:02x}", static_cast<int>(c));
+  }
+  return text.size() > max ? out + "..." : out;
+}
+
 // The header is JSON read into memory whole: a larger one is not a weights file.
 constexpr uint64_t kMaxHeader = 100u << 20;
 
@@ -89,24 +101,52 @@ std::map<std::string, torch::Tensor> read_safetensors(const std::string& path) {
     std::string text(header_size, '\0');
     in.read(text.data(), static_cast<std::streamsize>(header_size));
     const uint64_t data_start = 8 + header_size, data_size = file_size - data_start;
-    const auto header = nlohmann::json::parse(text);
+    nlohmann::json header;
+    try {
+      header = nlohmann::json::parse(text);
+    } catch (const nlohmann::json::exception& e) {
+      std::string why = e.what();  // "[json.exception.parse_error.101] parse error at ..."
+      const size_t k = why.find("] ");
+      throw std::runtime_error("its header is not valid JSON: " +
+                               escaped(k == std::string::npos ? why : why.substr(k + 2), 200));
+    }
     if (!header.is_object()) throw std::runtime_error("the header is not a JSON object");
-    for (const auto& [name, info] : header.items()) {
-      if (name == "__metadata__") continue;
-      const torch::ScalarType dtype = dtype_of(info.at("dtype").get<std::string>());
-      const auto shape = info.at("shape").get<std::vector<int64_t>>();
-      const auto offsets = info.at("data_offsets").get<std::vector<uint64_t>>();
-      for (int64_t d : shape)
-        if (d < 0) throw std::runtime_error(name + " has a negative dimension");
-      torch::Tensor t = torch::empty(shape, dtype);
+    for (const auto& [raw_name, info] : header.items()) {
+      if (raw_name == "__metadata__") continue;
+      // A name is the file's bytes: shown escaped and cut short in messages.
+      const std::string name = "tensor '" + escaped(raw_name, 80) + "'";
+      if (!info.is_object() || !info.contains("dtype") || !info["dtype"].is_string() ||
+          !info.contains("shape") || !info["shape"].is_array() || !info.contains("data_offsets") ||
+          !info["data_offsets"].is_array())
+        throw std::runtime_error(name + " is not an object with dtype (a string), shape and "
+                                        "data_offsets (arrays)");
+      const torch::ScalarType dtype = dtype_of(info["dtype"].get<std::string>());
+      std::vector<int64_t> shape;
+      uint64_t elements = 1;
+      for (const auto& d : info["shape"]) {
+        if (!d.is_number_integer() || d.get<int64_t>() < 0)
+          throw std::runtime_error(name + ": its shape holds something other than sizes >= 0");
+        shape.push_back(d.get<int64_t>());
+        const auto n = static_cast<uint64_t>(shape.back());
+        // Bounded by the data the file holds before anything is allocated.
+        elements = n == 0 ? 0 : (elements > data_size / n ? data_size + 1 : elements * n);
+      }
+      std::vector<uint64_t> offsets;
+      for (const auto& o : info["data_offsets"]) {
+        if (!o.is_number_unsigned() && !(o.is_number_integer() && o.get<int64_t>() >= 0))
+          throw std::runtime_error(name + ": data_offsets must be two byte offsets");
+        offsets.push_back(o.get<uint64_t>());
+      }
+      const uint64_t item = c10::elementSize(dtype);
       if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_size ||
-          offsets[1] - offsets[0] != static_cast<uint64_t>(t.nbytes()))
+          elements > data_size || offsets[1] - offsets[0] != elements * item)
         throw std::runtime_error(
             str_format("{}: data_offsets do not match its dtype and shape", name));
+      torch::Tensor t = torch::empty(shape, dtype);
       in.seekg(static_cast<std::streamoff>(data_start + offsets[0]));
       if (!in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(t.nbytes())))
         throw std::runtime_error(name + ": cannot read its data");
-      out[name] = t;
+      out[raw_name] = t;
     }
   } catch (const std::exception& e) {
     throw UserError(str_format("'{}' is not a valid .safetensors file: {}", path, e.what()),
