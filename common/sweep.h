@@ -13,6 +13,13 @@
 
 namespace scouter {
 
+// Limits, checked before the work is done (docs/sweeps.md "Limits"): the runs one sweep file expands
+// to (grid sizes x seeds or repeats, summed over its named runs), the length of a named run's name
+// in the file, and of an expanded run's name (a folder name).
+constexpr int64_t kMaxSweepRuns = 10000;
+constexpr size_t kMaxRunNameLength = 200;
+constexpr size_t kMaxRunFolderName = 255;
+
 struct SweepRun {
   std::string name;     // e.g. "pos_lambda_value0.1_seed2": run, grid point, seed
   std::string run;      // the named run it expands ("pos")
