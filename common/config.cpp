@@ -102,7 +102,7 @@ const char* type_name(KeyType t) {
 
 UserError unknown_key_error(const std::string& where, const std::string& key) {
   std::string near = nearest_key(key);
-  return UserError(fmt::format("{}: unknown config key '{}'", where, key),
+  return UserError(fmt::format("{}: unknown config key '{}'", where, printable(key)),
                    near.empty() ? "`scouter keys` lists the valid keys"
                                 : fmt::format("did you mean '{}'? (`scouter keys` lists all)", near));
 }
@@ -140,7 +140,7 @@ void apply_table(Config& cfg, const toml::table& tbl, const std::string& source,
     std::string key(k.str());
     std::string where = toml_where(source, node);
     if (!find_def(key) && node.is_table())
-      throw UserError(fmt::format("{}: unknown section [{}]", where, key),
+      throw UserError(fmt::format("{}: unknown section [{}]", where, printable(key)),
                       "config files are flat: write `key = value` at the top level");
     apply_toml_value(cfg, key, node, where, origins);
   }
@@ -178,7 +178,10 @@ void apply_toml_value(Config& cfg, const std::string& key, const toml::node& nod
           cfg.*member = node.value<int64_t>().value();
         } else if constexpr (std::is_same_v<T, double>) {
           if (!node.is_number()) throw wrong(got);
-          cfg.*member = node.value<double>().value();
+          // An integer a double cannot hold exactly (2^53 + 1) becomes the nearest double, as
+          // on the command line (toml++'s value<double>() refuses it).
+          cfg.*member = node.is_integer() ? static_cast<double>(node.as_integer()->get())
+                                          : node.as_floating_point()->get();
         } else if constexpr (std::is_same_v<T, bool>) {
           if (!node.is_boolean()) throw wrong(got);
           cfg.*member = node.value<bool>().value();
@@ -228,15 +231,20 @@ std::string nearest_key(const std::string& name) {
       if (starts_with(d.info.name, to_lower(name))) return d.info.name;
   std::string best;
   size_t best_dist = std::string::npos;
+  const std::string lower = to_lower(name);
+  const size_t limit = std::max<size_t>(2, name.size() / 3);
   for (const auto& d : defs()) {
-    size_t dist = edit_distance(to_lower(name), d.info.name);
+    // The distance is at least the difference of the lengths: skip the quadratic edit distance.
+    const size_t a = lower.size(), b = d.info.name.size();
+    if (std::max(a, b) - std::min(a, b) > limit) continue;
+    size_t dist = edit_distance(lower, d.info.name);
     if (dist < best_dist) {
       best_dist = dist;
       best = d.info.name;
     }
   }
   // Close enough to be a typo: at most a third of the name's letters differ.
-  return best_dist <= std::max<size_t>(2, name.size() / 3) ? best : std::string();
+  return best_dist <= limit ? best : std::string();
 }
 
 std::string get_value_literal(const Config& cfg, const std::string& key) {
@@ -266,7 +274,8 @@ void apply_toml_text(Config& cfg, const std::string& text, const std::string& so
     tbl = toml::parse(text, source);
   } catch (const toml::parse_error& e) {
     throw UserError(fmt::format("{}:{}:{}: TOML syntax error: {}", source,
-                                e.source().begin.line, e.source().begin.column, e.description()),
+                                e.source().begin.line, e.source().begin.column,
+                                printable(std::string(e.description()))),
                     "see https://toml.io for the syntax; keys are written `key = value`");
   }
   apply_table(cfg, tbl, source, origins);
@@ -293,7 +302,7 @@ void apply_override(Config& cfg, const std::string& key, const std::string& valu
     if (value.find(',') != std::string::npos)
       hint = "comma lists expand to several runs only in sweep files (`scouter sweep`)";
     return UserError(fmt::format("command line: --{} must be {}, got '{}'", key,
-                                 type_name(def->info.type), value),
+                                 type_name(def->info.type), printable(value)),
                      hint);
   };
   std::visit(
@@ -327,14 +336,14 @@ std::string origin_of(const Origins& origins, const std::string& key) {
 UserError invalid_value_error(const Config& cfg, const Origins& origins, const std::string& key,
                               const std::string& valid) {
   return UserError(fmt::format("{}: invalid value {} for key '{}'", origin_of(origins, key),
-                               get_value_literal(cfg, key), key),
+                               printable(get_value_literal(cfg, key)), key),
                    "valid: " + valid);
 }
 
 void validate(const Config& c, const Origins& origins) {
   auto where = [&](const std::string& key) { return origin_of(origins, key); };
   auto fail = [&](const std::string& key, const std::string& value, const std::string& valid) {
-    throw UserError(fmt::format("{}: invalid value {} for key '{}'", where(key), value, key),
+    throw UserError(fmt::format("{}: invalid value {} for key '{}'", where(key), printable(value), key),
                     "valid: " + valid);
   };
   auto lit = [&](const std::string& key) { return get_value_literal(c, key); };

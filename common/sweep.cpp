@@ -6,8 +6,9 @@
 #include <filesystem>
 #include <functional>
 #include <map>
-#include <regex>
 #include <set>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "common/config_toml.h"
 #include "common/env_paths.h"
@@ -25,6 +26,25 @@ const std::set<std::string> kNotSweepable = {"output_dir", "resume", "pre_checkp
 const std::vector<std::string> kSweepKeys = {"name", "dir", "array_throttle", "explain_images",
                                               "explain_pictures"};
 const std::vector<std::string> kRunExtras = {"pre_run", "seeds", "repeats", "resources"};
+
+// A run name of the file: a folder name of letters, digits, '_', '-' and '.' (scanned by hand:
+// no regex on text from a file).
+bool valid_run_name(const std::string& name) {
+  if (name.empty() || name.size() > kMaxRunNameLength) return false;
+  for (char c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') return false;
+  return true;
+}
+
+// a * b and a + b, stopping at UINT64_MAX instead of wrapping.
+uint64_t saturating_mul(uint64_t a, uint64_t b) {
+  uint64_t r;
+  return __builtin_mul_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+uint64_t saturating_add(uint64_t a, uint64_t b) {
+  uint64_t r;
+  return __builtin_add_overflow(a, b, &r) ? UINT64_MAX : r;
+}
 
 // A value as it appears in a run name: "0.1", "10", "true", "resnet18".
 std::string name_text(const toml::node& n) {
@@ -68,6 +88,10 @@ void read_keys(RunSpec& spec, const toml::table& t, const std::string& file, boo
       spec.seed_offsets = false;
     } else if (key == "repeats") {
       int64_t r = sweep_int(n, where, key, 1);
+      if (r > kMaxSweepRuns)
+        throw UserError(fmt::format("{}: repeats = {} is more than the {} runs a sweep may expand to",
+                                    where, r, kMaxSweepRuns),
+                        fmt::format("repeats = 1..{}; split the study into several sweep files", kMaxSweepRuns));
       spec.seeds.clear();
       for (int64_t i = 0; i < r; ++i) spec.seeds.push_back(i);
       spec.has_seeds = true;
@@ -84,7 +108,7 @@ void read_keys(RunSpec& spec, const toml::table& t, const std::string& file, boo
       if (n.as_array()->empty()) throw UserError(fmt::format("{}: '{}' is an empty list", where, key), "give at least one value");
       spec.grid[key] = {n.as_array(), where};
     } else if (n.is_table()) {
-      throw UserError(fmt::format("{}: unexpected table '{}'", where, key),
+      throw UserError(fmt::format("{}: unexpected table '{}'", where, printable(key)),
                       defaults ? "[defaults] holds config keys" : "a run holds config keys, pre_run, seeds, repeats and [resources]");
     } else {
       if (kNotSweepable.count(key) && key != "seed")
@@ -94,6 +118,74 @@ void read_keys(RunSpec& spec, const toml::table& t, const std::string& file, boo
       spec.scalars.emplace_back(key, &n);
     }
   }
+}
+
+// Refuses a sweep that expands to more than kMaxSweepRuns runs, before any is built: the product
+// of each run's grid sizes and seeds, summed, without wrapping.
+void check_run_count(const std::vector<RunSpec>& specs, const std::string& path) {
+  uint64_t total = 0, most = 0;
+  const RunSpec* largest = nullptr;
+  for (const auto& s : specs) {
+    uint64_t n = s.has_seeds ? s.seeds.size() : 1;
+    for (const auto& [key, list] : s.grid) n = saturating_mul(n, list.first->size());
+    total = saturating_add(total, n);
+    if (!largest || n > most) most = n, largest = &s;
+  }
+  if (total <= static_cast<uint64_t>(kMaxSweepRuns)) return;
+  auto count = [](uint64_t n) { return n == UINT64_MAX ? std::string("more than 2^64") : std::to_string(n); };
+  throw UserError(fmt::format("{}: the sweep expands to {} runs (runs.{} at {}: {}); at most {} are allowed",
+                              path, count(total), largest->name, largest->where, count(most), kMaxSweepRuns),
+                  "use fewer grid values, seeds or repeats, or split the study into several sweep files");
+}
+
+// Each pre_run names a run that exists, the graph has no cycle (one walk per run, stopping at runs
+// already known to end), and a base starts from no other run (it is an FC baseline: use_pre needs
+// use_slot), so dependencies are one level deep.
+void check_dependencies(const std::vector<RunSpec>& specs,
+                        const std::map<std::string, const RunSpec*>& by_name) {
+  std::vector<std::string> names;
+  for (const auto& s : specs) names.push_back(s.name);
+  for (const auto& s : specs)
+    if (!s.pre_run.empty() && !by_name.count(s.pre_run))
+      throw UserError(fmt::format("{}: run '{}' depends on run '{}', which does not exist", s.where,
+                                  s.name, printable(s.pre_run, 60)),
+                      "runs: " + printable(join(names, ", "), 400));
+  enum State { kNew, kOnPath, kDone };
+  std::map<std::string, State> state;
+  for (const auto& s : specs) {
+    std::vector<std::string> chain;
+    const RunSpec* cur = &s;
+    for (; cur && state[cur->name] == kNew; cur = cur->pre_run.empty() ? nullptr : by_name.at(cur->pre_run)) {
+      state[cur->name] = kOnPath;
+      chain.push_back(cur->name);
+    }
+    if (cur && state[cur->name] == kOnPath) {
+      chain.push_back(cur->name);
+      throw UserError(fmt::format("{}: dependency cycle: {}", s.where, join(chain, " -> ")),
+                      "pre_run must point at an FC base run that depends on nothing");
+    }
+    for (const auto& n : chain) state[n] = kDone;
+  }
+  for (const auto& s : specs) {
+    if (s.pre_run.empty()) continue;
+    const RunSpec& b = *by_name.at(s.pre_run);
+    if (!b.pre_run.empty())
+      throw UserError(fmt::format("{}: run '{}' starts from '{}', which itself starts from '{}'", s.where,
+                                  s.name, b.name, b.pre_run),
+                      "pre_run must name an FC baseline run (use_slot = false), which has no pre_run");
+  }
+}
+
+// What matches a run to its base's expansion: the seed (when the base has seeds) and the values of
+// the base's grid keys at `point`; "" when `point` lacks one of them (no expansion matches).
+std::string base_key(const RunSpec& base, int64_t seed, const std::map<std::string, std::string>& point) {
+  std::string key = base.has_seeds ? std::to_string(seed) : std::string();
+  for (const auto& [k, list] : base.grid) {
+    auto it = point.find(k);
+    if (it == point.end()) return {};
+    key += "/" + k + "=" + it->second;
+  }
+  return "#" + key;
 }
 
 }  // namespace
@@ -117,7 +209,7 @@ Sweep load_sweep(const std::string& path, const std::string& dir_override,
     tbl = toml::parse(text, path);
   } catch (const toml::parse_error& e) {
     throw UserError(fmt::format("{}:{}:{}: TOML syntax error: {}", path, e.source().begin.line,
-                                e.source().begin.column, e.description()),
+                                e.source().begin.column, printable(std::string(e.description()))),
                     "see https://toml.io for the syntax");
   }
   Sweep sweep;
@@ -130,7 +222,7 @@ Sweep load_sweep(const std::string& path, const std::string& dir_override,
   for (const auto& [k, n] : tbl) {
     std::string key(k.str()), where = toml_where(path, n);
     if (!n.is_table())
-      throw UserError(fmt::format("{}: '{}' outside a section", where, key),
+      throw UserError(fmt::format("{}: '{}' outside a section", where, printable(key)),
                       "a sweep file has [sweep], [resources], [defaults] and [runs.NAME] sections");
     const toml::table& t = *n.as_table();
     if (key == "sweep") {
@@ -169,43 +261,27 @@ Sweep load_sweep(const std::string& path, const std::string& dir_override,
     s.where = toml_where(path, n);
     s.line = n.source().begin.line;
     s.resources = defaults_res;
+    if (!valid_run_name(s.name))
+      throw UserError(fmt::format("{}: run name '{}' is not a folder name", s.where, printable(s.name, 60)),
+                      fmt::format("use 1 to {} letters, digits, '_', '-', '.'", kMaxRunNameLength));
     if (!n.is_table()) throw UserError(fmt::format("{}: runs.{} must be a table", s.where, s.name), "write [runs.NAME]");
-    if (!std::regex_match(s.name, std::regex("[A-Za-z0-9_.-]+")))
-      throw UserError(fmt::format("{}: run name '{}' is not a folder name", s.where, s.name), "use letters, digits, '_', '-', '.'");
     read_keys(s, *n.as_table(), path, false);
     specs.push_back(std::move(s));
   }
   std::sort(specs.begin(), specs.end(), [](const RunSpec& a, const RunSpec& b) { return a.line < b.line; });
+  check_run_count(specs, path);
   std::map<std::string, const RunSpec*> by_name;
   for (const auto& s : specs) by_name[s.name] = &s;
+  check_dependencies(specs, by_name);
 
-  // Dependencies: each must exist, and the graph must have no cycle.
-  std::vector<std::string> names;
-  for (const auto& s : specs) names.push_back(s.name);
-  for (const auto& s : specs)
-    if (!s.pre_run.empty() && !by_name.count(s.pre_run))
-      throw UserError(fmt::format("{}: run '{}' depends on run '{}', which does not exist", s.where,
-                                  s.name, s.pre_run),
-                      "runs: " + join(names, ", "));
-  for (const auto& s : specs) {
-    std::vector<std::string> chain{s.name};
-    for (const RunSpec* cur = &s; !cur->pre_run.empty();) {
-      cur = by_name.at(cur->pre_run);
-      if (std::find(chain.begin(), chain.end(), cur->name) != chain.end()) {
-        chain.push_back(cur->name);
-        throw UserError(fmt::format("{}: dependency cycle: {}", s.where, join(chain, " -> ")),
-                        "pre_run must point at an FC base run that depends on nothing");
-      }
-      chain.push_back(cur->name);
-    }
-  }
-
-  // Expand each run: the grid (keys in registry order) times the seeds.
-  std::map<std::string, std::vector<size_t>> expansions;  // run -> indices into sweep.runs
-  std::map<size_t, std::map<std::string, std::string>> grid_of;  // run index -> key -> name text
-  std::map<size_t, int64_t> seed_of;
+  // Expand each run: the grid (keys in registry order) times the seeds. Each step is a map look-up,
+  // so expansion is linear in the number of runs.
+  std::set<std::string> expanded;
+  std::unordered_set<std::string> run_names;
+  // run -> (its seed and grid values: base_key) -> indices into sweep.runs
+  std::map<std::string, std::unordered_map<std::string, std::vector<size_t>>> by_point;
   std::function<void(const RunSpec&)> expand = [&](const RunSpec& s) {
-    if (expansions.count(s.name)) return;
+    if (!expanded.insert(s.name).second) return;
     if (!s.pre_run.empty()) expand(*by_name.at(s.pre_run));
     std::vector<std::string> keys;
     for (const auto& k : config_keys())
@@ -233,6 +309,10 @@ Sweep load_sweep(const std::string& path, const std::string& dir_override,
         r.config.seed = offsets ? base.seed + sd : sd;
         r.setting = s.name + grid_name;
         r.name = r.setting + (s.has_seeds ? fmt::format("_seed{}", r.config.seed) : "");
+        if (r.name.size() > kMaxRunFolderName)
+          throw UserError(fmt::format("{}: run '{}' expands to a name of {} bytes ('{}'); a folder name holds at most {}",
+                                      s.where, s.name, r.name.size(), printable(r.name, 60), kMaxRunFolderName),
+                          "shorten the run's name or the grid's values");
         r.dir = (fs::path(sweep.dir) / r.name).string();
         r.config.output_dir = r.dir;
         r.config.resume = true;
@@ -244,18 +324,18 @@ Sweep load_sweep(const std::string& path, const std::string& dir_override,
           // The base expansion with the same seed (if the base has seeds) and the same values
           // of the grid keys both share; it must be exactly one.
           const RunSpec& b = *by_name.at(s.pre_run);
-          std::vector<size_t> match;
-          for (size_t bi : expansions.at(s.pre_run)) {
-            bool ok = !b.has_seeds || seed_of.at(bi) == r.config.seed;
-            for (const auto& [k, v] : grid_of.at(bi))
-              ok = ok && point.count(k) && point.at(k) == v;
-            if (ok) match.push_back(bi);
+          const std::vector<size_t>* match = nullptr;
+          std::string key = base_key(b, r.config.seed, point);
+          if (!key.empty()) {
+            const auto& index = by_point.at(s.pre_run);
+            auto it = index.find(key);
+            if (it != index.end()) match = &it->second;
           }
-          if (match.size() != 1)
+          if (!match || match->size() != 1)
             throw UserError(fmt::format("{}: run '{}' ({}) matches {} runs of its base '{}'", s.where,
-                                        s.name, r.name, match.size(), s.pre_run),
+                                        s.name, r.name, match ? match->size() : 0, s.pre_run),
                             "give the base the same seeds and grid keys, or a single run");
-          const SweepRun& base_run = sweep.runs[match[0]];
+          const SweepRun& base_run = sweep.runs[match->front()];
           if (base_run.config.use_slot)
             throw UserError(fmt::format("{}: run '{}' starts from '{}', which is not an FC baseline (use_slot = true)",
                                         s.where, s.name, s.pre_run),
@@ -271,12 +351,9 @@ Sweep load_sweep(const std::string& path, const std::string& dir_override,
         if (check) check(r.config, origins);
         r.node_cores = node_cores ? node_cores(r.resources.partition, s.where) : 0;
         check_resources(r.resources, r.config, s.where, r.node_cores);
-        if (sweep.find(r.name))
+        if (!run_names.insert(r.name).second)
           throw UserError(fmt::format("{}: two runs are both named '{}'", s.where, r.name), "rename one of the runs");
-        size_t idx = sweep.runs.size();
-        grid_of[idx] = point;
-        seed_of[idx] = r.config.seed;
-        expansions[s.name].push_back(idx);
+        by_point[s.name][base_key(s, r.config.seed, point)].push_back(sweep.runs.size());
         sweep.runs.push_back(std::move(r));
       }
       size_t i = 0;

@@ -13,6 +13,13 @@
 
 namespace scouter {
 
+// Limits, checked before the work is done (docs/sweeps.md "Limits"): the runs one sweep file expands
+// to (grid sizes x seeds or repeats, summed over its named runs), the length of a named run's name
+// in the file, and of an expanded run's name (a folder name).
+constexpr int64_t kMaxSweepRuns = 10000;
+constexpr size_t kMaxRunNameLength = 200;
+constexpr size_t kMaxRunFolderName = 255;
+
 struct SweepRun {
   std::string name;     // e.g. "pos_lambda_value0.1_seed2": run, grid point, seed
   std::string run;      // the named run it expands ("pos")
@@ -37,7 +44,8 @@ struct Sweep {
 // Reads and expands a sweep file. Every mistake is a UserError naming the file, line and key:
 // unknown keys (with the nearest valid one), a list where a single value is required, a
 // dependency on a run that does not exist, a dependency cycle, a use_pre run without an FC base,
-// and resources that cannot be met (node_cores: the node size of a run's partition to check
+// a file beyond the limits above (checked before any run is built; expansion is linear in the
+// runs), and resources that cannot be met (node_cores: the node size of a run's partition to check
 // against; none, or 0 from it, skips that check). The file's [sweep] dir may name environment
 // variables (common/env_paths.h), expanded here; dir_override replaces it when not empty.
 // check: the higher layers' checks of each run's config after validate (the names of datasets

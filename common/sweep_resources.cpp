@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <regex>
+#include <cctype>
 
 #include "common/config_toml.h"
 #include "common/error.h"
@@ -12,14 +12,24 @@
 namespace scouter {
 namespace {
 
+// Digits at s[from...].
+size_t count_digits(const std::string& s, size_t from) {
+  size_t i = from;
+  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
+  return i - from;
+}
+
 std::string nearest_of(const std::string& key, const std::vector<std::string>& valid) {
   std::string best;
   size_t best_d = std::string::npos;
+  const size_t limit = std::max<size_t>(2, key.size() / 3);
   for (const auto& v : valid) {
+    // The distance is at least the difference of the lengths: skip the quadratic edit distance.
+    if (std::max(key.size(), v.size()) - std::min(key.size(), v.size()) > limit) continue;
     size_t d = edit_distance(key, v);
     if (d < best_d) best_d = d, best = v;
   }
-  return best_d <= std::max<size_t>(2, key.size() / 3) ? best : std::string();
+  return best_d <= limit ? best : std::string();
 }
 
 // A string, or a list of strings (each one line: no newline, not empty).
@@ -33,7 +43,7 @@ std::vector<std::string> string_lines(const toml::node& n, const std::string& wh
     std::string s = v.value<std::string>().value();
     if (s.empty() || s.find_first_of("\n\r") != std::string::npos)
       throw UserError(fmt::format("{}: '{}' holds {} line \"{}\"", where, key,
-                                  s.empty() ? "an empty" : "a multi-line", s),
+                                  s.empty() ? "an empty" : "a multi-line", printable(s)),
                       "one line per list item, e.g. " + example);
     lines.push_back(s);
   };
@@ -52,7 +62,7 @@ std::string script_text(const toml::node& n, const std::string& where, const std
   std::string s = sweep_string(n, where, key);
   if (s.empty() || s.find_first_of(word ? " \t\n\r'\"" : "\n\r") != std::string::npos)
     throw UserError(fmt::format("{}: '{}' must be {}, got \"{}\"", where, key,
-                                word ? "one word without spaces or quotes" : "one non-empty line", s),
+                                word ? "one word without spaces or quotes" : "one non-empty line", printable(s)),
                     "e.g. " + example);
   return s;
 }
@@ -61,9 +71,10 @@ std::string script_text(const toml::node& n, const std::string& where, const std
 std::string slurm_size(const toml::node& n, const std::string& where, const std::string& key) {
   if (n.is_integer()) return std::to_string(sweep_int(n, where, key, 0));
   std::string s = sweep_string(n, where, key);
-  static const std::regex re("^[0-9]+[KMGTkmgt]?$");
-  if (!std::regex_match(s, re))
-    throw UserError(fmt::format("{}: '{}' = \"{}\" is not a Slurm size", where, key, s),
+  size_t digits = count_digits(s, 0);
+  bool unit = digits + 1 == s.size() && std::string("KMGTkmgt").find(s.back()) != std::string::npos;
+  if (digits == 0 || s.size() > kMaxSlurmTextLength || (digits != s.size() && !unit))
+    throw UserError(fmt::format("{}: '{}' = \"{}\" is not a Slurm size", where, key, printable(s, 40)),
                     fmt::format("a number of MB, or one with a unit K, M, G or T: {} = \"16G\", "
                                 "\"4000M\" or 4000", key));
   return s;
@@ -98,21 +109,34 @@ const std::vector<OwnOption>& own_options() {
 
 std::string sbatch_option(const std::string& line, const std::string& where) {
   if (line.empty() || line[0] != '-')
-    throw UserError(fmt::format("{}: sbatch line \"{}\" is not an sbatch option", where, line),
+    throw UserError(fmt::format("{}: sbatch line \"{}\" is not an sbatch option", where, printable(line)),
                     "write each as on sbatch's command line: sbatch = [\"--exclusive\", "
                     "\"--reservation=maint\"]");
   std::string name = line[1] == '-' ? line.substr(0, line.find_first_of("= ")) : line.substr(0, 2);
   for (const auto& o : own_options())
     if (std::find(o.names.begin(), o.names.end(), name) != o.names.end())
-      throw UserError(fmt::format("{}: sbatch line \"{}\": scouter writes {} itself", where, line, name),
+      throw UserError(fmt::format("{}: sbatch line \"{}\": scouter writes {} itself", where, printable(line), name),
                       o.key.empty() ? "the sweep sets it for every job; leave it out"
                                     : "set it with " + o.key);
   return line;
 }
 
+// Slurm's MINUTES, or [DAYS-]HH:MM:SS (hours 1 or 2 digits), scanned by hand: no regex on text
+// from a file.
 bool valid_time(const std::string& t) {
-  static const std::regex re(R"(^(\d+-)?\d{1,2}:\d{2}:\d{2}$|^\d+$)");
-  return std::regex_match(t, re);
+  if (t.empty() || t.size() > kMaxSlurmTextLength) return false;
+  size_t i = count_digits(t, 0);
+  if (i == t.size()) return true;
+  if (i > 0 && t[i] == '-') i = i + 1;
+  else i = 0;
+  size_t h = count_digits(t, i);
+  if (h < 1 || h > 2) return false;
+  i += h;
+  for (int part = 0; part < 2; ++part) {
+    if (i >= t.size() || t[i] != ':' || count_digits(t, i + 1) != 2) return false;
+    i += 3;
+  }
+  return i == t.size();
 }
 
 }  // namespace
@@ -120,7 +144,7 @@ bool valid_time(const std::string& t) {
 UserError unknown_name(const std::string& where, const std::string& what, const std::string& key,
                        const std::vector<std::string>& valid) {
   std::string near = nearest_of(key, valid);
-  return UserError(fmt::format("{}: unknown {} '{}'", where, what, key),
+  return UserError(fmt::format("{}: unknown {} '{}'", where, what, printable(key)),
                    near.empty() ? "valid: " + join(valid, ", ") : fmt::format("did you mean '{}'?", near));
 }
 
@@ -186,7 +210,14 @@ void apply_resources(Resources& r, const toml::table& t, const std::string& file
     else if (key == "gpus_per_task") r.gpus_per_task = sweep_int(n, where, key, 0);
     else if (key == "max_requeues") r.max_requeues = sweep_int(n, where, key, 0);
     else if (key == "signal_lead_s") r.signal_lead_s = sweep_int(n, where, key, 0);
-    else if (key == "time_limit") r.time_limit = sweep_string(n, where, key);
+    else if (key == "time_limit") {
+      r.time_limit = sweep_string(n, where, key);
+      if (!valid_time(r.time_limit))
+        throw UserError(fmt::format("{}: time_limit \"{}\" is not a Slurm time", where,
+                                    printable(r.time_limit, 40)),
+                        fmt::format("write MINUTES, HH:MM:SS or D-HH:MM:SS (at most {} characters)",
+                                    kMaxSlurmTextLength));
+    }
     else if (key == "partition") r.partition = sweep_string(n, where, key);
     else if (key == "account") r.account = sweep_string(n, where, key);
     else if (key == "qos") r.qos = script_text(n, where, key, "qos = \"normal\"", true);
@@ -204,7 +235,7 @@ void apply_resources(Resources& r, const toml::table& t, const std::string& file
       r.srun_mpi = sweep_string(n, where, key);
       const auto& valid = srun_mpi_plugins();
       if (std::find(valid.begin(), valid.end(), r.srun_mpi) == valid.end())
-        throw UserError(fmt::format("{}: srun_mpi = \"{}\" is not an MPI plugin of srun", where, r.srun_mpi),
+        throw UserError(fmt::format("{}: srun_mpi = \"{}\" is not an MPI plugin of srun", where, printable(r.srun_mpi)),
                         "valid: " + join(valid, ", ") + " (pmi2 where Slurm has no PMIx; `srun --mpi=list` shows a site's)");
     } else {
       throw unknown_name(where, "resource", key, resource_keys());
@@ -234,7 +265,8 @@ void check_resources(const Resources& r, const Config& c, const std::string& whe
                      r.gpus_per_node),
          "one GPU per rank: set gpus_per_node >= ranks_per_node, or gpus_per_task = 1");
   if (!valid_time(r.time_limit))
-    fail(fmt::format("time_limit \"{}\" is not a Slurm time", r.time_limit), "write HH:MM:SS or D-HH:MM:SS");
+    fail(fmt::format("time_limit \"{}\" is not a Slurm time", printable(r.time_limit, 40)),
+         "write MINUTES, HH:MM:SS or D-HH:MM:SS");
 }
 
 bool Resources::operator==(const Resources& o) const {

@@ -38,6 +38,10 @@ struct Resources {
   bool operator==(const Resources& o) const;
 };
 
+// Longest time_limit, mem and mem_per_cpu a sweep takes ("10-00:00:00" is 11 characters): longer
+// text is refused before it is scanned.
+constexpr size_t kMaxSlurmTextLength = 32;
+
 // The string keys written as `#SBATCH --<option>=<value>` when set, in this order.
 struct SbatchKey {
   const char* key;     // in the sweep file

@@ -17,6 +17,11 @@ std::vector<std::string> split(const std::string& s, char sep);
 // Escapes &, <, >, " and ' for HTML and XML text and attribute values.
 std::string html_escape(const std::string& s);
 bool starts_with(const std::string& s, const std::string& prefix);
+// Bytes from a file (a key, a name, a value) made safe for one line of a message: valid UTF-8
+// stays as it is; control characters, DEL and bytes that are not valid UTF-8 become \xNN (a
+// backslash in the input stays as it is); past `max` input bytes the rest is cut (never inside a
+// character) and "... (N bytes)" says how long the whole was. Linear in min(size, max).
+std::string printable(const std::string& s, size_t max = 120);
 // A word for a POSIX shell: as it is when it holds only safe characters, else single-quoted.
 std::string shell_quote(const std::string& s);
 

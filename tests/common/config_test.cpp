@@ -68,6 +68,43 @@ TEST(Config, UnknownKeySuggestsTheNearest) {
   EXPECT_NE(msg.find("'lambda_value'"), std::string::npos) << msg;
 }
 
+// lr = 2^53 + 1 (no double holds it) is the nearest double from a file, as from the command line.
+TEST(Config, AnIntegerTooLargeForADoubleIsTheNearestOneFromFileAndCommandLine) {
+  TempDir dir;
+  write_bytes(dir.file("a.toml"), "lr = 9007199254740993\nweight_decay = -9223372036854775807\n");
+  Config file, cli;
+  apply_toml_file(file, dir.file("a.toml"));
+  apply_override(cli, "lr", "9007199254740993");
+  apply_override(cli, "weight_decay", "-9223372036854775807");
+  EXPECT_EQ(file.lr, cli.lr);
+  EXPECT_EQ(file.lr, 9007199254740992.0);
+  EXPECT_EQ(file.weight_decay, cli.weight_decay);
+}
+
+// A file's bytes in a message are escaped and cut (printable).
+TEST(Config, FileBytesInMessagesAreEscapedAndCut) {
+  TempDir dir;
+  Config c;
+  write_bytes(dir.file("k.toml"), "\"a\\u0001b\" = 1\n");
+  std::string msg = user_error([&] { apply_toml_file(c, dir.file("k.toml")); });
+  EXPECT_NE(msg.find("unknown config key 'a\\x01b'"), std::string::npos) << msg;
+  write_bytes(dir.file("l.toml"), "\"" + std::string(100000, 'k') + "\" = 1\n");
+  msg = user_error([&] { apply_toml_file(c, dir.file("l.toml")); });
+  EXPECT_NE(msg.find("(100000 bytes)'"), std::string::npos) << msg.substr(0, 300);
+  EXPECT_LT(msg.size(), 600u);
+  write_bytes(dir.file("v.toml"), "log_level = \"" + std::string(100000, 'v') + "\"\n");
+  Origins o;
+  apply_toml_file(c, dir.file("v.toml"), &o);
+  msg = user_error([&] { validate(c, o); });
+  EXPECT_NE(msg.find(dir.file("v.toml") + ":1: invalid value \"vvv"), std::string::npos) << msg.substr(0, 300);
+  EXPECT_LT(msg.size(), 600u);
+  // Invalid UTF-8 in the file: toml++ refuses it, and the message holds no raw byte of it.
+  write_bytes(dir.file("u.toml"), "model = \"\xff\xfe\"\n");
+  msg = user_error([&] { apply_toml_file(c, dir.file("u.toml")); });
+  EXPECT_NE(msg.find("TOML syntax error"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find('\xff'), std::string::npos) << msg;
+}
+
 TEST(Config, WrongTypesNameKeyAndType) {
   Config c;
   std::string msg = user_error([&] { apply_override(c, "batch_size", "abc"); });

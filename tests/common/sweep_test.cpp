@@ -283,6 +283,119 @@ TEST_F(SweepTest, SweepDirNamesEnvironmentVariables) {
   EXPECT_EQ(k.runs[0].config.dataset_dir, "$SCOUTER_TEST_UNSET/data");
 }
 
+// A grid list of n numbers: "[1, 2, ..., n]".
+std::string list_of(int n) {
+  std::string s = "[";
+  for (int i = 1; i <= n; ++i) s += (i > 1 ? ", " : "") + std::to_string(i);
+  return s + "]";
+}
+
+// The fuzzed inputs that overflowed std::regex's recursion are refused by their length, with the
+// limit in the hint; a message shows at most a cut, escaped piece of them.
+TEST_F(SweepTest, LongNamesAndTimesAreRefusedByLength) {
+  const std::string head = "[defaults]\nmodel = \"smallcnn\"\n";
+  std::string m = error(head + "[runs." + std::string(40000, 'a') + "]\n");
+  EXPECT_NE(m.find("is not a folder name"), std::string::npos) << m.substr(0, 300);
+  EXPECT_NE(m.find("use 1 to 200 letters"), std::string::npos) << m.substr(0, 300);
+  EXPECT_LT(m.size(), 400u);
+  const std::string at_limit(200, 'b');
+  EXPECT_EQ(load(head + "[runs." + at_limit + "]\n").runs.at(0).name, at_limit);
+  m = error(head + "[resources]\ntime_limit = \"" + std::string(200000, '9') + "\"\n[runs.a]\n");
+  EXPECT_NE(m.find(dir_.file("s.toml") + ":4: time_limit \"999"), std::string::npos) << m.substr(0, 300);
+  EXPECT_NE(m.find("(200000 bytes)\" is not a Slurm time"), std::string::npos) << m.substr(0, 300);
+  EXPECT_LT(m.size(), 400u);
+  m = error(head + "[resources]\nmem = \"" + std::string(200000, '9') + "G\"\n[runs.a]\n");
+  EXPECT_NE(m.find("is not a Slurm size"), std::string::npos) << m.substr(0, 300);
+  EXPECT_LT(m.size(), 400u);
+  // The hand-written scan takes what the regex took, and refuses what it refused.
+  for (const char* t : {"90", "4:00:00", "12:00:00", "2-12:00:00"})
+    EXPECT_EQ(load(head + "[resources]\ntime_limit = \"" + t + "\"\n[runs.a]\n").runs.at(0).resources.time_limit, t);
+  for (const char* t : {"", "1:2:3", "123:00:00", "2-", "-1", "1-90", "12:00", "12:00:00x"})
+    EXPECT_NE(error(head + "[resources]\ntime_limit = \"" + t + "\"\n[runs.a]\n").find("not a Slurm time"),
+              std::string::npos) << t;
+  for (const char* mem : {"", "G", "16GB", "1 6G", "16g "})
+    EXPECT_NE(error(head + "[resources]\nmem = \"" + mem + "\"\n[runs.a]\n").find("not a Slurm size"),
+              std::string::npos) << mem;
+  EXPECT_EQ(load(head + "[resources]\nmem = \"16g\"\n[runs.a]\n").runs.at(0).resources.mem, "16g");
+}
+
+// The product of grid sizes and seeds is checked before any run is built: a repeats or a grid
+// beyond 10,000 runs is one error naming the file, the count and the limit, without the memory.
+TEST_F(SweepTest, RunCountBeyondTheLimitIsRefusedBeforeExpanding) {
+  const std::string head = "[defaults]\nmodel = \"smallcnn\"\n";
+  std::string m = error(head + "[runs.a]\nrepeats = 1000000000\n");
+  EXPECT_NE(m.find(dir_.file("s.toml") + ":4: repeats = 1000000000 is more than the 10000 runs"),
+            std::string::npos) << m;
+  m = error(head + "[runs.a]\nlambda_value = " + list_of(400) + "\npower = " + list_of(400) + "\n");
+  EXPECT_NE(m.find(dir_.file("s.toml") + ": the sweep expands to 160000 runs (runs.a at " +
+                   dir_.file("s.toml") + ":3: 160000); at most 10000"),
+            std::string::npos) << m;
+  // Two runs under the limit each, over it together.
+  m = error(head + "[runs.a]\nrepeats = 6000\n[runs.b]\nseeds = " + list_of(4001) + "\n");
+  EXPECT_NE(m.find("expands to 10001 runs (runs.a at"), std::string::npos) << m;
+  // A product that does not fit 64 bits does not wrap to a small number.
+  std::string huge = head + "[runs.a]\n";
+  for (const char* k : {"lr", "power", "lambda_value", "weight_decay", "bucket_mb", "collective_timeout",
+                        "infidelity_sigma", "sensitivity_radius", "batch_size", "epochs"})
+    huge += std::string(k) + " = " + list_of(100) + "\n";  // 100^10 = 10^20 > 2^64
+  m = error(huge);
+  EXPECT_NE(m.find("expands to more than 2^64 runs"), std::string::npos) << m;
+}
+
+// At the limit every run is built; a dependent run finds its base's run of the same seed and grid
+// values among 5,000 (by look-up, not by a scan per run).
+TEST_F(SweepTest, ASweepAtTheLimitExpandsToEveryRun) {
+  Sweep s = load("[defaults]\nmodel = \"smallcnn\"\n[runs.a]\nlambda_value = " + list_of(100) +
+                 "\npower = " + list_of(100) + "\n");
+  EXPECT_EQ(s.runs.size(), 10000u);
+  EXPECT_EQ(s.runs.back().name, "a_power100_lambda_value100");
+  s = load("[defaults]\nmodel = \"smallcnn\"\n[runs.fc]\nuse_slot = false\nlambda_value = " + list_of(50) +
+           "\nrepeats = 100\n[runs.pos]\nuse_pre = true\npre_run = \"fc\"\nlambda_value = " + list_of(50) +
+           "\nrepeats = 100\n");
+  ASSERT_EQ(s.runs.size(), 10000u);
+  const SweepRun* p = s.find("pos_lambda_value37_seed141");
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->depends_on, std::vector<std::string>{"fc_lambda_value37_seed141"});
+}
+
+// A base run is an FC baseline, which starts from no other run: a chain is refused at once.
+TEST_F(SweepTest, ABaseThatHasABaseIsRefused) {
+  const std::string m = error(
+      "[defaults]\nmodel = \"smallcnn\"\n[runs.c]\nuse_slot = false\n[runs.b]\nuse_pre = true\npre_run = \"c\"\n"
+      "[runs.a]\nuse_pre = true\npre_run = \"b\"\n");
+  EXPECT_NE(m.find(":8: run 'a' starts from 'b', which itself starts from 'c'"), std::string::npos) << m;
+}
+
+// lr = 2^53 + 1 (no double holds it) is the nearest double, as --lr takes it.
+TEST_F(SweepTest, AnIntegerForAFloatKeyIsTheNearestDouble) {
+  Sweep s = load("[defaults]\nmodel = \"smallcnn\"\nlr = 9007199254740993\n[runs.a]\n"
+                 "lambda_value = [9007199254740993, 1]\n");
+  Config cli;
+  apply_override(cli, "lr", "9007199254740993");
+  ASSERT_EQ(s.runs.size(), 2u);
+  EXPECT_EQ(s.runs[0].config.lr, cli.lr);
+  EXPECT_EQ(s.runs[0].config.lambda_value, cli.lr);
+  EXPECT_EQ(cli.lr, 9007199254740992.0);
+}
+
+// Bytes of the file in a message are escaped and cut.
+TEST_F(SweepTest, FileBytesInMessagesAreEscapedAndCut) {
+  const std::string head = "[defaults]\nmodel = \"smallcnn\"\n";
+  std::string m = error(head + "[runs.a]\n\"bad\\u001bkey\" = 1\n");
+  EXPECT_NE(m.find("unknown config key 'bad\\x1bkey'"), std::string::npos) << m;
+  m = error(head + "[runs.a]\n[runs.a.resources]\nsetup = \"ok\\u0007\\nrm\"\n");
+  EXPECT_NE(m.find("multi-line line \"ok\\x07\\x0arm\""), std::string::npos) << m;
+  m = error(head + "[runs.a]\n\"" + std::string(40000, 'k') + "\" = 1\n");
+  EXPECT_NE(m.find("(40000 bytes)'"), std::string::npos) << m.substr(0, 300);
+  EXPECT_LT(m.size(), 600u);
+  m = error(head + "[runs.a]\nuse_pre = true\npre_run = \"" + std::string(40000, 'p') + "\"\n");
+  EXPECT_NE(m.find("(40000 bytes)', which does not exist"), std::string::npos) << m.substr(0, 300);
+  EXPECT_LT(m.size(), 600u);
+  m = error(head + "[runs.a]\n[runs.a.resources]\nsrun_mpi = \"\\u0000\"\n");
+  EXPECT_NE(m.find("srun_mpi = \"\\x00\" is not"), std::string::npos) << m;
+  for (char c : m) EXPECT_NE(c, '\0');
+}
+
 // The shipped study files (the published run matrix and the quickstart) must stay valid.
 TEST(Experiments, EveryShippedSweepExpands) {
   TempDir out;
