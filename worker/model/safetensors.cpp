@@ -7,21 +7,10 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "common/format.h"
+#include "common/text.h"
 
 namespace scouter {
 namespace {
-
-// `text` as a message may show it: printable ASCII kept, every other byte as \xNN, at most
-// `max` bytes of it (then "...").
-std::string escaped(const std::string& text, size_t max) {
-  std::string out;
-  for (size_t i = 0; i < text.size() && i < max; ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    out += c >= 0x20 && c < 0x7f && c != '\\' ? std::string(1, static_cast<char>(c))
-                                               : str_format("\\x{:02x}", static_cast<int>(c));
-  }
-  return text.size() > max ? out + "..." : out;
-}
 
 // The header is JSON read into memory whole: a larger one is not a weights file.
 constexpr uint64_t kMaxHeader = 100u << 20;
@@ -108,13 +97,13 @@ std::map<std::string, torch::Tensor> read_safetensors(const std::string& path) {
       std::string why = e.what();  // "[json.exception.parse_error.101] parse error at ..."
       const size_t k = why.find("] ");
       throw std::runtime_error("its header is not valid JSON: " +
-                               escaped(k == std::string::npos ? why : why.substr(k + 2), 200));
+                               printable(k == std::string::npos ? why : why.substr(k + 2), 200));
     }
     if (!header.is_object()) throw std::runtime_error("the header is not a JSON object");
     for (const auto& [raw_name, info] : header.items()) {
       if (raw_name == "__metadata__") continue;
       // A name is the file's bytes: shown escaped and cut short in messages.
-      const std::string name = "tensor '" + escaped(raw_name, 80) + "'";
+      const std::string name = "tensor '" + printable(raw_name, 80) + "'";
       if (!info.is_object() || !info.contains("dtype") || !info["dtype"].is_string() ||
           !info.contains("shape") || !info["shape"].is_array() || !info.contains("data_offsets") ||
           !info["data_offsets"].is_array())
