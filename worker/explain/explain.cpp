@@ -102,10 +102,8 @@ nlohmann::json explain_settings(const Config& cfg, const ExplainOptions& options
 
 void run_explain(const std::string& run_dir, const ExplainOptions& options, const Config& request,
                  const Origins& origins) {
-  LoadOptions load;
-  load.command = "explain";
-  load.rank_part = false;  // each rank takes its part of the images explained, below
-  LoadedRun loaded(run_dir, request, origins, load);
+  // Every rank sees the whole split and takes its part of the images explained, below.
+  LoadedRun loaded(run_dir, request, origins, {"explain"});
   const TrainedRun& run = loaded.run;
   const Config& cfg = run.cfg;
   Distributed& dist = loaded.dist;

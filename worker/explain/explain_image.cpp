@@ -105,10 +105,7 @@ std::vector<ImageExplanation> run_explain_images(const std::string& run_dir,
     throw UserError(
         str_format("command line: --box gives {} boxes for {} image(s)", options.boxes.size(), n),
         "one box for every image, or one per image separated by ':' ('-': none)");
-  LoadOptions load;
-  load.command = "explain";
-  load.rank_part = false;
-  LoadedRun loaded(run_dir, request, origins, load);
+  LoadedRun loaded(run_dir, request, origins, {"explain"});
   const TrainedRun& run = loaded.run;
   const Config& cfg = run.cfg;
   const torch::Device device = loaded.device;

@@ -100,10 +100,7 @@ std::vector<VisRecord> write_attention_pictures(const Config& cfg, ScouterModel&
 }
 
 std::vector<VisRecord> run_vis(const Config& request, const Origins& origins) {
-  LoadOptions load;
-  load.command = "vis";
-  load.rank_part = false;
-  LoadedRun loaded(request.output_dir, request, origins, load);
+  LoadedRun loaded(request.output_dir, request, origins, {"vis"});
   log::info("vis: {} (epoch {})", loaded.run.ckpt, loaded.run.info.state.epoch);
   return write_attention_pictures(loaded.cfg(), loaded.model, *loaded.shards, *loaded.loader);
 }

@@ -67,9 +67,9 @@ ScouterModel load_trained_model(const TrainedRun& run, int64_t in_chans, torch::
 struct LoadOptions {
   std::string command;        // names the command in messages: "evaluate", "explain", "vis"
   std::string split = "val";  // "val" or "train"
-  // true: the loader serves this rank's contiguous part of the split (evaluate); false: all of
-  // it on every rank (a command that picks its own samples).
-  bool rank_part = true;
+  // false: the loader serves all of the split on every rank (a command that picks its own
+  // samples: explain, vis); true: this rank's contiguous part of it (evaluate).
+  bool rank_part = false;
 };
 
 // Steps 1-6: a trained run ready to compute on this rank. The members are set up in the order

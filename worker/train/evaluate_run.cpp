@@ -99,10 +99,7 @@ EvaluateReport evaluate_run(const std::string& run_dir, const std::string& split
   if (split != "val" && split != "train")
     throw UserError(str_format("command line: --split must be val or train, got '{}'", split),
                     "e.g. scouter evaluate RUN --split train");
-  LoadOptions load;
-  load.command = "evaluate";
-  load.split = split;
-  LoadedRun loaded(run_dir, request, origins, load);
+  LoadedRun loaded(run_dir, request, origins, {"evaluate", split, /*rank_part=*/true});
   const Config& cfg = loaded.cfg();
   Distributed& dist = loaded.dist;
   if (dist.rank0())
