@@ -229,22 +229,9 @@ std::string nearest_key(const std::string& name) {
   if (name.size() >= 4)
     for (const auto& d : defs())
       if (starts_with(d.info.name, to_lower(name))) return d.info.name;
-  std::string best;
-  size_t best_dist = std::string::npos;
-  const std::string lower = to_lower(name);
-  const size_t limit = std::max<size_t>(2, name.size() / 3);
-  for (const auto& d : defs()) {
-    // The distance is at least the difference of the lengths: skip the quadratic edit distance.
-    const size_t a = lower.size(), b = d.info.name.size();
-    if (std::max(a, b) - std::min(a, b) > limit) continue;
-    size_t dist = edit_distance(lower, d.info.name);
-    if (dist < best_dist) {
-      best_dist = dist;
-      best = d.info.name;
-    }
-  }
-  // Close enough to be a typo: at most a third of the name's letters differ.
-  return best_dist <= limit ? best : std::string();
+  std::vector<std::string> names;
+  for (const auto& d : defs()) names.push_back(d.info.name);
+  return nearest_name(to_lower(name), names);
 }
 
 std::string get_value_literal(const Config& cfg, const std::string& key) {

@@ -7,6 +7,8 @@
 
 #include <atomic>
 #include <cerrno>
+#include <algorithm>
+#include <cstring>
 #include <numeric>
 
 #include "common/error.h"
@@ -26,7 +28,9 @@ herr_t collect_message(unsigned n, const H5E_error2_t* err, void* data) {
 
 Handle string_type(bool variable, size_t size = 0) {
   Handle t(H5_CHECK(H5Tcopy(H5T_C_S1)), H5Tclose);
-  H5_CHECK(H5Tset_size(t.get(), variable ? H5T_VARIABLE : size));
+  H5_CHECK(H5Tset_size(t.get(), variable ? H5T_VARIABLE : std::max<size_t>(size, 1)));
+  // Fixed-length: padded with NULs, a string may fill the whole width (h5py reads it back whole).
+  if (!variable) H5_CHECK(H5Tset_strpad(t.get(), H5T_STR_NULLPAD));
   H5_CHECK(H5Tset_cset(t.get(), H5T_CSET_UTF8));
   return t;
 }
@@ -52,17 +56,108 @@ void write_attr_array(hid_t obj, const std::string& name, const std::vector<T>& 
   if (n > 0) H5_CHECK(H5Awrite(attr.get(), native_type<T>(), values.data()));  // HDF5 refuses a null buffer
 }
 
+// The most bytes an attribute may hold: ours are at most a few hundred KB (ImageNet's class
+// names); a larger claim is damage, refused before memory is spent on it.
+constexpr size_t kMaxAttrBytes = size_t{64} << 20;
+
+void check_attr_size(const std::string& name, hssize_t n, size_t element) {
+  if (n < 0 || element == 0 || static_cast<size_t>(n) > kMaxAttrBytes / element)
+    throw Error(fmt::format("HDF5 attribute '{}' claims {} elements of {} bytes, over the {} MiB "
+                            "an attribute may hold",
+                            name, n, element, kMaxAttrBytes >> 20));
+}
+
 template <typename T>
 std::vector<T> read_attr_array(hid_t obj, const std::string& name) {
   Handle attr = open_attr(obj, name);
   Handle space(H5_CHECK(H5Aget_space(attr.get())), H5Sclose);
   hssize_t n = H5_CHECK(H5Sget_simple_extent_npoints(space.get()));
+  check_attr_size(name, n, sizeof(T));
   std::vector<T> v(static_cast<size_t>(n));
   if (n > 0) H5_CHECK(H5Aread(attr.get(), native_type<T>(), v.data()));
   return v;
 }
 
+// The file format of every file written here (h5.h, "File format").
+Handle checked_format_fapl() {
+  Handle fapl(H5_CHECK(H5Pcreate(H5P_FILE_ACCESS)), H5Pclose);
+  H5_CHECK(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V110, H5F_LIBVER_LATEST));
+  return fapl;
+}
+
+// Bob Jenkins' lookup3 hashlittle (public domain), the checksum of HDF5's metadata blocks.
+uint32_t lookup3(const uint8_t* k, size_t length, uint32_t initval) {
+  auto rot = [](uint32_t x, int r) { return (x << r) | (x >> (32 - r)); };
+  uint32_t a, b, c;
+  a = b = c = 0xdeadbeef + static_cast<uint32_t>(length) + initval;
+  auto word = [&](size_t i) {
+    return uint32_t{k[i]} | uint32_t{k[i + 1]} << 8 | uint32_t{k[i + 2]} << 16 |
+           uint32_t{k[i + 3]} << 24;
+  };
+  while (length > 12) {
+    a += word(0);
+    b += word(4);
+    c += word(8);
+    a -= c; a ^= rot(c, 4);  c += b;
+    b -= a; b ^= rot(a, 6);  a += c;
+    c -= b; c ^= rot(b, 8);  b += a;
+    a -= c; a ^= rot(c, 16); c += b;
+    b -= a; b ^= rot(a, 19); a += c;
+    c -= b; c ^= rot(b, 4);  b += a;
+    length -= 12;
+    k += 12;
+  }
+  if (length == 0) return c;
+  uint8_t tail[12] = {};
+  std::memcpy(tail, k, length);
+  a += uint32_t{tail[0]} | uint32_t{tail[1]} << 8 | uint32_t{tail[2]} << 16 | uint32_t{tail[3]} << 24;
+  b += uint32_t{tail[4]} | uint32_t{tail[5]} << 8 | uint32_t{tail[6]} << 16 | uint32_t{tail[7]} << 24;
+  c += uint32_t{tail[8]} | uint32_t{tail[9]} << 8 | uint32_t{tail[10]} << 16 | uint32_t{tail[11]} << 24;
+  c ^= b; c -= rot(b, 14);
+  a ^= c; a -= rot(c, 11);
+  b ^= a; b -= rot(a, 25);
+  c ^= b; c -= rot(b, 16);
+  a ^= c; a -= rot(c, 4);
+  b ^= a; b -= rot(a, 14);
+  c ^= b; c -= rot(b, 24);
+  return c;
+}
+
+constexpr unsigned char kSignature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+
+// HDF5 1.10's H5Fget_file_image copies the superblock of a version 2 or 3 superblock without
+// recomputing its checksum after updating the end-of-file address in it, so the image does not
+// open ("incorrect metadata checksum ... unable to load superblock"). The checksum is lookup3 of
+// the superblock's bytes before it: signature, version, offset and length sizes, flags and four
+// addresses. Left alone when it is already right (a fixed HDF5).
+void fix_superblock_checksum(std::vector<char>& image) {
+  auto* p = reinterpret_cast<uint8_t*>(image.data());
+  if (image.size() < 12 || std::memcmp(p, kSignature, 8) != 0 || (p[8] != 2 && p[8] != 3)) return;
+  const size_t body = 12 + 4 * size_t{p[9]};  // 4 addresses of sizeof_offsets bytes
+  if (image.size() < body + 4) return;
+  const uint32_t sum = lookup3(p, body, 0);
+  uint8_t le[4] = {static_cast<uint8_t>(sum), static_cast<uint8_t>(sum >> 8),
+                   static_cast<uint8_t>(sum >> 16), static_cast<uint8_t>(sum >> 24)};
+  std::memcpy(p + body, le, 4);
+}
+
 }  // namespace
+
+int superblock_version(const std::string& path) {
+  // The superblock is at byte 0, or after a user block of 512, 1024, 2048, ... bytes.
+  int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) return -1;
+  int version = -1;
+  unsigned char head[9];
+  for (off_t at = 0; at <= (off_t{1} << 30) && version < 0; at = at == 0 ? 512 : at * 2) {
+    if (::pread(fd, head, sizeof head, at) != static_cast<ssize_t>(sizeof head)) break;
+    if (std::memcmp(head, kSignature, 8) == 0) version = head[8];
+  }
+  ::close(fd);
+  return version;
+}
+
+bool has_metadata_checksums(const std::string& path) { return superblock_version(path) >= 2; }
 
 // HDF5's innermost messages on one line (its OS errors span several lines).
 std::string library_messages() {
@@ -94,7 +189,8 @@ size_t DatasetInfo::num_elements() const {
 
 Handle create_file(const std::string& path) {
   silence_library_errors();
-  return Handle(H5_CHECK(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT)),
+  Handle fapl = checked_format_fapl();
+  return Handle(H5_CHECK(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get())),
                 H5Fclose);
 }
 
@@ -130,11 +226,8 @@ Handle open_file(const std::string& path, bool writable) {
 
 Handle create_memory_file() {
   silence_library_errors();
-  Handle fapl(H5_CHECK(H5Pcreate(H5P_FILE_ACCESS)), H5Pclose);
+  Handle fapl = checked_format_fapl();
   H5_CHECK(H5Pset_fapl_core(fapl.get(), size_t{64} << 20, /*backing_store=*/0));
-  // The default (earliest) file format: HDF5 1.10's H5Fget_file_image writes a wrong superblock
-  // checksum for the 1.8+ formats (seen here: "incorrect metadata checksum ... unable to load
-  // superblock"). Contents are checked by our own checksums instead (checkpoint.h, shards).
   static std::atomic<int> counter{0};
   std::string name = fmt::format("scouter-memory-{}-{}.h5", ::getpid(), counter++);
   return Handle(H5_CHECK(H5Fcreate(name.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, fapl.get())),
@@ -147,7 +240,15 @@ void write_memory_file(Handle& file, const std::string& path) {
   std::vector<char> image(static_cast<size_t>(size));
   H5_CHECK(H5Fget_file_image(file.get(), image.data(), image.size()));
   close_file(file, path);
+  fix_superblock_checksum(image);
   write_file_atomic(path, image.data(), image.size());
+}
+
+Handle open_memory_copy(const std::string& path) {
+  silence_library_errors();
+  Handle fapl = checked_format_fapl();
+  H5_CHECK(H5Pset_fapl_core(fapl.get(), size_t{64} << 20, /*backing_store=*/0));
+  return Handle(H5_CHECK(H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl.get())), H5Fclose);
 }
 
 bool is_hdf5(const std::string& path) {
@@ -253,13 +354,14 @@ bool has_attr(hid_t obj, const std::string& name) { return H5Aexists(obj, name.c
 
 void write_attr(hid_t obj, const std::string& name, const std::string& value) {
   replace_attr(obj, name);
-  Handle type = string_type(true);
+  Handle type = string_type(false, value.size());
   Handle space(H5_CHECK(H5Screate(H5S_SCALAR)), H5Sclose);
   Handle attr(
       H5_CHECK(H5Acreate2(obj, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT)),
       H5Aclose);
-  const char* p = value.c_str();
-  H5_CHECK(H5Awrite(attr.get(), type.get(), &p));
+  std::string padded = value;
+  padded.resize(std::max<size_t>(value.size(), 1), '\0');
+  H5_CHECK(H5Awrite(attr.get(), type.get(), padded.data()));
 }
 
 void write_attr(hid_t obj, const std::string& name, int64_t value) {
@@ -290,15 +392,35 @@ void write_attr(hid_t obj, const std::string& name, const std::vector<int64_t>& 
 
 void write_attr(hid_t obj, const std::string& name, const std::vector<std::string>& values) {
   replace_attr(obj, name);
-  Handle type = string_type(true);
+  std::vector<char> packed;
+  const size_t width = pack_strings(values, &packed);
+  Handle type = string_type(false, width);
   hsize_t n = values.size();
   Handle space(H5_CHECK(H5Screate_simple(1, &n, nullptr)), H5Sclose);
   Handle attr(
       H5_CHECK(H5Acreate2(obj, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT)),
       H5Aclose);
-  std::vector<const char*> ptrs;
-  for (const auto& s : values) ptrs.push_back(s.c_str());
-  if (n > 0) H5_CHECK(H5Awrite(attr.get(), type.get(), ptrs.data()));
+  if (n > 0) H5_CHECK(H5Awrite(attr.get(), type.get(), packed.data()));
+}
+
+size_t pack_strings(const std::vector<std::string>& values, std::vector<char>* packed) {
+  size_t width = 1;
+  for (const auto& v : values) width = std::max(width, v.size());
+  packed->assign(values.size() * width, '\0');
+  for (size_t i = 0; i < values.size(); ++i)
+    std::memcpy(packed->data() + i * width, values[i].data(), values[i].size());
+  return width;
+}
+
+Handle fixed_string_type(size_t width) { return string_type(false, width); }
+
+std::vector<std::string> unpack_strings(const std::vector<char>& packed, size_t width) {
+  std::vector<std::string> out;
+  for (size_t at = 0; width > 0 && at + width <= packed.size(); at += width) {
+    const char* p = packed.data() + at;
+    out.emplace_back(p, strnlen(p, width));
+  }
+  return out;
 }
 
 std::vector<std::string> read_attr_strings(hid_t obj, const std::string& name) {
@@ -307,10 +429,13 @@ std::vector<std::string> read_attr_strings(hid_t obj, const std::string& name) {
   if (H5Tget_class(ftype.get()) != H5T_STRING)
     throw Error(fmt::format("HDF5 attribute '{}' is not a string", name));
   Handle space(H5_CHECK(H5Aget_space(attr.get())), H5Sclose);
-  auto n = static_cast<size_t>(H5_CHECK(H5Sget_simple_extent_npoints(space.get())));
+  hssize_t count = H5_CHECK(H5Sget_simple_extent_npoints(space.get()));
+  const bool variable = H5Tis_variable_str(ftype.get()) > 0;
+  check_attr_size(name, count, variable ? sizeof(char*) : H5Tget_size(ftype.get()));
+  auto n = static_cast<size_t>(count);
   std::vector<std::string> out;
   if (n == 0) return out;
-  if (H5Tis_variable_str(ftype.get()) > 0) {
+  if (variable) {
     Handle mtype = string_type(true);
     std::vector<char*> ptrs(n, nullptr);
     H5_CHECK(H5Aread(attr.get(), mtype.get(), ptrs.data()));
@@ -318,14 +443,9 @@ std::vector<std::string> read_attr_strings(hid_t obj, const std::string& name) {
     H5_CHECK(H5Dvlen_reclaim(mtype.get(), space.get(), H5P_DEFAULT, ptrs.data()));
   } else {
     size_t size = H5Tget_size(ftype.get());
-    Handle mtype = string_type(false, size);
     std::vector<char> buf(n * size);
-    H5_CHECK(H5Aread(attr.get(), mtype.get(), buf.data()));
-    for (size_t i = 0; i < n; ++i) {
-      std::string s(buf.data() + i * size, size);
-      s.resize(s.find('\0') == std::string::npos ? s.size() : s.find('\0'));
-      out.push_back(std::move(s));
-    }
+    H5_CHECK(H5Aread(attr.get(), ftype.get(), buf.data()));  // as stored: no conversion
+    out = unpack_strings(buf, size);
   }
   return out;
 }

@@ -1,6 +1,15 @@
 // Thin RAII layer over the HDF5 C API: every id is owned by an H5Handle that closes it, every
 // call goes through H5_CHECK, which throws scouter::Error with the call, file:line and HDF5's own
 // error stack. Shards (datasets/) and checkpoints (worker/) are both built on this.
+//
+// File format. Every file created here (create_file, create_memory_file) is in HDF5 1.10's file
+// format (superblock version 3; libver bounds V110..LATEST), in which every metadata block
+// (superblock, object headers with their attributes, chunk indexes, heaps of names) carries a
+// checksum that HDF5 verifies when it reads the block: damaged metadata is an error, not a
+// crash or an endless loop. Strings are fixed-length (NUL-padded): variable-length strings live
+// in HDF5's global heap, whose blocks carry no checksum. Readable by HDF5 >= 1.10 (h5py too).
+// Files of the earliest format (superblock 0 or 1; what scouter wrote before) have no metadata
+// checksums: callers say so (superblock_version) and protect them as they can.
 #pragma once
 
 #include <hdf5.h>
@@ -72,12 +81,19 @@ void close_file(Handle& file, const std::string& path);
 // UserError naming the file and the reason, without our source location.
 Handle open_file(const std::string& path, bool writable = false);
 bool is_hdf5(const std::string& path);
+// The superblock version read from the file's first bytes (no HDF5 parsing): 0 or 1 for the
+// earliest file format, 2 or 3 for formats with metadata checksums; -1 when it is not HDF5.
+int superblock_version(const std::string& path);
+// superblock_version >= 2: HDF5 verifies every metadata block it reads.
+bool has_metadata_checksums(const std::string& path);
 
 // A file built in memory (HDF5's core driver, nothing on disk) and then written in one piece by
 // write_memory_file: through AtomicOutput, every write(2) and fsync checked, so a full disk is
 // one clear error and never a corrupt file under its final name (checkpoints, shards).
 Handle create_memory_file();
 void write_memory_file(Handle& file, const std::string& path);
+// A writable copy in memory of an existing file, for write_memory_file to write back in one piece.
+Handle open_memory_copy(const std::string& path);
 
 Handle create_group(hid_t loc, const std::string& name);  // creates parents too
 Handle open_group(hid_t loc, const std::string& name);
@@ -132,6 +148,12 @@ double read_attr_double(hid_t obj, const std::string& name);
 std::vector<double> read_attr_doubles(hid_t obj, const std::string& name);
 std::vector<int64_t> read_attr_ints(hid_t obj, const std::string& name);
 std::vector<std::string> read_attr_strings(hid_t obj, const std::string& name);
+
+// Fixed-length strings (see "File format"): `values` packed NUL-padded into rows of the returned
+// width (the longest value, at least 1), the HDF5 type of such a row, and the reverse.
+size_t pack_strings(const std::vector<std::string>& values, std::vector<char>* packed);
+Handle fixed_string_type(size_t width);
+std::vector<std::string> unpack_strings(const std::vector<char>& packed, size_t width);
 
 }  // namespace scouter::h5
 

@@ -27,10 +27,10 @@ const std::vector<std::string> kSweepKeys = {"name", "dir", "array_throttle", "e
                                               "explain_pictures"};
 const std::vector<std::string> kRunExtras = {"pre_run", "seeds", "repeats", "resources"};
 
-// A run name of the file: a folder name of letters, digits, '_', '-' and '.' (scanned by hand:
-// no regex on text from a file).
+// A run or sweep name of the file: a folder name of letters, digits, '_', '-' and '.', not "."
+// or ".." (scanned by hand: no regex on text from a file).
 bool valid_run_name(const std::string& name) {
-  if (name.empty() || name.size() > kMaxRunNameLength) return false;
+  if (name.empty() || name.size() > kMaxRunNameLength || name == "." || name == "..") return false;
   for (char c : name)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') return false;
   return true;
@@ -228,7 +228,14 @@ Sweep load_sweep(const std::string& path, const std::string& dir_override,
     if (key == "sweep") {
       for (const auto& [sk, sn] : t) {
         std::string skey(sk.str()), sw = toml_where(path, sn);
-        if (skey == "name") sweep.name = sweep_string(sn, sw, skey);
+        if (skey == "name") {
+          sweep.name = sweep_string(sn, sw, skey);
+          if (!valid_run_name(sweep.name))  // the default folder runs/NAME and the Slurm job name
+            throw UserError(fmt::format("{}: [sweep] name '{}' is not a folder name", sw,
+                                        printable(sweep.name, 60)),
+                            fmt::format("use 1 to {} letters, digits, '_', '-', '.'",
+                                        kMaxRunNameLength));
+        }
         else if (skey == "dir") sweep.dir = sweep_string(sn, sw, skey), dir_where = sw + ": dir";
         else if (skey == "array_throttle") sweep.array_throttle = sweep_int(sn, sw, skey, 0);
         else if (skey == "explain_images") sweep.explain_images = sweep_int(sn, sw, skey, 0);

@@ -19,19 +19,6 @@ size_t count_digits(const std::string& s, size_t from) {
   return i - from;
 }
 
-std::string nearest_of(const std::string& key, const std::vector<std::string>& valid) {
-  std::string best;
-  size_t best_d = std::string::npos;
-  const size_t limit = std::max<size_t>(2, key.size() / 3);
-  for (const auto& v : valid) {
-    // The distance is at least the difference of the lengths: skip the quadratic edit distance.
-    if (std::max(key.size(), v.size()) - std::min(key.size(), v.size()) > limit) continue;
-    size_t d = edit_distance(key, v);
-    if (d < best_d) best_d = d, best = v;
-  }
-  return best_d <= limit ? best : std::string();
-}
-
 // A string, or a list of strings (each one line: no newline, not empty).
 std::vector<std::string> string_lines(const toml::node& n, const std::string& where,
                                       const std::string& key, const std::string& example) {
@@ -143,7 +130,7 @@ bool valid_time(const std::string& t) {
 
 UserError unknown_name(const std::string& where, const std::string& what, const std::string& key,
                        const std::vector<std::string>& valid) {
-  std::string near = nearest_of(key, valid);
+  std::string near = nearest_name(key, valid);
   return UserError(fmt::format("{}: unknown {} '{}'", where, what, printable(key)),
                    near.empty() ? "valid: " + join(valid, ", ") : fmt::format("did you mean '{}'?", near));
 }

@@ -21,6 +21,19 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   return prev[b.size()];
 }
 
+std::string nearest_name(const std::string& name, const std::vector<std::string>& valid) {
+  std::string best;
+  size_t best_d = std::string::npos;
+  const size_t limit = std::max<size_t>(2, name.size() / 3);
+  for (const auto& v : valid) {
+    // The distance is at least the difference of the lengths: skip the quadratic edit distance.
+    if (std::max(name.size(), v.size()) - std::min(name.size(), v.size()) > limit) continue;
+    size_t d = edit_distance(name, v);
+    if (d < best_d) best_d = d, best = v;
+  }
+  return best_d <= limit ? best : std::string();
+}
+
 std::string to_lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
   return s;

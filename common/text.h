@@ -9,6 +9,10 @@
 namespace scouter {
 
 size_t edit_distance(const std::string& a, const std::string& b);
+// The entry of `valid` closest to `name` by edit distance when it is close enough to be a typo
+// (at most a third of the letters, and at least 2, differ), else "": the "did you mean" of every
+// message about an unknown name (config keys, sweep resource keys).
+std::string nearest_name(const std::string& name, const std::vector<std::string>& valid);
 std::string to_lower(std::string s);
 std::string join(const std::vector<std::string>& parts, const std::string& sep);
 // "1, 2, 3" (shapes in messages).

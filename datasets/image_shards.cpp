@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 
@@ -18,20 +19,38 @@ namespace fs = std::filesystem;
 namespace scouter {
 namespace {
 
-// Variable-length UTF-8 string datasets (h5py reads them as arrays of str).
+// String datasets: fixed-length, NUL-padded rows (h5py reads them as arrays of bytes), chunked
+// with Fletcher32 like the other datasets. Not variable-length: those live in HDF5's global heap,
+// whose blocks carry no checksum (common/h5.h, "File format"). Shards of format version 2 hold
+// variable-length ones; read_strings reads both.
 void write_strings(hid_t loc, const std::string& name, const std::vector<std::string>& values) {
-  h5::Handle type(H5_CHECK(H5Tcopy(H5T_C_S1)), H5Tclose);
-  H5_CHECK(H5Tset_size(type.get(), H5T_VARIABLE));
-  H5_CHECK(H5Tset_cset(type.get(), H5T_CSET_UTF8));
-  std::vector<const char*> ptrs;
-  for (const auto& v : values) ptrs.push_back(v.c_str());
-  h5::write_raw(loc, name, type.get(), {static_cast<hsize_t>(values.size())}, ptrs.data());
+  std::vector<char> packed;
+  const size_t width = h5::pack_strings(values, &packed);
+  h5::Handle type = h5::fixed_string_type(width);
+  const auto n = static_cast<hsize_t>(values.size());
+  // Chunks of about 64 KiB (at least one row), as for the images.
+  const hsize_t rows = std::max<hsize_t>(1, std::min<hsize_t>(n, (64 << 10) / width));
+  h5::write_raw(loc, name, type.get(), {n}, packed.data(), n > 0 ? std::vector<hsize_t>{rows}
+                                                                  : std::vector<hsize_t>{});
 }
 
 std::vector<std::string> read_strings(hid_t loc, const std::string& name) {
   h5::Handle ds = h5::open_dataset(loc, name);
   h5::Handle space(H5_CHECK(H5Dget_space(ds.get())), H5Sclose);
   auto n = static_cast<size_t>(H5_CHECK(H5Sget_simple_extent_npoints(space.get())));
+  h5::Handle ftype(H5_CHECK(H5Dget_type(ds.get())), H5Tclose);
+  if (H5Tget_class(ftype.get()) != H5T_STRING)
+    throw Error(fmt::format("/{} is not a string dataset", name));
+  const size_t element = H5Tis_variable_str(ftype.get()) > 0 ? sizeof(char*) : H5Tget_size(ftype.get());
+  constexpr size_t kMaxBytes = size_t{1} << 30;  // a shard's paths are a few MB
+  if (element == 0 || n > kMaxBytes / element)
+    throw Error(fmt::format("/{} claims {} strings of {} bytes, more than a shard holds", name, n,
+                            element));
+  if (H5Tis_variable_str(ftype.get()) <= 0) {
+    std::vector<char> packed(n * element);
+    if (n > 0) H5_CHECK(H5Dread(ds.get(), ftype.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, packed.data()));
+    return h5::unpack_strings(packed, element);
+  }
   h5::Handle type(H5_CHECK(H5Tcopy(H5T_C_S1)), H5Tclose);
   H5_CHECK(H5Tset_size(type.get(), H5T_VARIABLE));
   H5_CHECK(H5Tset_cset(type.get(), H5T_CSET_UTF8));
@@ -57,6 +76,12 @@ ShardStatus read_status(const std::string& path, const ShardPlan& plan, bool is_
                         bool verify) {
   ShardStatus st;
   if (!file_exists(path) || !h5::is_hdf5(path)) return st;
+  if (!h5::has_metadata_checksums(path)) {  // format version 1 or 2: converted again, unparsed
+    static std::atomic<bool> said{false};   // once, not once per shard of a large dataset
+    if (!said.exchange(true))
+      spdlog::info("shards of an older format version such as '{}' are converted again", path);
+    return st;
+  }
   try {
     h5::Handle file = h5::open_file(path);
     hid_t f = file.get();
@@ -66,14 +91,7 @@ ShardStatus read_status(const std::string& path, const ShardPlan& plan, bool is_
         h5::read_attr_int(f, "source_count") != plan.source_count)
       return st;
     int64_t version = h5::read_attr_int(f, "format_version");
-    if (version != kShardFormatVersion) {
-      static std::atomic<bool> said{false};  // once, not once per shard of a large dataset
-      if (!said.exchange(true))
-        spdlog::info("shards of format version {} (without checksums) such as '{}' are converted "
-                     "again",
-                     version, path);
-      return st;
-    }
+    if (version != kShardFormatVersion) return st;
     st.count = static_cast<int64_t>(h5::dataset_info(f, "images").dims.at(0));
     st.first_index = h5::read_attr_int(f, "first_index");
     int64_t bad_count = h5::read_attr_int(f, "bad_count");
@@ -109,9 +127,7 @@ void remove_or_throw(const std::string& path) {
 // only through h5::write_memory_file, in one piece.
 h5::Handle open_in_memory(const std::string& path) {
   h5::open_file(path);  // a missing or truncated file: its one-line error
-  h5::Handle fapl(H5_CHECK(H5Pcreate(H5P_FILE_ACCESS)), H5Pclose);
-  H5_CHECK(H5Pset_fapl_core(fapl.get(), size_t{64} << 20, /*backing_store=*/0));
-  return h5::Handle(H5_CHECK(H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl.get())), H5Fclose);
+  return h5::open_memory_copy(path);
 }
 
 }  // namespace

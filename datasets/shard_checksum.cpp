@@ -107,6 +107,17 @@ void verify_shard(const std::string& path) {
   verify_shard(file.get(), path);
 }
 
+void warn_unchecked_metadata(const std::string& path) {
+  static std::atomic<bool> warned{false};
+  if (warned.exchange(true)) return;
+  spdlog::warn(
+      "shard '{}' was written by an older scouter in HDF5's earliest file format: its metadata "
+      "carries no checksums, so damage there can crash this process instead of being reported; "
+      "re-run `scouter prep` for this dataset (same --out) to rewrite its shards in the checked "
+      "format (format version {}). Shown once per process",
+      path, kShardFormatVersion);
+}
+
 void warn_unchecked_shard(const std::string& path, int64_t version) {
   static std::atomic<bool> warned{false};
   if (warned.exchange(true)) return;

@@ -28,5 +28,8 @@ void verify_shard(const std::string& path);
 // For shards of format version 1, which carry no checksums: logs one warning per process saying
 // so and how to rewrite them.
 void warn_unchecked_shard(const std::string& path, int64_t version);
+// For shards in HDF5's earliest file format (versions 1 and 2, h5::has_metadata_checksums false),
+// called before HDF5 parses them: one warning per process that their metadata is unchecked.
+void warn_unchecked_metadata(const std::string& path);
 
 }  // namespace scouter

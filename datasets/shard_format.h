@@ -15,14 +15,17 @@
 // reading with verification takes about 0.4 s of one core per GB (docs/formats.md), and
 // ShardSet reads each shard once per process (~0.1 s for a 200 MB ImageNet shard). A failed
 // check is one error naming the file, the dataset and the rows (datasets/shard_checksum.h).
-// Attributes are HDF5 metadata and carry no checksum (the earliest file format, common/h5.h);
-// readers range-check them.
+// Attributes, like all HDF5 metadata, are checked by HDF5's own metadata checksums (format
+// version 3: HDF5 1.10's file format, common/h5.h "File format"); strings are fixed-length.
+// Readers range-check them too.
 // Attributes on the root group
 //   format          string   "scouter-shard"
-//   format_version  int64    kShardFormatVersion. Version 1 (before checksums: /labels and
-//                            /boxes contiguous, no Fletcher32) still loads, with one warning per
-//                            process; re-running `scouter prep` rewrites such shards. Readers
-//                            refuse other versions.
+//   format_version  int64    kShardFormatVersion. Versions 1 and 2 are in HDF5's earliest file
+//                            format, whose metadata carries no checksums, with variable-length
+//                            strings (version 1: no Fletcher32 either; /labels and /boxes
+//                            contiguous). They still load, with one warning per process;
+//                            re-running `scouter prep` rewrites them. Readers refuse other
+//                            versions.
 //   dataset         string   dataset name (MNIST, FashionMNIST, CUB200, ConText, ImageNet)
 //   split           string   "train" or "val"
 //   shard_index     int64    index of this file in the split (0-based)
@@ -50,8 +53,9 @@
 namespace scouter {
 
 constexpr const char* kShardFormat = "scouter-shard";
-// 2: every dataset chunked with Fletcher32 checksums. 1: no checksums (still read).
-constexpr int64_t kShardFormatVersion = 2;
+// 3: HDF5 1.10's file format (metadata checksums), fixed-length strings. 2: the earliest file
+// format, every dataset chunked with Fletcher32 checksums. 1: no checksums. 1 and 2 still read.
+constexpr int64_t kShardFormatVersion = 3;
 constexpr int64_t kOldestShardFormatVersion = 1;
 
 struct ShardMeta {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <random>
 
@@ -132,6 +133,111 @@ TEST(H5, ChunkChecksumCatchesAFlippedByte) {
   } catch (const Error& e) {
     EXPECT_TRUE(h5::is_checksum_error(e.what())) << e.what();
   }
+}
+
+// Every file written here is in HDF5 1.10's format (superblock 3, metadata checksums), and one
+// built in memory reopens: HDF5 1.10 leaves a wrong superblock checksum in a file image, which
+// write_memory_file corrects.
+TEST(H5, FilesAreWrittenInTheCheckedFormat) {
+  TempDir dir;
+  {
+    h5::Handle f = h5::create_memory_file();
+    h5::write_attr(f.get(), "note", std::string("x"));
+    h5::write_memory_file(f, dir.file("m.h5"));
+    h5::Handle d = h5::create_file(dir.file("d.h5"));
+  }
+  EXPECT_EQ(h5::superblock_version(dir.file("m.h5")), 3);
+  EXPECT_EQ(h5::superblock_version(dir.file("d.h5")), 3);
+  EXPECT_TRUE(h5::has_metadata_checksums(dir.file("m.h5")));
+  EXPECT_EQ(h5::read_attr_string(h5::open_file(dir.file("m.h5")).get(), "note"), "x");
+  {
+    // What scouter wrote before: HDF5's default, the earliest format.
+    h5::Handle old(H5Fcreate(dir.file("old.h5").c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
+                   H5Fclose);
+    ASSERT_TRUE(old.valid());
+  }
+  EXPECT_EQ(h5::superblock_version(dir.file("old.h5")), 0);
+  EXPECT_FALSE(h5::has_metadata_checksums(dir.file("old.h5")));
+  testing::write_bytes(dir.file("text.h5"), "not hdf5 at all");
+  EXPECT_EQ(h5::superblock_version(dir.file("text.h5")), -1);
+  EXPECT_EQ(h5::superblock_version(dir.file("missing.h5")), -1);
+}
+
+// Strings are fixed-length, NUL-padded (no global heap): values of any length, including one that
+// fills the whole width and empty ones, come back exactly.
+TEST(H5, FixedLengthStringsRoundTrip) {
+  TempDir dir;
+  const std::vector<std::string> names = {"", "a", std::string(300, 'z'), "caf\xc3\xa9"};
+  {
+    h5::Handle f = h5::create_memory_file();
+    h5::write_attr(f.get(), "names", names);
+    h5::write_attr(f.get(), "empty", std::string());
+    h5::write_attr(f.get(), "long", std::string(100000, 'q'));  // over 64 KiB: dense storage
+    h5::write_memory_file(f, dir.file("s.h5"));
+  }
+  h5::Handle f = h5::open_file(dir.file("s.h5"));
+  EXPECT_EQ(h5::read_attr_strings(f.get(), "names"), names);
+  EXPECT_EQ(h5::read_attr_string(f.get(), "empty"), "");
+  EXPECT_EQ(h5::read_attr_string(f.get(), "long"), std::string(100000, 'q'));
+  h5::Handle attr(H5Aopen(f.get(), "names", H5P_DEFAULT), H5Aclose);
+  h5::Handle type(H5Aget_type(attr.get()), H5Tclose);
+  EXPECT_EQ(H5Tis_variable_str(type.get()), 0);
+}
+
+// Reads everything a reader of ours reads: every attribute and every dataset.
+void read_everything(const std::string& path) {
+  h5::Handle f = h5::open_file(path);
+  for (const char* name : {"s", "names"}) h5::read_attr_strings(f.get(), name);
+  h5::read_attr_int(f.get(), "i");
+  h5::read_attr_doubles(f.get(), "v");
+  for (const auto& child : h5::list_children(f.get())) {
+    h5::DatasetInfo info = h5::dataset_info(f.get(), child);
+    if (info.num_elements() > (1u << 20)) throw Error("implausibly large");
+    std::vector<uint8_t> out(info.num_elements() * 8);
+    h5::read_raw(f.get(), child, info.type_class == H5T_FLOAT ? H5T_NATIVE_DOUBLE : H5T_NATIVE_INT64,
+                 out.data());
+  }
+}
+
+// The point of the checked format: one flipped byte anywhere in a file is an error (HDF5's
+// metadata checksums, our Fletcher32 on chunks) or harmless (unused bytes), never a crash or a
+// hang. Every byte of a small file, flipped two ways; a crash fails the whole test binary, a hang
+// its CTest timeout. (The earliest format gave 243 crashes and a hang in the same experiment.)
+TEST(H5, NoFlippedByteCrashesTheReader) {
+  TempDir dir;
+  {
+    h5::Handle f = h5::create_memory_file();
+    h5::write_attr(f.get(), "s", std::string("scouter-shard"));
+    h5::write_attr(f.get(), "names", std::vector<std::string>{"zero", "one", "two"});
+    h5::write_attr(f.get(), "i", int64_t{42});
+    h5::write_attr(f.get(), "v", std::vector<double>{0.5, 0.25});
+    std::vector<int64_t> labels(40, 3);
+    std::vector<double> x(40, 1.5);
+    h5::write<int64_t>(f.get(), "labels", {40}, labels.data(), {40});
+    h5::write<double>(f.get(), "x", {4, 10}, x.data(), {1, 10});
+    h5::write_memory_file(f, dir.file("base.h5"));
+  }
+  ASSERT_NO_THROW(read_everything(dir.file("base.h5")));
+  const std::string bytes = read_text_file(dir.file("base.h5"));
+  ASSERT_GT(bytes.size(), 1000u);
+  int64_t errors = 0, harmless = 0;
+  for (size_t at = 0; at < bytes.size(); ++at) {
+    for (unsigned char mask : {0x01, 0xff}) {
+      std::string mutant = bytes;
+      mutant[at] = static_cast<char>(mutant[at] ^ mask);
+      testing::write_bytes(dir.file("m.h5"), mutant);
+      try {
+        read_everything(dir.file("m.h5"));
+        ++harmless;  // unused bytes (HDF5 allocates metadata space in blocks)
+        // The superblock (signature, version, sizes, addresses, checksum: 48 bytes) is checked.
+        EXPECT_GE(at, 48u) << "a flipped superblock byte went unnoticed";
+      } catch (const Error&) {  // UserError too
+        ++errors;
+      }
+    }
+  }
+  std::printf("%lld flips refused, %lld harmless\n", static_cast<long long>(errors),
+              static_cast<long long>(harmless));
 }
 
 TEST(H5, FailuresCarryTheLibraryMessage) {

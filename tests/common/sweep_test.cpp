@@ -300,6 +300,16 @@ TEST_F(SweepTest, LongNamesAndTimesAreRefusedByLength) {
   EXPECT_LT(m.size(), 400u);
   const std::string at_limit(200, 'b');
   EXPECT_EQ(load(head + "[runs." + at_limit + "]\n").runs.at(0).name, at_limit);
+  // "." and ".." would name the sweep's folder or its parent.
+  EXPECT_NE(error(head + "[runs.\"..\"]\n").find("is not a folder name"), std::string::npos);
+  // The sweep's name names its default folder runs/NAME and its Slurm jobs: the same rules.
+  for (const std::string& bad : {std::string(201, 'n'), std::string(".."), std::string("a/b"), std::string("")}) {
+    m = error("[sweep]\nname = \"" + bad + "\"\n" + head + "[runs.a]\n");
+    EXPECT_NE(m.find(dir_.file("s.toml") + ":2: [sweep] name '"), std::string::npos) << m.substr(0, 300);
+    EXPECT_NE(m.find("is not a folder name"), std::string::npos) << m.substr(0, 300);
+    EXPECT_LT(m.size(), 400u);
+  }
+  EXPECT_EQ(load("[sweep]\nname = \"" + at_limit + "\"\n" + head + "[runs.a]\n").name, at_limit);
   m = error(head + "[resources]\ntime_limit = \"" + std::string(200000, '9') + "\"\n[runs.a]\n");
   EXPECT_NE(m.find(dir_.file("s.toml") + ":4: time_limit \"999"), std::string::npos) << m.substr(0, 300);
   EXPECT_NE(m.find("(200000 bytes)\" is not a Slurm time"), std::string::npos) << m.substr(0, 300);

@@ -12,6 +12,7 @@
 #include <random>
 
 #include "common/error.h"
+#include "common/files.h"
 #include "common/h5.h"
 #include "common/log.h"
 #include "datasets/shard_damage.h"
@@ -164,12 +165,15 @@ TEST_F(ShardChecksumTest, TruncatedShardIsOneLineNamingTheFile) {
   }
 }
 
-// A shard as format version 1 wrote it: no chunking of labels, no checksums anywhere.
+// A shard as format version 1 wrote it: HDF5's earliest file format, no chunking of labels, no
+// checksums anywhere.
 void write_format1_split(const std::string& dir, const Data& d) {
   ShardMeta m = base_meta();
   for (int64_t s = 0; s < 3; ++s) {
     int64_t first = s * kShardSize, count = std::min(kShardSize, kN - first);
-    h5::Handle f = h5::create_file(shard_path(dir, "train", s, 3));
+    h5::Handle f(H5Fcreate(shard_path(dir, "train", s, 3).c_str(), H5F_ACC_TRUNC, H5P_DEFAULT,
+                           H5P_DEFAULT),
+                 H5Fclose);
     auto n = static_cast<hsize_t>(count);
     h5::write<uint8_t>(f.get(), "images", {n, kC, kH, kW}, d.images.data() + first * kSample);
     h5::write<int64_t>(f.get(), "labels", {n}, d.labels.data() + first);
@@ -206,7 +210,8 @@ TEST(ShardFormat1, StillLoads) {
   }
 }
 
-// Opens two format-1 splits and returns how many times the warning was logged (printing the log).
+// Opens two format-1 splits and returns how many times each warning was logged (printing the
+// log): 10 x "carry no checksums" (data) + "metadata carries no checksums".
 int format1_warnings() {
   testing::TempDir first, second;
   Data d = make_data();
@@ -223,6 +228,9 @@ int format1_warnings() {
   int warnings = 0;
   for (size_t at = out.find("carry no checksums"); at != std::string::npos;
        at = out.find("carry no checksums", at + 1))
+    warnings += 10;
+  for (size_t at = out.find("metadata carries no checksums"); at != std::string::npos;
+       at = out.find("metadata carries no checksums", at + 1))
     ++warnings;
   return warnings;
 }
@@ -231,8 +239,60 @@ int format1_warnings() {
 // so no other test's shard has warned first. The child exits with the number of warnings.
 TEST(ShardFormat1, WarnsOncePerProcess) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-  EXPECT_EXIT(std::_Exit(format1_warnings()), ::testing::ExitedWithCode(1),
-              "format_version 1: its images and labels carry no checksums.*re-run `scouter prep`");
+  EXPECT_EXIT(std::_Exit(format1_warnings()), ::testing::ExitedWithCode(11),
+              "earliest file format: its metadata carries no checksums.*re-run `scouter prep`"
+              ".*format_version 1: its images and labels carry no checksums.*re-run `scouter prep`");
+}
+
+// A shard exactly as scouter wrote it before format version 3 (tests/fixtures/legacy_shard: the
+// toy dataset's val split, 8 samples of 1x32x32 in 4 classes, written by make_toy_data at commit
+// a790396: HDF5's earliest format, variable-length strings) still loads.
+TEST(ShardFormat2, RealOldShardStillLoads) {
+  const std::string dir = testing::fixtures_dir() + "/legacy_shard";
+  ASSERT_FALSE(h5::has_metadata_checksums(dir + "/val-00000-of-00001.h5"));
+  auto set = ShardSet::open(dir, "val");
+  EXPECT_EQ(set->meta().format_version, 2);
+  EXPECT_EQ(set->size(), 8);
+  EXPECT_EQ(set->meta().num_classes, 4);
+  EXPECT_EQ(static_cast<int64_t>(set->meta().class_names.size()), 4);
+  EXPECT_FALSE(set->meta().created_by.empty());
+  for (int64_t l : set->labels()) EXPECT_TRUE(l >= 0 && l < 4) << l;
+  EXPECT_NE(set->image(7), nullptr);
+}
+
+// Shards are written in the checked format (common/h5.h "File format"): one flipped byte anywhere
+// in a shard is a UserError naming it, or harmless, when the split is opened and every sample
+// read; never a crash (which would end this test binary) or a hang (CTest's timeout). Every byte
+// of the first and last 2 KiB of the file holding samples 10..19 (where HDF5 puts the
+// superblock, object headers, attributes and chunk indexes), and every 499th byte between (the
+// image chunks, covered by Fletcher32). H5.NoFlippedByteCrashesTheReader flips every byte of a
+// whole file.
+TEST_F(ShardChecksumTest, NoFlippedByteCrashesOpeningOrReading) {
+  const std::string target = paths_[1];
+  ASSERT_TRUE(h5::has_metadata_checksums(target));
+  const std::string bytes = read_text_file(target);
+  ASSERT_GT(bytes.size(), 3 * 2048u);
+  int64_t errors = 0, harmless = 0;
+  for (size_t at = 0; at < bytes.size(); at += (at < 2048 || at + 2048 >= bytes.size()) ? 1 : 499) {
+    std::string mutant = bytes;
+    mutant[at] = static_cast<char>(mutant[at] ^ 0x01);
+    testing::write_bytes(target, mutant);
+    try {
+      auto set = ShardSet::open(dir_.path(), "train");
+      for (int64_t i = 0; i < set->size(); ++i) set->image(i);
+      set->box(kShardSize);
+      ++harmless;
+    } catch (const UserError& e) {
+      ++errors;
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find(target), std::string::npos) << at << ": " << msg;
+      EXPECT_EQ(msg.find('\n'), std::string::npos) << at << ": " << msg;
+    }
+  }
+  testing::write_bytes(target, bytes);
+  EXPECT_GT(errors, 0);
+  std::printf("%lld flips refused, %lld harmless\n", static_cast<long long>(errors),
+              static_cast<long long>(harmless));
 }
 
 }  // namespace

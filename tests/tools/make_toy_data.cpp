@@ -7,7 +7,7 @@
 #include "worker/toy_data.h"
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
+  if (argc < 2 || argv[1][0] == '-') {  // "--help" is not a folder to fill
     std::fprintf(stderr, "usage: make_toy_data DIR [N_TRAIN N_VAL SHARD_SIZE]\n");
     return 2;
   }

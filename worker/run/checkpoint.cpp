@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
+#include <set>
 #include <regex>
 #include <tuple>
 
@@ -101,6 +103,66 @@ std::string list_some(const std::vector<std::string>& names) {
   std::string s = join(shown, ", ");
   if (names.size() > kShown) s += str_format(" (and {} more)", names.size() - kShown);
   return s;
+}
+
+// ---- The whole-file check, before HDF5 reads a byte of the file ----
+// mark_complete records the file's SHA-256 and size in its marker; every open of a checkpoint
+// (open_checked) first hashes the file and compares, so damaged metadata never reaches HDF5's
+// parser. Every open hashes anew (resume opens the newest checkpoint four times): SHA-256 runs at
+// about 1 GB/s, small beside reading and using the tensors, and a remembered result could miss
+// a change made within the file system's timestamp resolution.
+struct Marker {
+  std::string sha256;  // empty: no marker, or one written by an older scouter ("complete")
+  int64_t bytes = -1;
+};
+
+Marker read_marker(const std::string& path) {
+  Marker m;
+  std::ifstream in(path + ".done", std::ios::binary);
+  if (!in) return m;
+  std::string text(4096, '\0');  // ours are ~100 bytes; a longer one is not ours
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  for (const auto& line : split(text, '\n')) {
+    if (starts_with(line, "sha256 ")) m.sha256 = line.substr(7);
+    if (starts_with(line, "bytes ")) {
+      const std::string n = line.substr(6);
+      if (!n.empty() && n.size() <= 18 && n.find_first_not_of("0123456789") == std::string::npos)
+        m.bytes = std::stoll(n);
+    }
+  }
+  return m;
+}
+
+// Error (the caller names the file) when the file does not match its marker's record.
+void check_whole_file(const std::string& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return;  // missing or a folder: open_file says so
+  const Marker m = read_marker(path);
+  if (!m.sha256.empty()) {
+    const auto size = static_cast<int64_t>(fs::file_size(path));
+    if (m.bytes >= 0 && m.bytes != size)
+      throw Error(str_format("it is {} bytes, its marker {}.done records {}", size, path, m.bytes));
+    if (sha256_file(path) != m.sha256)
+      throw Error(str_format("its bytes fail the whole-file SHA-256 recorded in its marker {}.done",
+                             path));
+  } else if (!h5::has_metadata_checksums(path)) {
+    static std::mutex mu;  // once per file and process
+    static std::set<std::string> warned;
+    std::lock_guard<std::mutex> lock(mu);
+    if (!warned.insert(path).second) return;
+    log::warn("checkpoint {} was written by an older scouter (HDF5's earliest file format, no "
+              "whole-file SHA-256 in its marker): its metadata is read unverified, and damage "
+              "there can crash this process instead of being reported. Checkpoints written from "
+              "now on are checked",
+              path);
+  }
+}
+
+// Every HDF5 open of a checkpoint goes through here.
+h5::Handle open_checked(const std::string& path) {
+  check_whole_file(path);
+  return h5::open_file(path);
 }
 
 UserError corrupt(const std::string& path, const std::string& why,
@@ -210,7 +272,11 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model,
   }
 }
 
-void mark_complete(const std::string& path) { write_text_file_atomic(path + ".done", "complete\n"); }
+void mark_complete(const std::string& path) {
+  write_text_file_atomic(path + ".done",
+                         str_format("complete\nsha256 {}\nbytes {}\n", sha256_file(path),
+                                    fs::file_size(path)));
+}
 
 namespace {
 // The bytes of a uint8 dataset, checked against its SHA-256.
@@ -223,7 +289,7 @@ std::vector<uint8_t> read_checked_bytes(hid_t loc, const std::string& name) {
 
 torch::Tensor read_rank_rng(const std::string& path, int rank) {
   try {
-    h5::Handle file = h5::open_file(path);
+    h5::Handle file = open_checked(path);
     std::string name = "rng/rank_" + std::to_string(rank);
     if (!h5::exists(file.get(), "rng") || !h5::exists(h5::open_group(file.get(), "rng").get(),
                                                      "rank_" + std::to_string(rank)))
@@ -237,7 +303,7 @@ torch::Tensor read_rank_rng(const std::string& path, int rank) {
 
 std::vector<double> read_rank_sums(const std::string& path, int rank) {
   try {
-    h5::Handle file = h5::open_file(path);
+    h5::Handle file = open_checked(path);
     if (!h5::exists(file.get(), "train_sums")) return {};
     auto all = h5::read<double>(file.get(), "train_sums");
     check_sha256(file.get(), "train_sums", all.data(), all.size() * sizeof(double));
@@ -256,9 +322,10 @@ CheckpointInfo read_checkpoint_info(const std::string& path) {
   if (!file_exists(path))
     throw UserError(str_format("checkpoint '{}' does not exist", path),
                     "give a checkpoint file or a run folder with checkpoints/");
-  if (!h5::is_hdf5(path)) throw corrupt(path, "not an HDF5 file");
   try {
-    h5::Handle file = h5::open_file(path);
+    check_whole_file(path);
+    if (!h5::is_hdf5(path)) throw corrupt(path, "not an HDF5 file");
+    h5::Handle file = open_checked(path);
     hid_t root = file.get();
     if (!h5::has_attr(root, "format") || h5::read_attr_string(root, "format") != kFormat)
       throw corrupt(path, "not a scouter checkpoint (attribute format != scouter-checkpoint)");
@@ -304,7 +371,7 @@ CheckpointInfo load_checkpoint(const std::string& path, torch::nn::Module& model
   CheckpointInfo info = read_checkpoint_info(path);
   check_model_signature(info, cfg);
   try {
-    h5::Handle file = h5::open_file(path);
+    h5::Handle file = open_checked(path);
     h5::Handle mg = h5::open_group(file.get(), "model");
     auto tensors = named_tensors(model);
     std::vector<std::string> in_file = h5::list_children(mg.get());
@@ -419,7 +486,7 @@ int64_t load_backbone_weights(const std::string& path_or_dir, torch::nn::Module&
   int64_t copied = 0;
   std::vector<std::string> missing, errors;
   try {
-    h5::Handle file = h5::open_file(path);
+    h5::Handle file = open_checked(path);
     h5::Handle mg = h5::open_group(file.get(), "model");
     for (auto& [name, t] : tensors) {
       if (!starts_with(name, "backbone.") || starts_with(name, "backbone.fc.")) continue;
@@ -476,7 +543,7 @@ std::string latest_checkpoint(const std::string& output_dir) {
 std::string verify_checkpoint(const std::string& path) {
   try {
     CheckpointInfo info = read_checkpoint_info(path);
-    h5::Handle file = h5::open_file(path);
+    h5::Handle file = open_checked(path);
     // Every dataset, read in its stored type and checked against its SHA-256.
     std::vector<std::string> pending = {"/"};
     while (!pending.empty()) {

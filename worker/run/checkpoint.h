@@ -1,6 +1,8 @@
 // Checkpoints: one HDF5 file per save, readable by h5py, built in memory and written in one piece
 // (temporary name, fsync, rename, fsync of the folder), so a file that exists is complete.
-// Layout (format_version 2; version 1, without the checksums, is still read, with a warning):
+// Layout (format_version 3, in HDF5 1.10's file format whose metadata carries checksums,
+// common/h5.h "File format"; version 2, in the earliest format, and version 1, without the
+// checksums, are still read, with a warning):
 //   root attributes
 //     format           "scouter-checkpoint"
 //     format_version   kCheckpointFormatVersion
@@ -33,7 +35,10 @@
 // name the tensor. Shards, read in row ranges, use Fletcher32 per chunk instead (docs/formats.md).
 // A checkpoint counts as complete only once `<file>.done` exists: rank 0 writes that marker after
 // every rank has passed the barrier that follows the save (two-phase, so a crash between the
-// two leaves an incomplete checkpoint that resume ignores).
+// two leaves an incomplete checkpoint that resume ignores). The marker records the file's
+// SHA-256 and size ("complete\nsha256 <hex>\nbytes <n>\n"); every function here that opens a
+// checkpoint first checks the file against that record, so HDF5 never parses a damaged file
+// (a marker of an older scouter holds only "complete": such files are read with a warning).
 #pragma once
 
 #include <torch/torch.h>
@@ -45,7 +50,7 @@
 
 namespace scouter {
 
-constexpr int64_t kCheckpointFormatVersion = 2;
+constexpr int64_t kCheckpointFormatVersion = 3;
 
 struct TrainState {
   int64_t epoch = 0;          // epochs completed
@@ -64,7 +69,7 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model,
                      torch::optim::Optimizer* optimizer, const TrainState& state,
                      const Config& cfg, const std::vector<torch::Tensor>& rank_rng = {},
                      const std::vector<double>& rank_sums = {});
-// Marks a saved checkpoint complete (see above).
+// Marks a saved checkpoint complete, recording its SHA-256 and size (see above).
 void mark_complete(const std::string& path);
 // Rank `rank`'s generator state from a checkpoint, or an undefined tensor if it has none.
 torch::Tensor read_rank_rng(const std::string& path, int rank);

@@ -7,6 +7,8 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "common/h5.h"
+#include "common/log.h"
+#include "common/format.h"
 #include "test_util.h"
 #include "worker/model/scouter_model.h"
 
@@ -248,6 +250,72 @@ TEST(Checkpoint, FallbackAndPruningKeepTheNewestVerifiedOne) {
   EXPECT_EQ(left[1], checkpoint_path(dir.path(), 3));
   EXPECT_EQ(left[2], checkpoint_path(dir.path(), 4));
   EXPECT_FALSE(file_exists(checkpoint_path(dir.path(), 1)));
+}
+
+// The marker records the file's SHA-256 and size, and every open checks the file against it
+// before HDF5 reads a byte: one flipped byte anywhere (here: in the superblock, in the middle, in
+// the last byte) is one error naming the file, and resume falls back to the older checkpoint.
+TEST(Checkpoint, WholeFileDigestIsCheckedBeforeHdf5ParsesTheFile) {
+  TempDir dir;
+  Config cfg = small_slot_config();
+  ScouterModel m(cfg, 1);
+  for (int e = 1; e <= 2; ++e) {
+    save_checkpoint(checkpoint_path(dir.path(), e), *m, nullptr, TrainState{}, cfg);
+    mark_complete(checkpoint_path(dir.path(), e));
+  }
+  const std::string path = checkpoint_path(dir.path(), 2);
+  EXPECT_TRUE(h5::has_metadata_checksums(path));
+  const std::string marker = read_text_file(path + ".done");
+  EXPECT_EQ(marker, str_format("complete\nsha256 {}\nbytes {}\n", sha256_file(path),
+                               std::filesystem::file_size(path)));
+  const std::string bytes = read_text_file(path);
+  for (size_t at : {size_t{9}, bytes.size() / 2, bytes.size() - 1}) {
+    std::string mutant = bytes;
+    mutant[at] = static_cast<char>(mutant[at] ^ 0x10);
+    testing::write_bytes(path, mutant);
+    const std::string why = verify_checkpoint(path);
+    EXPECT_NE(why.find("whole-file SHA-256 recorded in its marker " + path + ".done"),
+              std::string::npos) << at << ": " << why;
+    std::string msg = testing::user_error_message([&] { read_checkpoint_info(path); });
+    EXPECT_NE(msg.find("checkpoint '" + path + "' is corrupt or unreadable"), std::string::npos) << msg;
+    EXPECT_EQ(latest_verified_checkpoint(dir.path()), checkpoint_path(dir.path(), 1));
+  }
+  testing::write_bytes(path, bytes + "x");  // grown: refused on its size, before hashing
+  EXPECT_NE(verify_checkpoint(path).find(str_format("its marker {}.done records {}", path, bytes.size())),
+            std::string::npos) << verify_checkpoint(path);
+  testing::write_bytes(path, bytes);
+  EXPECT_EQ(verify_checkpoint(path), "");
+  // A marker of an older scouter ("complete" only): the file is still read (its metadata is
+  // checked by HDF5 in this format).
+  testing::write_bytes(path + ".done", "complete\n");
+  EXPECT_EQ(verify_checkpoint(path), "");
+  EXPECT_EQ(latest_verified_checkpoint(dir.path()), path);
+}
+
+// A checkpoint in HDF5's earliest file format with an old marker (what scouter wrote before
+// format version 3) is read with one warning per file that its metadata is unverified.
+TEST(Checkpoint, EarliestFormatWithoutDigestWarnsOnce) {
+  TempDir dir;
+  const std::string path = checkpoint_path(dir.path(), 1);
+  std::filesystem::create_directories(dir.path() + "/checkpoints");
+  {
+    h5::Handle f(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
+    h5::write_attr(f.get(), "format", std::string("something else"));
+  }
+  testing::write_bytes(path + ".done", "complete\n");
+  ASSERT_FALSE(h5::has_metadata_checksums(path));
+  init_logging(0, "info");
+  ::testing::internal::CaptureStderr();
+  const std::string first = verify_checkpoint(path), second = verify_checkpoint(path);
+  log::flush();
+  const std::string out = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(first.find("not a scouter checkpoint"), std::string::npos) << first;
+  EXPECT_EQ(first, second);
+  const std::string warning = "checkpoint " + path + " was written by an older scouter";
+  const size_t at = out.find(warning);
+  EXPECT_NE(at, std::string::npos) << out;
+  EXPECT_NE(out.find("metadata is read unverified"), std::string::npos) << out;
+  EXPECT_EQ(out.find(warning, at + 1), std::string::npos) << out;
 }
 
 TEST(Checkpoint, BackboneWeightsMoveFromFcToScouter) {
