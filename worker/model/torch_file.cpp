@@ -29,7 +29,7 @@ namespace {
 constexpr int kMaxNesting = 1000;
 // The memory the objects may take (tensor data not counted: it is the file's own records). A
 // tensor makes about 19 objects, ~2 KB (the published resnest26d checkpoint: 4,861 objects for 257
-// tensors, under 1 MB); 256 MiB is some 2.7 million objects, over 100,000 tensors.
+// tensors, under 1 MB); 256 MiB is some 2.5 million objects, over 100,000 tensors.
 constexpr size_t kMaxObjectBytes = size_t{256} << 20;
 
 // The Python values a state_dict pickle holds; anything else becomes an opaque kObject. Objects
@@ -44,7 +44,7 @@ struct PyObj {
   PyObj* state = nullptr;     // an object's attributes: the dict BUILD gave it (referred, not copied)
   torch::Tensor tensor;       // a tensor, or a storage as a 1-d tensor of its dtype
   int depth = 0;              // containers nested in this one, itself included (0: no items yet)
-  bool contained = false;     // in another object's items: from then on it never changes, so
+  bool contained = false;     // in another one's items or state: from then on it never changes, so
                               // the depth of every object holding it stays right
 };
 
