@@ -1,11 +1,20 @@
 // torch.save's zip layout: <archive>/data.pkl is a pickle (protocol 2) whose tensors refer, by
 // persistent id ("storage", <torch.FloatStorage>, key, location, numel), to raw little-endian
 // records <archive>/data/<key>. The unpickler below knows the opcodes such files use.
+//
+// Any bytes are safe (docs/models.md, "Limits"): every length is checked against the bytes left;
+// the memory the objects take is counted as they are made and capped (kMaxObjectBytes), since a
+// few bytes of pickle can make a large object (STACK_GLOBAL joins two strings, REDUCE gives a
+// tensor as many dimensions as a memoized tuple holds); containers nest at most kMaxNesting deep
+// and never hold themselves; the objects belong to one arena (PickleObjects), so freeing them
+// never recurses, whatever the nesting.
 #include "worker/model/torch_file.h"
 
 #include <caffe2/serialize/inline_container.h>
 
+#include <algorithm>
 #include <cstring>
+#include <deque>
 #include <unordered_map>
 
 #include "common/error.h"
@@ -14,25 +23,36 @@
 namespace scouter {
 namespace {
 
-struct PyObj;
-using Obj = std::shared_ptr<PyObj>;
+// A state_dict or a training checkpoint nests fewer than 10 containers deep (the published ones
+// 5: checkpoint dict -> optimizer state_dict -> param_groups list -> group dict -> params list);
+// 1,000 is 100 times that, and shallow enough for any code that walks the result recursively.
+constexpr int kMaxNesting = 1000;
+// The memory the objects may take (tensor data not counted: it is the file's own records). A
+// tensor makes about 19 objects, ~2 KB (the published resnest26d checkpoint: 4,861 objects for 257
+// tensors, under 1 MB); 256 MiB is some 2.5 million objects, over 100,000 tensors.
+constexpr size_t kMaxObjectBytes = size_t{256} << 20;
 
-// The Python values a state_dict pickle holds; anything else becomes an opaque kObject.
+// The Python values a state_dict pickle holds; anything else becomes an opaque kObject. Objects
+// point to each other, never own each other: PickleObjects owns them all.
 struct PyObj {
   enum Kind { kNone, kBool, kInt, kFloat, kString, kTuple, kList, kDict, kGlobal, kTensor, kObject };
   Kind kind = kNone;
   int64_t i = 0;
   double f = 0;
-  std::string s;           // a string, or "module.name" of a global
-  std::vector<Obj> items;  // tuple and list elements; a dict's keys and values, alternating
-  torch::Tensor tensor;    // a tensor, or a storage as a 1-d tensor of its dtype
+  std::string s;              // a string, or "module.name" of a global
+  std::vector<PyObj*> items;  // tuple and list elements; a dict's keys and values, alternating
+  PyObj* state = nullptr;     // an object's attributes: the dict BUILD gave it (referred, not copied)
+  torch::Tensor tensor;       // a tensor, or a storage as a 1-d tensor of its dtype
+  int depth = 0;              // containers nested in this one, itself included (0: no items yet)
+  bool contained = false;     // in another one's items or state: from then on it never changes, so
+                              // the depth of every object holding it stays right
 };
 
-Obj make(PyObj::Kind kind) {
-  auto o = std::make_shared<PyObj>();
-  o->kind = kind;
-  return o;
-}
+// Every object of one pickle and the one STOP returned. Freed together, flat.
+struct PickleObjects {
+  std::deque<PyObj> all;
+  PyObj* root = nullptr;
+};
 
 torch::ScalarType storage_dtype(const std::string& global) {
   static const std::map<std::string, torch::ScalarType> kTypes = {
@@ -48,10 +68,10 @@ torch::ScalarType storage_dtype(const std::string& global) {
 
 class Unpickler {
  public:
-  Unpickler(const std::string& bytes, caffe2::serialize::PyTorchStreamReader& zip)
-      : data_(bytes), zip_(zip) {}
+  Unpickler(const std::string& bytes, caffe2::serialize::PyTorchStreamReader& zip, PickleObjects& objects)
+      : data_(bytes), zip_(zip), objects_(objects) {}
 
-  Obj run() {
+  PyObj* run() {
     while (true) {
       const auto op = read<uint8_t>();
       switch (op) {
@@ -86,37 +106,28 @@ class Unpickler {
         case ')': push_sequence(PyObj::kTuple, {}); break;    // EMPTY_TUPLE
         case 't': push_sequence(PyObj::kTuple, pop_mark()); break;
         case 0x85: case 0x86: case 0x87: {                    // TUPLE1..3
-          std::vector<Obj> items(op - 0x84);
+          std::vector<PyObj*> items(op - 0x84);
           for (auto it = items.rbegin(); it != items.rend(); ++it) *it = pop();
-          push_sequence(PyObj::kTuple, std::move(items));
+          push_sequence(PyObj::kTuple, items);
         } break;
         case ']': push_sequence(PyObj::kList, {}); break;     // EMPTY_LIST
         case 'l': push_sequence(PyObj::kList, pop_mark()); break;
         case 'a': {                                           // APPEND
           auto v = pop();
-          top()->items.push_back(v);
+          add_items(*top(), {v});
         } break;
-        case 'e': {                                           // APPENDS
-          auto v = pop_mark();
-          top()->items.insert(top()->items.end(), v.begin(), v.end());
-        } break;
+        case 'e': add_items(*top(), pop_mark()); break;       // APPENDS
         case 0x8f: push_sequence(PyObj::kList, {}); break;    // EMPTY_SET (kept as a list)
-        case 0x90: {                                          // ADDITEMS
-          auto v = pop_mark();
-          top()->items.insert(top()->items.end(), v.begin(), v.end());
-        } break;
+        case 0x90: add_items(*top(), pop_mark()); break;      // ADDITEMS
         case 0x91: push_sequence(PyObj::kList, pop_mark()); break;  // FROZENSET
         case '}': push_sequence(PyObj::kDict, {}); break;     // EMPTY_DICT
         case 'd': push_sequence(PyObj::kDict, pop_mark()); break;
         case 's': {                                           // SETITEM
           auto v = pop();
           auto k = pop();
-          top()->items.insert(top()->items.end(), {k, v});
+          add_items(*top(), {k, v});
         } break;
-        case 'u': {                                           // SETITEMS
-          auto kv = pop_mark();
-          top()->items.insert(top()->items.end(), kv.begin(), kv.end());
-        } break;
+        case 'u': add_items(*top(), pop_mark()); break;       // SETITEMS
         case 'c': {                                           // GLOBAL
           auto module = read_line();
           push_global(module + "." + read_line());
@@ -124,6 +135,7 @@ class Unpickler {
         case 0x93: {                                          // STACK_GLOBAL
           auto name = pop();
           auto module = pop();
+          charge(module->s.size() + 1 + name->s.size());
           push_global(module->s + "." + name->s);
         } break;
         case 'R': {                                           // REDUCE
@@ -141,7 +153,10 @@ class Unpickler {
         case 'b': {                                           // BUILD: obj.__dict__.update(state)
           auto state = pop();
           // Kept for plain objects (argparse.Namespace: its attributes); tensors need none.
-          if (top()->kind == PyObj::kObject && state->kind == PyObj::kDict) top()->items = state->items;
+          if (top()->kind == PyObj::kObject && state->kind == PyObj::kDict) {
+            adopt(*top(), {state});
+            top()->state = state;
+          }
         } break;
         case 'Q': stack_.push_back(load_storage(*pop())); break;  // BINPERSID
         case 'q': memo(read<uint8_t>()); break;               // BINPUT
@@ -183,20 +198,20 @@ class Unpickler {
     if (n > 0 && n < 8 && (static_cast<uint8_t>(raw[n - 1]) & 0x80)) u |= ~uint64_t{0} << (8 * n);
     return static_cast<int64_t>(u);
   }
-  Obj pop() {
+  PyObj* pop() {
     if (stack_.empty() || (!marks_.empty() && stack_.size() <= marks_.back()))
       throw std::runtime_error("malformed pickle (stack underflow)");
-    Obj o = stack_.back();
+    PyObj* o = stack_.back();
     stack_.pop_back();
     return o;
   }
-  Obj& top() {
+  PyObj* top() {
     if (stack_.empty()) throw std::runtime_error("malformed pickle (empty stack)");
     return stack_.back();
   }
-  std::vector<Obj> pop_mark() {
+  std::vector<PyObj*> pop_mark() {
     if (marks_.empty() || marks_.back() > stack_.size()) throw std::runtime_error("malformed pickle (no mark)");
-    std::vector<Obj> items(stack_.begin() + static_cast<std::ptrdiff_t>(marks_.back()), stack_.end());
+    std::vector<PyObj*> items(stack_.begin() + static_cast<std::ptrdiff_t>(marks_.back()), stack_.end());
     stack_.resize(marks_.back());
     marks_.pop_back();
     return items;
@@ -207,6 +222,7 @@ class Unpickler {
     stack_.push_back(o);
   }
   void push_string(std::string s) {
+    charge(s.size());
     auto o = make(PyObj::kString);
     o->s = std::move(s);
     stack_.push_back(o);
@@ -216,13 +232,49 @@ class Unpickler {
     o->s = std::move(name);
     stack_.push_back(o);
   }
-  void push_sequence(PyObj::Kind kind, std::vector<Obj> items) {
+  void push_sequence(PyObj::Kind kind, const std::vector<PyObj*>& items) {
     auto o = make(kind);
-    o->items = std::move(items);
+    add_items(*o, items);
     stack_.push_back(o);
   }
-  void memo(uint64_t id) { memo_[id] = top(); }
-  Obj recall(uint64_t id) {
+  void charge(size_t bytes) {
+    charged_ += bytes;
+    if (charged_ > kMaxObjectBytes)
+      throw std::runtime_error(str_format("its objects take more than {} MiB (the limit)", kMaxObjectBytes >> 20));
+  }
+  PyObj* make(PyObj::Kind kind) {
+    charge(sizeof(PyObj));
+    objects_.all.emplace_back().kind = kind;
+    return &objects_.all.back();
+  }
+  void add_items(PyObj& to, const std::vector<PyObj*>& items) {
+    adopt(to, items);
+    charge(items.size() * sizeof(PyObj*));
+    to.items.insert(to.items.end(), items.begin(), items.end());
+  }
+  // The one way an object gains others (a container built, appended to, updated; an object's
+  // state). A container in another one may not change, and none may hold itself: so no cycle can
+  // form, and a depth once counted stays right.
+  static void adopt(PyObj& to, const std::vector<PyObj*>& items) {
+    if (std::find(items.begin(), items.end(), &to) != items.end())
+      throw std::runtime_error("a container holds itself (a self-referencing structure, which "
+                               "no state_dict or checkpoint holds)");
+    if (to.contained)
+      throw std::runtime_error("a container changes after it was put in another one (a "
+                               "self-referencing structure, which no state_dict or checkpoint holds)");
+    int depth = 0;
+    for (const PyObj* item : items) depth = std::max(depth, item->depth);
+    if (depth >= kMaxNesting)
+      throw std::runtime_error(str_format("it nests containers deeper than {} levels (the limit; a "
+                                          "state_dict or checkpoint nests fewer than 10)", kMaxNesting));
+    for (PyObj* item : items) item->contained = true;
+    to.depth = std::max(to.depth, depth + 1);
+  }
+  void memo(uint64_t id) {
+    if (memo_.find(id) == memo_.end()) charge(64);  // a hash node and its bucket
+    memo_[id] = top();
+  }
+  PyObj* recall(uint64_t id) {
     auto it = memo_.find(id);
     if (it == memo_.end()) throw std::runtime_error("malformed pickle (unknown memo entry)");
     return it->second;
@@ -238,7 +290,7 @@ class Unpickler {
   }
 
   // The few callables a state_dict needs; any other call yields an opaque object.
-  Obj reduce(const PyObj& callable, const PyObj& args) {
+  PyObj* reduce(const PyObj& callable, const PyObj& args) {
     const std::string& f = callable.s;
     if (f == "collections.OrderedDict") return make(PyObj::kDict);
     if (f == "torch._utils._rebuild_tensor_v2" || f == "torch._utils._rebuild_tensor") {
@@ -246,8 +298,9 @@ class Unpickler {
       if (args.items.size() < 4 || args.items[0]->kind != PyObj::kTensor)
         throw std::runtime_error("malformed tensor record");
       auto o = make(PyObj::kTensor);
-      o->tensor = args.items[0]->tensor.as_strided(ints(*args.items[2]), ints(*args.items[3]),
-                                                   args.items[1]->i);
+      const auto sizes = ints(*args.items[2]), strides = ints(*args.items[3]);
+      charge(sizeof(c10::TensorImpl) + (sizes.size() + strides.size()) * sizeof(int64_t));
+      o->tensor = args.items[0]->tensor.as_strided(sizes, strides, args.items[1]->i);
       return o;
     }
     // LibTorch's pickler (torch::pickle_save, our export) tags typed containers:
@@ -264,7 +317,7 @@ class Unpickler {
   }
 
   // ("storage", <torch.XStorage>, key, location, numel) -> the record data/<key>.
-  Obj load_storage(const PyObj& pid) {
+  PyObj* load_storage(const PyObj& pid) {
     if (pid.items.size() < 5 || pid.items[0]->s != "storage")
       throw std::runtime_error("unsupported persistent id");
     const std::string& key = pid.items[2]->s;
@@ -272,12 +325,15 @@ class Unpickler {
     if (it == storages_.end()) {
       const torch::ScalarType dtype = storage_dtype(pid.items[1]->s);
       const int64_t numel = pid.items[4]->i;
-      torch::Tensor t = torch::empty({numel}, dtype);
       at::DataPtr ptr;
       size_t size = 0;
       std::tie(ptr, size) = zip_.getRecord("data/" + key);
-      if (size != static_cast<size_t>(t.nbytes()))
-        throw std::runtime_error(str_format("storage {} has {} bytes, expected {}", key, size, t.nbytes()));
+      // Checked before allocating: numel comes from the pickle, the record's size from the zip.
+      const size_t item = c10::elementSize(dtype);
+      if (numel < 0 || size % item != 0 || static_cast<uint64_t>(numel) != size / item)
+        throw std::runtime_error(str_format("storage {} has {} bytes, expected {} elements of {} bytes",
+                                            key, size, numel, item));
+      torch::Tensor t = torch::empty({numel}, dtype);
       std::memcpy(t.data_ptr(), ptr.get(), size);
       it = storages_.emplace(key, t).first;
     }
@@ -288,16 +344,18 @@ class Unpickler {
 
   const std::string& data_;
   caffe2::serialize::PyTorchStreamReader& zip_;
+  PickleObjects& objects_;
+  size_t charged_ = 0;  // bytes the objects take, as counted by charge()
   size_t pos_ = 0;
-  std::vector<Obj> stack_;
+  std::vector<PyObj*> stack_;
   std::vector<size_t> marks_;
-  std::unordered_map<uint64_t, Obj> memo_;
+  std::unordered_map<uint64_t, PyObj*> memo_;
   std::map<std::string, torch::Tensor> storages_;
 };
 
 const PyObj* dict_entry(const PyObj& dict, const std::string& key) {
   for (size_t k = 0; k + 1 < dict.items.size(); k += 2)
-    if (dict.items[k]->kind == PyObj::kString && dict.items[k]->s == key) return dict.items[k + 1].get();
+    if (dict.items[k]->kind == PyObj::kString && dict.items[k]->s == key) return dict.items[k + 1];
   return nullptr;
 }
 
@@ -315,26 +373,26 @@ PyScalar scalar_of(const PyObj& o) {
   return v;
 }
 
-Obj read_pickle_root(const std::string& path) {
-  Obj root;
+PickleObjects read_pickle_root(const std::string& path) {
+  PickleObjects objects;
   try {
     caffe2::serialize::PyTorchStreamReader zip(path);
     at::DataPtr ptr;
     size_t size = 0;
     std::tie(ptr, size) = zip.getRecord("data.pkl");
     const std::string pickle(static_cast<const char*>(ptr.get()), size);
-    root = Unpickler(pickle, zip).run();
+    objects.root = Unpickler(pickle, zip, objects).run();
   } catch (const std::exception& e) {
     std::string why = e.what();
     why = why.substr(0, why.find('\n'));  // c10 errors append a backtrace
     throw UserError(str_format("cannot read '{}' as a torch.save file: {}", path, why),
                     "give a file written by torch.save (PyTorch >= 1.6) or a .safetensors file");
   }
-  return root;
+  return objects;
 }
 
-NamedTensors state_dict_of(const Obj& root, const std::string& path) {
-  const PyObj* dict = root.get();
+NamedTensors state_dict_of(const PyObj& root, const std::string& path) {
+  const PyObj* dict = &root;
   if (dict->kind == PyObj::kDict) {
     for (const char* key : {"model", "state_dict"}) {
       const PyObj* inner = dict_entry(*dict, key);
@@ -359,16 +417,18 @@ NamedTensors state_dict_of(const Obj& root, const std::string& path) {
 }  // namespace
 
 NamedTensors read_torch_file(const std::string& path) {
-  return state_dict_of(read_pickle_root(path), path);
+  return state_dict_of(*read_pickle_root(path).root, path);
 }
 
 TorchCheckpoint read_torch_checkpoint(const std::string& path) {
-  Obj root = read_pickle_root(path);
+  const PickleObjects objects = read_pickle_root(path);
+  const PyObj& root = *objects.root;
   TorchCheckpoint c;
   c.tensors = state_dict_of(root, path);
-  if (root->kind != PyObj::kDict) return c;
-  if (const PyObj* e = dict_entry(*root, "epoch"); e && e->kind == PyObj::kInt) c.epoch = e->i;
-  const PyObj* args = dict_entry(*root, "args");
+  if (root.kind != PyObj::kDict) return c;
+  if (const PyObj* e = dict_entry(root, "epoch"); e && e->kind == PyObj::kInt) c.epoch = e->i;
+  const PyObj* args = dict_entry(root, "args");
+  if (args && args->kind == PyObj::kObject && args->state) args = args->state;  // its attributes
   if (!args || (args->kind != PyObj::kDict && args->kind != PyObj::kObject)) return c;
   for (size_t k = 0; k + 1 < args->items.size(); k += 2) {
     const PyObj& key = *args->items[k];
