@@ -1,7 +1,8 @@
 // image_decode and convert_image against PIL (tests/fixtures/convert_images/expected.h5, written
 // by tests/tools/make_convert_fixtures.py): decoded pixels and decoded+resized pixels must be
 // identical; broken files must be refused with a reason; a YCCK JPEG (which PIL cannot write)
-// decodes as Adobe CMYK within JPEG's rounding.
+// decodes as Adobe CMYK within JPEG's rounding; a header claiming a huge picture is refused
+// before decoding, and so is a progressive JPEG of too many scans.
 #include "datasets/image_decode.h"
 
 #include <gtest/gtest.h>
@@ -15,6 +16,7 @@
 #include "common/files.h"
 #include "common/h5.h"
 #include "datasets/image_convert.h"
+#include "datasets/layout_fixture.h"
 #include "test_util.h"
 
 namespace scouter {
@@ -165,6 +167,123 @@ TEST(ImageDecode, YcckJpegDecodesAsAdobeCmyk) {
         worst = std::max(worst, std::abs(got - expected));
       }
   EXPECT_LE(worst, 6);  // JPEG at quality 100, no subsampling: a few levels of rounding
+}
+
+// A w x h gray JPEG of a gradient; `scans`, when given, is its progressive scan script.
+std::vector<uint8_t> encode_gray(int w, int h, const std::vector<jpeg_scan_info>& scans = {}) {
+  jpeg_compress_struct c;
+  jpeg_error_mgr err;
+  c.err = jpeg_std_error(&err);
+  jpeg_create_compress(&c);
+  unsigned char* buf = nullptr;
+  unsigned long size = 0;
+  jpeg_mem_dest(&c, &buf, &size);
+  c.image_width = static_cast<JDIMENSION>(w);
+  c.image_height = static_cast<JDIMENSION>(h);
+  c.input_components = 1;
+  c.in_color_space = JCS_GRAYSCALE;
+  jpeg_set_defaults(&c);
+  if (!scans.empty()) {
+    c.scan_info = scans.data();
+    c.num_scans = static_cast<int>(scans.size());
+  }
+  jpeg_start_compress(&c, TRUE);
+  std::vector<uint8_t> row(static_cast<size_t>(w));
+  while (c.next_scanline < c.image_height) {
+    for (int x = 0; x < w; ++x)
+      row[static_cast<size_t>(x)] = static_cast<uint8_t>(3 * x + 5 * c.next_scanline);
+    JSAMPROW r = row.data();
+    jpeg_write_scanlines(&c, &r, 1);
+  }
+  jpeg_finish_compress(&c);
+  jpeg_destroy_compress(&c);
+  std::vector<uint8_t> out(buf, buf + size);
+  std::free(buf);
+  return out;
+}
+
+// The JPEG with its frame header (SOF0..SOF2) claiming w x h.
+std::vector<uint8_t> claim_jpeg_size(std::vector<uint8_t> jpeg, int w, int h) {
+  for (size_t p = 2; p + 9 <= jpeg.size(); p += 2 + (jpeg[p + 2] << 8 | jpeg[p + 3])) {
+    if (jpeg[p] != 0xFF) break;
+    if (jpeg[p + 1] >= 0xC0 && jpeg[p + 1] <= 0xC2) {  // FF Cn, length, precision, height, width
+      jpeg[p + 5] = static_cast<uint8_t>(h >> 8);
+      jpeg[p + 6] = static_cast<uint8_t>(h);
+      jpeg[p + 7] = static_cast<uint8_t>(w >> 8);
+      jpeg[p + 8] = static_cast<uint8_t>(w);
+      return jpeg;
+    }
+  }
+  ADD_FAILURE() << "no frame header";
+  return jpeg;
+}
+
+std::string decode_error(const std::vector<uint8_t>& bytes) {
+  RgbImage img;
+  try {
+    decode_image(bytes.data(), bytes.size(), &img);
+  } catch (const BadImage& e) {
+    return e.what();
+  }
+  return "decoded";
+}
+
+std::string claims(int64_t w, int64_t h) {
+  return std::to_string(w) + "x" + std::to_string(h) + " = " + std::to_string(w * h) +
+         " pixels, over the limit of " + std::to_string(kMaxImagePixels);
+}
+
+// The fuzzing campaign's bomb (issue 24): a 1.5 KB JPEG claiming 16000 x 16000 used to be
+// decoded into 1.1 GB of gray. Refused from the header now, for JPEG and PNG alike.
+TEST(ImageDecode, HeadersClaimingTooManyPixelsAreRefusedBeforeDecoding) {
+  const std::vector<uint8_t> jpeg = encode_gray(64, 64);
+  ASSERT_LT(jpeg.size(), 1500u);
+  RgbImage img;
+  decode_image(jpeg.data(), jpeg.size(), &img);  // as written: decodes
+  EXPECT_EQ(img.width, 64);
+  EXPECT_EQ(img.height, 64);
+  std::string msg = decode_error(claim_jpeg_size(jpeg, 16000, 16000));
+  EXPECT_EQ(msg.find("header claims " + claims(16000, 16000)), 0u) << msg;
+  msg = decode_error(claim_jpeg_size(jpeg, 8193, 8192));  // one column over 8192 x 8192
+  EXPECT_EQ(msg.find("header claims " + claims(8193, 8192)), 0u) << msg;
+
+  msg = decode_error(testing::png_claiming(16000, 16000));
+  EXPECT_EQ(msg.find("header claims " + claims(16000, 16000)), 0u) << msg;
+  // Sides beyond libpng's own default limit (1,000,000) reach the pixel limit too.
+  msg = decode_error(testing::png_claiming(kMaxImagePixels + 1, 1));
+  EXPECT_EQ(msg.find("header claims " + claims(kMaxImagePixels + 1, 1)), 0u) << msg;
+  // At the limit the size is accepted: the decoder then finds the data missing.
+  msg = decode_error(testing::png_claiming(kMaxImagePixels, 1));
+  EXPECT_EQ(msg.find("corrupt PNG"), 0u) << msg;
+  std::vector<uint8_t> png = testing::png_claiming(16, 16);
+  decode_image(png.data(), png.size(), &img);
+  EXPECT_EQ(img.planar, std::vector<uint8_t>(3 * 16 * 16, 77));
+}
+
+// A progressive script of one DC scan, then each AC coefficient alone in `bits` + 1 scans:
+// successive approximation from bit `bits` down to 0, so the coefficients end up exact.
+std::vector<jpeg_scan_info> one_coefficient_scans(int bits) {
+  std::vector<jpeg_scan_info> scans = {{1, {0}, 0, 0, 0, 0}};
+  for (int k = 1; k < 64; ++k) {
+    scans.push_back({1, {0}, k, k, 0, bits});
+    for (int al = bits - 1; al >= 0; --al) scans.push_back({1, {0}, k, k, al + 1, al});
+  }
+  return scans;
+}
+
+TEST(ImageDecode, ProgressiveJpegsOfTooManyScansAreRefused) {
+  RgbImage sequential, progressive;
+  const std::vector<uint8_t> plain = encode_gray(40, 24);
+  decode_image(plain.data(), plain.size(), &sequential);
+  const std::vector<jpeg_scan_info> under = one_coefficient_scans(5);  // 1 + 63 * 6 = 379 scans
+  ASSERT_EQ(under.size(), 379u);
+  const std::vector<uint8_t> many = encode_gray(40, 24, under);
+  decode_image(many.data(), many.size(), &progressive);
+  EXPECT_EQ(progressive.planar, sequential.planar);  // same coefficients, only in more scans
+  const std::vector<jpeg_scan_info> over = one_coefficient_scans(7);  // 1 + 63 * 8 = 505
+  ASSERT_EQ(over.size(), 505u);
+  const std::vector<uint8_t> too_many = encode_gray(40, 24, over);
+  EXPECT_EQ(decode_error(too_many), "corrupt JPEG: more than 500 scans (encoders write about 10)");
 }
 
 }  // namespace
