@@ -20,11 +20,15 @@ namespace {
 // memory is allocated, since a broken header can claim anything.
 std::string size_problem(int64_t w, int64_t h) {
   if (w <= 0 || h <= 0) return fmt::format("header claims an empty {}x{} image", w, h);
-  if (w * h <= kMaxImagePixels) return "";
-  return fmt::format(
-      "header claims {}x{} = {} pixels, over the limit of {} (64 megapixels, e.g. "
-      "8192x8192)",
-      w, h, w * h, kMaxImagePixels);
+  if (w > kMaxImageSide || h > kMaxImageSide)
+    return fmt::format("header claims {}x{} pixels, over the limit of {} pixels a side", w, h,
+                       kMaxImageSide);
+  if (w * h > kMaxImagePixels)
+    return fmt::format(
+        "header claims {}x{} = {} pixels, over the limit of {} (64 megapixels, e.g. "
+        "8192x8192)",
+        w, h, w * h, kMaxImagePixels);
+  return "";
 }
 
 // PIL's MULDIV255: a * b / 255, rounded, in integers.

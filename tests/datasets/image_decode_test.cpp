@@ -249,12 +249,20 @@ TEST(ImageDecode, HeadersClaimingTooManyPixelsAreRefusedBeforeDecoding) {
 
   msg = decode_error(testing::png_claiming(16000, 16000));
   EXPECT_EQ(msg.find("header claims " + claims(16000, 16000)), 0u) << msg;
-  // Sides beyond libpng's own default limit (1,000,000) reach the pixel limit too.
-  msg = decode_error(testing::png_claiming(kMaxImagePixels + 1, 1));
-  EXPECT_EQ(msg.find("header claims " + claims(kMaxImagePixels + 1, 1)), 0u) << msg;
-  // At the limit the size is accepted: the decoder then finds the data missing.
-  msg = decode_error(testing::png_claiming(kMaxImagePixels, 1));
-  EXPECT_EQ(msg.find("corrupt PNG"), 0u) << msg;
+  msg = decode_error(testing::png_claiming(8192, 8193));
+  EXPECT_EQ(msg.find("header claims " + claims(8192, 8193)), 0u) << msg;
+  // A thin picture under the pixel limit, with a side over 65535; beyond libpng's own default
+  // limit of 1,000,000 too, which would otherwise answer first.
+  for (int64_t side : {kMaxImageSide + 1, kMaxImagePixels}) {
+    msg = decode_error(testing::png_claiming(side, 1));
+    EXPECT_EQ(msg, "header claims " + std::to_string(side) +
+                       "x1 pixels, over the limit of 65535 pixels a side");
+  }
+  // At the limits the size is accepted: the decoder then finds the data missing.
+  for (auto [w, h] : {std::pair<int64_t, int64_t>{8192, 8192}, {kMaxImageSide, 1}}) {
+    msg = decode_error(testing::png_claiming(w, h));
+    EXPECT_EQ(msg.find("corrupt PNG"), 0u) << w << "x" << h << ": " << msg;
+  }
   std::vector<uint8_t> png = testing::png_claiming(16, 16);
   decode_image(png.data(), png.size(), &img);
   EXPECT_EQ(img.planar, std::vector<uint8_t>(3 * 16 * 16, 77));
