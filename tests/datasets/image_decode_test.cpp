@@ -233,7 +233,7 @@ std::string claims(int64_t w, int64_t h) {
          " pixels, over the limit of " + std::to_string(kMaxImagePixels);
 }
 
-// The fuzzing campaign's bomb (issue 24): a 1.5 KB JPEG claiming 16000 x 16000 used to be
+// A mutation-fuzzing campaign's bomb: a 1.5 KB JPEG claiming 16000 x 16000 used to be
 // decoded into 1.1 GB of gray. Refused from the header now, for JPEG and PNG alike.
 TEST(ImageDecode, HeadersClaimingTooManyPixelsAreRefusedBeforeDecoding) {
   const std::vector<uint8_t> jpeg = encode_gray(64, 64);

@@ -234,7 +234,7 @@ Refusal refusal_of(const std::vector<uint8_t>& bytes) {
 // What a refusal may cost: half the inflate limit (the old reader took 200-340 MB for these).
 constexpr long kBoundKib = 32 << 10;
 
-// The fuzzing campaign's bomb (issue 24): 1 MB of zlib as meta.mat peaked at 2.2 GB before the
+// A mutation-fuzzing campaign's bomb: 1 MB of zlib as meta.mat peaked at 2.2 GB before the
 // reader refused it. The inflate limit now holds while inflating.
 TEST(MatFileTest, ZlibBombStopsAtTheInflateLimit) {
   // A 1 x 1 double, then zeros past the limit inside the same zlib stream.
