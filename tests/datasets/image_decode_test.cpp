@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 
 // jpeglib.h needs size_t and FILE declared before it.
 #include <jpeglib.h>
@@ -116,7 +117,10 @@ uint8_t adobe_cmyk_to_rgb(int stored_ink, int stored_k) {
   return static_cast<uint8_t>(stored_k - (((t >> 8) + t) >> 8));
 }
 
-std::vector<uint8_t> encode_ycck(const std::vector<uint8_t>& cmyk, int w, int h) {
+// Interleaved `pixels` of `components` samples as a JPEG; `configure` adjusts libjpeg's defaults.
+std::vector<uint8_t> encode_jpeg(const std::vector<uint8_t>& pixels, int w, int h, int components,
+                                 J_COLOR_SPACE space,
+                                 const std::function<void(jpeg_compress_struct&)>& configure) {
   jpeg_compress_struct c;
   jpeg_error_mgr err;
   c.err = jpeg_std_error(&err);
@@ -126,15 +130,14 @@ std::vector<uint8_t> encode_ycck(const std::vector<uint8_t>& cmyk, int w, int h)
   jpeg_mem_dest(&c, &buf, &size);
   c.image_width = static_cast<JDIMENSION>(w);
   c.image_height = static_cast<JDIMENSION>(h);
-  c.input_components = 4;
-  c.in_color_space = JCS_CMYK;
+  c.input_components = components;
+  c.in_color_space = space;
   jpeg_set_defaults(&c);
-  jpeg_set_colorspace(&c, JCS_YCCK);  // also writes the Adobe marker (transform 2)
-  jpeg_set_quality(&c, 100, TRUE);
-  for (int k = 0; k < 4; ++k) c.comp_info[k].h_samp_factor = c.comp_info[k].v_samp_factor = 1;
+  configure(c);
   jpeg_start_compress(&c, TRUE);
   while (c.next_scanline < c.image_height) {
-    JSAMPROW row = const_cast<uint8_t*>(&cmyk[static_cast<size_t>(c.next_scanline) * w * 4]);
+    JSAMPROW row = const_cast<uint8_t*>(
+        &pixels[static_cast<size_t>(c.next_scanline) * static_cast<size_t>(w * components)]);
     jpeg_write_scanlines(&c, &row, 1);
   }
   jpeg_finish_compress(&c);
@@ -142,6 +145,14 @@ std::vector<uint8_t> encode_ycck(const std::vector<uint8_t>& cmyk, int w, int h)
   std::vector<uint8_t> out(buf, buf + size);
   std::free(buf);
   return out;
+}
+
+std::vector<uint8_t> encode_ycck(const std::vector<uint8_t>& cmyk, int w, int h) {
+  return encode_jpeg(cmyk, w, h, 4, JCS_CMYK, [](jpeg_compress_struct& c) {
+    jpeg_set_colorspace(&c, JCS_YCCK);  // also writes the Adobe marker (transform 2)
+    jpeg_set_quality(&c, 100, TRUE);
+    for (int k = 0; k < 4; ++k) c.comp_info[k].h_samp_factor = c.comp_info[k].v_samp_factor = 1;
+  });
 }
 
 TEST(ImageDecode, YcckJpegDecodesAsAdobeCmyk) {
@@ -171,35 +182,15 @@ TEST(ImageDecode, YcckJpegDecodesAsAdobeCmyk) {
 
 // A w x h gray JPEG of a gradient; `scans`, when given, is its progressive scan script.
 std::vector<uint8_t> encode_gray(int w, int h, const std::vector<jpeg_scan_info>& scans = {}) {
-  jpeg_compress_struct c;
-  jpeg_error_mgr err;
-  c.err = jpeg_std_error(&err);
-  jpeg_create_compress(&c);
-  unsigned char* buf = nullptr;
-  unsigned long size = 0;
-  jpeg_mem_dest(&c, &buf, &size);
-  c.image_width = static_cast<JDIMENSION>(w);
-  c.image_height = static_cast<JDIMENSION>(h);
-  c.input_components = 1;
-  c.in_color_space = JCS_GRAYSCALE;
-  jpeg_set_defaults(&c);
-  if (!scans.empty()) {
+  std::vector<uint8_t> gray(static_cast<size_t>(w) * h);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      gray[static_cast<size_t>(y) * w + x] = static_cast<uint8_t>(3 * x + 5 * y);
+  return encode_jpeg(gray, w, h, 1, JCS_GRAYSCALE, [&](jpeg_compress_struct& c) {
+    if (scans.empty()) return;
     c.scan_info = scans.data();
     c.num_scans = static_cast<int>(scans.size());
-  }
-  jpeg_start_compress(&c, TRUE);
-  std::vector<uint8_t> row(static_cast<size_t>(w));
-  while (c.next_scanline < c.image_height) {
-    for (int x = 0; x < w; ++x)
-      row[static_cast<size_t>(x)] = static_cast<uint8_t>(3 * x + 5 * c.next_scanline);
-    JSAMPROW r = row.data();
-    jpeg_write_scanlines(&c, &r, 1);
-  }
-  jpeg_finish_compress(&c);
-  jpeg_destroy_compress(&c);
-  std::vector<uint8_t> out(buf, buf + size);
-  std::free(buf);
-  return out;
+  });
 }
 
 // The JPEG with its frame header (SOF0..SOF2) claiming w x h.
