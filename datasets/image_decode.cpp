@@ -16,12 +16,19 @@
 namespace scouter {
 namespace {
 
-// Larger pictures are refused rather than allocated: a broken header can claim anything.
-constexpr int64_t kMaxPixels = int64_t{1} << 28;
-
-void check_size(int64_t w, int64_t h) {
-  if (w <= 0 || h <= 0 || w * h > kMaxPixels)
-    throw BadImage(fmt::format("image size {}x{} is outside 1..{} pixels", w, h, kMaxPixels));
+// Why a header's claimed size is refused, or "" when it may be decoded: checked before any pixel
+// memory is allocated, since a broken header can claim anything.
+std::string size_problem(int64_t w, int64_t h) {
+  if (w <= 0 || h <= 0) return fmt::format("header claims an empty {}x{} image", w, h);
+  if (w > kMaxImageSide || h > kMaxImageSide)
+    return fmt::format("header claims {}x{} pixels, over the limit of {} pixels a side", w, h,
+                       kMaxImageSide);
+  if (w * h > kMaxImagePixels)
+    return fmt::format(
+        "header claims {}x{} = {} pixels, over the limit of {} (64 megapixels, e.g. "
+        "8192x8192)",
+        w, h, w * h, kMaxImagePixels);
+  return "";
 }
 
 // PIL's MULDIV255: a * b / 255, rounded, in integers.
@@ -57,6 +64,14 @@ void store_row(const uint8_t* row, int channels, bool adobe_cmyk, int y, RgbImag
 
 // ---- JPEG ----
 
+// Progressive JPEGs are decoded through whole-image coefficient buffers (2 bytes a coefficient,
+// 64 per 8x8 block, up to 4 components: ~8 bytes a pixel, ~0.55 GB at the pixel limit with MCU
+// padding). libjpeg refuses more than this ("backing store") instead of allocating it: a backstop.
+constexpr long kJpegMaxMemory = long{1} << 30;
+// Each scan of a progressive JPEG passes over the whole image, so thousands of tiny scans cost
+// minutes. Encoders write about 10; libjpeg-turbo's TurboJPEG stops at 500 in the same way.
+constexpr int kMaxJpegScans = 500;
+
 struct JpegErrors {
   jpeg_error_mgr mgr;  // first member: libjpeg hands back a pointer to it
   std::jmp_buf jump;
@@ -77,9 +92,21 @@ void jpeg_on_message(j_common_ptr cinfo, int level) {
   if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) e->truncated = true;
 }
 
+// Called while libjpeg reads input; stops a file with too many scans as libjpeg's errors do.
+void jpeg_on_progress(j_common_ptr cinfo) {
+  auto* d = reinterpret_cast<j_decompress_ptr>(cinfo);
+  if (d->input_scan_number <= kMaxJpegScans) return;
+  auto* e = reinterpret_cast<JpegErrors*>(cinfo->err);
+  std::snprintf(e->message, sizeof e->message, "more than %d scans (encoders write about 10)",
+                kMaxJpegScans);
+  cinfo->err->msg_code = 0;  // not a libjpeg error: the message above is the reason
+  std::longjmp(e->jump, 1);
+}
+
 struct JpegState {
   jpeg_decompress_struct cinfo;
   JpegErrors err;
+  jpeg_progress_mgr progress;
   std::vector<uint8_t> row;
   std::string failure;
 };
@@ -92,13 +119,23 @@ bool jpeg_decode(JpegState* s, const uint8_t* data, size_t size, RgbImage* out) 
   s->err.mgr.emit_message = jpeg_on_message;
   s->err.truncated = false;
   if (setjmp(s->err.jump)) {
-    s->failure = fmt::format("corrupt JPEG: {}", s->err.message);
+    s->failure = s->err.mgr.msg_code == JERR_NO_BACKING_STORE
+                     ? fmt::format("JPEG needs more than {} MiB to decode", kJpegMaxMemory >> 20)
+                     : fmt::format("corrupt JPEG: {}", s->err.message);
     jpeg_destroy_decompress(&s->cinfo);
     return false;
   }
   jpeg_create_decompress(&s->cinfo);
+  s->cinfo.mem->max_memory_to_use = kJpegMaxMemory;
+  s->progress.progress_monitor = jpeg_on_progress;
+  s->cinfo.progress = &s->progress;
   jpeg_mem_src(&s->cinfo, data, static_cast<unsigned long>(size));
   jpeg_read_header(&s->cinfo, TRUE);
+  s->failure = size_problem(s->cinfo.image_width, s->cinfo.image_height);
+  if (!s->failure.empty()) {
+    jpeg_destroy_decompress(&s->cinfo);
+    return false;
+  }
   switch (s->cinfo.num_components) {
     case 1:
       s->cinfo.out_color_space = JCS_GRAYSCALE;
@@ -114,12 +151,6 @@ bool jpeg_decode(JpegState* s, const uint8_t* data, size_t size, RgbImage* out) 
                                s->cinfo.num_components);
       jpeg_destroy_decompress(&s->cinfo);
       return false;
-  }
-  if (static_cast<int64_t>(s->cinfo.image_width) * s->cinfo.image_height > kMaxPixels) {
-    s->failure = fmt::format("image size {}x{} is over {} pixels", s->cinfo.image_width,
-                             s->cinfo.image_height, kMaxPixels);
-    jpeg_destroy_decompress(&s->cinfo);
-    return false;
   }
   jpeg_start_decompress(&s->cinfo);
   out->width = static_cast<int>(s->cinfo.output_width);
@@ -187,9 +218,15 @@ bool png_decode(PngState* s, RgbImage* out) {
     return false;
   }
   png_set_read_fn(s->png, &s->src, png_read_memory);
+  // Any width and height the format allows reach size_problem, whose message names the limit.
+  png_set_user_limits(s->png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
   png_read_info(s->png, s->info);
   png_uint_32 w = png_get_image_width(s->png, s->info), h = png_get_image_height(s->png, s->info);
-  if (static_cast<int64_t>(w) * h > kMaxPixels) png_error(s->png, "image over the pixel limit");
+  s->failure = size_problem(w, h);
+  if (!s->failure.empty()) {
+    png_destroy_read_struct(&s->png, &s->info, nullptr);
+    return false;
+  }
   png_set_strip_16(s->png);  // keeps the high byte
   png_set_packing(s->png);
   png_set_palette_to_rgb(s->png);
@@ -236,7 +273,6 @@ void decode_image(const uint8_t* data, size_t size, RgbImage* out) {
     throw BadImage(size == 0 ? std::string("empty file")
                              : fmt::format("neither JPEG nor PNG (starts with {})", head));
   }
-  check_size(out->width, out->height);
 }
 
 void decode_image_file(const std::string& path, RgbImage* out, std::vector<uint8_t>* scratch) {

@@ -1,6 +1,9 @@
 // Decodes JPEG (libjpeg-turbo) and PNG (libpng) files into 8-bit RGB with the pixels the
 // published pipeline's PIL `Image.open(f).convert('RGB')` gives; anything else, or a broken or
-// truncated file, is a BadImage carrying the reason. Thread-safe: no shared state.
+// truncated file, is a BadImage carrying the reason. A picture whose header claims more than
+// kMaxImagePixels, or a side over kMaxImageSide, is refused from its header, before any pixel
+// memory or decoding work is spent.
+// Thread-safe: no shared state.
 #pragma once
 
 #include <cstddef>
@@ -10,6 +13,16 @@
 #include <vector>
 
 namespace scouter {
+
+// 64 megapixels (8192 x 8192). The photos of ImageNet, CUB-200 and Con-Text are at most a few
+// thousand pixels a side, and a 48 MP phone photo (8064 x 6048) fits; a broken or hostile header
+// can claim up to 65500 x 65500 (JPEG) or 1,000,000 x 1,000,000 (libpng), from a file of a few
+// bytes. At the limit a decode holds at most ~0.5 GB of libjpeg coefficients or 256 MB of PNG rows,
+// plus the 192 MB RGB result.
+constexpr int64_t kMaxImagePixels = int64_t{1} << 26;
+// The longest side JPEG can hold. Longer (thin) pictures under the pixel limit are refused too:
+// the resize's filter tables grow with the side (24 bytes a pixel of it: 1.6 GB for 64M x 1).
+constexpr int64_t kMaxImageSide = 65535;
 
 // 3 x height x width, planar (channel-first), as the shards store images.
 struct RgbImage {

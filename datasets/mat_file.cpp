@@ -38,8 +38,7 @@ enum : uint32_t {
 };
 enum : uint32_t { mxSTRUCT = 2, mxCHAR = 4, mxDOUBLE = 6, mxUINT64 = 15 };
 constexpr uint32_t kComplexFlag = 0x800;
-constexpr int kMaxDepth = 16;                     // nested structs: far more than meta.mat has
-constexpr size_t kMaxInflated = size_t{1} << 30;  // one compressed variable (meta.mat: < 1 MB)
+constexpr int kMaxDepth = 16;  // nested structs: far more than meta.mat has
 constexpr const char* kHint =
     "expected a MATLAB v5/v7 MAT-file as scipy.io.loadmat reads it (the ILSVRC2012 devkit's "
     "data/meta.mat); re-extract ILSVRC2012_devkit_t12.tar.gz";
@@ -53,6 +52,25 @@ struct Element {
   uint32_t type = 0;
   const uint8_t* data = nullptr;
   size_t size = 0;
+};
+
+// What reading one variable may still allocate, charged before each allocation that sizes in the
+// file decide.
+class Budget {
+ public:
+  explicit Budget(const std::string& path) : path_(path) {}
+  const std::string& path() const { return path_; }
+  void charge(size_t bytes) {
+    if (bytes > left_)
+      fail(path_, fmt::format("a variable whose arrays take over {} bytes ({} MiB, the limit) once "
+                              "read",
+                              kMatMaxReadBytes, kMatMaxReadBytes >> 20));
+    left_ -= bytes;
+  }
+
+ private:
+  const std::string& path_;
+  size_t left_ = kMatMaxReadBytes;
 };
 
 // Data elements one after another in a byte range; every read is bounds-checked. Elements start
@@ -109,8 +127,15 @@ class Cursor {
   const std::string& path_;
 };
 
+// The `count` numbers the array's dimensions give, checked against the bytes there before
+// anything is allocated.
 template <typename T>
-void append_as_double(const Element& e, std::vector<double>* out) {
+void append_as_double(const Element& e, int64_t count, Budget& b, std::vector<double>* out) {
+  if (e.size / sizeof(T) != static_cast<size_t>(count))
+    fail(b.path(),
+         fmt::format("an array of {} elements holds {} numbers", count, e.size / sizeof(T)));
+  b.charge(static_cast<size_t>(count) * sizeof(double));
+  out->reserve(static_cast<size_t>(count));
   for (size_t i = 0; i + sizeof(T) <= e.size; i += sizeof(T)) {
     T v;
     std::memcpy(&v, e.data + i, sizeof(T));
@@ -120,41 +145,41 @@ void append_as_double(const Element& e, std::vector<double>* out) {
 
 // MATLAB stores a double array in the smallest integer type that holds its values, so the
 // element's type, not the array's class, says how to read the bytes.
-std::vector<double> numbers_of(const Element& e, const std::string& path) {
+std::vector<double> numbers_of(const Element& e, int64_t count, Budget& b) {
   std::vector<double> out;
   switch (e.type) {
     case miINT8:
-      append_as_double<int8_t>(e, &out);
+      append_as_double<int8_t>(e, count, b, &out);
       break;
     case miUINT8:
-      append_as_double<uint8_t>(e, &out);
+      append_as_double<uint8_t>(e, count, b, &out);
       break;
     case miINT16:
-      append_as_double<int16_t>(e, &out);
+      append_as_double<int16_t>(e, count, b, &out);
       break;
     case miUINT16:
-      append_as_double<uint16_t>(e, &out);
+      append_as_double<uint16_t>(e, count, b, &out);
       break;
     case miINT32:
-      append_as_double<int32_t>(e, &out);
+      append_as_double<int32_t>(e, count, b, &out);
       break;
     case miUINT32:
-      append_as_double<uint32_t>(e, &out);
+      append_as_double<uint32_t>(e, count, b, &out);
       break;
     case miSINGLE:
-      append_as_double<float>(e, &out);
+      append_as_double<float>(e, count, b, &out);
       break;
     case miDOUBLE:
-      append_as_double<double>(e, &out);
+      append_as_double<double>(e, count, b, &out);
       break;
     case miINT64:
-      append_as_double<int64_t>(e, &out);
+      append_as_double<int64_t>(e, count, b, &out);
       break;
     case miUINT64:
-      append_as_double<uint64_t>(e, &out);
+      append_as_double<uint64_t>(e, count, b, &out);
       break;
     default:
-      fail(path, fmt::format("numeric data of data type {}", e.type));
+      fail(b.path(), fmt::format("numeric data of data type {}", e.type));
   }
   return out;
 }
@@ -242,10 +267,11 @@ MatrixHeader read_header(Cursor& c, const std::string& path) {
   return h;
 }
 
-MatArray parse_matrix(const Element& e, int depth, const std::string& path);
+MatArray parse_matrix(const Element& e, int depth, Budget& b);
 
 void parse_struct(Cursor& c, const MatrixHeader& h, int depth, size_t bytes, MatArray* a,
-                  const std::string& path) {
+                  Budget& b) {
+  const std::string& path = b.path();
   Element len = c.next("field name length", miINT32);
   int32_t width = 0;
   if (len.size == 4) std::memcpy(&width, len.data, 4);
@@ -253,6 +279,7 @@ void parse_struct(Cursor& c, const MatrixHeader& h, int depth, size_t bytes, Mat
   Element names = c.next("field names", miINT8);
   if (names.size % static_cast<size_t>(width) != 0)
     fail(path, fmt::format("{} bytes of field names, not a multiple of {}", names.size, width));
+  b.charge(names.size / static_cast<size_t>(width) * (sizeof(std::string) + width));
   for (size_t i = 0; i < names.size; i += static_cast<size_t>(width))
     a->field_names.push_back(name_of(Element{miINT8, names.data + i, static_cast<size_t>(width)}));
   // Every field value is an element of 8 bytes or more: a count the bytes cannot hold is damage
@@ -260,14 +287,17 @@ void parse_struct(Cursor& c, const MatrixHeader& h, int depth, size_t bytes, Mat
   const auto values = static_cast<size_t>(h.count) * a->field_names.size();
   if (values > bytes / 8)
     fail(path, fmt::format("a struct of {} values in {} bytes", values, bytes));
+  b.charge(values * sizeof(MatArray));
   a->fields.reserve(values);
   for (size_t v = 0; v < values; ++v)
-    a->fields.push_back(parse_matrix(c.next("struct field", miMATRIX), depth + 1, path));
+    a->fields.push_back(parse_matrix(c.next("struct field", miMATRIX), depth + 1, b));
 }
 
-MatArray parse_matrix(const Element& e, int depth, const std::string& path) {
+MatArray parse_matrix(const Element& e, int depth, Budget& b) {
+  const std::string& path = b.path();
   MatArray a;
   if (e.size == 0) {  // an empty array ([]), as MATLAB writes empty struct fields
+    b.charge(2 * sizeof(int64_t));
     a.kind = MatArray::Kind::kNumeric;
     a.dims = {0, 0};
     return a;
@@ -275,46 +305,83 @@ MatArray parse_matrix(const Element& e, int depth, const std::string& path) {
   if (depth > kMaxDepth) fail(path, fmt::format("structs nested deeper than {}", kMaxDepth));
   Cursor c(e.data, e.size, path);
   MatrixHeader h = read_header(c, path);
+  b.charge(h.dims.size() * sizeof(int64_t));
   a.dims = h.dims;
   const bool row = h.dims.size() == 2 && (h.dims[0] == 1 || h.count == 0);
   if (h.array_class == mxSTRUCT) {
     a.kind = MatArray::Kind::kStruct;
-    parse_struct(c, h, depth, e.size, &a, path);
+    parse_struct(c, h, depth, e.size, &a, b);
   } else if (h.array_class == mxCHAR && row) {
     a.kind = MatArray::Kind::kText;
-    if (h.count > 0) a.text = text_of(c.next("char data"), path);
+    if (h.count > 0) {
+      Element text = c.next("char data");
+      b.charge(2 * text.size);  // as UTF-8 at most twice its bytes (a Latin-1 int8 char: 2)
+      a.text = text_of(text, path);
+    }
   } else if (h.array_class >= mxDOUBLE && h.array_class <= mxUINT64 && !h.complex) {
     a.kind = MatArray::Kind::kNumeric;
-    if (h.count > 0) a.numbers = numbers_of(c.next("numeric data"), path);
-    if (static_cast<int64_t>(a.numbers.size()) != h.count)
-      fail(path,
-           fmt::format("an array of {} elements holds {} numbers", h.count, a.numbers.size()));
+    if (h.count > 0) a.numbers = numbers_of(c.next("numeric data"), h.count, b);
   }  // anything else: kOther, its bytes skipped
   return a;
 }
 
-std::vector<uint8_t> inflate_element(const Element& e, const std::string& path) {
-  std::vector<uint8_t> out(std::max<size_t>(4 * e.size, 4096));
-  z_stream z{};
-  if (inflateInit(&z) != Z_OK) throw Error("zlib inflateInit failed");
-  z.next_in = const_cast<Bytef*>(e.data);
-  z.avail_in = static_cast<uInt>(e.size);
-  int rc = Z_OK;
-  while (rc == Z_OK) {
-    if (z.total_out == out.size()) {
-      if (out.size() >= kMaxInflated) break;
-      out.resize(std::min(2 * out.size(), kMaxInflated));
-    }
-    z.next_out = out.data() + z.total_out;
-    z.avail_out = static_cast<uInt>(out.size() - z.total_out);
-    rc = inflate(&z, Z_NO_FLUSH);
+// zlib's inflate state over one element's bytes, ended on every path.
+class Inflater {
+ public:
+  explicit Inflater(const Element& e) {
+    if (inflateInit(&z_) != Z_OK) throw Error("zlib inflateInit failed");
+    z_.next_in = const_cast<Bytef*>(e.data);
+    z_.avail_in = static_cast<uInt>(e.size);
   }
-  out.resize(z.total_out);
-  inflateEnd(&z);
+  ~Inflater() { inflateEnd(&z_); }
+  Inflater(const Inflater&) = delete;
+  Inflater& operator=(const Inflater&) = delete;
+
+  // Inflates into [dst, dst + n): zlib's last code, Z_OK when all n bytes came.
+  int fill(uint8_t* dst, size_t n) {
+    z_.next_out = dst;
+    z_.avail_out = static_cast<uInt>(n);
+    int rc = Z_OK;
+    while (z_.avail_out > 0 && rc == Z_OK) rc = inflate(&z_, Z_NO_FLUSH);
+    return rc;
+  }
+  size_t total_out() const { return z_.total_out; }
+  const char* message() const { return z_.msg ? z_.msg : "truncated"; }
+
+ private:
+  z_stream z_{};
+};
+
+// The element a compressed variable wraps. Its tag gives its size, refused over the limit before
+// it is allocated; the rest of the stream (MATLAB and scipy write none) is inflated a chunk at a
+// time for zlib's checksum, and refused once the whole is over the limit.
+std::vector<uint8_t> inflate_element(const Element& e, const std::string& path) {
+  Inflater z(e);
+  uint8_t tag[8];
+  int rc = z.fill(tag, sizeof tag);
+  size_t size = z.total_out();
+  if (size == sizeof tag) {
+    uint32_t word, bytes;
+    std::memcpy(&word, tag, 4);
+    std::memcpy(&bytes, tag + 4, 4);
+    if (!(word >> 16)) size += bytes;  // not a small element, whose data is in the tag
+  }
+  if (size > kMatMaxInflatedBytes)
+    fail(path, fmt::format("a compressed variable whose tag claims {} bytes, over the limit of {} "
+                           "({} MiB)",
+                           size, kMatMaxInflatedBytes, kMatMaxInflatedBytes >> 20));
+  std::vector<uint8_t> out(size);
+  std::memcpy(out.data(), tag, std::min(size, sizeof tag));
+  if (rc == Z_OK && size > sizeof tag) rc = z.fill(out.data() + sizeof tag, size - sizeof tag);
+  out.resize(std::min(size, z.total_out()));  // short: the Cursor reports what is missing
+  std::vector<uint8_t> rest(size_t{64} << 10);
+  while (rc == Z_OK && z.total_out() <= kMatMaxInflatedBytes) rc = z.fill(rest.data(), rest.size());
+  if (z.total_out() > kMatMaxInflatedBytes)
+    fail(path, fmt::format("a compressed variable that inflates to over {} bytes ({} MiB, the "
+                           "limit)",
+                           kMatMaxInflatedBytes, kMatMaxInflatedBytes >> 20));
   if (rc != Z_STREAM_END)
-    fail(path, rc == Z_OK ? fmt::format("a compressed variable over {} bytes", kMaxInflated)
-                          : fmt::format("a compressed variable that does not inflate ({})",
-                                        z.msg ? z.msg : "truncated"));
+    fail(path, fmt::format("a compressed variable that does not inflate ({})", z.message()));
   return out;
 }
 
@@ -375,7 +442,10 @@ MatArray parse_mat_variable(const std::vector<uint8_t>& bytes, const std::string
     if (e.size == 0) continue;
     Cursor c(e.data, e.size, path);
     seen.push_back(read_header(c, path).name);
-    if (seen.back() == name) return parse_matrix(e, 0, path);
+    if (seen.back() == name) {
+      Budget budget(path);
+      return parse_matrix(e, 0, budget);
+    }
   }
   throw UserError(fmt::format("'{}' holds no variable '{}' (it holds: {})", path, name,
                               seen.empty() ? "none" : join(seen, ", ")),

@@ -2,15 +2,26 @@
 // compressed), as much as the ILSVRC2012 devkit's data/meta.mat needs: numeric arrays, char row
 // vectors and struct arrays of them. Anything else (cells, sparse, objects, complex numbers,
 // multi-row char arrays) is skipped and comes back as Kind::kOther. v4 and v7.3 (HDF5) files and
-// big-endian files are refused. A damaged file is a UserError naming the file and what is wrong.
+// big-endian files are refused. A damaged file is a UserError naming the file and what is wrong,
+// and so is one over the limits below, refused before the memory is spent.
 // Format: MathWorks, "MAT-File Format" (matfile_format.pdf), chapter 1.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 namespace scouter {
+
+// Bytes one compressed variable may inflate to, checked while inflating (a zlib bomb stops
+// here). The devkit's meta.mat inflates to about 1.5 MB by our estimate (1,860 synsets of 8
+// fields, ~800 bytes each).
+constexpr size_t kMatMaxInflatedBytes = size_t{64} << 20;
+// Memory one variable's arrays may take once read (nodes, numbers as doubles, text, names),
+// charged from the sizes the file claims before each allocation: an empty struct field is 8
+// bytes of file and ~170 bytes read. meta.mat's synsets take a few MB.
+constexpr size_t kMatMaxReadBytes = size_t{128} << 20;
 
 struct MatArray {
   enum class Kind { kNumeric, kText, kStruct, kOther };

@@ -17,8 +17,10 @@ UserImage load_user_image(const std::string& path, const ShardMeta& meta, const 
     decode_image_file(path, &img, &scratch);
   } catch (const BadImage& e) {
     throw UserError(str_format("--image '{}': {}", path, e.what()),
-                    "supported: JPEG and PNG files (8 or 16 bit; gray, RGB, palette, CMYK JPEG), "
-                    "of any size");
+                    str_format("supported: JPEG and PNG files (8 or 16 bit; gray, RGB, palette, "
+                               "CMYK JPEG) of up to {} pixels (64 megapixels) and {} a side; "
+                               "scale a larger picture down first",
+                               kMaxImagePixels, kMaxImageSide));
   }
   UserImage out;
   out.path = path;

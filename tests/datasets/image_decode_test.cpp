@@ -1,13 +1,15 @@
 // image_decode and convert_image against PIL (tests/fixtures/convert_images/expected.h5, written
 // by tests/tools/make_convert_fixtures.py): decoded pixels and decoded+resized pixels must be
 // identical; broken files must be refused with a reason; a YCCK JPEG (which PIL cannot write)
-// decodes as Adobe CMYK within JPEG's rounding.
+// decodes as Adobe CMYK within JPEG's rounding; a header claiming a huge picture is refused
+// before decoding, and so is a progressive JPEG of too many scans.
 #include "datasets/image_decode.h"
 
 #include <gtest/gtest.h>
 
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 
 // jpeglib.h needs size_t and FILE declared before it.
 #include <jpeglib.h>
@@ -15,6 +17,7 @@
 #include "common/files.h"
 #include "common/h5.h"
 #include "datasets/image_convert.h"
+#include "datasets/layout_fixture.h"
 #include "test_util.h"
 
 namespace scouter {
@@ -114,7 +117,10 @@ uint8_t adobe_cmyk_to_rgb(int stored_ink, int stored_k) {
   return static_cast<uint8_t>(stored_k - (((t >> 8) + t) >> 8));
 }
 
-std::vector<uint8_t> encode_ycck(const std::vector<uint8_t>& cmyk, int w, int h) {
+// Interleaved `pixels` of `components` samples as a JPEG; `configure` adjusts libjpeg's defaults.
+std::vector<uint8_t> encode_jpeg(const std::vector<uint8_t>& pixels, int w, int h, int components,
+                                 J_COLOR_SPACE space,
+                                 const std::function<void(jpeg_compress_struct&)>& configure) {
   jpeg_compress_struct c;
   jpeg_error_mgr err;
   c.err = jpeg_std_error(&err);
@@ -124,15 +130,14 @@ std::vector<uint8_t> encode_ycck(const std::vector<uint8_t>& cmyk, int w, int h)
   jpeg_mem_dest(&c, &buf, &size);
   c.image_width = static_cast<JDIMENSION>(w);
   c.image_height = static_cast<JDIMENSION>(h);
-  c.input_components = 4;
-  c.in_color_space = JCS_CMYK;
+  c.input_components = components;
+  c.in_color_space = space;
   jpeg_set_defaults(&c);
-  jpeg_set_colorspace(&c, JCS_YCCK);  // also writes the Adobe marker (transform 2)
-  jpeg_set_quality(&c, 100, TRUE);
-  for (int k = 0; k < 4; ++k) c.comp_info[k].h_samp_factor = c.comp_info[k].v_samp_factor = 1;
+  configure(c);
   jpeg_start_compress(&c, TRUE);
   while (c.next_scanline < c.image_height) {
-    JSAMPROW row = const_cast<uint8_t*>(&cmyk[static_cast<size_t>(c.next_scanline) * w * 4]);
+    JSAMPROW row = const_cast<uint8_t*>(
+        &pixels[static_cast<size_t>(c.next_scanline) * static_cast<size_t>(w * components)]);
     jpeg_write_scanlines(&c, &row, 1);
   }
   jpeg_finish_compress(&c);
@@ -140,6 +145,14 @@ std::vector<uint8_t> encode_ycck(const std::vector<uint8_t>& cmyk, int w, int h)
   std::vector<uint8_t> out(buf, buf + size);
   std::free(buf);
   return out;
+}
+
+std::vector<uint8_t> encode_ycck(const std::vector<uint8_t>& cmyk, int w, int h) {
+  return encode_jpeg(cmyk, w, h, 4, JCS_CMYK, [](jpeg_compress_struct& c) {
+    jpeg_set_colorspace(&c, JCS_YCCK);  // also writes the Adobe marker (transform 2)
+    jpeg_set_quality(&c, 100, TRUE);
+    for (int k = 0; k < 4; ++k) c.comp_info[k].h_samp_factor = c.comp_info[k].v_samp_factor = 1;
+  });
 }
 
 TEST(ImageDecode, YcckJpegDecodesAsAdobeCmyk) {
@@ -165,6 +178,111 @@ TEST(ImageDecode, YcckJpegDecodesAsAdobeCmyk) {
         worst = std::max(worst, std::abs(got - expected));
       }
   EXPECT_LE(worst, 6);  // JPEG at quality 100, no subsampling: a few levels of rounding
+}
+
+// A w x h gray JPEG of a gradient; `scans`, when given, is its progressive scan script.
+std::vector<uint8_t> encode_gray(int w, int h, const std::vector<jpeg_scan_info>& scans = {}) {
+  std::vector<uint8_t> gray(static_cast<size_t>(w) * h);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      gray[static_cast<size_t>(y) * w + x] = static_cast<uint8_t>(3 * x + 5 * y);
+  return encode_jpeg(gray, w, h, 1, JCS_GRAYSCALE, [&](jpeg_compress_struct& c) {
+    if (scans.empty()) return;
+    c.scan_info = scans.data();
+    c.num_scans = static_cast<int>(scans.size());
+  });
+}
+
+// The JPEG with its frame header (SOF0..SOF2) claiming w x h.
+std::vector<uint8_t> claim_jpeg_size(std::vector<uint8_t> jpeg, int w, int h) {
+  for (size_t p = 2; p + 9 <= jpeg.size(); p += 2 + (jpeg[p + 2] << 8 | jpeg[p + 3])) {
+    if (jpeg[p] != 0xFF) break;
+    if (jpeg[p + 1] >= 0xC0 && jpeg[p + 1] <= 0xC2) {  // FF Cn, length, precision, height, width
+      jpeg[p + 5] = static_cast<uint8_t>(h >> 8);
+      jpeg[p + 6] = static_cast<uint8_t>(h);
+      jpeg[p + 7] = static_cast<uint8_t>(w >> 8);
+      jpeg[p + 8] = static_cast<uint8_t>(w);
+      return jpeg;
+    }
+  }
+  ADD_FAILURE() << "no frame header";
+  return jpeg;
+}
+
+std::string decode_error(const std::vector<uint8_t>& bytes) {
+  RgbImage img;
+  try {
+    decode_image(bytes.data(), bytes.size(), &img);
+  } catch (const BadImage& e) {
+    return e.what();
+  }
+  return "decoded";
+}
+
+std::string claims(int64_t w, int64_t h) {
+  return std::to_string(w) + "x" + std::to_string(h) + " = " + std::to_string(w * h) +
+         " pixels, over the limit of " + std::to_string(kMaxImagePixels);
+}
+
+// A mutation-fuzzing campaign's bomb: a 1.5 KB JPEG claiming 16000 x 16000 used to be
+// decoded into 1.1 GB of gray. Refused from the header now, for JPEG and PNG alike.
+TEST(ImageDecode, HeadersClaimingTooManyPixelsAreRefusedBeforeDecoding) {
+  const std::vector<uint8_t> jpeg = encode_gray(64, 64);
+  ASSERT_LT(jpeg.size(), 1500u);
+  RgbImage img;
+  decode_image(jpeg.data(), jpeg.size(), &img);  // as written: decodes
+  EXPECT_EQ(img.width, 64);
+  EXPECT_EQ(img.height, 64);
+  std::string msg = decode_error(claim_jpeg_size(jpeg, 16000, 16000));
+  EXPECT_EQ(msg.find("header claims " + claims(16000, 16000)), 0u) << msg;
+  msg = decode_error(claim_jpeg_size(jpeg, 8193, 8192));  // one column over 8192 x 8192
+  EXPECT_EQ(msg.find("header claims " + claims(8193, 8192)), 0u) << msg;
+
+  msg = decode_error(testing::png_claiming(16000, 16000));
+  EXPECT_EQ(msg.find("header claims " + claims(16000, 16000)), 0u) << msg;
+  msg = decode_error(testing::png_claiming(8192, 8193));
+  EXPECT_EQ(msg.find("header claims " + claims(8192, 8193)), 0u) << msg;
+  // A thin picture under the pixel limit, with a side over 65535; beyond libpng's own default
+  // limit of 1,000,000 too, which would otherwise answer first.
+  for (int64_t side : {kMaxImageSide + 1, kMaxImagePixels}) {
+    msg = decode_error(testing::png_claiming(side, 1));
+    EXPECT_EQ(msg, "header claims " + std::to_string(side) +
+                       "x1 pixels, over the limit of 65535 pixels a side");
+  }
+  // At the limits the size is accepted: the decoder then finds the data missing.
+  for (auto [w, h] : {std::pair<int64_t, int64_t>{8192, 8192}, {kMaxImageSide, 1}}) {
+    msg = decode_error(testing::png_claiming(w, h));
+    EXPECT_EQ(msg.find("corrupt PNG"), 0u) << w << "x" << h << ": " << msg;
+  }
+  std::vector<uint8_t> png = testing::png_claiming(16, 16);
+  decode_image(png.data(), png.size(), &img);
+  EXPECT_EQ(img.planar, std::vector<uint8_t>(3 * 16 * 16, 77));
+}
+
+// A progressive script of one DC scan, then each AC coefficient alone in `bits` + 1 scans:
+// successive approximation from bit `bits` down to 0, so the coefficients end up exact.
+std::vector<jpeg_scan_info> one_coefficient_scans(int bits) {
+  std::vector<jpeg_scan_info> scans = {{1, {0}, 0, 0, 0, 0}};
+  for (int k = 1; k < 64; ++k) {
+    scans.push_back({1, {0}, k, k, 0, bits});
+    for (int al = bits - 1; al >= 0; --al) scans.push_back({1, {0}, k, k, al + 1, al});
+  }
+  return scans;
+}
+
+TEST(ImageDecode, ProgressiveJpegsOfTooManyScansAreRefused) {
+  RgbImage sequential, progressive;
+  const std::vector<uint8_t> plain = encode_gray(40, 24);
+  decode_image(plain.data(), plain.size(), &sequential);
+  const std::vector<jpeg_scan_info> under = one_coefficient_scans(5);  // 1 + 63 * 6 = 379 scans
+  ASSERT_EQ(under.size(), 379u);
+  const std::vector<uint8_t> many = encode_gray(40, 24, under);
+  decode_image(many.data(), many.size(), &progressive);
+  EXPECT_EQ(progressive.planar, sequential.planar);  // same coefficients, only in more scans
+  const std::vector<jpeg_scan_info> over = one_coefficient_scans(7);  // 1 + 63 * 8 = 505
+  ASSERT_EQ(over.size(), 505u);
+  const std::vector<uint8_t> too_many = encode_gray(40, 24, over);
+  EXPECT_EQ(decode_error(too_many), "corrupt JPEG: more than 500 scans (encoders write about 10)");
 }
 
 }  // namespace

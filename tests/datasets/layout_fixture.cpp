@@ -1,11 +1,15 @@
 #include "datasets/layout_fixture.h"
 
+#include <zlib.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 
 #include "common/error.h"
+#include "common/files.h"
 #include "common/h5.h"
+#include "datasets/image_ops.h"
 #include "datasets/image_shards.h"
 #include "datasets/shard_reader.h"
 #include "test_util.h"
@@ -17,7 +21,25 @@ namespace {
 
 std::string fixture(const std::string& name) { return fixtures_dir() + "/convert_images/" + name; }
 
+void put_be32(uint8_t* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (24 - 8 * i));
+}
+
 }  // namespace
+
+std::vector<uint8_t> png_claiming(int64_t w, int64_t h) {
+  TempDir dir;
+  std::vector<uint8_t> px(16 * 16, 77);
+  write_png(dir.file("a.png"), px.data(), 16, 16, 1);
+  std::string file = read_text_file(dir.file("a.png"));
+  std::vector<uint8_t> png(file.begin(), file.end());
+  // 8-byte signature, IHDR's length, "IHDR" at 12, width at 16, height at 20, CRC at 29.
+  if (png.size() < 33 || file.compare(12, 4, "IHDR") != 0) throw Error("write_png wrote no IHDR");
+  put_be32(&png[16], static_cast<uint32_t>(w));
+  put_be32(&png[20], static_cast<uint32_t>(h));
+  put_be32(&png[29], static_cast<uint32_t>(crc32(0, &png[12], 17)));
+  return png;
+}
 
 int64_t fixture_img_size() {
   h5::Handle f = h5::open_file(fixture("expected.h5"));

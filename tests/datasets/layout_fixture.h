@@ -23,6 +23,8 @@ void place_image(const std::string& name, const std::string& path);
 std::vector<uint8_t> expected_pixels(const std::string& name);
 // Width and height of fixture image `name`.
 std::pair<int, int> fixture_size(const std::string& name);
+// The bytes of a small PNG whose header (IHDR, its CRC recomputed) claims w x h pixels.
+std::vector<uint8_t> png_claiming(int64_t w, int64_t h);
 // Writes a text file, creating folders.
 void write_text(const std::string& path, const std::string& text);
 

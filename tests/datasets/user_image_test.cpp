@@ -5,9 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include "common/error.h"
 #include "common/h5.h"
 #include "datasets/image_convert.h"
 #include "datasets/image_ops.h"
+#include "datasets/layout_fixture.h"
 #include "test_util.h"
 
 namespace scouter {
@@ -91,6 +93,23 @@ TEST(UserImage, BoxMovesIntoStoredPixelsAndMustLieInsideTheImage) {
   msg = testing::user_error_message(
       [&] { load_user_image(dir.file("missing.jpg"), meta_of(1, 28)); });
   EXPECT_NE(msg.find("cannot open"), std::string::npos) << msg;
+}
+
+// A header claiming more than the pixel limit is one error naming the file, its claim and the
+// limit, from the header alone (image_decode_test covers the decoders).
+TEST(UserImage, PicturesOverThePixelLimitAreRefused) {
+  testing::TempDir dir;
+  const std::vector<uint8_t> png = testing::png_claiming(16000, 16000);
+  testing::write_bytes(dir.file("huge.png"), std::string(png.begin(), png.end()));
+  try {
+    load_user_image(dir.file("huge.png"), meta_of(3, 28));
+    ADD_FAILURE() << "no UserError";
+  } catch (const UserError& e) {
+    EXPECT_EQ(std::string(e.what()), "--image '" + dir.file("huge.png") +
+                                         "': header claims 16000x16000 = 256000000 pixels, over "
+                                         "the limit of 67108864 (64 megapixels, e.g. 8192x8192)");
+    EXPECT_NE(e.hint().find("scale a larger picture down"), std::string::npos) << e.hint();
+  }
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // `scouter explain RUN --image FILE [FILE ...]`: a trained run's prediction and explanation for
-// the user's own JPEG or PNG images, of any size. Each image is decoded, converted and resized
-// as `scouter prep` stores the run's dataset (datasets/user_image.h), then given the evaluation
-// transform of a validation image (datasets/batch_loader.h eval_transform: img_size,
+// the user's own JPEG or PNG images (up to 64 megapixels). Each image is decoded, converted and
+// resized as `scouter prep` stores the run's dataset (datasets/user_image.h), then given the
+// evaluation transform of a validation image (datasets/batch_loader.h eval_transform: img_size,
 // normalisation); its maps go through the one post-processing of every method
 // (worker/explain/explain_maps.h). Per image a folder RUN/explain/images/<name>/, written under a
 // temporary name and renamed when complete (an older folder of the same name is replaced):
