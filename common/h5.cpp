@@ -3,10 +3,13 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <csignal>
+#include <cstdlib>
 #include <algorithm>
 #include <cstring>
 #include <numeric>
@@ -158,6 +161,88 @@ int superblock_version(const std::string& path) {
 }
 
 bool has_metadata_checksums(const std::string& path) { return superblock_version(path) >= 2; }
+
+namespace {
+
+// Reads every attribute of an object (values into a bounded buffer, vlen strings reclaimed).
+herr_t read_one_attr(hid_t loc, const char* name, const H5A_info_t*, void*) {
+  Handle attr(H5Aopen(loc, name, H5P_DEFAULT), H5Aclose);
+  if (!attr.valid()) return -1;
+  Handle type(H5Aget_type(attr.get()), H5Tclose);
+  Handle space(H5Aget_space(attr.get()), H5Sclose);
+  if (!type.valid() || !space.valid()) return -1;
+  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
+  const size_t size = H5Tget_size(type.get());
+  if (n < 0 || size == 0 || static_cast<size_t>(n) > kMaxAttrBytes / size) return -1;
+  if (H5Tget_class(type.get()) == H5T_STRING && H5Tis_variable_str(type.get()) > 0) {
+    Handle mtype = string_type(true);
+    std::vector<char*> ptrs(static_cast<size_t>(n), nullptr);
+    if (n > 0 && H5Aread(attr.get(), mtype.get(), ptrs.data()) >= 0)
+      H5Dvlen_reclaim(mtype.get(), space.get(), H5P_DEFAULT, ptrs.data());
+    return 0;
+  }
+  std::vector<char> buf(static_cast<size_t>(n) * size + 1);
+  if (n > 0) H5Aread(attr.get(), type.get(), buf.data());
+  return 0;
+}
+
+herr_t read_one_object(hid_t loc, const char* name, const H5O_info_t* info, void*) {
+  Handle obj(H5Oopen(loc, name, H5P_DEFAULT), H5Oclose);
+  if (!obj.valid()) return -1;
+  hsize_t index = 0;
+  if (H5Aiterate2(obj.get(), H5_INDEX_NAME, H5_ITER_NATIVE, &index, read_one_attr, nullptr) < 0)
+    return -1;
+  if (info->type != H5O_TYPE_DATASET) return 0;
+  Handle type(H5Dget_type(obj.get()), H5Tclose);
+  Handle space(H5Dget_space(obj.get()), H5Sclose);
+  Handle dcpl(H5Dget_create_plist(obj.get()), H5Pclose);
+  if (!type.valid() || !space.valid() || !dcpl.valid()) return -1;
+  if (H5Pget_layout(dcpl.get()) != H5D_CHUNKED) return 0;
+  hsize_t chunks = 0;  // the chunk index, entry by entry
+  if (H5Dget_num_chunks(obj.get(), space.get(), &chunks) < 0) return -1;
+  for (hsize_t c = 0; c < chunks; ++c) {
+    haddr_t addr = 0;
+    hsize_t size = 0;
+    unsigned mask = 0;
+    if (H5Dget_chunk_info(obj.get(), space.get(), c, nullptr, &mask, &addr, &size) < 0) return -1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+void probe_unchecked(const std::string& path, int timeout_s) {
+  if (has_metadata_checksums(path) || superblock_version(path) < 0) return;
+  if (const char* env = std::getenv("SCOUTER_HDF5_PROBE_SECONDS")) {  // tests, fuzzing
+    const int v = std::atoi(env);
+    if (v >= 1 && v <= 3600) timeout_s = v;
+  }
+  const pid_t child = ::fork();
+  if (child < 0) return;  // no probe possible: the caller reads it unprobed, as before
+  if (child == 0) {
+    // A crash must kill this child, not run the parent's handlers (a sanitizer's report, a
+    // fuzzer's crash dump) in it; a hang ends at the alarm.
+    for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGALRM}) ::signal(sig, SIG_DFL);
+    ::alarm(static_cast<unsigned>(timeout_s));
+    silence_library_errors();
+    hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (file >= 0)  // the root object first, then every object below it
+      H5Ovisit2(file, H5_INDEX_NAME, H5_ITER_NATIVE, read_one_object, nullptr, H5O_INFO_BASIC);
+    ::_exit(0);
+  }
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return;
+  if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
+    throw Error(fmt::format("reading its HDF5 metadata did not finish within {} s (in HDF5's "
+                            "earliest file format, damaged metadata can make libhdf5 loop)",
+                            timeout_s));
+  throw Error(fmt::format("its HDF5 metadata is damaged: reading it crashed libhdf5 ({}) in a "
+                          "probe process (HDF5's earliest file format has no metadata checksums)",
+                          WIFSIGNALED(status) ? strsignal(WTERMSIG(status))
+                                              : fmt::format("exit {}", WEXITSTATUS(status))));
+}
 
 // HDF5's innermost messages on one line (its OS errors span several lines).
 std::string library_messages() {

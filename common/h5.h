@@ -86,6 +86,14 @@ bool is_hdf5(const std::string& path);
 int superblock_version(const std::string& path);
 // superblock_version >= 2: HDF5 verifies every metadata block it reads.
 bool has_metadata_checksums(const std::string& path);
+// For a file without metadata checksums (the earliest format), whose damaged metadata can crash
+// or hang libhdf5 itself: reads all of its metadata (every object, attribute, datatype,
+// dataspace and chunk index; no raw data) in a forked child first. Throws Error saying what
+// happened when the child dies of a signal or does not finish within `timeout_s`; returns when
+// it finished, even with an ordinary HDF5 error (which the caller's own read then reports).
+// Costs a fork and a metadata walk (milliseconds for a shard or checkpoint). No-op for files
+// with metadata checksums. SCOUTER_HDF5_PROBE_SECONDS (1..3600) overrides timeout_s.
+void probe_unchecked(const std::string& path, int timeout_s = 120);
 
 // A file built in memory (HDF5's core driver, nothing on disk) and then written in one piece by
 // write_memory_file: through AtomicOutput, every write(2) and fsync checked, so a full disk is

@@ -211,6 +211,7 @@ bool finalize_shard(const ShardPlan& plan, const ShardStatus& st, int64_t first_
 
 std::vector<std::string> read_source_paths(const std::string& path) {
   try {
+    h5::probe_unchecked(path);  // an older scouter's file: its metadata read in a child first
     h5::Handle file = h5::open_file(path);
     return read_strings(file.get(), "source_paths");
   } catch (const UserError&) {

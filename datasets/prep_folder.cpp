@@ -29,6 +29,7 @@ bool is_shard_file(const std::string& name) {
 // The `dataset` attribute of a shard file, or "" when it cannot be read.
 std::string dataset_of(const std::string& path) {
   try {
+    h5::probe_unchecked(path);  // an older scouter's file: its metadata read in a child first
     h5::Handle file = h5::open_file(path);
     if (!h5::has_attr(file.get(), "dataset")) return "";
     return h5::read_attr_string(file.get(), "dataset");

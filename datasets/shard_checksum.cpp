@@ -111,10 +111,11 @@ void warn_unchecked_metadata(const std::string& path) {
   static std::atomic<bool> warned{false};
   if (warned.exchange(true)) return;
   spdlog::warn(
-      "shard '{}' was written by an older scouter in HDF5's earliest file format: its metadata "
-      "carries no checksums, so damage there can crash this process instead of being reported; "
-      "re-run `scouter prep` for this dataset (same --out) to rewrite its shards in the checked "
-      "format (format version {}). Shown once per process",
+      "shard '{}' was written by an older scouter in HDF5's earliest file format, whose metadata "
+      "carries no checksums: such shards are read in a probe process first (so damage is an "
+      "error, not a crash), which costs a fork each; re-run `scouter prep` for this dataset "
+      "(same --out) to rewrite its shards in the checked format (format version {}). Shown once "
+      "per process",
       path, kShardFormatVersion);
 }
 

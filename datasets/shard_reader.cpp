@@ -191,7 +191,10 @@ std::shared_ptr<ShardSet> ShardSet::open(const std::string& dir, const std::stri
     ShardMeta m;
     std::vector<int64_t> labels;
     try {
-      if (!h5::has_metadata_checksums(path)) warn_unchecked_metadata(path);
+      if (!h5::has_metadata_checksums(path)) {  // format 1 or 2: probed in a child first
+        warn_unchecked_metadata(path);
+        h5::probe_unchecked(path);
+      }
       h5::Handle file = h5::open_file(path);
       m = read_meta(path, file.get(), &labels);
     } catch (const UserError&) {

@@ -240,6 +240,28 @@ TEST(H5, NoFlippedByteCrashesTheReader) {
               static_cast<long long>(harmless));
 }
 
+// Files of the earliest format (no metadata checksums) are read in a forked child first: a file
+// whose damaged global heap makes libhdf5 loop forever (tests/fuzz/regression/shard/
+// hdf5-global-heap-hang, found by the shard harness in a format-2 shard) is an Error here after
+// the probe's time limit, and this process never enters the loop. A healthy old shard passes.
+TEST(H5, UncheckedFilesAreProbedInAChild) {
+  const std::string looping = testing::source_dir() + "/tests/fuzz/regression/shard/hdf5-global-heap-hang";
+  ASSERT_EQ(h5::superblock_version(looping), 0);
+  try {
+    h5::probe_unchecked(looping, 2);
+    FAIL() << "the probe did not notice the endless loop";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("did not finish within 2 s"), std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW(h5::probe_unchecked(testing::fixtures_dir() + "/legacy_shard/val-00000-of-00001.h5", 60));
+  TempDir dir;
+  {
+    h5::Handle f = h5::create_memory_file();  // the checked format: never probed (no fork)
+    h5::write_memory_file(f, dir.file("new.h5"));
+  }
+  EXPECT_NO_THROW(h5::probe_unchecked(dir.file("new.h5"), 1));
+}
+
 TEST(H5, FailuresCarryTheLibraryMessage) {
   TempDir dir;
   h5::Handle f = h5::create_file(dir.file("ok.h5"));

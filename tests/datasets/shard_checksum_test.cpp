@@ -260,6 +260,21 @@ TEST(ShardFormat2, RealOldShardStillLoads) {
   EXPECT_NE(set->image(7), nullptr);
 }
 
+// The same through ShardSet: an old-format shard that makes libhdf5 loop is one UserError naming
+// it (the probe's time limit shortened for the test through SCOUTER_HDF5_PROBE_SECONDS).
+TEST(ShardFormat2, ADamagedOldShardIsAnErrorNotAHang) {
+  testing::TempDir dir;
+  testing::write_bytes(dir.file("val-00000-of-00001.h5"),
+                       read_text_file(testing::source_dir() + "/tests/fuzz/regression/shard/hdf5-global-heap-hang"));
+  ::setenv("SCOUTER_HDF5_PROBE_SECONDS", "2", 1);
+  const UserError e = user_error_of([&] { ShardSet::open(dir.path(), "val"); });
+  ::unsetenv("SCOUTER_HDF5_PROBE_SECONDS");
+  const std::string msg = e.what();
+  EXPECT_NE(msg.find("shard '" + dir.file("val-00000-of-00001.h5") + "' is corrupt or unreadable"),
+            std::string::npos) << msg;
+  EXPECT_NE(msg.find("did not finish within 2 s"), std::string::npos) << msg;
+}
+
 // Shards are written in the checked format (common/h5.h "File format"): one flipped byte anywhere
 // in a shard is a UserError naming it, or harmless, when the split is opened and every sample
 // read; never a crash (which would end this test binary) or a hang (CTest's timeout). Every byte

@@ -15,10 +15,12 @@
 #include <algorithm>
 #include <cstring>
 #include <deque>
+#include <fstream>
 #include <unordered_map>
 
 #include "common/error.h"
 #include "common/format.h"
+#include "common/text.h"
 
 namespace scouter {
 namespace {
@@ -373,9 +375,91 @@ PyScalar scalar_of(const PyObj& o) {
   return v;
 }
 
+// ---- The zip's central directory, checked before LibTorch's reader touches a record ----
+// PyTorchStreamReader::getRecord allocates the size an entry declares and inflates a compressed
+// entry into it, so a few KB could claim gigabytes (a zip bomb). torch.save stores every record
+// uncompressed; so every entry must be stored (method 0), with equal compressed and uncompressed
+// sizes that lie inside the file. Then no record can need more memory than the file's size.
+uint64_t le(const std::string& b, size_t at, int bytes) {
+  uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) v = v << 8 | static_cast<uint8_t>(b[at + static_cast<size_t>(i)]);
+  return v;
+}
+
+void check_zip_entries(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return;  // LibTorch's reader says why
+  const auto file_size = static_cast<uint64_t>(in.tellg());
+  // The end-of-central-directory record: 22 bytes plus a comment of up to 65535, at the end.
+  const uint64_t tail_size = std::min<uint64_t>(file_size, 22 + 65535);
+  std::string tail(tail_size, '\0');
+  in.seekg(static_cast<std::streamoff>(file_size - tail_size));
+  in.read(tail.data(), static_cast<std::streamsize>(tail_size));
+  size_t eocd = std::string::npos;
+  for (size_t at = tail_size >= 22 ? tail_size - 22 + 1 : 0; at-- > 0;)
+    if (le(tail, at, 4) == 0x06054b50) {
+      eocd = at;
+      break;
+    }
+  if (eocd == std::string::npos) throw std::runtime_error("not a zip archive (no end of central directory)");
+  uint64_t entries = le(tail, eocd + 10, 2), cd_size = le(tail, eocd + 12, 4),
+           cd_offset = le(tail, eocd + 16, 4);
+  // ZIP64 (files over 4 GB): the real values are in the ZIP64 end record its locator points to.
+  if ((entries == 0xffff || cd_size == 0xffffffff || cd_offset == 0xffffffff) && eocd >= 20 &&
+      le(tail, eocd - 20, 4) == 0x07064b50) {
+    const uint64_t record = le(tail, eocd - 20 + 8, 8);
+    if (record > file_size || file_size - record < 56) throw std::runtime_error("broken ZIP64 end record");
+    std::string z(56, '\0');
+    in.seekg(static_cast<std::streamoff>(record));
+    in.read(z.data(), 56);
+    if (le(z, 0, 4) != 0x06064b50) throw std::runtime_error("broken ZIP64 end record");
+    entries = le(z, 32, 8);
+    cd_size = le(z, 40, 8);
+    cd_offset = le(z, 48, 8);
+  }
+  if (cd_offset > file_size || cd_size > file_size - cd_offset)
+    throw std::runtime_error("its central directory lies outside the file");
+  std::string cd(cd_size, '\0');
+  in.seekg(static_cast<std::streamoff>(cd_offset));
+  in.read(cd.data(), static_cast<std::streamsize>(cd_size));
+  if (!in) throw std::runtime_error("cannot read its central directory");
+  size_t at = 0;
+  for (uint64_t e = 0; e < entries; ++e) {
+    if (at + 46 > cd.size() || le(cd, at, 4) != 0x02014b50)
+      throw std::runtime_error("its central directory is damaged");
+    const uint64_t method = le(cd, at + 10, 2);
+    uint64_t comp = le(cd, at + 20, 4), uncomp = le(cd, at + 24, 4);
+    const size_t name_len = le(cd, at + 28, 2), extra_len = le(cd, at + 30, 2),
+                 comment_len = le(cd, at + 32, 2);
+    if (at + 46 + name_len + extra_len + comment_len > cd.size())
+      throw std::runtime_error("its central directory is damaged");
+    const std::string name = cd.substr(at + 46, name_len);
+    // ZIP64 sizes: extra field 0x0001 holds the 8-byte values of the fields set to 0xffffffff.
+    for (size_t x = at + 46 + name_len; x + 4 <= at + 46 + name_len + extra_len;) {
+      const uint64_t id = le(cd, x, 2), len = le(cd, x + 2, 2);
+      if (x + 4 + len > at + 46 + name_len + extra_len) break;
+      if (id == 0x0001) {
+        size_t v = x + 4;
+        if (uncomp == 0xffffffff && v + 8 <= x + 4 + len) uncomp = le(cd, v, 8), v += 8;
+        if (comp == 0xffffffff && v + 8 <= x + 4 + len) comp = le(cd, v, 8);
+      }
+      x += 4 + len;
+    }
+    if (method != 0)
+      throw std::runtime_error(str_format("record '{}' is compressed (zip method {}); torch.save "
+                                          "stores records uncompressed",
+                                          printable(name, 80), method));
+    if (comp != uncomp || uncomp > file_size)
+      throw std::runtime_error(str_format("record '{}' claims {} bytes in a file of {}",
+                                          printable(name, 80), uncomp, file_size));
+    at += 46 + name_len + extra_len + comment_len;
+  }
+}
+
 PickleObjects read_pickle_root(const std::string& path) {
   PickleObjects objects;
   try {
+    check_zip_entries(path);
     caffe2::serialize::PyTorchStreamReader zip(path);
     at::DataPtr ptr;
     size_t size = 0;

@@ -147,15 +147,18 @@ void check_whole_file(const std::string& path) {
       throw Error(str_format("its bytes fail the whole-file SHA-256 recorded in its marker {}.done",
                              path));
   } else if (!h5::has_metadata_checksums(path)) {
-    static std::mutex mu;  // once per file and process
-    static std::set<std::string> warned;
-    std::lock_guard<std::mutex> lock(mu);
-    if (!warned.insert(path).second) return;
-    log::warn("checkpoint {} was written by an older scouter (HDF5's earliest file format, no "
-              "whole-file SHA-256 in its marker): its metadata is read unverified, and damage "
-              "there can crash this process instead of being reported. Checkpoints written from "
-              "now on are checked",
-              path);
+    {
+      static std::mutex mu;  // once per file and process
+      static std::set<std::string> warned;
+      std::lock_guard<std::mutex> lock(mu);
+      if (warned.insert(path).second)
+        log::warn("checkpoint {} was written by an older scouter (HDF5's earliest file format, "
+                  "no whole-file SHA-256 in its marker): its metadata is read in a probe process "
+                  "first, so damage is an error, not a crash. Checkpoints written from now on "
+                  "are checked by their digest",
+                  path);
+    }
+    h5::probe_unchecked(path);
   }
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "common/files.h"
 #include "test_util.h"
 #include "worker/model/torch_file.h"
 
@@ -197,6 +198,36 @@ TEST(TorchFile, ObjectMemoryIsBounded) {
     const std::string msg = error_of(kProto + body + "N" + kStop);
     EXPECT_NE(msg.find("its objects take more than 256 MiB (the limit)"), std::string::npos) << msg;
   }
+}
+
+// LibTorch's zip reader allocates what an entry declares and inflates compressed entries into it:
+// the central directory is checked first. torch.save stores records uncompressed, so a compressed
+// record (a zip bomb's way) or a size beyond the file is refused before any record is read.
+TEST(TorchFile, ZipEntriesMustBeStoredAndFitTheFile) {
+  testing::TempDir dir;
+  const std::string path = dir.file("z.pth");
+  write_torch_zip(path, kProto + "}(" + str("w") + tensor("0", 3) + "u" + kStop, {{"0", {1.0f, 2.0f, 3.0f}}});
+  ASSERT_EQ(read_torch_file(path).size(), 1u);
+  const std::string good = read_text_file(path);
+  // The central directory entry of data.pkl: signature PK\1\2, its name 46 bytes on.
+  const size_t entry = good.find(std::string("PK\x01\x02"));
+  ASSERT_NE(entry, std::string::npos);
+  ASSERT_NE(good.find("data.pkl", entry), std::string::npos);
+  auto patched = [&](size_t at, const std::string& bytes) {
+    std::string b = good;
+    b.replace(at, bytes.size(), bytes);
+    testing::write_bytes(path, b);
+    return testing::user_error_message([&] { read_torch_file(path); });
+  };
+  std::string msg = patched(entry + 10, le(8, 2));  // method: deflate
+  EXPECT_NE(msg.find("is compressed (zip method 8); torch.save stores records uncompressed"),
+            std::string::npos) << msg;
+  EXPECT_NE(msg.find("cannot read '" + path + "' as a torch.save file"), std::string::npos) << msg;
+  msg = patched(entry + 20, le(0x7fffffff, 4) + le(0x7fffffff, 4));  // 2 GB claimed
+  EXPECT_NE(msg.find("claims 2147483647 bytes in a file of " + std::to_string(good.size())),
+            std::string::npos) << msg;
+  msg = patched(good.size() - 22 + 16, le(0xfffffff0u, 4));  // central directory offset
+  EXPECT_NE(msg.find("central directory lies outside the file"), std::string::npos) << msg;
 }
 
 }  // namespace
