@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Writes the seed corpora of the fuzz harnesses that Python can make: tests/fuzz/corpus/<harness>/.
-(checkpoint/ and shard/ come from the project's own writers: tests/fuzz/make_seeds.cpp.)
+(checkpoint/, shard/ and config/defaults.toml come from the project's own writers:
+tests/fuzz/make_seeds.cpp.)
 
 Small on purpose (a few KB each): libFuzzer mutates them, so every byte is a place to start.
 Run from the repository root with Debian's Python (torch): /usr/bin/python3 tests/fuzz/make_corpus.py
@@ -83,7 +84,7 @@ def copies():
         b'[runs.b.resources]\nranks = 2\ntime_limit = "1-00:00:00"\n')
     out("config", "run.toml", b'# a run\ndataset = "MNIST"\nmodel = "resnet18"\nlr = 1e-4\n'
         b'epochs = 2\nuse_slot = true\nslots_per_class = 2\nloss_status = -1\nlambda_value = 1.5\n'
-        b'mean = [0.5]\nstd = [0.25]\nname = "x"\n')
+        b'batch_size = 8\nseed = 3\n')
     out("config", "nested.toml", b'[train]\nbatch_size = 8\n[model]\nchannel = 512\n'
         b'power = 2\ndate = 1979-05-27T07:32:00Z\ns = """multi\nline"""\n')
 

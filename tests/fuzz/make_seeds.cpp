@@ -1,10 +1,11 @@
-// Writes the seed corpora of the checkpoint and shard harnesses with the project's own writers
-// (the other seeds: tests/fuzz/make_corpus.py). Built on demand in the fuzz build:
+// Writes the seed corpora of the checkpoint and shard harnesses, and the config file of every key,
+// with the project's own writers (the other seeds: tests/fuzz/make_corpus.py). Built on demand in the fuzz build:
 //   cmake --build build-asan --target make_fuzz_seeds && build-asan/tests/fuzz/make_fuzz_seeds
 // run from the repository root. Small on purpose: a 2x2 linear layer, 2 samples of 1x2x2.
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "datasets/shard_writer.h"
 #include "worker/run/checkpoint.h"
@@ -16,6 +17,8 @@ int main() {
   const fs::path out = "tests/fuzz/corpus";
   fs::create_directories(out / "checkpoint");
   fs::create_directories(out / "shard");
+  fs::create_directories(out / "config");
+  std::ofstream(out / "config/defaults.toml") << to_toml(Config{});
 
   torch::manual_seed(0);
   torch::nn::Linear model(2, 2);
@@ -24,9 +27,21 @@ int main() {
   TrainState state;
   state.epoch = 1;
   state.global_step = 4;
-  save_checkpoint((out / "checkpoint/weights.h5").string(), *model, nullptr, state, cfg);
-  save_checkpoint((out / "checkpoint/with_optimizer.h5").string(), *model, &opt, state, cfg,
-                  {torch::zeros({8}, torch::kUInt8)}, {1, 2, 3, 4, 5, 6});
+  // The checkpoint harness's input: the .done marker, a NUL, the checkpoint (checkpoint_fuzz.cpp).
+  const fs::path tmp_run = out / "checkpoint/tmp";
+  const auto seed = [&](const std::string& name, torch::optim::Optimizer* optimizer,
+                        const std::vector<torch::Tensor>& rng, const std::vector<double>& sums) {
+    const std::string path = checkpoint_path(tmp_run.string(), 1);
+    fs::create_directories(fs::path(path).parent_path());
+    save_checkpoint(path, *model, optimizer, state, cfg, rng, sums);
+    mark_complete(path);
+    std::ofstream seed_file(out / "checkpoint" / name, std::ios::binary);
+    seed_file << std::ifstream(path + ".done", std::ios::binary).rdbuf() << '\0'
+              << std::ifstream(path, std::ios::binary).rdbuf();
+    fs::remove_all(tmp_run);
+  };
+  seed("weights", nullptr, {}, {});
+  seed("with_optimizer", &opt, {torch::zeros({8}, torch::kUInt8)}, {1, 2, 3, 4, 5, 6});
 
   ShardMeta meta;
   meta.dataset = "MNIST";
