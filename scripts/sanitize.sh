@@ -79,14 +79,19 @@ fuzz_one() {
   local work=$BUILD_DIR/fuzz/$name reg=tests/fuzz/regression/$name seeds=tests/fuzz/corpus/$name
   rm -rf "$work/artifacts" && mkdir -p "$work/corpus" "$work/artifacts"
   local flags=(-rss_limit_mb=2048 -timeout=10 "-artifact_prefix=$work/artifacts/")
-  local inputs=()
+  local inputs=() status=0
   [ -d "$reg" ] && mapfile -t inputs < <(find "$reg" -type f ! -name '*.md' | sort)
-  if [ ${#inputs[@]} -gt 0 ] && ! "$bin" "${flags[@]}" "${inputs[@]}" >"$log" 2>&1; then
-    echo "regression input failed" >>"$log"
-    return 1
-  fi
+  : >"$log"
+  # Each regression input in its own run, so one that fails does not hide the others.
+  for f in "${inputs[@]}"; do
+    if ! "$bin" "${flags[@]}" "$f" >>"$log" 2>&1; then
+      echo "sanitize.sh: regression input $f FAILED" >>"$log"
+      status=1
+    fi
+  done
   "$bin" "${flags[@]}" -max_total_time="$SECONDS_EACH" -print_final_stats=1 \
-    "$work/corpus" "$seeds" >>"$log" 2>&1
+    "$work/corpus" "$seeds" >>"$log" 2>&1 || status=1
+  return "$status"
 }
 # Full allocation stacks for the harnesses: the suppressions name a library's function, which a
 # fast (frame-pointer) unwind cannot see through libraries built without frame pointers.
@@ -110,6 +115,7 @@ if [ "$DO_FUZZ" = 1 ]; then
       echo "sanitize.sh: fuzz $name ok: $(grep -E '^#[0-9]+' "$log" | tail -1 | sed 's/^#[0-9]* *[A-Z]* *//')"
     else
       fail "fuzz $name" "$log"
+      grep -h '^sanitize.sh: regression input' "$log" || true
       ls "$BUILD_DIR/fuzz/$name/artifacts/" 2>/dev/null | sed "s|^|  input: $BUILD_DIR/fuzz/$name/artifacts/|"
     fi
   done

@@ -7,14 +7,11 @@
 #include <algorithm>
 #include <filesystem>
 
-#include "common/h5.h"
-#include "common/log.h"
 #include "fuzz_util.h"
 #include "worker/run/checkpoint.h"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  scouter::init_logging(0, "off");
-  scouter::h5::silence_library_errors();
+  scouter::fuzz::quiet();
   return 0;
 }
 

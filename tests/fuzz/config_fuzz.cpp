@@ -1,11 +1,10 @@
 // Config files (TOML): the text applied onto the defaults, validated, and written back out.
 // Expected: a config or UserError; a config that validates must print and read back.
 #include "common/config.h"
-#include "common/log.h"
 #include "fuzz_util.h"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  scouter::init_logging(0, "off");
+  scouter::fuzz::quiet();
   return 0;
 }
 

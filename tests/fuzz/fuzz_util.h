@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/h5.h"
+#include "common/log.h"
 
 namespace scouter::fuzz {
 
@@ -36,6 +38,13 @@ inline const std::filesystem::path& work_dir() {
     return std::filesystem::path(templ);
   }();
   return dir;
+}
+
+// For LLVMFuzzerInitialize: no log lines and no HDF5 error stacks on stderr for every input (the
+// errors still reach the harness as exceptions).
+inline void quiet() {
+  init_logging(0, "off");
+  h5::silence_library_errors();
 }
 
 // Writes the input to work_dir()/name (replacing it) and returns the path.

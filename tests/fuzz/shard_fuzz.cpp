@@ -1,14 +1,11 @@
 // Shard opening: the input is the only shard of split "train" (train-00000-of-00001.h5) in a
 // folder, opened as training and evaluation open it, then every sample read (which loads and
 // checks the data). Expected: samples, or UserError naming the file.
-#include "common/h5.h"
-#include "common/log.h"
 #include "datasets/shard_reader.h"
 #include "fuzz_util.h"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  scouter::init_logging(0, "off");
-  scouter::h5::silence_library_errors();
+  scouter::fuzz::quiet();
   return 0;
 }
 

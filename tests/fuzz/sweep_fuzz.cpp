@@ -1,11 +1,10 @@
 // Sweep files: parsed and expanded into runs, then listed as --dry-run lists them.
 // Expected: a Sweep or UserError.
-#include "common/log.h"
 #include "common/sweep.h"
 #include "fuzz_util.h"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  scouter::init_logging(0, "off");
+  scouter::fuzz::quiet();
   return 0;
 }
 
