@@ -110,12 +110,16 @@ if [ "$DO_FUZZ" = 1 ]; then
   done
   for name in "${harnesses[@]}"; do
     log=$LOGS/fuzz-$name.log
-    if wait "${pid_of[$name]}"; then
-      # libFuzzer's last status line: coverage (cov: edges, ft: features) and corpus size.
-      echo "sanitize.sh: fuzz $name ok: $(grep -E '^#[0-9]+' "$log" | tail -1 | sed 's/^#[0-9]* *[A-Z]* *//')"
+    ok=1
+    wait "${pid_of[$name]}" || ok=0
+    # libFuzzer's last status line: runs, coverage (cov: edges, ft: features), corpus, speed.
+    last=$(grep -E '^#[0-9]+' "$log" | tail -1 | tr -s ' \t' ' ')
+    if [ "$ok" = 1 ]; then
+      echo "sanitize.sh: fuzz $name ok: $last"
     else
       fail "fuzz $name" "$log"
-      grep -h '^sanitize.sh: regression input' "$log" || true
+      regs=$(sed -n 's/^sanitize.sh: regression input \(.*\) FAILED$/\1/p' "$log" | xargs)
+      echo "sanitize.sh: fuzz $name FAILED${regs:+ (regression inputs that failed: $regs)}; fuzzing: $last"
       ls "$BUILD_DIR/fuzz/$name/artifacts/" 2>/dev/null | sed "s|^|  input: $BUILD_DIR/fuzz/$name/artifacts/|"
     fi
   done
