@@ -1,8 +1,10 @@
 #include "datasets/idx_file.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <limits>
 
 #include "common/error.h"
@@ -128,16 +130,27 @@ IdxArray read_idx(const std::string& path, int expected_ndim) {
                       kHint);
     int64_t dim = big_endian(b);
     out.dims.push_back(dim);
+    // Checked before multiplying: three 32-bit dimensions overflow int64.
+    if (dim != 0 && total > kMaxElements / dim)
+      throw UserError(fmt::format("IDX file '{}' declares an implausible size ({} elements)",
+                                  path, fmt::join(out.dims, " x ")),
+                      kHint);
     total *= dim;
-    if (total > kMaxElements)
-      throw UserError(
-          fmt::format("IDX file '{}' declares an implausible size ({} elements)", path, total),
-          kHint);
   }
 
-  out.data.resize(static_cast<size_t>(total));
-  got = read_some(in, path, out.data.data(), out.data.size());
-  if (got < out.data.size())
+  // The buffer grows with the bytes that actually arrive: a header alone cannot make us allocate
+  // what it declares (a 20-byte file may claim 2^40 bytes; gzip hides the real size).
+  constexpr size_t kStep = size_t{64} << 20;
+  got = 0;
+  while (got < static_cast<size_t>(total)) {
+    const size_t want = std::min(static_cast<size_t>(total) - got, kStep);
+    out.data.resize(got + want);
+    const size_t n = read_some(in, path, out.data.data() + got, want);
+    got += n;
+    if (n < want) break;
+  }
+  out.data.resize(got);
+  if (got < static_cast<size_t>(total))
     throw UserError(fmt::format("IDX file '{}' is truncated: its dimensions need {} data bytes, "
                                 "found {}",
                                 path, total, got),

@@ -38,6 +38,8 @@ TESTS=(
   xz-utils                           # the published checkpoints' fixtures are .pth.xz
   chromium                           # headless check of `scouter report --html` pages (tests)
   python3-torch python3-h5py python3-numpy  # docs/examples/*.py and tests/tools/check_export.py
+  clang libclang-rt-14-dev           # the sanitizer and fuzzing step (scripts/sanitize.sh): clang 14,
+                                     # its ASan/UBSan/libFuzzer runtimes (only recommended by clang)
 )
 FIXTURES=(python3-pil python3-matplotlib python3-scipy)
 MPICH=(libmpich-dev mpich)

@@ -11,7 +11,9 @@
 #       scripts/install_deps.sh; the Slurm and multi-node tests need root).
 # CTEST_ARGS go to ctest after its defaults, e.g. to try one group while debugging:
 #   scripts/test.sh --container -R 'SweepTest|slurm_sweep'
-# The exit status is ctest's.
+# After CTest, scripts/sanitize.sh: the sanitizer build (clang, build-asan/) with its unit tests and
+# fuzz harnesses (skipped when CTEST_ARGS are given). The exit status is ctest's, else
+# sanitize.sh's: 0 only when both passed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,8 +55,17 @@ scripts/install_deps.sh
 t1=$SECONDS
 scripts/build.sh
 t2=$SECONDS
-cd "${BUILD_DIR:-build}"
 status=0
-ctest --output-on-failure -j "$(nproc)" --timeout 900 "$@" || status=$?
-echo "test.sh: install $((t1 - t0)) s, build $((t2 - t1)) s, tests $((SECONDS - t2)) s; ctest exit $status"
+(cd "${BUILD_DIR:-build}" && ctest --output-on-failure -j "$(nproc)" --timeout 900 "$@") || status=$?
+t3=$SECONDS
+# Then the sanitizer and fuzzing step: common_tests and datasets_tests under ASan+UBSan, and
+# every fuzz harness for 30 s (scripts/sanitize.sh). Skipped when CTEST_ARGS pick a subset.
+sanitize="skipped (CTEST_ARGS given)" sanitize_status=0
+if [ $# -eq 0 ]; then
+  scripts/sanitize.sh || sanitize_status=$?
+  sanitize="$((SECONDS - t3)) s, exit $sanitize_status"
+fi
+echo "test.sh: install $((t1 - t0)) s, build $((t2 - t1)) s, tests $((t3 - t2)) s; ctest exit $status;" \
+  "sanitizers and fuzzing: $sanitize"
+[ "$status" -ne 0 ] || status=$sanitize_status
 exit "$status"

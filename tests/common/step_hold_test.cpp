@@ -42,7 +42,9 @@ TEST(StepHold, RefusesAMalformedValueNamingTheItem) {
       {"0:1:/tmp/a,", "not RANK:STEP:FILE"},
   };
   for (const auto& [value, why] : cases) {
-    std::string message = testing::user_error_message([&] { StepHolds::parse(value, 2); });
+    // A copy for the lambda: C++17 lambdas cannot capture a structured binding (clang refuses).
+    const char* item = value;
+    std::string message = testing::user_error_message([&] { StepHolds::parse(item, 2); });
     EXPECT_NE(message.find(std::string("SCOUTER_FAULT_HOLD='") + value + "'"), std::string::npos) << message;
     EXPECT_NE(message.find(why), std::string::npos) << value << ": " << message;
   }

@@ -121,6 +121,25 @@ TEST_F(IdxFileTest, TruncatedDataSaysExpectedAndFound) {
   EXPECT_NE(msg.find("truncated"), std::string::npos) << msg;
 }
 
+// A header declaring far more than the file holds (here 2^39 bytes, more than any machine's
+// memory) is a truncated file, found without allocating what the header claims.
+TEST_F(IdxFileTest, HugeDeclaredSizeOfASmallFileIsTruncatedNotAnAllocation) {
+  std::string path = dir_.file("huge");
+  testing::write_bytes(path, idx_bytes(0x00000803, {1u << 19, 1u << 10, 1u << 10}, pattern(20)));
+  std::string msg = read_error(path, 3);
+  EXPECT_NE(msg.find("truncated"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("549755813888"), std::string::npos) << msg;
+}
+
+// Dimensions whose product does not fit 64 bits are refused before they are multiplied.
+TEST_F(IdxFileTest, OverflowingDimensionsAreImplausible) {
+  std::string path = dir_.file("overflow");
+  testing::write_bytes(path, idx_bytes(0x00000803, {0xFFFFFFFFu, 0xFF000000u, 0xFFFFFFFFu}, ""));
+  std::string msg = read_error(path, 3);
+  EXPECT_NE(msg.find("implausible size (4294967295 x 4278190080 elements)"), std::string::npos)
+      << msg;
+}
+
 TEST_F(IdxFileTest, TrailingBytesNamePath) {
   std::string path = dir_.file("long.gz");
   write_gz(path, idx_bytes(0x00000801, {3}, "abcd"));
