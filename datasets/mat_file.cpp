@@ -371,7 +371,7 @@ std::vector<uint8_t> inflate_element(const Element& e, const std::string& path) 
                            "({} MiB)",
                            size, kMatMaxInflatedBytes, kMatMaxInflatedBytes >> 20));
   std::vector<uint8_t> out(size);
-  std::memcpy(out.data(), tag, std::min(size, sizeof tag));
+  if (size > 0) std::memcpy(out.data(), tag, std::min(size, sizeof tag));  // no memcpy to null
   if (rc == Z_OK && size > sizeof tag) rc = z.fill(out.data() + sizeof tag, size - sizeof tag);
   out.resize(std::min(size, z.total_out()));  // short: the Cursor reports what is missing
   std::vector<uint8_t> rest(size_t{64} << 10);

@@ -240,7 +240,7 @@ int format1_warnings() {
 TEST(ShardFormat1, WarnsOncePerProcess) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(std::_Exit(format1_warnings()), ::testing::ExitedWithCode(11),
-              "earliest file format: its metadata carries no checksums.*re-run `scouter prep`"
+              "earliest file format, whose metadata carries no checksums.*re-run `scouter prep`"
               ".*format_version 1: its images and labels carry no checksums.*re-run `scouter prep`");
 }
 

@@ -29,19 +29,24 @@ int main() {
   state.global_step = 4;
   // The checkpoint harness's input: the .done marker, a NUL, the checkpoint (checkpoint_fuzz.cpp).
   const fs::path tmp_run = out / "checkpoint/tmp";
+  // With its marker, a damaged checkpoint fails the marker's whole-file SHA-256 before HDF5 sees
+  // it; with an empty marker (no digest), HDF5 parses it, checked by its metadata checksums only:
+  // both paths get a seed.
   const auto seed = [&](const std::string& name, torch::optim::Optimizer* optimizer,
-                        const std::vector<torch::Tensor>& rng, const std::vector<double>& sums) {
+                        const std::vector<torch::Tensor>& rng, const std::vector<double>& sums,
+                        bool with_marker) {
     const std::string path = checkpoint_path(tmp_run.string(), 1);
     fs::create_directories(fs::path(path).parent_path());
     save_checkpoint(path, *model, optimizer, state, cfg, rng, sums);
     mark_complete(path);
     std::ofstream seed_file(out / "checkpoint" / name, std::ios::binary);
-    seed_file << std::ifstream(path + ".done", std::ios::binary).rdbuf() << '\0'
-              << std::ifstream(path, std::ios::binary).rdbuf();
+    if (with_marker) seed_file << std::ifstream(path + ".done", std::ios::binary).rdbuf();
+    seed_file << '\0' << std::ifstream(path, std::ios::binary).rdbuf();
     fs::remove_all(tmp_run);
   };
-  seed("weights", nullptr, {}, {});
-  seed("with_optimizer", &opt, {torch::zeros({8}, torch::kUInt8)}, {1, 2, 3, 4, 5, 6});
+  seed("weights", nullptr, {}, {}, true);
+  seed("with_optimizer", &opt, {torch::zeros({8}, torch::kUInt8)}, {1, 2, 3, 4, 5, 6}, true);
+  seed("without_digest", &opt, {torch::zeros({8}, torch::kUInt8)}, {1, 2, 3, 4, 5, 6}, false);
 
   ShardMeta meta;
   meta.dataset = "MNIST";
