@@ -40,6 +40,8 @@ TESTS=(
   python3-torch python3-h5py python3-numpy  # docs/examples/*.py and tests/tools/check_export.py
   clang libclang-rt-14-dev           # the sanitizer and fuzzing step (scripts/sanitize.sh): clang 14,
                                      # its ASan/UBSan/libFuzzer runtimes (only recommended by clang)
+  llvm-14                            # llvm-symbolizer: without it sanitizer stacks have no function
+                                     # names, and the leak suppressions (tests/fuzz/lsan.supp) cannot match
 )
 FIXTURES=(python3-pil python3-matplotlib python3-scipy)
 MPICH=(libmpich-dev mpich)

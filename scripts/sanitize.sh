@@ -46,6 +46,11 @@ echo "sanitize.sh: build $((SECONDS - t0)) s"
 # Report everything, stop at the first finding; LeakSanitizer suppressions for third-party
 # libraries only (the file says which and why).
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=0
+# Function names in stacks (the suppressions match them): llvm-14's symbolizer (install_deps.sh).
+for s in /usr/lib/llvm-14/bin/llvm-symbolizer /usr/bin/llvm-symbolizer; do
+  if [ -x "$s" ]; then export ASAN_SYMBOLIZER_PATH=$s; break; fi
+done
+[ -n "${ASAN_SYMBOLIZER_PATH:-}" ] || echo "sanitize.sh: no llvm-symbolizer (package llvm-14): stacks without names, suppressions by function name will not match" >&2
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS=suppressions=$ROOT/tests/fuzz/lsan.supp:print_suppressions=0
 LOGS=$BUILD_DIR/sanitize-logs
