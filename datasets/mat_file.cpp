@@ -210,7 +210,7 @@ std::string text_of(const Element& e, const std::string& path) {
     for (size_t i = 0; i < e.size; ++i) append_utf8(e.data[i], &s);
   } else if (e.type == miUINT16 || e.type == miUTF16) {
     std::vector<uint16_t> u(e.size / 2);
-    std::memcpy(u.data(), e.data, u.size() * 2);
+    if (!u.empty()) std::memcpy(u.data(), e.data, u.size() * 2);  // no memcpy from/to null
     for (size_t i = 0; i < u.size(); ++i) {
       uint32_t c = u[i];
       if (c >= 0xD800 && c < 0xDC00 && i + 1 < u.size() && u[i + 1] >= 0xDC00 && u[i + 1] < 0xE000)
