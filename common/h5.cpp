@@ -212,7 +212,8 @@ herr_t read_one_object(hid_t loc, const char* name, const H5O_info_t* info, void
 }  // namespace
 
 void probe_unchecked(const std::string& path, int timeout_s) {
-  if (has_metadata_checksums(path) || superblock_version(path) < 0) return;
+  const int version = superblock_version(path);  // one read of the first bytes
+  if (version < 0 || version >= 2) return;       // not HDF5 (open_file says so), or checked
   if (const char* env = std::getenv("SCOUTER_HDF5_PROBE_SECONDS")) {  // tests, fuzzing
     const int v = std::atoi(env);
     if (v >= 1 && v <= 3600) timeout_s = v;
