@@ -90,9 +90,11 @@ commands:
                      RUN/explain/images; tab-separated result lines on stdout
   sweep FILE.toml [--dry-run true] [--slurm true] [--dir DIR]
                      expand a sweep file and run it locally (mpirun) or submit it to Slurm
-  report DIR [DIR ...] [--html]
+  report DIR [DIR ...] [--html] [--reference FILE]
                      table of the runs in these folders (accuracy, area, speed, explanation
-                     metrics); --html also writes one self-contained report.html
+                     metrics, published numbers beside ours); --html also writes one
+                     self-contained report.html; --reference: published numbers from FILE
+                     instead of the built-in experiments/reference/published.toml
   bench [--steps N] [--threads N] [--filter TEXT]
                      training-step speed on synthetic batches
   bench --loader DIR [--batch_size N] [--epochs N] [--threads N]

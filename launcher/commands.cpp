@@ -541,11 +541,12 @@ int cmd_sweep(const ParsedArgs& args) {
 }
 
 int cmd_report(const ParsedArgs& args) {
-  auto o = take_options(args, {"html"});
+  auto o = take_options(args, {"html", "reference"});
   if (args.positional.empty())
     throw UserError("command line: report needs one or more folders", "e.g. scouter report runs/quickstart");
   ReportOptions options;
   options.html = bool_option(o, "html", false);
+  options.reference = o.get("reference");
   std::fputs(report_table(args.positional, options).c_str(), stdout);
   return kExitOk;
 }

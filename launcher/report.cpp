@@ -13,6 +13,7 @@
 #include "launcher/curves_svg.h"
 #include "launcher/report_data.h"
 #include "launcher/report_html.h"
+#include "launcher/report_reference.h"
 #include "worker/explain/metric_spec.h"
 
 namespace fs = std::filesystem;
@@ -186,6 +187,7 @@ std::vector<Curve> training_curves(const std::vector<RunRow>& rows) {
 }  // namespace
 
 std::string report_table(const std::vector<std::string>& dirs, const ReportOptions& options) {
+  const ReferenceValues reference = report_reference_values(options.reference);
   std::vector<std::string> warnings;
   std::vector<RunRow> rows = read_runs(dirs, warnings);
   std::string settings_csv, runs_csv, metrics_csv;
@@ -205,6 +207,10 @@ std::string report_table(const std::vector<std::string>& dirs, const ReportOptio
     out += "\nexplanation metrics (mean ± std over the runs of a setting explained alike):\n\n" +
            markdown_table(metrics);
   for (const auto& n : notes) out += "\n" + n + "\n";
+  ReferenceComparison compared = compare_with_reference(rows, reference);
+  out += "\nreference numbers (ours beside the published ones):\n\n" +
+         markdown_table(compared.table);
+  for (const auto& n : compared.notes) out += "\n" + n + "\n";
   for (const auto& w : warnings) out += "\nwarning: " + w + "\n";
 
   std::string where = dirs[0];
@@ -212,11 +218,16 @@ std::string report_table(const std::vector<std::string>& dirs, const ReportOptio
   write_text_file_atomic(where + "/report.csv", runs_csv);
   write_text_file_atomic(where + "/report_settings.csv", settings_csv);
   write_text_file_atomic(where + "/report_metrics.csv", metrics_csv);
+  write_text_file_atomic(where + "/report_reference.csv", compared.csv);
   write_text_file_atomic(where + "/curves.svg", svg);
   std::string written = str_format(
-      "{0}/report.csv, {0}/report_settings.csv, {0}/report_metrics.csv, {0}/curves.svg", where);
+      "{0}/report.csv, {0}/report_settings.csv, {0}/report_metrics.csv, "
+      "{0}/report_reference.csv, {0}/curves.svg",
+      where);
   if (options.html) {
     HtmlReport page{dirs, settings, runs, metrics, notes, warnings, svg, &rows};
+    page.reference = compared.table;
+    page.reference_notes = compared.notes;
     write_text_file_atomic(where + "/report.html", report_html(page));
     written += str_format(", {}/report.html", where);
   }

@@ -6,7 +6,9 @@
 #include <cmath>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace scouter {
@@ -63,6 +65,7 @@ struct Table {
   std::string title;
   std::vector<std::string> header;
   std::vector<std::vector<std::string>> rows;
+  std::set<std::pair<size_t, size_t>> marked;  // (row, column) cells report.html highlights
 };
 std::string markdown_table(const Table& t);
 

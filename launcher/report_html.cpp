@@ -38,15 +38,18 @@ figure img { height: 110px; width: auto; image-rendering: pixelated; border: 1px
 figcaption { font-size: 0.75em; max-width: 40em; }
 .why-not { color: #a00; font-style: italic; }
 .wrong { color: #a00; }
+td.marked { background: #f8d7da; color: #700; font-weight: bold; }
 )";
 
 std::string table_html(const Table& t, const std::string& id) {
   std::string s = str_format("<div class=\"scroll\"><table id=\"{}\">\n<thead><tr>", id);
   for (const auto& h : t.header) s += "<th>" + html_escape(h) + "</th>";
   s += "</tr></thead>\n<tbody>\n";
-  for (const auto& row : t.rows) {
+  for (size_t r = 0; r < t.rows.size(); ++r) {
     s += "<tr>";
-    for (const auto& cell : row) s += "<td>" + html_escape(cell) + "</td>";
+    for (size_t c = 0; c < t.rows[r].size(); ++c)
+      s += (t.marked.count({r, c}) ? "<td class=\"marked\">" : "<td>") +
+           html_escape(t.rows[r][c]) + "</td>";
     s += "</tr>\n";
   }
   return s + "</tbody></table></div>\n";
@@ -57,6 +60,12 @@ std::string table_section(const std::string& id, const Table& t, const std::stri
   std::string s = str_format("<section>\n<h2 id=\"{}\">{}</h2>\n", id, html_escape(t.title));
   s += t.rows.empty() ? "<p class=\"note\">No rows.</p>\n" : table_html(t, id + "-table");
   return s + after + "</section>\n";
+}
+
+std::string notes_html(const std::vector<std::string>& notes) {
+  std::string s;
+  for (const auto& n : notes) s += "<p class=\"note\">" + html_escape(n) + "</p>\n";
+  return s;
 }
 
 struct Grid {
@@ -172,6 +181,7 @@ std::string report_html(const HtmlReport& report) {
       "<h1>SCOUTER report</h1>\n<p class=\"note\">Runs under {}; written by scouter {} ({}).</p>\n"
       "<nav><a href=\"#settings\">settings</a><a href=\"#curves\">curves</a>"
       "<a href=\"#runs\">runs</a><a href=\"#metrics\">explanation metrics</a>"
+      "<a href=\"#reference\">reference numbers</a>"
       "<a href=\"#gallery\">gallery</a></nav>\n",
       kStyle, join(folders, ", "), html_escape(SCOUTER_VERSION), html_escape(SCOUTER_GIT_VERSION));
   for (const auto& w : report.warnings)
@@ -183,9 +193,8 @@ std::string report_html(const HtmlReport& report) {
   s += "<section>\n<h2 id=\"curves\">Training curves</h2>\n<div class=\"scroll\">" + svg +
        "</div>\n</section>\n";
   s += table_section("runs", report.runs_table);
-  std::string notes;
-  for (const auto& n : report.notes) notes += "<p class=\"note\">" + html_escape(n) + "</p>\n";
-  s += table_section("metrics", report.metrics, notes);
+  s += table_section("metrics", report.metrics, notes_html(report.notes));
+  s += table_section("reference", report.reference, notes_html(report.reference_notes));
   s += gallery_html(report.runs);
   return s + "</body>\n</html>\n";
 }

@@ -11,8 +11,8 @@
 #   scripts/sanitize.sh [--seconds N] [--unit | --fuzz] [HARNESS...]
 #     --seconds N   fuzz each harness N seconds (default 30)
 #     --unit/--fuzz only that part
-#     HARNESS...    only these harnesses (names as in tests/fuzz/CMakeLists.txt: config, sweep, idx,
-#                   image, mat, shard, torch_file, safetensors, checkpoint)
+#     HARNESS...    only these harnesses (names as in tests/fuzz/CMakeLists.txt: config, sweep,
+#                   reference, idx, image, mat, shard, torch_file, safetensors, checkpoint)
 #   ASAN_BUILD_DIR=DIR  build folder (default build-asan/)
 # Run a harness longer by hand: docs/testing.md gives the command lines.
 set -euo pipefail

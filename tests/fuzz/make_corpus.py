@@ -82,6 +82,11 @@ def copies():
     out("sweep", "grid.toml", b'[sweep]\nname = "g"\n[defaults]\ndataset = "MNIST"\n'
         b'[runs.a]\nlr = [1e-3, 1e-4]\nseeds = [1, 2]\n[runs.b]\nuse_pre = true\npre_run = "a"\n'
         b'[runs.b.resources]\nranks = 2\ntime_limit = "1-00:00:00"\n')
+    out("reference", "published.toml", (ROOT / "experiments/reference/published.toml").read_bytes())
+    out("reference", "small.toml", b'tolerance = 0.05\nnotes = ["n"]\n[sources]\npaper = "p"\nre = "r"\n'
+        b'[[entry]]\nsetting = { dataset = "ImageNet", lambda_value = 1.0, use_slot = true }\n'
+        b'paper = { area = 0.1561, final_val_acc = 0.8 }\nre = { sensitivity = 1.917 }\n'
+        b'[[entry]]\nsetting = { dataset = "ImageNet", lambda_value = 3 }\npaper = { area = 0.07 }\n')
     out("config", "run.toml", b'# a run\ndataset = "MNIST"\nmodel = "resnet18"\nlr = 1e-4\n'
         b'epochs = 2\nuse_slot = true\nslots_per_class = 2\nloss_status = -1\nlambda_value = 1.5\n'
         b'batch_size = 8\nseed = 3\n')
