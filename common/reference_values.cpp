@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <optional>
@@ -24,8 +25,8 @@ bool valid_source_name(const std::string& s) {
   if (s.empty() || s.size() > kMaxSourceName || !std::islower(static_cast<unsigned char>(s[0])))
     return false;
   return std::all_of(s.begin(), s.end(), [](char c) {
-    return std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
-           c == '_';
+    return std::islower(static_cast<unsigned char>(c)) ||
+           std::isdigit(static_cast<unsigned char>(c)) || c == '_';
   });
 }
 
@@ -45,8 +46,10 @@ std::string text_value(const toml::node& n, const std::string& where, const std:
 
 double number_value(const toml::node& n, const std::string& where, const std::string& what) {
   std::optional<double> v;
-  if (n.is_floating_point()) v = n.value<double>();
-  else if (n.is_integer()) v = static_cast<double>(*n.value<int64_t>());
+  if (n.is_floating_point())
+    v = n.value<double>();
+  else if (n.is_integer())
+    v = static_cast<double>(*n.value<int64_t>());
   if (!v || !std::isfinite(*v))
     throw UserError(fmt::format("{}: {} must be a finite number", where, what),
                     "e.g. 0.8080 (fractions as the paper prints them)");
@@ -157,8 +160,8 @@ ReferenceEntry read_entry(const ReferenceValues& ref, const toml::node& n, const
     } else {
       std::vector<std::string> valid = source_names(ref);
       valid.insert(valid.begin(), "setting");
-      throw unknown_name(toml_where(file, v), "entry key (not 'setting' or a [sources] name)",
-                         key, valid);
+      throw unknown_name(toml_where(file, v), "entry key (not 'setting' or a [sources] name)", key,
+                         valid);
     }
   }
   if (!setting)
@@ -176,10 +179,14 @@ using Setting = std::vector<std::pair<std::string, std::string>>;
 // Two settings (sorted by key) can match one run when no key they both name has different values.
 bool can_overlap(const Setting& a, const Setting& b) {
   for (auto i = a.begin(), j = b.begin(); i != a.end() && j != b.end();) {
-    if (i->first < j->first) ++i;
-    else if (j->first < i->first) ++j;
-    else if (i->second != j->second) return false;
-    else ++i, ++j;
+    if (i->first < j->first)
+      ++i;
+    else if (j->first < i->first)
+      ++j;
+    else if (i->second != j->second)
+      return false;
+    else
+      ++i, ++j;
   }
   return true;
 }
@@ -242,9 +249,9 @@ ReferenceValues parse_reference(const std::string& text, const std::string& sour
         throw UserError(fmt::format("{}: 'entry' must be written [[entry]]", where), kFormatHint);
       for (const auto& e : *n.as_array()) {
         if (ref.entries.size() == kMaxReferenceEntries)
-          throw UserError(fmt::format("{}: more than {} entries", toml_where(source, e),
-                                      kMaxReferenceEntries),
-                          "split the file");
+          throw UserError(
+              fmt::format("{}: more than {} entries", toml_where(source, e), kMaxReferenceEntries),
+              "split the file");
         if (ref.sources.empty())
           throw UserError(fmt::format("{}: no [sources] table", source),
                           "name each source of values first: [sources] paper = \"...\"");
@@ -257,8 +264,7 @@ ReferenceValues parse_reference(const std::string& text, const std::string& sour
   if (!has_tolerance)
     throw UserError(fmt::format("{}: no tolerance", source),
                     "add tolerance = 0.05 (the reproduction's criterion) at the top");
-  if (ref.entries.empty())
-    throw UserError(fmt::format("{}: no [[entry]]", source), kFormatHint);
+  if (ref.entries.empty()) throw UserError(fmt::format("{}: no [[entry]]", source), kFormatHint);
   check_no_overlap(ref);
   return ref;
 }
@@ -295,8 +301,6 @@ std::string setting_text(const ReferenceEntry& entry) {
 }
 
 const char* builtin_reference_text() { return kPublishedReference; }
-const char* builtin_reference_name() {
-  return "experiments/reference/published.toml (built in)";
-}
+const char* builtin_reference_name() { return "experiments/reference/published.toml (built in)"; }
 
 }  // namespace scouter

@@ -37,7 +37,7 @@ constexpr size_t kMaxSourceName = 32;
 
 struct ReferenceEntry {
   std::string where;  // "file.toml:12", for messages
-  // config key -> its value as get_value_literal writes it, in the file's key order
+  // config key -> its value as get_value_literal writes it, by key name (TOML tables are unordered)
   std::vector<std::pair<std::string, std::string>> setting;
   std::map<std::string, std::map<std::string, double>> values;  // source -> measure -> value
 };
@@ -61,8 +61,7 @@ struct ReferenceVocabulary {
 ReferenceValues parse_reference(const std::string& text, const std::string& source,
                                 const ReferenceVocabulary& vocabulary);
 // Reads and parses the file at `path`.
-ReferenceValues load_reference_file(const std::string& path,
-                                    const ReferenceVocabulary& vocabulary);
+ReferenceValues load_reference_file(const std::string& path, const ReferenceVocabulary& vocabulary);
 
 // Whether the run's config has every value of the entry's setting.
 bool reference_matches(const ReferenceEntry& entry, const Config& run);

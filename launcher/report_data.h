@@ -65,7 +65,7 @@ struct Table {
   std::string title;
   std::vector<std::string> header;
   std::vector<std::vector<std::string>> rows;
-  std::set<std::pair<size_t, size_t>> marked;  // (row, column) cells report.html highlights
+  std::set<std::pair<size_t, size_t>> marked = {};  // (row, column) cells report.html highlights
 };
 std::string markdown_table(const Table& t);
 

@@ -22,8 +22,8 @@ struct HtmlReport {
   std::vector<std::string> warnings;  // shown at the top
   std::string curves_svg;
   const std::vector<RunRow>* runs = nullptr;  // for the gallery; none without
-  Table reference;                            // launcher/report_reference.h
-  std::vector<std::string> reference_notes;   // shown under it
+  Table reference = {};                       // launcher/report_reference.h
+  std::vector<std::string> reference_notes = {};  // shown under it
 };
 
 std::string report_html(const HtmlReport& report);

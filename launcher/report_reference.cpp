@@ -129,8 +129,12 @@ class Builder {
     for (const auto* run : runs) xs.push_back(our_value(*run, measure));
     const Stats ours = stats(xs);
     const std::string kind = runs.front()->row->kind;
-    std::vector<std::string> cells = {dataset, label, kind, measure_title(measure),
-                                      std::to_string(ours.n), pm(ours, 1, "{:.4f}")};
+    std::vector<std::string> cells = {dataset,
+                                      label,
+                                      kind,
+                                      measure_title(measure),
+                                      std::to_string(ours.n),
+                                      pm(ours, 1, "{:.4f}")};
     std::string line = str_format("{},{},{},{},{},{},{},{},{}", csv_field(dataset),
                                   csv_field(label), csv_field(kind), measure, ours.n,
                                   num(ours.mean, "{:.6g}"), num(ours.std, "{:.6g}"),
@@ -145,8 +149,8 @@ class Builder {
       if (beyond) out_.table.marked.insert({out_.table.rows.size(), cells.size() + 1});
       cells.push_back(num(theirs, "{:.4f}"));
       cells.push_back(std::isfinite(diff)
-                          ? str_format("{:+.4f}{}", diff, beyond ? std::string(" ") + kBeyondMark
-                                                                 : std::string())
+                          ? str_format("{:+.4f}{}", diff,
+                                       beyond ? std::string(" ") + kBeyondMark : std::string())
                           : "-");
       line += str_format(",{},{},{}", num(theirs, "{:.6g}"), num(diff, "{:.6g}"),
                          std::isfinite(diff) ? (beyond ? "true" : "false") : "");
@@ -157,11 +161,11 @@ class Builder {
 
   void no_reference(const std::string& dataset, const std::string& label,
                     const std::vector<ConfiguredRun>& runs) {
-    std::vector<std::string> cells = {dataset, label, runs.front().row->kind, "no reference",
-                                      std::to_string(runs.size()), "-"};
-    std::string line = str_format("{},{},{},,{},,,{},none", csv_field(dataset), csv_field(label),
-                                  csv_field(runs.front().row->kind), runs.size(),
-                                  num(ref_.tolerance, "{:g}"));
+    std::vector<std::string> cells = {
+        dataset, label, runs.front().row->kind, "no reference", std::to_string(runs.size()), "-"};
+    std::string line =
+        str_format("{},{},{},,{},,,{},none", csv_field(dataset), csv_field(label),
+                   csv_field(runs.front().row->kind), runs.size(), num(ref_.tolerance, "{:g}"));
     for (size_t s = 0; s < ref_.sources.size(); ++s) {
       cells.insert(cells.end(), {"-", "-"});
       line += ",,,";
@@ -176,9 +180,7 @@ class Builder {
 
 }  // namespace
 
-bool beyond_tolerance(double diff, double tolerance) {
-  return std::fabs(diff) > tolerance + 1e-9;
-}
+bool beyond_tolerance(double diff, double tolerance) { return std::fabs(diff) > tolerance + 1e-9; }
 
 ReferenceValues report_reference_values(const std::string& path) {
   ReferenceVocabulary vocabulary{measures(), check_table_keys};

@@ -87,7 +87,7 @@ TEST(ReferenceValues, ShippedFileIsTheBuiltInOneAndCarriesThePublishedTables) {
   EXPECT_DOUBLE_EQ(hits[0]->values.at("reproduction").at("precision"), 0.8968);
   EXPECT_DOUBLE_EQ(hits[1]->values.at("paper").at("final_val_acc"), 0.7946);
   EXPECT_EQ(setting_text(*hits[1]),
-            "dataset=ImageNet num_classes=100 model=resnest26d use_slot=true loss_status=-1");
+            "dataset=ImageNet loss_status=-1 model=resnest26d num_classes=100 use_slot=true");
   run.num_classes = 10;  // the 10-class sweep: no published numbers
   for (const auto& e : ref.entries) EXPECT_FALSE(reference_matches(e, run)) << e.where;
   run.num_classes = 100;
@@ -116,12 +116,13 @@ TEST(ReferenceValues, WrongFilesGetOneLineNamingThePlaceAndWhatIsValid) {
   const std::string ok_values = "paper = { area = 0.1 }\n";
   EXPECT_NE(error("tolerance = \n").find("ref.toml:1:"), std::string::npos);
   EXPECT_NE(error("tolerance = 0.05\n").find("ref.toml: no [[entry]]"), std::string::npos);
-  EXPECT_NE(error(head + "tolerence = 1\n").find("unknown key 'tolerence' | did you mean 'tolerance'?"),
-            std::string::npos);
-  EXPECT_NE(error("[sources]\npaper = \"x\"\n[[entry]]\nsetting = { dataset = \"MNIST\" }\n" +
-                  ok_values)
-                .find("ref.toml: no tolerance"),
-            std::string::npos);
+  EXPECT_NE(
+      error(head + "tolerence = 1\n").find("unknown key 'tolerence' | did you mean 'tolerance'?"),
+      std::string::npos);
+  EXPECT_NE(
+      error("[sources]\npaper = \"x\"\n[[entry]]\nsetting = { dataset = \"MNIST\" }\n" + ok_values)
+          .find("ref.toml: no tolerance"),
+      std::string::npos);
   EXPECT_NE(error("tolerance = -0.05\n").find("ref.toml:1: tolerance must be > 0"),
             std::string::npos);
   EXPECT_NE(error("tolerance = \"5%\"\n").find("tolerance must be a finite number"),
@@ -131,7 +132,8 @@ TEST(ReferenceValues, WrongFilesGetOneLineNamingThePlaceAndWhatIsValid) {
   EXPECT_NE(error("tolerance = 0.05\n[[entry]]\nsetting = { dataset = \"MNIST\" }\n" + ok_values)
                 .find("no [sources] table"),
             std::string::npos);
-  std::string m = error(head + "[[entry]]\nsetting = { dataset = \"MNIST\" }\npaperr = { area = 1 }\n");
+  std::string m =
+      error(head + "[[entry]]\nsetting = { dataset = \"MNIST\" }\npaperr = { area = 1 }\n");
   EXPECT_NE(m.find("ref.toml:7: unknown entry key"), std::string::npos) << m;
   EXPECT_NE(m.find("did you mean 'paper'?"), std::string::npos) << m;
   m = error(head + "[[entry]]\nsetting = { dataset = \"MNIST\" }\npaper = { areaa = 1 }\n");
@@ -169,13 +171,12 @@ TEST(ReferenceValues, EntriesThatCanMatchOneRunMayNotGiveOneValueTwice) {
             std::string::npos)
       << m;
   // Different values of a key both name, or different measures, or different sources: fine.
-  EXPECT_EQ(parse(head +
-                  "[[entry]]\nsetting = { dataset = \"ImageNet\", lambda_value = 1 }\n"
-                  "paper = { area = 0.1 }\n"
-                  "[[entry]]\nsetting = { dataset = \"ImageNet\", lambda_value = 3 }\n"
-                  "paper = { area = 0.2 }\n"
-                  "[[entry]]\nsetting = { dataset = \"ImageNet\" }\n"
-                  "paper = { final_val_acc = 0.8 }\nreproduction = { area = 0.3 }\n")
+  EXPECT_EQ(parse(head + "[[entry]]\nsetting = { dataset = \"ImageNet\", lambda_value = 1 }\n"
+                         "paper = { area = 0.1 }\n"
+                         "[[entry]]\nsetting = { dataset = \"ImageNet\", lambda_value = 3 }\n"
+                         "paper = { area = 0.2 }\n"
+                         "[[entry]]\nsetting = { dataset = \"ImageNet\" }\n"
+                         "paper = { final_val_acc = 0.8 }\nreproduction = { area = 0.3 }\n")
                 .entries.size(),
             3u);
 }
@@ -188,9 +189,10 @@ TEST(ReferenceValues, NamesOfOtherLayersAreCheckedByTheirCheck) {
                                  origins.at("dataset"), cfg.dataset),
                       "valid: ImageNet");
   };
-  std::string m = error(std::string(kHead) +
-                            "[[entry]]\nsetting = { dataset = \"Imagenet\" }\npaper = { area = 1 }\n",
-                        v);
+  std::string m =
+      error(std::string(kHead) +
+                "[[entry]]\nsetting = { dataset = \"Imagenet\" }\npaper = { area = 1 }\n",
+            v);
   EXPECT_NE(m.find("ref.toml:6: invalid value \"Imagenet\" for key 'dataset' | valid: ImageNet"),
             std::string::npos)
       << m;
@@ -199,9 +201,10 @@ TEST(ReferenceValues, NamesOfOtherLayersAreCheckedByTheirCheck) {
 TEST(ReferenceValues, LimitsBoundWhatAFileCanMake) {
   std::string many = kHead;
   for (size_t i = 0; i <= kMaxReferenceEntries; ++i)
-    many += str_format("[[entry]]\nsetting = {{ dataset = \"MNIST\", seed = {} }}\n"
-                       "paper = {{ area = 0.1 }}\n",
-                       i);
+    many += str_format(
+        "[[entry]]\nsetting = {{ dataset = \"MNIST\", seed = {} }}\n"
+        "paper = {{ area = 0.1 }}\n",
+        i);
   EXPECT_NE(error(many).find(str_format("more than {} entries", kMaxReferenceEntries)),
             std::string::npos);
   std::string big = std::string(kHead) + "# " + std::string(kMaxReferenceBytes, 'x') + "\n";

@@ -10,10 +10,10 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace scouter;
-  static const ReferenceVocabulary vocabulary{{"final_val_acc", "area", "precision",
-                                               "insertion_auc", "deletion_auc", "infidelity",
-                                               "sensitivity"},
-                                              {}};
+  static const ReferenceVocabulary vocabulary{
+      {"final_val_acc", "area", "precision", "insertion_auc", "deletion_auc", "infidelity",
+       "sensitivity"},
+      {}};
   const std::string path = fuzz::write_input("reference.toml", data, size);
   fuzz::expect_clean_error([&] {
     const ReferenceValues ref = load_reference_file(path, vocabulary);

@@ -14,6 +14,7 @@
 #include "common/files.h"
 #include "common/format.h"
 #include "common/sweep.h"
+#include "launcher/report_reference.h"
 #include "common/text.h"
 #include "docs_markdown.h"
 #include "launcher/cli.h"
@@ -359,6 +360,15 @@ std::string SnippetChecker::check_toml(const std::string& body) {
       return "";
     } catch (const UserError& e) {
       return std::string("as a sweep file: ") + e.what();
+    }
+  }
+  static const std::regex kEntryTable(R"((^|\n)\s*\[\[entry\]\])");
+  if (std::regex_search(body, kEntryTable)) {
+    try {
+      report_reference_values(path);
+      return "";
+    } catch (const UserError& e) {
+      return std::string("as a reference file: ") + e.what();
     }
   }
   std::string why = check_command({"train", "-c", path}, false);

@@ -7,8 +7,9 @@
 //    `python3 -c` only in a block that shows a file of docs/examples/ (the file is run);
 //  - `scouter ...` code spans likewise, usage synopses included ([optional] parts, A|B, `...`,
 //    metavariables such as N and DIR);
-//  - ```toml: a sweep file (it has [sweep]) loads with load_sweep; anything else is a config
-//    that `scouter train -c FILE` loads;
+//  - ```toml: a sweep file (it has [sweep]) loads with load_sweep; a reference file (it has
+//    [[entry]]) with the report's reader; anything else is a config that `scouter train -c FILE`
+//    loads;
 //  - ```python only as an included file; a code span with Python calls is refused;
 //  - ```text (or unlabelled, or md) is output, a diagram or Markdown shown as text, never run: one
 //    that holds a command line is refused (label it sh); any other label is refused (nobody
