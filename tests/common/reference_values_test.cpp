@@ -117,7 +117,7 @@ TEST(ReferenceValues, WrongFilesGetOneLineNamingThePlaceAndWhatIsValid) {
   EXPECT_NE(error("tolerance = \n").find("ref.toml:1:"), std::string::npos);
   EXPECT_NE(error("tolerance = 0.05\n").find("ref.toml: no [[entry]]"), std::string::npos);
   EXPECT_NE(
-      error(head + "tolerence = 1\n").find("unknown key 'tolerence' | did you mean 'tolerance'?"),
+      error("tolerence = 1\n" + head).find("unknown key 'tolerence' | did you mean 'tolerance'?"),
       std::string::npos);
   EXPECT_NE(
       error("[sources]\npaper = \"x\"\n[[entry]]\nsetting = { dataset = \"MNIST\" }\n" + ok_values)
@@ -154,9 +154,9 @@ TEST(ReferenceValues, WrongFilesGetOneLineNamingThePlaceAndWhatIsValid) {
   EXPECT_NE(m.find("ref.toml:5: the entry has no values"), std::string::npos) << m;
   m = error(head + "[[entry]]\n" + ok_values);
   EXPECT_NE(m.find("ref.toml:5: the entry has no setting"), std::string::npos) << m;
-  m = error(head + "notes = [\"a\\tb\"]\n");
+  m = error("notes = [\"a\\tb\"]\n" + head);
   EXPECT_NE(m.find("holds a control character"), std::string::npos) << m;
-  m = error(head + "entry = 3\n");
+  m = error("entry = 3\n" + head);
   EXPECT_NE(m.find("'entry' must be written [[entry]]"), std::string::npos) << m;
 }
 
@@ -224,7 +224,7 @@ TEST(ReferenceValues, LimitsBoundWhatAFileCanMake) {
     EXPECT_NE(std::string(e.what()).find("missing.toml"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.hint()).find("--reference"), std::string::npos) << e.hint();
   }
-  std::string long_note = std::string(kHead) + "notes = [\"" + std::string(2000, 'n') + "\"]\n";
+  std::string long_note = "notes = [\"" + std::string(2000, 'n') + "\"]\n" + kHead;
   EXPECT_NE(error(long_note).find("1 to 1000 characters"), std::string::npos);
 }
 
