@@ -81,28 +81,29 @@ class Builder {
     out_.csv += "\n";
   }
 
+  // Rows in measure order (accuracy first), each from the entry that gives it.
   void setting(const std::string& dataset, const std::string& label,
                const std::vector<ConfiguredRun>& runs) {
+    std::vector<std::vector<const ConfiguredRun*>> matched(ref_.entries.size());
     bool any = false;
-    for (const auto& entry : ref_.entries) {
-      std::vector<const ConfiguredRun*> matched;
+    for (size_t e = 0; e < ref_.entries.size(); ++e) {
       for (const auto& run : runs)
-        if (run.readable && reference_matches(entry, run.cfg)) matched.push_back(&run);
-      if (matched.empty()) continue;
-      any = true;
-      for (const auto& measure : measures()) {
-        if (!gives(entry, measure)) continue;
-        auto parts = parts_for(matched, measure);
+        if (run.readable && reference_matches(ref_.entries[e], run.cfg)) matched[e].push_back(&run);
+      any = any || !matched[e].empty();
+    }
+    if (!any) return no_reference(dataset, label, runs);
+    for (const auto& measure : measures())
+      for (size_t e = 0; e < ref_.entries.size(); ++e) {
+        if (matched[e].empty() || !gives(ref_.entries[e], measure)) continue;
+        auto parts = parts_for(matched[e], measure);
         for (size_t k = 0; k < parts.size(); ++k) {
           std::string shown = label;
           if (parts.size() > 1)
             shown += str_format(" (explained alike: set {} of {}, {} images)", k + 1, parts.size(),
                                 parts[k].front()->row->explain.images);
-          row(dataset, shown, entry, measure, parts[k]);
+          row(dataset, shown, ref_.entries[e], measure, parts[k]);
         }
       }
-    }
-    if (!any) no_reference(dataset, label, runs);
   }
 
   ReferenceComparison finish() {
