@@ -148,6 +148,18 @@ void apply_table(Config& cfg, const toml::table& tbl, const std::string& source,
 
 }  // namespace
 
+toml::table parse_toml_text(const std::string& text, const std::string& source,
+                            const std::string& hint) {
+  try {
+    return toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    throw UserError(fmt::format("{}:{}:{}: TOML syntax error: {}", source,
+                                e.source().begin.line, e.source().begin.column,
+                                printable(std::string(e.description()))),
+                    hint);
+  }
+}
+
 std::string toml_where(const std::string& file, const toml::node& node) {
   return node.source().begin.line > 0 ? fmt::format("{}:{}", file, node.source().begin.line) : file;
 }
@@ -256,16 +268,10 @@ void copy_key(Config& dst, const Config& src, const std::string& key) {
 
 void apply_toml_text(Config& cfg, const std::string& text, const std::string& source,
                      Origins* origins) {
-  toml::table tbl;
-  try {
-    tbl = toml::parse(text, source);
-  } catch (const toml::parse_error& e) {
-    throw UserError(fmt::format("{}:{}:{}: TOML syntax error: {}", source,
-                                e.source().begin.line, e.source().begin.column,
-                                printable(std::string(e.description()))),
-                    "see https://toml.io for the syntax; keys are written `key = value`");
-  }
-  apply_table(cfg, tbl, source, origins);
+  apply_table(cfg,
+              parse_toml_text(text, source,
+                              "see https://toml.io for the syntax; keys are written `key = value`"),
+              source, origins);
 }
 
 void apply_toml_file(Config& cfg, const std::string& path, Origins* origins) {

@@ -38,6 +38,11 @@ UserError unknown_name(const std::string& where, const std::string& what, const 
 // file:line for an unknown key or a bad value.
 void apply_resources(Resources& r, const toml::table& t, const std::string& file);
 
+// The TOML text parsed; a syntax error is a UserError "source:line:column: TOML syntax error: ..."
+// with `hint`.
+toml::table parse_toml_text(const std::string& text, const std::string& source,
+                            const std::string& hint);
+
 // "file.toml:12" for a node, or the file alone when the node has no position.
 std::string toml_where(const std::string& file, const toml::node& node);
 

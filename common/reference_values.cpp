@@ -224,14 +224,7 @@ ReferenceValues parse_reference(const std::string& text, const std::string& sour
     throw UserError(fmt::format("reference file {}: {} bytes, more than {}", source, text.size(),
                                 kMaxReferenceBytes),
                     "a reference file is a few KB of published numbers");
-  toml::table tbl;
-  try {
-    tbl = toml::parse(text, source);
-  } catch (const toml::parse_error& e) {
-    throw UserError(fmt::format("{}:{}:{}: TOML syntax error: {}", source, e.source().begin.line,
-                                e.source().begin.column, printable(std::string(e.description()))),
-                    "see https://toml.io for the syntax");
-  }
+  const toml::table tbl = parse_toml_text(text, source, "see https://toml.io for the syntax");
   ReferenceValues ref;
   ref.source = source;
   bool has_tolerance = false;

@@ -11,8 +11,8 @@
 namespace scouter {
 
 struct ReportOptions {
-  bool html = false;      // also write report.html (launcher/report_html.h)
-  std::string reference;  // reference file (common/reference_values.h); empty: the built-in one
+  bool html = false;           // also write report.html (launcher/report_html.h)
+  std::string reference = {};  // reference file (common/reference_values.h); empty: built in
 };
 
 // Returns the Markdown report; writes report.csv (runs), report_settings.csv (settings),
