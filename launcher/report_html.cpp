@@ -38,7 +38,7 @@ figure img { height: 110px; width: auto; image-rendering: pixelated; border: 1px
 figcaption { font-size: 0.75em; max-width: 40em; }
 .why-not { color: #a00; font-style: italic; }
 .wrong { color: #a00; }
-td.marked { background: #f8d7da; color: #700; font-weight: bold; }
+table td.marked { background: #f8d7da; color: #700; font-weight: bold; }  /* over the even-row shade */
 )";
 
 std::string table_html(const Table& t, const std::string& id) {
