@@ -120,13 +120,13 @@ void StepRunner::micro_step(const torch::Tensor& images, const torch::Tensor& la
   if (!first)
     for (const auto& b : model_->buffers()) running.push_back(b.clone());
   ModelOutput out = model_->forward(images);
-  if (!first) {
+  LossParts loss = compute_loss(out, labels, cfg_.lambda_value);
+  loss.total.backward();
+  if (!first) {  // after backward: BatchNorm's backward checks that its saved buffers are unchanged
     torch::NoGradGuard no_grad;
     size_t i = 0;
     for (auto& b : model_->buffers()) b.copy_(running[i++]);
   }
-  LossParts loss = compute_loss(out, labels, cfg_.lambda_value);
-  loss.total.backward();
   torch::Tensor grads_finite;
   if (last) {
     if (sync_) {
