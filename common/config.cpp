@@ -48,6 +48,7 @@ const std::vector<KeyDef>& defs() {
       {{"lambda_value", K::kFloat, "model", "weight of the attention-area loss", false}, &Config::lambda_value},
       {{"freeze_layers", K::kInt, "model", "with loaded backbone weights (pretrained or use_pre): freeze the stem and layer1..layer<n> (0..4; 0 freezes nothing)", false}, &Config::freeze_layers},
       {{"batch_size", K::kInt, "train", "training batch size (the last partial batch is dropped)", false}, &Config::batch_size},
+      {{"accum_steps", K::kInt, "train", "micro-batches of batch_size each rank accumulates per optimizer step (1..1024): one step averages ranks x accum_steps micro-batches, exactly as ranks x accum_steps ranks with one each would (docs/distributed.md)", false}, &Config::accum_steps},
       {{"eval_batch_size", K::kInt, "train", "evaluation batch size; 0 uses batch_size", false}, &Config::eval_batch_size},
       {{"epochs", K::kInt, "train", "training epochs", false}, &Config::epochs},
       {{"lr", K::kFloat, "train", "AdamW learning rate", false}, &Config::lr},
@@ -57,7 +58,7 @@ const std::vector<KeyDef>& defs() {
       {{"threads", K::kInt, "train", "intra-op threads; 0 uses the cores this process may run on", false}, &Config::threads},
       {{"prefetch", K::kInt, "train", "batches prepared ahead on the loader thread", false}, &Config::prefetch},
       {{"precision", K::kString, "train", "fp32, or bf16: the backbone under autocast (bfloat16 convolutions), the slot head and loss in float32; for CUDA (on a CPU it works but is slow)", false}, &Config::precision},
-      {{"cuda_graphs", K::kBool, "train", "on CUDA, capture the training step (forward, loss, backward, NCCL averaging, AdamW) as one CUDA graph and replay it; eager steps where a graph cannot be used (MPI averaging)", false}, &Config::cuda_graphs},
+      {{"cuda_graphs", K::kBool, "train", "on CUDA, capture the training step (forward, loss, backward, NCCL averaging, AdamW) as one CUDA graph and replay it; eager steps where a graph cannot be used (MPI averaging, accum_steps > 1)", false}, &Config::cuda_graphs},
       {{"output_dir", K::kString, "output", "run folder: config, metrics, checkpoints, pictures (may name environment variables)", false}, &Config::output_dir},
       {{"resume", K::kBool, "output", "continue from the newest checkpoint in output_dir", false}, &Config::resume},
       {{"keep_checkpoints", K::kInt, "output", "checkpoints kept in output_dir/checkpoints", false}, &Config::keep_checkpoints},
@@ -370,6 +371,7 @@ void validate(const Config& c, const Origins& origins) {
     fail("lambda_value", lit("lambda_value"), "a number >= 0");
   if (c.freeze_layers < 0 || c.freeze_layers > 4) fail("freeze_layers", lit("freeze_layers"), "0..4");
   at_least("batch_size", c.batch_size, 1);
+  if (c.accum_steps < 1 || c.accum_steps > 1024) fail("accum_steps", lit("accum_steps"), "1..1024");
   at_least("eval_batch_size", c.eval_batch_size, 0);
   at_least("epochs", c.epochs, 1);
   if (!(c.lr > 0) || !std::isfinite(c.lr)) fail("lr", lit("lr"), "a number > 0");

@@ -38,6 +38,7 @@ struct Config {
   int64_t freeze_layers = 2;
   // Training
   int64_t batch_size = 64;
+  int64_t accum_steps = 1;
   int64_t eval_batch_size = 0;
   int64_t epochs = 10;
   double lr = 1e-4;

@@ -37,7 +37,7 @@ void shuffle(std::vector<T>& v, uint64_t seed) {
 }  // namespace
 
 int64_t DataPlan::steps_per_epoch() const {
-  return static_cast<int64_t>(samples.size()) / (world * batch);
+  return static_cast<int64_t>(samples.size()) / (world * micro * batch);
 }
 
 int64_t DataPlan::shard_of(int64_t index) const {
@@ -47,8 +47,20 @@ int64_t DataPlan::shard_of(int64_t index) const {
 }
 
 std::vector<int64_t> DataPlan::rank_samples(int64_t epoch, int64_t rank) const {
-  SCOUTER_CHECK(world >= 1 && rank >= 0 && rank < world && batch >= 1 && block >= 1,
+  SCOUTER_CHECK(world >= 1 && rank >= 0 && rank < world && batch >= 1 && block >= 1 && micro >= 1,
                 "invalid data plan");
+  if (micro == 1) return virtual_rank_samples(epoch, rank);
+  std::vector<std::vector<int64_t>> parts;
+  for (int64_t k = 0; k < micro; ++k) parts.push_back(virtual_rank_samples(epoch, rank * micro + k));
+  std::vector<int64_t> out;
+  out.reserve(parts[0].size() * static_cast<size_t>(micro));
+  const auto b = static_cast<size_t>(batch);
+  for (size_t s = 0; s < parts[0].size(); s += b)  // step s / batch: micro-batch k is part k's batch
+    for (const auto& part : parts) out.insert(out.end(), part.begin() + s, part.begin() + s + b);
+  return out;
+}
+
+std::vector<int64_t> DataPlan::virtual_rank_samples(int64_t epoch, int64_t rank) const {
   std::vector<Block> blocks = make_blocks(*this);
   shuffle(blocks, mix_seed(seed, static_cast<uint64_t>(epoch)));
   const int64_t part = steps_per_epoch() * batch;

@@ -156,6 +156,8 @@ INSTANTIATE_TEST_SUITE_P(
                       RangeCase{"hidden_dim", "6", "multiple of 4"},
                       RangeCase{"num_classes", "1", ">= 2"},
                       RangeCase{"batch_size", "0", ">= 1"},
+                      RangeCase{"accum_steps", "0", "1..1024"},
+                      RangeCase{"accum_steps", "1025", "1..1024"},
                       RangeCase{"freeze_layers", "5", "0..4"},
                       RangeCase{"lr", "0", "> 0"},
                       RangeCase{"img_size", "3", "8..4096"}));

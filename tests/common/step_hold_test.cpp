@@ -55,7 +55,7 @@ TEST(StepHold, RefusesAMalformedValueNamingTheItem) {
   try {
     StepHolds::parse("1:40", 2);
   } catch (const UserError& e) {
-    EXPECT_NE(e.hint().find("RANK:STEP:FILE"), std::string::npos) << e.hint();
+    EXPECT_NE(e.hint().find("RANK:STEP[.MICRO]:FILE"), std::string::npos) << e.hint();
   }
 }
 
@@ -67,6 +67,28 @@ TEST(StepHold, OtherRanksAndStepsGoOnAtOnce) {
   EXPECT_FALSE(h.before_step(1, 41, 2, 9).held);
   EXPECT_FALSE(file_exists(dir.file("release.held")));
   EXPECT_FALSE(StepHolds().before_step(0, 0, 1, 0).held);
+}
+
+// STEP.MICRO holds inside a step of accum_steps micro-batches, at that micro-batch only; a plain
+// STEP is its micro-batch 0.
+TEST(StepHold, MicroBatchHoldsOnlyThere) {
+  TempDir dir;
+  const std::string release = dir.file("release");
+  StepHolds h = StepHolds::parse("0:40.2:" + release + ",1:7:" + release, 2);
+  ASSERT_EQ(h.holds().size(), 2u);
+  EXPECT_EQ(h.holds()[0].step, 40);
+  EXPECT_EQ(h.holds()[0].micro, 2);
+  EXPECT_EQ(h.holds()[1].micro, 0);
+  EXPECT_FALSE(h.before_step(0, 40, 2, 8, 0).held);
+  EXPECT_FALSE(h.before_step(0, 40, 2, 8, 1).held);
+  EXPECT_FALSE(h.before_step(1, 7, 1, 7, 1).held);
+  EXPECT_FALSE(file_exists(release + ".held"));
+  testing::write_bytes(release, "");  // released already: the matching holds go on at once
+  EXPECT_TRUE(h.before_step(0, 40, 2, 8, 2).held);
+  EXPECT_NE(read_text_file(release + ".held").find("\nstep=40\nmicro=2\n"), std::string::npos);
+  EXPECT_TRUE(h.before_step(1, 7, 1, 7, 0).held);
+  for (const char* bad : {"0:40.:f", "0:40.x:f", "0:40.-1:f", "0:.2:f"})
+    EXPECT_THROW(StepHolds::parse(bad, 1), UserError) << bad;
 }
 
 // Creates `release` once `release.held` exists; `released` says that it did.
@@ -85,7 +107,7 @@ TEST(StepHold, HoldsUntilTheFileExistsAndSaysWhereItHeld) {
   StepHolds h = StepHolds::parse("1:40:" + release, 2);
   std::atomic<bool> released{false};
   std::thread t = releaser(release, released);
-  HoldRelease r = h.before_step(1, 40, 2, 8, /*poll_ms=*/5);
+  HoldRelease r = h.before_step(1, 40, 2, 8, /*micro_batch=*/0, /*poll_ms=*/5);
   const bool returned_after_release = released;
   t.join();
   EXPECT_TRUE(r.held);
@@ -95,7 +117,7 @@ TEST(StepHold, HoldsUntilTheFileExistsAndSaysWhereItHeld) {
   gethostname(host, sizeof host - 1);
   EXPECT_EQ(read_text_file(release + ".held"),
             std::string("host=") + host + "\npid=" + std::to_string(getpid()) +
-                "\nrank=1\nepoch=2\nstep_in_epoch=8\nstep=40\n");
+                "\nrank=1\nepoch=2\nstep_in_epoch=8\nstep=40\nmicro=0\n");
   // A release file that exists already lets the step go on at once.
   EXPECT_TRUE(h.before_step(1, 40, 2, 8).held);
 }
@@ -114,7 +136,7 @@ TEST(StepHold, AStopSignalReleasesTheHold) {
     while (!file_exists(release + ".held")) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     kill(getpid(), SIGUSR1);
   });
-  HoldRelease r = h.before_step(0, 3, 1, 3, /*poll_ms=*/5);
+  HoldRelease r = h.before_step(0, 3, 1, 3, /*micro_batch=*/0, /*poll_ms=*/5);
   t.join();
   EXPECT_TRUE(r.held);
   EXPECT_EQ(r.signal, SIGUSR1);

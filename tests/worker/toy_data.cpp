@@ -146,4 +146,15 @@ std::map<std::string, std::vector<float>> checkpoint_weights(const std::string& 
   return w;
 }
 
+std::map<std::string, std::vector<float>> checkpoint_moments(const std::string& path) {
+  std::map<std::string, std::vector<float>> m;
+  h5::Handle f = h5::open_file(path);
+  h5::Handle g = h5::open_group(f.get(), "optimizer");
+  for (const auto& name : h5::list_children(g.get())) {
+    h5::Handle p = h5::open_group(g.get(), name);
+    for (const char* moment : {"exp_avg", "exp_avg_sq"}) m[name + "/" + moment] = h5::read<float>(p.get(), moment);
+  }
+  return m;
+}
+
 }  // namespace scouter::testing

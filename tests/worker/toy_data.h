@@ -26,5 +26,7 @@ Config toy_config(const std::string& data_dir, const std::string& output_dir);
 
 // Every tensor of a checkpoint's /model group, by name (to compare runs bitwise).
 std::map<std::string, std::vector<float>> checkpoint_weights(const std::string& path);
+// Every AdamW moment of a checkpoint's /optimizer group, as "<name>/exp_avg", "<name>/exp_avg_sq".
+std::map<std::string, std::vector<float>> checkpoint_moments(const std::string& path);
 
 }  // namespace scouter::testing

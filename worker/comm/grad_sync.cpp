@@ -103,9 +103,9 @@ void GradSync::finish_flat() {
   if (!backend_->completes_on_stream())
     for (size_t bi = 0; bi < buckets_.size(); ++bi) backend_->wait(bi);
   stats_.wait_s += since(tw);
-  if (backend_->world() > 1) {
+  if (backend_->world() * micro_batches_ > 1) {
     torch::NoGradGuard no_grad;
-    flat_params_->grads().mul_(1.0 / backend_->world());
+    flat_params_->grads().mul_(1.0 / static_cast<double>(backend_->world() * micro_batches_));
   }
 }
 
@@ -168,8 +168,9 @@ std::vector<std::vector<std::string>> GradSync::bucket_layout() const {
   return out;
 }
 
-void GradSync::begin_step() {
-  if (flat_params_) flat_params_->zero_grad();
+void GradSync::begin_step(bool keep_gradients) {
+  keep_gradients_ = keep_gradients;
+  if (flat_params_ && !keep_gradients) flat_params_->zero_grad();
   for (auto& s : slots_) s.ready = false;
   for (auto& b : buckets_) {
     b.pending = b.slots.size();
@@ -183,7 +184,10 @@ void GradSync::on_grad(size_t i, const torch::Tensor& grad) {
   Slot& s = slots_[i];
   Bucket& b = buckets_[s.bucket];
   torch::NoGradGuard no_grad;
-  b.flat.narrow(0, s.offset, s.numel).copy_(grad.reshape({-1}));
+  torch::Tensor into = b.flat.narrow(0, s.offset, s.numel);
+  into.copy_(grad.reshape({-1}));
+  // The hook runs before backward adds `grad` into param.grad: add what is there already.
+  if (keep_gradients_ && s.param.grad().defined()) into.add_(s.param.grad().reshape({-1}));
   if (!s.ready) {
     s.ready = true;
     --b.pending;
@@ -240,7 +244,7 @@ void GradSync::finish_step() {
   for (size_t bi = 0; bi < buckets_.size(); ++bi) backend_->wait(bi);
   stats_.wait_s += since(tw);
   torch::NoGradGuard no_grad;
-  const double inv = 1.0 / backend_->world();
+  const double inv = 1.0 / static_cast<double>(backend_->world() * micro_batches_);
   for (auto& b : buckets_) b.flat.mul_(inv);
   for (auto& s : slots_) {
     if (!s.ready) continue;

@@ -21,6 +21,13 @@
 // stream, and making the (legacy) default stream wait on the capturing one is illegal
 // (cudaErrorStreamCaptureImplicit): recreate_accumulators() inside the capture remakes the nodes,
 // with their hooks, on the capturing stream.
+//
+// Gradient accumulation (worker/train/step_runner.h): backward runs once per micro-batch into
+// param.grad (the flat buffer in flat mode) with the hooks disarmed; only the last micro-batch's
+// backward is armed, by begin_step(/*keep_gradients=*/true), and its buckets then carry the sum
+// over the step's micro-batches (in copy mode each hook adds the gradient accumulated so far to
+// the one it receives). finish_step() divides the sum over ranks by world x micro-batches, so a
+// step averages every micro-batch of every rank.
 #pragma once
 
 #include <torch/torch.h>
@@ -55,10 +62,14 @@ class GradSync {
   GradSync(const GradSync&) = delete;
   GradSync& operator=(const GradSync&) = delete;
 
-  // Arms the hooks for one backward pass.
-  void begin_step();
-  // After backward: completes every bucket and leaves averaged gradients in param.grad.
+  // Arms the hooks for one backward pass. keep_gradients: the gradients of the step's earlier
+  // micro-batches are in param.grad (flat mode: not zeroed) and go into the buckets too.
+  void begin_step(bool keep_gradients = false);
+  // After backward: completes every bucket and leaves averaged gradients in param.grad (the sum
+  // over ranks divided by world x micro_batches).
   void finish_step();
+  // Micro-batches each rank sums per step (accum_steps; 1 unless set).
+  void set_micro_batches(int64_t n) { micro_batches_ = n; }
   // Flat mode: drops the AccumulateGrad nodes held since construction and makes new ones, with
   // the same hooks, on the current CUDA stream (call it with the capture stream current, before
   // the captured forward). No-op otherwise. Throws if anything else still holds an old node (a
@@ -102,6 +113,8 @@ class GradSync {
   std::shared_ptr<ReduceBackend> backend_;
   bool overlap_;
   bool armed_ = false;
+  bool keep_gradients_ = false;
+  int64_t micro_batches_ = 1;
   bool checked_ = false;
   GradSyncStats stats_;
 };

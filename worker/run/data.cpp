@@ -91,11 +91,16 @@ RunData open_run_data(const Config& cfg, bool with_train, int rank, int world, b
     plan->seed = static_cast<uint64_t>(cfg.seed);
     plan->world = world;
     plan->batch = cfg.batch_size;
+    plan->micro = cfg.accum_steps;
     if (plan->steps_per_epoch() < 1)
       throw UserError(str_format("{} training samples of the first {} classes are fewer than "
-                                 "one batch of {} per rank on {} rank(s)",
-                                 plan->samples.size(), cfg.num_classes, cfg.batch_size, world),
-                      "lower batch_size or use fewer ranks");
+                                 "one batch of {} per rank on {} rank(s){}",
+                                 plan->samples.size(), cfg.num_classes, cfg.batch_size, world,
+                                 cfg.accum_steps > 1 ? str_format(" x {} micro-batches (accum_steps)",
+                                                                  cfg.accum_steps)
+                                                     : std::string()),
+                      cfg.accum_steps > 1 ? "lower batch_size or accum_steps, or use fewer ranks"
+                                          : "lower batch_size or use fewer ranks");
     opt.indices = plan->samples;
     opt.plan = [plan, rank](int64_t epoch) { return plan->rank_samples(epoch, rank); };
     d.plan = plan;

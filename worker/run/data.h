@@ -18,7 +18,8 @@ struct RunData {
 };
 
 // Loaders for rank `rank` of `world`: train follows the data plan (datasets/data_plan.h; the
-// samples of the first num_classes classes, shuffled per (seed, epoch, world), drop_last, aug),
+// samples of the first num_classes classes, shuffled per (seed, epoch, world x accum_steps),
+// drop_last, aug; with accum_steps = K each step's K micro-batches one after the other),
 // val is this rank's contiguous part of the validation samples, in order.
 // raw: loaders serve raw batches (stored pixels, augmentation parameters) for the GPU input
 // path, worker/train/device_input.h.

@@ -29,7 +29,8 @@ std::vector<std::string> unused_parameters(const ScouterModel& model) {
 StepRunner::StepRunner(const Config& cfg, ScouterModel& model, torch::Device device,
                        Distributed& dist, const ShardMeta& meta, int64_t out_h, int64_t out_w,
                        StepOptions options)
-    : cfg_(cfg), model_(model), device_(device), dist_(dist), opt_(options), cuda_(device.is_cuda()) {
+    : cfg_(cfg), model_(model), device_(device), dist_(dist), opt_(options), cuda_(device.is_cuda()),
+      accum_(cfg.accum_steps) {
   model_->set_bf16(uses_bf16(cfg.precision));
   const std::vector<std::string> unused = unused_parameters(model_);
   // cuDNN autotuning, unless the process asked LibTorch for deterministic algorithms (the GPU
@@ -78,6 +79,7 @@ void StepRunner::start_gradient_sync() {
     sync_ = std::make_unique<GradSync>(*flat_, backend, bucket_bytes, cfg_.overlap);
   else
     sync_ = std::make_unique<GradSync>(trained_, backend, bucket_bytes, cfg_.overlap);
+  sync_->set_micro_batches(accum_);
 }
 
 void StepRunner::set_lr(double lr) {
@@ -86,7 +88,7 @@ void StepRunner::set_lr(double lr) {
 }
 
 bool StepRunner::graphs_allowed() const {
-  return cuda_ && cfg_.cuda_graphs && StepGraph::supported() &&
+  return cuda_ && cfg_.cuda_graphs && StepGraph::supported() && accum_ == 1 &&
          (!sync_ || dist_.backend()->completes_on_stream());
 }
 
@@ -102,23 +104,67 @@ void StepRunner::step_body(const torch::Tensor& images, const torch::Tensor& lab
   LossParts loss = compute_loss(out, labels, cfg_.lambda_value);
   loss.total.backward();
   if (sync_) sync_->finish_step();
-  torch::Tensor grads_finite;
-  {
-    // After averaging, so every rank sees the same answer. One pass over the gradients: a sum is
-    // finite exactly when no element is NaN or infinite (barring overflow of huge finite ones).
-    torch::NoGradGuard no_grad;
-    if (flat_) {
-      grads_finite = flat_->grads().sum().isfinite();
-    } else {
-      std::vector<torch::Tensor> parts;
-      for (const auto& [name, p] : trained_)
-        if (p.grad().defined()) parts.push_back(p.grad().sum().to(torch::kFloat64));
-      grads_finite = parts.empty() ? torch::ones({}, torch::kBool).to(device_)
-                                   : torch::stack(parts).sum().isfinite();
-    }
+  torch::Tensor grads_finite = gradients_finite();
+  optimizer_step();
+  add_sums(out, loss, labels, grads_finite);
+}
+
+void StepRunner::micro_step(const torch::Tensor& images, const torch::Tensor& labels) {
+  const bool first = micro_ == 0, last = micro_ + 1 == accum_;
+  if (first) {
+    if (flat_) flat_->zero_grad();
+    else optimizer_->zero_grad();
   }
+  if (last && sync_) sync_->begin_step(/*keep_gradients=*/true);  // averages the step's sum
+  std::vector<torch::Tensor> running;  // BatchNorm statistics as the first micro-batch left them
+  if (!first)
+    for (const auto& b : model_->buffers()) running.push_back(b.clone());
+  ModelOutput out = model_->forward(images);
+  LossParts loss = compute_loss(out, labels, cfg_.lambda_value);
+  loss.total.backward();
+  if (!first) {  // after backward: BatchNorm's backward checks that its saved buffers are unchanged
+    torch::NoGradGuard no_grad;
+    size_t i = 0;
+    for (auto& b : model_->buffers()) b.copy_(running[i++]);
+  }
+  torch::Tensor grads_finite;
+  if (last) {
+    if (sync_) {
+      sync_->finish_step();
+    } else {  // one rank: the mean of the micro-batches' gradients, as GradSync divides
+      torch::NoGradGuard no_grad;
+      const double inv = 1.0 / static_cast<double>(accum_);
+      if (flat_) flat_->grads().mul_(inv);
+      else
+        for (const auto& [name, p] : trained_)
+          if (p.grad().defined()) p.mutable_grad().mul_(inv);
+    }
+    grads_finite = gradients_finite();
+    optimizer_step();
+  }
+  add_sums(out, loss, labels, grads_finite);
+  micro_ = last ? 0 : micro_ + 1;
+}
+
+// After averaging, so every rank sees the same answer. One pass over the gradients: a sum is
+// finite exactly when no element is NaN or infinite (barring overflow of huge finite ones).
+torch::Tensor StepRunner::gradients_finite() {
+  torch::NoGradGuard no_grad;
+  if (flat_) return flat_->grads().sum().isfinite();
+  std::vector<torch::Tensor> parts;
+  for (const auto& [name, p] : trained_)
+    if (p.grad().defined()) parts.push_back(p.grad().sum().to(torch::kFloat64));
+  return parts.empty() ? torch::ones({}, torch::kBool).to(device_) : torch::stack(parts).sum().isfinite();
+}
+
+void StepRunner::optimizer_step() {
   if (flat_opt_) flat_opt_->step();
   else optimizer_->step();
+}
+
+// grads_finite undefined: a micro-batch that ended no step (its gradients are not final yet).
+void StepRunner::add_sums(const ModelOutput& out, const LossParts& loss, const torch::Tensor& labels,
+                          const torch::Tensor& grads_finite) {
   torch::NoGradGuard no_grad;
   const double n = static_cast<double>(labels.size(0));
   sums_ += torch::stack({loss.total.detach().to(torch::kFloat64) * n,
@@ -126,10 +172,11 @@ void StepRunner::step_body(const torch::Tensor& images, const torch::Tensor& lab
                          loss.attn.detach().to(torch::kFloat64) * n,
                          out.logits.argmax(1).eq(labels).sum().to(torch::kFloat64),
                          torch::full({}, n, sums_.options()),
-                         grads_finite.logical_not().to(torch::kFloat64)});
+                         grads_finite.defined() ? grads_finite.logical_not().to(torch::kFloat64)
+                                                : torch::zeros({}, sums_.options())});
 }
 
-void StepRunner::run(Batch&& batch) {
+bool StepRunner::run(Batch&& batch) {
   torch::Tensor images, labels;
   if (input_) {
     DeviceInput::Prepared p = input_->prepare(std::move(batch));
@@ -140,6 +187,12 @@ void StepRunner::run(Batch&& batch) {
     images = tb.images.to(device_);
     labels = tb.labels.to(device_);
     if (opt_.channels_last) images = images.contiguous(torch::MemoryFormat::ChannelsLast);
+  }
+  if (accum_ > 1) {
+    micro_step(images, labels);
+    if (sync_ && micro_ == 0) dist_.backend()->fence("training step");
+    if (fence_) fence_->step();
+    return micro_ == 0;
   }
   if (graph_) {
     static_images_.copy_(images);
@@ -172,6 +225,7 @@ void StepRunner::run(Batch&& batch) {
   }
   if (sync_) dist_.backend()->fence("training step");
   if (fence_) fence_->step();
+  return true;
 }
 
 StepSums StepRunner::sums() const {
@@ -213,7 +267,9 @@ std::string StepRunner::describe() const {
   else if (cuda_) s += ", eager steps (no CUDA graph: " +
                        std::string(!cfg_.cuda_graphs ? "cuda_graphs = false"
                                    : !StepGraph::supported() ? "not in this build"
+                                   : accum_ > 1              ? "accum_steps > 1"
                                                              : "gradients over MPI") + ")";
+  if (accum_ > 1) s += str_format(", {} micro-batches per step", accum_);
   return s;
 }
 

@@ -9,6 +9,16 @@
 // (worker/train/flat_adamw.h); channels_last; cuDNN autotuning; bf16 autocast when precision says
 // so; and, unless cuda_graphs = false or gradients travel over MPI, the whole step captured once
 // as a CUDA graph (worker/train/step_graph.h) after a few eager steps and replayed from then on.
+//
+// Gradient accumulation (accum_steps = K > 1): run() takes one micro-batch; every K-th call ends
+// an optimizer step. The K backward passes add into the gradients, GradSync averages their sum
+// over the ranks once, dividing by ranks x K, and AdamW steps once: the gradient of R ranks x K
+// micro-batches is the mean of the R x K micro-batch gradients, as R x K ranks would compute it
+// (up to the order of the sum). Each micro-batch's forward normalises with its own BatchNorm
+// batch statistics; only the first micro-batch of a step updates the running statistics (the
+// later ones' updates are undone), so rank r's running statistics are those rank r x K of an
+// R x K-rank run holds: rank 0's, which every rank takes before evaluating and saving, are the
+// same. Accumulated steps run eager (no CUDA graph: the graph holds one whole step).
 #pragma once
 
 #include <torch/torch.h>
@@ -70,8 +80,11 @@ class StepRunner {
   GradSync* sync() const { return sync_.get(); }
 
   void set_lr(double lr);
-  // One step on one batch (its size is the training batch size).
-  void run(Batch&& batch);
+  // One micro-batch (its size is the training batch size); returns whether it ended an optimizer
+  // step (always with accum_steps = 1).
+  bool run(Batch&& batch);
+  // Micro-batches of the current optimizer step done (0 at a step boundary).
+  int64_t micro_batch() const { return micro_; }
   // This rank's sums since the last reset (reads the device). A non-finite loss term or gradient
   // in any step makes them non-finite (StepSums::finite).
   StepSums sums() const;
@@ -90,6 +103,11 @@ class StepRunner {
 
  private:
   void step_body(const torch::Tensor& images, const torch::Tensor& labels);
+  void micro_step(const torch::Tensor& images, const torch::Tensor& labels);
+  torch::Tensor gradients_finite();
+  void optimizer_step();
+  void add_sums(const ModelOutput& out, const LossParts& loss, const torch::Tensor& labels,
+                const torch::Tensor& grads_finite);
   bool graphs_allowed() const;
 
   const Config& cfg_;
@@ -109,6 +127,8 @@ class StepRunner {
   torch::Tensor static_images_, static_labels_;
   torch::Tensor sums_;  // float64 on the device: loss*n, nll*n, attn*n, correct, n, bad grad steps
   int64_t eager_steps_ = 0;
+  int64_t accum_ = 1;  // micro-batches per optimizer step
+  int64_t micro_ = 0;  // of them done in the current step
 };
 
 // Parameters the model defines but never uses in its forward pass (the published xSlot's to_q):

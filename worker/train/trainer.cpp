@@ -88,6 +88,35 @@ void save(Training& t, const std::string& path) {
               mid_epoch ? t.steps->sums().values() : std::vector<double>{});
 }
 
+// "4 ranks", "1 rank x 4 micro-batches": what the data plan of a run depends on.
+std::string run_shape(int64_t world, int64_t micro) {
+  std::string s = str_format("{} rank{}", world, world == 1 ? "" : "s");
+  return micro == 1 ? s : s + str_format(" x {} micro-batches", micro);
+}
+
+// A checkpoint resumes mid-epoch only into the same ranks and accum_steps (its per-rank sums and
+// the data plan depend on both); at an epoch boundary any, and the data order goes on unchanged
+// while ranks x accum_steps is the same (datasets/data_plan.h).
+void check_resume_shape(const CheckpointInfo& info, const Config& cfg, int64_t world) {
+  Config saved;
+  apply_toml_text(saved, info.config_toml, info.path + " (stored config)");
+  const int64_t micro = saved.accum_steps;  // 1 in checkpoints from before the key
+  if (info.world_size == world && micro == cfg.accum_steps) return;
+  const std::string was = run_shape(info.world_size, micro), is = run_shape(world, cfg.accum_steps);
+  if (info.state.step_in_epoch != 0)
+    throw UserError(str_format("checkpoint '{}' stopped mid-epoch in a run of {}; this run has {}",
+                               info.path, was, is),
+                    str_format("resume mid-epoch with {} (the data plan and the saved per-rank "
+                               "sums depend on the ranks and accum_steps); other counts work from "
+                               "an epoch boundary", was));
+  if (info.world_size * micro == world * cfg.accum_steps)
+    log::info("resuming a run of {} with {}: the same {} micro-batches per step, so the same data "
+              "order", was, is, world * cfg.accum_steps);
+  else
+    log::warn("resuming a run of {} with {}: from here the data order differs from an "
+              "uninterrupted run of {}", was, is, was);
+}
+
 // Rank 0 locks the run folder and decides where the run starts (fresh, resumed from the newest
 // checkpoint that verifies, or already complete) without writing anything in it: a refused
 // command leaves the folder as it was. The others follow its decision. Returns true when the
@@ -113,15 +142,7 @@ bool decide_run_start(Training& t) {
       t.resume_epoch = info.state.epoch;
       complete = info.state.epoch >= cfg.epochs && info.state.step_in_epoch == 0 &&
                  file_exists(cfg.output_dir + "/summary.json");
-      if (!complete && info.world_size != t.dist.world() && info.state.step_in_epoch != 0)
-        throw UserError(str_format("checkpoint '{}' stopped mid-epoch in a run of {} ranks; this "
-                                   "run has {}", t.resume_from, info.world_size, t.dist.world()),
-                        str_format("resume mid-epoch with {} ranks (the data plan depends on "
-                                   "the world size); a different count works from an epoch "
-                                   "boundary", info.world_size));
-      if (!complete && info.world_size != t.dist.world())
-        log::warn("resuming a run of {} ranks with {}: from here the data order differs from "
-                  "an uninterrupted {}-rank run", info.world_size, t.dist.world(), info.world_size);
+      if (!complete) check_resume_shape(info, cfg, t.dist.world());
     } else if (cfg.resume && !list_checkpoints(cfg.output_dir).empty()) {
       throw UserError(str_format("no checkpoint in '{}/checkpoints' verifies (each one's reason is "
                                  "logged above)", cfg.output_dir),
@@ -257,16 +278,24 @@ void log_run_header(const Training& t) {
     n_total += p.numel();
     if (p.requires_grad()) n_trainable += p.numel();
   }
-  log::info("run {}: {} {} on {} ({} train samples, {} steps/epoch of {} x {} ranks; {} val), "
+  log::info("run {}: {} {} on {} ({} train samples, {} steps/epoch of {} x {} ranks{}; {} val), "
             "{:.3f} M parameters ({:.3f} M trained); {}; {} threads/rank ({}), {}{}",
             cfg.output_dir, cfg.use_slot ? (cfg.loss_status > 0 ? "SCOUTER+" : "SCOUTER-") : "FC",
             cfg.model, cfg.dataset, t.data.plan->samples.size(), t.data.plan->steps_per_epoch(),
-            cfg.batch_size, t.dist.world(), t.data.val->size(), n_total / 1e6, n_trainable / 1e6,
+            cfg.batch_size, t.dist.world(),
+            cfg.accum_steps > 1 ? str_format(" x {} micro-batches (effective batch {})", cfg.accum_steps,
+                                             cfg.batch_size * t.dist.world() * cfg.accum_steps)
+                                : std::string(),
+            t.data.val->size(), n_total / 1e6, n_trainable / 1e6,
             t.dist.topology().describe(), t.threads, openmp_wait(), t.device.str(),
             t.steps->sync() ? str_format(", gradients by {} in {} buckets", t.dist.backend()->name(),
                                              t.steps->sync()->num_buckets())
                                : std::string());
   log::info("steps: {}", t.steps->describe());
+  if (t.device.is_cuda() && cfg.cuda_graphs && cfg.accum_steps > 1)
+    log::warn("cuda_graphs: not used with accum_steps = {}: a CUDA graph holds one whole step "
+              "(forward, backward, averaging, AdamW), so accumulated steps run eager",
+              cfg.accum_steps);
 }
 
 // Writes a mid-epoch checkpoint after a stop request that every rank saw (SIGTERM, SIGUSR1).
@@ -310,15 +339,21 @@ bool train_epoch(Training& t, int64_t epoch, double& seconds) {
   t.resumed_sums.clear();
   t.epoch_images = 0;
   BatchLoader& loader = *t.data.train_loader;
-  loader.start_epoch(epoch, t.state.step_in_epoch);
+  // The loader serves micro-batches: accum_steps of them make one step (the trainer's unit).
+  const int64_t micro = cfg.accum_steps;
+  loader.start_epoch(epoch, t.state.step_in_epoch * micro);
   Progress progress(str_format("epoch {}/{}", epoch + 1, cfg.epochs),
-                    (loader.batches_per_epoch() - t.state.step_in_epoch) * cfg.batch_size * t.dist.world(),
+                    (loader.batches_per_epoch() - t.state.step_in_epoch * micro) * cfg.batch_size * t.dist.world(),
                     "img", t.rank0);
+  int64_t n = 0;  // images of this rank in the current step
   while (auto batch = loader.next()) {
-    const int64_t n = batch->size;
-    t.dist.set_step(t.state.global_step);
-    t.holds.before_step(t.dist.rank(), t.state.global_step, epoch + 1, t.state.step_in_epoch);
-    t.steps->run(std::move(*batch));
+    n += batch->size;
+    const int64_t k = t.steps->micro_batch();
+    if (k == 0) t.dist.set_step(t.state.global_step);
+    t.holds.before_step(t.dist.rank(), t.state.global_step, epoch + 1, t.state.step_in_epoch, k);
+    // A stop request in the middle of a step's micro-batches is seen at its end (below): the
+    // accumulated gradient never needs saving.
+    if (!t.steps->run(std::move(*batch))) continue;
     ++t.state.global_step;
     ++t.state.step_in_epoch;
     std::string status;
@@ -332,6 +367,7 @@ bool train_epoch(Training& t, int64_t epoch, double& seconds) {
     }
     progress.advance(n * t.dist.world(), status);
     t.epoch_images += static_cast<double>(n * t.dist.world());
+    n = 0;
     // One collective per step carries both: a stop request, and a non-finite loss on any rank.
     const int sig = stop_requested();
     int64_t flags[2] = {sig != 0, !finite};

@@ -125,6 +125,50 @@ TEST(GradSync, FlatModeAveragesInPlaceInOneBucketWithoutOverlap) {
   check_flat_average(int64_t{25} << 20, false);
 }
 
+// Gradient accumulation as StepRunner drives it: K = 3 micro-batches a step, the hooks armed
+// (keep_gradients) only for the last one. Micro-batch k on rank r gives every element the
+// gradient (r + 1)(k + 1); the step's average over ranks and micro-batches is
+// (1 + 2 + 3) (n (n + 1) / 2) / (3 n) = n + 1, exactly, in copy and flat mode.
+void check_accumulated_average(bool flat_mode, int64_t bucket_bytes) {
+  auto comm = world_comm();
+  OddModule m;
+  std::unique_ptr<FlatParams> flat;
+  std::unique_ptr<GradSync> sync;
+  if (flat_mode) {
+    flat = std::make_unique<FlatParams>(used_parameters(m));
+    sync = std::make_unique<GradSync>(*flat, make_mpi_backend(comm), bucket_bytes, true);
+  } else {
+    sync = std::make_unique<GradSync>(used_parameters(m), make_mpi_backend(comm), bucket_bytes, true);
+  }
+  constexpr int64_t kMicro = 3;
+  sync->set_micro_batches(kMicro);
+  for (int step = 0; step < 2; ++step) {
+    if (flat) flat->zero_grad();
+    for (auto& p : m.ps)
+      if (p.grad().defined()) p.mutable_grad().zero_();
+    for (int64_t k = 0; k < kMicro; ++k) {
+      if (k + 1 == kMicro) sync->begin_step(/*keep_gradients=*/true);
+      torch::Tensor loss = torch::zeros({});
+      for (auto& p : m.ps) loss = loss + static_cast<double>((comm->rank() + 1) * (k + 1)) * p.sum();
+      loss.backward();
+    }
+    sync->finish_step();
+    const double expected = comm->size() + 1.0;
+    for (auto& p : m.ps)
+      EXPECT_TRUE(torch::all(p.grad() == expected).item<bool>())
+          << (flat_mode ? "flat" : "copy") << " mode, step " << step << ": " << p.grad().mean().item<double>();
+  }
+}
+
+TEST(GradSync, AccumulatedMicroBatchesAverageOverRanksAndMicroBatches) {
+  check_accumulated_average(false, 64);
+  check_accumulated_average(false, int64_t{25} << 20);
+}
+TEST(GradSync, FlatModeAccumulatedMicroBatchesAverageInPlace) {
+  check_accumulated_average(true, 64);
+  check_accumulated_average(true, int64_t{25} << 20);
+}
+
 // recreate_accumulators(), which StepRunner calls inside a CUDA graph capture so that backward
 // accumulates on the capture stream: the parameters get new AccumulateGrad nodes carrying the
 // hooks (the old ones are gone), and averaging goes on as before. While a live autograd graph
