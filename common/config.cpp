@@ -73,7 +73,7 @@ const std::vector<KeyDef>& defs() {
       {{"infidelity_samples", K::kInt, "explain", "infidelity: perturbations per image", false}, &Config::infidelity_samples},
       {{"sensitivity_radius", K::kFloat, "explain", "max-sensitivity: radius of the uniform perturbations, in normalised input units", false}, &Config::sensitivity_radius},
       {{"sensitivity_samples", K::kInt, "explain", "max-sensitivity: perturbations per image", false}, &Config::sensitivity_samples},
-      {{"device", K::kString, "dist", "cpu, or cuda (a CUDA LibTorch build; each rank uses its local rank's GPU)", false}, &Config::device},
+      {{"device", K::kString, "dist", "cpu; cuda (a CUDA LibTorch build; each rank uses its local rank's GPU); or auto: cuda where this LibTorch has CUDA and sees a GPU, else cpu with a warning", false}, &Config::device},
       {{"grad_sync", K::kString, "dist", "gradient averaging: auto (several ranks: nccl on cuda, else mpi; one rank: none), mpi, nccl, none", false}, &Config::grad_sync},
       {{"bucket_mb", K::kFloat, "dist", "gradient bucket size in MB (each bucket's allreduce starts when its gradients are ready)", false}, &Config::bucket_mb},
       {{"overlap", K::kBool, "dist", "start bucket allreduces during backward (false: all after backward)", false}, &Config::overlap},
@@ -394,7 +394,7 @@ void validate(const Config& c, const Origins& origins) {
   if (!(c.sensitivity_radius > 0) || !std::isfinite(c.sensitivity_radius))
     fail("sensitivity_radius", lit("sensitivity_radius"), "a number > 0");
   at_least("sensitivity_samples", c.sensitivity_samples, 1);
-  one_of("device", c.device, {"cpu", "cuda"});
+  one_of("device", c.device, {"cpu", "cuda", "auto"});
   one_of("precision", c.precision, {"fp32", "bf16"});
   one_of("grad_sync", c.grad_sync, {"auto", "mpi", "nccl", "none"});
   if (!(c.bucket_mb > 0) || !std::isfinite(c.bucket_mb)) fail("bucket_mb", lit("bucket_mb"), "a number > 0");

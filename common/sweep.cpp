@@ -14,6 +14,7 @@
 #include "common/env_paths.h"
 #include "common/error.h"
 #include "common/files.h"
+#include "common/sweep_overrides.h"
 #include "common/text.h"
 
 namespace fs = std::filesystem;
@@ -23,8 +24,6 @@ namespace {
 
 // Keys a sweep sets itself, or that cannot vary between the runs of one study.
 const std::set<std::string> kNotSweepable = {"output_dir", "resume", "pre_checkpoint", "seed"};
-const std::vector<std::string> kSweepKeys = {"name", "dir", "array_throttle", "explain_images",
-                                              "explain_pictures"};
 const std::vector<std::string> kRunExtras = {"pre_run", "seeds", "repeats", "resources"};
 
 // A run or sweep name of the file: a folder name of letters, digits, '_', '-' and '.', not "."
@@ -197,7 +196,8 @@ const SweepRun* Sweep::find(const std::string& name) const {
 }
 
 Sweep load_sweep(const std::string& path, const std::string& dir_override,
-                 const NodeCores& node_cores, const ConfigCheck& check) {
+                 const NodeCores& node_cores, const ConfigCheck& check,
+                 const SweepOverrides& overrides) {
   std::string text;
   try {
     text = read_text_file(path);
@@ -212,6 +212,7 @@ Sweep load_sweep(const std::string& path, const std::string& dir_override,
                                 e.source().begin.column, printable(std::string(e.description()))),
                     "see https://toml.io for the syntax");
   }
+  apply_sweep_overrides(tbl, overrides, path);
   Sweep sweep;
   sweep.file = path;
   sweep.name = fs::path(path).stem().string();
@@ -223,7 +224,7 @@ Sweep load_sweep(const std::string& path, const std::string& dir_override,
     std::string key(k.str()), where = toml_where(path, n);
     if (!n.is_table())
       throw UserError(fmt::format("{}: '{}' outside a section", where, printable(key)),
-                      "a sweep file has [sweep], [resources], [defaults] and [runs.NAME] sections");
+                      "a sweep file has [sweep], [resources], [defaults], [runs.NAME] and [smoke] sections");
     const toml::table& t = *n.as_table();
     if (key == "sweep") {
       for (const auto& [sk, sn] : t) {
@@ -240,7 +241,7 @@ Sweep load_sweep(const std::string& path, const std::string& dir_override,
         else if (skey == "array_throttle") sweep.array_throttle = sweep_int(sn, sw, skey, 0);
         else if (skey == "explain_images") sweep.explain_images = sweep_int(sn, sw, skey, 0);
         else if (skey == "explain_pictures") sweep.explain_pictures = sweep_int(sn, sw, skey, 0);
-        else throw unknown_name(sw, "[sweep] key", skey, kSweepKeys);
+        else throw unknown_name(sw, "[sweep] key", skey, sweep_section_keys());
       }
     } else if (key == "resources") {
       apply_resources(defaults_res, t, path);
@@ -249,7 +250,7 @@ Sweep load_sweep(const std::string& path, const std::string& dir_override,
     } else if (key == "runs") {
       runs_tbl = &t;
     } else {
-      throw unknown_name(where, "section", key, {"sweep", "resources", "defaults", "runs"});
+      throw unknown_name(where, "section", key, {"sweep", "resources", "defaults", "runs", "smoke"});
     }
   }
   // The file's dir expands here, on the submitting host, which writes the run folders (a rank's

@@ -41,6 +41,13 @@ struct Sweep {
   const SweepRun* find(const std::string& name) const;
 };
 
+// What `scouter sweep` changes in the file before expanding it (docs/sweeps.md, "Overrides"):
+// the file's [smoke] table when smoke is true, then each "KEY=VALUE" of sets in order.
+struct SweepOverrides {
+  std::vector<std::string> sets;
+  bool smoke = false;
+};
+
 // Reads and expands a sweep file. Every mistake is a UserError naming the file, line and key:
 // unknown keys (with the nearest valid one), a list where a single value is required, a
 // dependency on a run that does not exist, a dependency cycle, a use_pre run without an FC base,
@@ -49,9 +56,11 @@ struct Sweep {
 // against; none, or 0 from it, skips that check). The file's [sweep] dir may name environment
 // variables (common/env_paths.h), expanded here; dir_override replaces it when not empty.
 // check: the higher layers' checks of each run's config after validate (the names of datasets
-// and models; the launcher passes them), with the same origins.
+// and models; the launcher passes them), with the same origins. overrides: applied to the file
+// as parsed, before anything else is read from it.
 Sweep load_sweep(const std::string& path, const std::string& dir_override = "",
-                 const NodeCores& node_cores = {}, const ConfigCheck& check = {});
+                 const NodeCores& node_cores = {}, const ConfigCheck& check = {},
+                 const SweepOverrides& overrides = {});
 
 // The --dry-run listing: each run's name, folder, dependencies, resources and the keys that
 // differ from the defaults.

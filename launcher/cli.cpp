@@ -88,8 +88,11 @@ commands:
   explain RUN --image FILE [FILE ...] [--box x,y,w,h] [--classes C,C,...] [--top_k N]
                      prediction, top-k classes and maps of your own JPEG/PNG images, into
                      RUN/explain/images; tab-separated result lines on stdout
-  sweep FILE.toml [--dry-run true] [--slurm true] [--dir DIR]
-                     expand a sweep file and run it locally (mpirun) or submit it to Slurm
+  sweep FILE.toml [--dry-run true] [--slurm true] [--dir DIR] [--smoke true]
+          [--set KEY=VALUE ...]
+                     expand a sweep file and run it locally (mpirun) or submit it to Slurm;
+                     --smoke true applies the file's [smoke] table (a small size), each --set
+                     replaces a key in [defaults] and every run (sweep.KEY, resources.KEY)
   report DIR [DIR ...] [--html] [--reference FILE]
                      table of the runs in these folders (accuracy, area, speed, explanation
                      metrics, published numbers beside ours); --html also writes one
@@ -159,7 +162,7 @@ ParsedArgs parse_args(int argc, char** argv) {
       }
       if (key.empty()) throw UserError("command line: empty option name '--'", "write --key value");
       for (const auto& [k, v] : a.options)
-        if (k == key)
+        if (k == key && !is_repeatable_option(a.command, key))
           throw UserError(str_format("command line: --{} is given twice ('{}', then '{}')",
                                      key == "config" ? std::string("config (-c)") : key, v, value),
                           "give each option once");

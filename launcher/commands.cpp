@@ -44,7 +44,7 @@ namespace {
 // (`--all` = `--all true`, parse_args), and bool_option reads only these.
 const std::map<std::string, std::vector<std::string>>& command_flags() {
   static const std::map<std::string, std::vector<std::string>> kFlags = {
-      {"prep", {"overwrite"}},  {"explain", {"all", "metrics"}}, {"sweep", {"dry-run", "dry_run", "slurm"}},
+      {"prep", {"overwrite"}},  {"explain", {"all", "metrics"}}, {"sweep", {"dry-run", "dry_run", "slurm", "smoke"}},
       {"report", {"html"}},     {"bench", {"scaling"}},          {"keys", {"markdown"}}};
   return kFlags;
 }
@@ -53,7 +53,7 @@ const std::map<std::string, std::vector<std::string>>& command_flags() {
 struct CommandOptions {
   std::string command;
   std::vector<std::pair<std::string, std::string>> values;
-  // parse_args refuses an option given twice, so there is at most one.
+  // parse_args refuses an option given twice (but a repeatable one), so there is at most one.
   std::string get(const std::string& key, const std::string& fallback = {}) const {
     for (auto it = values.rbegin(); it != values.rend(); ++it)
       if (it->first == key) return it->second;
@@ -504,14 +504,18 @@ NodeCores slurm_node_cores() {
 int cmd_sweep(const ParsedArgs& args) {
   if (args.positional.size() != 1)
     throw UserError("command line: sweep needs one sweep file", "e.g. scouter sweep experiments/mnist.toml --dry-run true");
-  auto o = take_options(args, {"dry-run", "dry_run", "slurm", "dir"});
+  auto o = take_options(args, {"dry-run", "dry_run", "slurm", "dir", "smoke", "set"});
   bool dry = bool_option(o, "dry-run", bool_option(o, "dry_run", false));
   bool slurm = bool_option(o, "slurm", false);
+  SweepOverrides overrides;
+  overrides.smoke = bool_option(o, "smoke", false);
+  for (const auto& [k, v] : o.values)
+    if (k == "set") overrides.sets.push_back(v);
   const int64_t here = resolve_threads(0);
   Sweep sweep = load_sweep(args.positional[0], o.get("dir"),
                            slurm ? slurm_node_cores()
                                  : NodeCores([here](const std::string&, const std::string&) { return here; }),
-                           check_table_keys);
+                           check_table_keys, overrides);
   std::string self = fs::read_symlink("/proc/self/exe").string();
   if (dry) {
     std::string text = describe_sweep(sweep);
@@ -560,6 +564,10 @@ Config config_from_args(const ParsedArgs& args, Origins& origins) {
   for (const auto& [k, v] : args.options)
     if (k != "config") apply_override(cfg, k, v, &origins);
   return cfg;
+}
+
+bool is_repeatable_option(const std::string& command, const std::string& key) {
+  return command == "sweep" && key == "set";
 }
 
 bool is_command_flag(const std::string& command, const std::string& key) {

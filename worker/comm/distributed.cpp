@@ -16,6 +16,11 @@ bool have_nccl() {
 #endif
 }
 
+bool runs_on_cuda(const Config& cfg) {
+  return cfg.device == "cuda" ||
+         (cfg.device == "auto" && torch::cuda::is_available() && torch::cuda::device_count() > 0);
+}
+
 Distributed::Distributed(const Config& cfg) {
   if (!MpiEnv::initialized()) {
     char host[256] = {};
@@ -33,11 +38,11 @@ Distributed::Distributed(const Config& cfg) {
   comm_ = std::make_shared<Communicator>(MPI_COMM_WORLD, cfg.collective_timeout);
   broadcaster_ = make_mpi_backend(comm_);
   std::string kind = cfg.grad_sync;
-  if (kind == "auto") kind = topo_.world > 1 ? (cfg.device == "cuda" && have_nccl() ? "nccl" : "mpi") : "none";
+  if (kind == "auto") kind = topo_.world > 1 ? (runs_on_cuda(cfg) && have_nccl() ? "nccl" : "mpi") : "none";
   if (kind == "mpi") {
     backend_ = broadcaster_;
   } else if (kind == "nccl") {
-    if (cfg.device != "cuda")
+    if (!runs_on_cuda(cfg))
       throw UserError("grad_sync = \"nccl\" needs CUDA tensors", "set device = \"cuda\", or use grad_sync = \"mpi\"");
 #ifdef SCOUTER_HAVE_TORCH_NCCL
     backend_ = make_nccl_backend(comm_, topo_.local_rank % std::max<int>(1, static_cast<int>(torch::cuda::device_count())));

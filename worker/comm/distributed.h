@@ -29,6 +29,9 @@ class PeerFailed : public Error {
 
 // Whether this build can average gradients with NCCL (a CUDA LibTorch with NCCL found).
 bool have_nccl();
+// Whether cfg's tensors live on a GPU: device "cuda", or "auto" where this LibTorch has CUDA and
+// sees a GPU (worker/run/device.h picks which one).
+bool runs_on_cuda(const Config& cfg);
 
 class Distributed {
  public:

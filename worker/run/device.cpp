@@ -5,6 +5,8 @@
 #include <algorithm>
 
 #include "common/error.h"
+#include "common/log.h"
+#include "worker/comm/distributed.h"
 
 namespace scouter {
 
@@ -24,6 +26,11 @@ int64_t configure_threads(int64_t requested) {
 
 torch::Device pick_device(const Config& cfg, const Topology& topo) {
   if (cfg.device == "cpu") return torch::kCPU;
+  if (cfg.device == "auto" && !runs_on_cuda(cfg)) {
+    if (topo.rank == 0)
+      log::warn("device = \"auto\": this LibTorch has no CUDA or sees no GPU; running on the CPU");
+    return torch::kCPU;
+  }
   if (!torch::cuda::is_available())
     throw UserError("device = \"cuda\" but this LibTorch has no CUDA (or no GPU is visible)",
                     "use device = \"cpu\", or build against a CUDA LibTorch (README)");

@@ -16,7 +16,8 @@ namespace scouter {
 int64_t resolve_threads(int64_t requested);
 // Sets LibTorch's intra-op threads (the VM default is 1) and returns the count.
 int64_t configure_threads(int64_t requested);
-// cfg.device as a torch device: CPU, or the local rank's GPU (UserError without CUDA).
+// cfg.device as a torch device: CPU, or the local rank's GPU (UserError without CUDA for "cuda";
+// "auto" falls back to the CPU with one warning line from rank 0).
 torch::Device pick_device(const Config& cfg, const Topology& topo);
 
 }  // namespace scouter
