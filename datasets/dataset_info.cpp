@@ -40,8 +40,8 @@ int64_t int_field(const nlohmann::json& j, const char* key, int64_t lo, int64_t 
                   const std::string& path) {
   const auto& v = field(j, key, path);
   if (!v.is_number_integer() || v.get<int64_t>() < lo || v.get<int64_t>() > hi)
-    throw bad_info(path, str_format("\"{}\" must be an integer in {}..{}, got {}", key, lo, hi,
-                                    v.dump()));
+    throw bad_info(
+        path, str_format("\"{}\" must be an integer in {}..{}, got {}", key, lo, hi, v.dump()));
   return v.get<int64_t>();
 }
 
@@ -55,8 +55,8 @@ std::vector<std::string> strings_field(const nlohmann::json& j, const char* key,
 }
 
 // `n` finite numbers; positive ones when `positive`.
-std::vector<double> numbers_field(const nlohmann::json& j, const char* key, size_t n,
-                                  bool positive, const std::string& path) {
+std::vector<double> numbers_field(const nlohmann::json& j, const char* key, size_t n, bool positive,
+                                  const std::string& path) {
   const auto& v = field(j, key, path);
   bool ok = v.is_array() && v.size() == n;
   for (size_t i = 0; ok && i < n; ++i)
@@ -127,6 +127,10 @@ DatasetInfo dataset_info_from_table(const std::string& dataset, int64_t num_clas
   return info;
 }
 
+bool has_class_names(const DatasetInfo& info) {
+  return !(info.from == "dataset table" && info.class_names == numbered_classes(info.num_classes));
+}
+
 ShardMeta shard_meta_of(const DatasetInfo& info) {
   ShardMeta m;
   m.dataset = info.dataset;
@@ -142,21 +146,21 @@ ShardMeta shard_meta_of(const DatasetInfo& info) {
 }
 
 std::string dataset_info_json(const DatasetInfo& info) {
-  nlohmann::json j = {{"format", kDatasetInfoFormat},
-                      {"version", kDatasetInfoVersion},
-                      {"dataset", info.dataset},
-                      {"from", info.from},
-                      {"channels", info.channels},
-                      {"height", info.height},
-                      {"width", info.width},
-                      {"num_classes", info.num_classes},
-                      {"class_names", info.class_names},
-                      {"class_descriptions", info.class_descriptions},
-                      {"mean", info.mean},
-                      {"std", info.std},
-                      {"flip_allowed", info.flip_allowed}};
+  nlohmann::ordered_json j = {{"format", kDatasetInfoFormat},
+                              {"version", kDatasetInfoVersion},
+                              {"dataset", info.dataset},
+                              {"from", info.from},
+                              {"channels", info.channels},
+                              {"height", info.height},
+                              {"width", info.width},
+                              {"num_classes", info.num_classes},
+                              {"class_names", info.class_names},
+                              {"class_descriptions", info.class_descriptions},
+                              {"mean", info.mean},
+                              {"std", info.std},
+                              {"flip_allowed", info.flip_allowed}};
   // Names are the dataset's bytes: a byte that is not UTF-8 is written as U+FFFD.
-  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  return j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
 DatasetInfo parse_dataset_info(const std::string& text, const std::string& path) {

@@ -49,6 +49,10 @@ DatasetInfo dataset_info_from_shards(const ShardSet& shards);
 DatasetInfo dataset_info_from_table(const std::string& dataset, int64_t num_classes,
                                     int64_t img_size);
 
+// False for the numbered names ("class 0", ...) of a run imported without shards of an image
+// dataset: names that say nothing, which the shards' own names replace where they are read.
+bool has_class_names(const DatasetInfo& info);
+
 // The samples' form for the image functions (user_image.h, batch_loader.h eval_transform):
 // dataset, channels, size, classes, normalisation, flip_allowed; nothing of files or splits.
 ShardMeta shard_meta_of(const DatasetInfo& info);

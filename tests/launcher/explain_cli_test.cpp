@@ -349,6 +349,18 @@ TEST_F(ExplainCliTest, ImageIsExplainedAfterTheDatasetFolderIsGone) {
   ASSERT_EQ(before.exit_code, 0) << before.output;
   auto a = nlohmann::json::parse(read_text_file(json));
 
+  // Numbered classes (a run imported without shards): where the shards are read, they name them.
+  nlohmann::json numbered = stored;
+  numbered["from"] = "dataset table";
+  numbered["class_names"] = {"class 0", "class 1", "class 2", "class 3"};
+  testing::write_bytes(run + "/dataset.json", numbered.dump());
+  auto val = explain(run + " --images 1 --pictures 1 --metrics false");
+  ASSERT_EQ(val.exit_code, 0) << val.output;
+  const std::string svg = read_text_file(run + "/explain/grids/00000_slot.svg");
+  EXPECT_NE(svg.find(">0 " + meta.class_names[0] + "<"), std::string::npos) << svg;
+  EXPECT_EQ(svg.find("class 0"), std::string::npos) << svg;
+  testing::write_bytes(run + "/dataset.json", stored.dump());
+
   fs::remove_all(data);
   auto after = explain(args);
   ASSERT_EQ(after.exit_code, 0) << after.output;

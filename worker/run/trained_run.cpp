@@ -121,9 +121,10 @@ void check_shards_match(const DatasetInfo& info, const ShardMeta& meta, const Co
                         const std::string& command) {
   const auto k = static_cast<size_t>(cfg.num_classes);
   const bool same_classes =
-      meta.class_names.size() >= k && info.class_names.size() >= k &&
-      std::equal(info.class_names.begin(), info.class_names.begin() + static_cast<long>(k),
-                 meta.class_names.begin());
+      !has_class_names(info) ||
+      (meta.class_names.size() >= k && info.class_names.size() >= k &&
+       std::equal(info.class_names.begin(), info.class_names.begin() + static_cast<long>(k),
+                  meta.class_names.begin()));
   if (meta.dataset == info.dataset && meta.channels == info.channels && same_classes) return;
   throw UserError(
       str_format("{}: the shards in '{}' ({}, {} channel(s)) are not the run's dataset ({}, {} "
@@ -156,7 +157,8 @@ void LoadedRun::open_data(const Origins& origins, const LoadOptions& options) {
                               &shards);
     meta_ = shards->meta();
     if (stored) check_shards_match(*stored, meta_, cfg, options.command);
-    dataset = stored ? *stored : dataset_info_from_shards(*shards);
+    // The shards name the classes of a run imported without them.
+    dataset = stored && has_class_names(*stored) ? *stored : dataset_info_from_shards(*shards);
   }
   refuse_input_changes(run.trained, cfg, origins, dataset.height, options.command);
 }
