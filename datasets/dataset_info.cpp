@@ -99,8 +99,8 @@ DatasetInfo dataset_info_from_shards(const ShardSet& shards) {
   return info;
 }
 
-DatasetInfo dataset_info_from_table(const std::string& dataset, int64_t num_classes,
-                                    int64_t img_size) {
+std::optional<DatasetInfo> dataset_info_from_table(const std::string& dataset,
+                                                   int64_t num_classes, int64_t img_size) {
   const DatasetSpec& spec = dataset_spec(dataset, "dataset info");
   DatasetInfo info;
   info.dataset = spec.name;
@@ -108,7 +108,7 @@ DatasetInfo dataset_info_from_table(const std::string& dataset, int64_t num_clas
   info.channels = spec.channels;
   if (spec.kind == DatasetKind::kIdx) {
     info.height = info.width = spec.idx_side;
-    info.class_names = spec.class_names;
+    info.class_names = spec.class_names.empty() ? numbered_classes(num_classes) : spec.class_names;
     info.mean = spec.idx_mean;
     info.std = spec.idx_std;
   } else {
@@ -122,8 +122,7 @@ DatasetInfo dataset_info_from_table(const std::string& dataset, int64_t num_clas
   info.class_descriptions.resize(info.class_names.size());
   if (info.mean.size() != static_cast<size_t>(info.channels) ||
       info.std.size() != static_cast<size_t>(info.channels))
-    throw UserError(str_format("dataset '{}' has no normalisation in the dataset table", dataset),
-                    "give --dataset_dir DIR of its shards");
+    return std::nullopt;
   return info;
 }
 

@@ -45,9 +45,10 @@ DatasetInfo dataset_info_from_shards(const ShardSet& shards);
 // (datasets/dataset_spec.h): IDX datasets have their size (28 x 28), class names and training
 // statistics there; image datasets have ImageNet's normalisation, are stored at `img_size`
 // (prep's default 260 when 0) and are named "class 0" .. "class K-1" with K = num_classes.
-// UserError for a dataset the table does not know.
-DatasetInfo dataset_info_from_table(const std::string& dataset, int64_t num_classes,
-                                    int64_t img_size);
+// nullopt for a row without that normalisation (an IDX row without idx_mean, idx_std); UserError
+// for a dataset the table does not know.
+std::optional<DatasetInfo> dataset_info_from_table(const std::string& dataset,
+                                                   int64_t num_classes, int64_t img_size);
 
 // False for the numbered names ("class 0", ...) of a run imported without shards of an image
 // dataset: names that say nothing, which the shards' own names replace where they are read.

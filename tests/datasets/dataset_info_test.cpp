@@ -101,7 +101,7 @@ TEST(DatasetInfo, EveryWrongFieldIsOneErrorNamingIt) {
 // Without shards: the IDX datasets' size, normalisation (what prep computes from their training
 // split, to 6 digits) and names; image datasets at the run's img_size with numbered classes.
 TEST(DatasetInfo, DatasetTableGivesWhatARunWithoutShardsNeeds) {
-  DatasetInfo fashion = dataset_info_from_table("FashionMNIST", 10, 260);
+  DatasetInfo fashion = *dataset_info_from_table("FashionMNIST", 10, 260);
   EXPECT_EQ(fashion.from, "dataset table");
   EXPECT_EQ(fashion.channels, 1);
   EXPECT_EQ(fashion.height, 28);
@@ -111,17 +111,17 @@ TEST(DatasetInfo, DatasetTableGivesWhatARunWithoutShardsNeeds) {
   EXPECT_NEAR(fashion.mean[0], 0.2860406, 1e-6);  // numpy over the 60,000 training images
   EXPECT_NEAR(fashion.std[0], 0.3530242, 1e-6);
   EXPECT_FALSE(fashion.flip_allowed);
-  DatasetInfo mnist = dataset_info_from_table("MNIST", 10, 0);
+  DatasetInfo mnist = *dataset_info_from_table("MNIST", 10, 0);
   EXPECT_NEAR(mnist.mean[0], 0.1307, 1e-4);  // the published constants
   EXPECT_NEAR(mnist.std[0], 0.3081, 1e-4);
 
-  DatasetInfo imagenet = dataset_info_from_table("ImageNet", 100, 224);
+  DatasetInfo imagenet = *dataset_info_from_table("ImageNet", 100, 224);
   EXPECT_EQ(imagenet.channels, 3);
   EXPECT_EQ(imagenet.height, 224);
   EXPECT_EQ(imagenet.num_classes, 100);
   EXPECT_EQ(imagenet.class_names[42], "class 42");
   EXPECT_EQ(imagenet.mean, find_dataset("ImageNet")->mean);
-  EXPECT_EQ(dataset_info_from_table("CUB200", 200, 0).height, 260);  // prep's default size
+  EXPECT_EQ(dataset_info_from_table("CUB200", 200, 0)->height, 260);  // prep's default size
   EXPECT_NE(testing::user_error_message([] {
               dataset_info_from_table("Nope", 3, 0);
             }).find("unknown dataset 'Nope'"),
@@ -134,18 +134,18 @@ TEST(DatasetInfo, ClassNamesAsPeopleReadThem) {
   EXPECT_EQ(class_label(cub, 1), "1 Laysan Albatross");
   EXPECT_EQ(class_label(cub, 7), "7");  // beyond the names
 
-  DatasetInfo imagenet = dataset_info_from_table("ImageNet", 2, 0);
+  DatasetInfo imagenet = *dataset_info_from_table("ImageNet", 2, 0);
   imagenet.class_names = {"n01440764", "n01443537"};
   imagenet.class_descriptions = {"tench, Tinca tinca", ""};
   EXPECT_EQ(class_display_name(imagenet, 0), "n01440764 tench");
   EXPECT_EQ(class_display_name(imagenet, 1), "n01443537");
   EXPECT_EQ(class_label(imagenet, 0), "0 n01440764 tench");
 
-  DatasetInfo fashion = dataset_info_from_table("FashionMNIST", 10, 0);
+  DatasetInfo fashion = *dataset_info_from_table("FashionMNIST", 10, 0);
   EXPECT_EQ(class_label(fashion, 3), "3 Dress");
   EXPECT_EQ(class_display_names(fashion).back(), "Ankle boot");
-  EXPECT_EQ(class_label(dataset_info_from_table("MNIST", 10, 0), 3), "3");
-  DatasetInfo numbered = dataset_info_from_table("ConText", 5, 0);
+  EXPECT_EQ(class_label(*dataset_info_from_table("MNIST", 10, 0), 3), "3");
+  DatasetInfo numbered = *dataset_info_from_table("ConText", 5, 0);
   EXPECT_EQ(class_label(numbered, 3), "class 3");
   // Names that say nothing, which shards replace where they are read; real names are kept.
   EXPECT_FALSE(has_class_names(numbered));

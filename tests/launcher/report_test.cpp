@@ -385,10 +385,10 @@ TEST_F(ReportTest, HtmlGalleryNamesClassesFromTheRunsDatasetJson) {
     return run;
   };
   const std::string fashion = run_of("fashion_seed1", "FashionMNIST");
-  DatasetInfo fashion_info = dataset_info_from_table("FashionMNIST", 10, 0);
+  DatasetInfo fashion_info = *dataset_info_from_table("FashionMNIST", 10, 0);
   write_dataset_info(fashion, fashion_info);
   const std::string imagenet = run_of("imagenet_seed1", "ImageNet");
-  DatasetInfo imagenet_info = dataset_info_from_table("ImageNet", 4, 0);
+  DatasetInfo imagenet_info = *dataset_info_from_table("ImageNet", 4, 0);
   imagenet_info.class_names = {"n01440764", "n01443537", "n01484850", "n01491361"};
   imagenet_info.class_descriptions = {"tench, Tinca tinca", "goldfish, Carassius auratus",
                                       "great white shark", "tiger shark, Galeocerdo cuvieri"};

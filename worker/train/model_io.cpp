@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "common/env_paths.h"
@@ -214,8 +215,9 @@ ImportConfig import_config(const std::string& source, const TorchCheckpoint& fil
 }
 
 // What the run keeps of its dataset (RUN/dataset.json): the validation shards' when dataset_dir
-// is a folder (they must be the run's dataset), else the dataset table's.
-DatasetInfo import_dataset_info(const Config& cfg) {
+// is a folder (they must be the run's dataset), else the dataset table's; nullopt (no file, said
+// in a warning) for a registered dataset whose row has no normalisation.
+std::optional<DatasetInfo> import_dataset_info(const Config& cfg) {
   std::string dir;
   try {
     dir = expand_env(cfg.dataset_dir, "dataset_dir");
@@ -224,15 +226,22 @@ DatasetInfo import_dataset_info(const Config& cfg) {
   }
   std::error_code ec;
   if (dir.empty() || !fs::is_directory(dir, ec)) {
-    DatasetInfo info = dataset_info_from_table(cfg.dataset, cfg.num_classes, cfg.img_size);
-    if (info.num_classes < cfg.num_classes)
+    std::optional<DatasetInfo> info =
+        dataset_info_from_table(cfg.dataset, cfg.num_classes, cfg.img_size);
+    if (!info) {
+      log::warn("import: no dataset folder '{}', and the dataset table has no normalisation for "
+                "{}: the run gets no dataset.json, so explain --image will need its shards",
+                cfg.dataset_dir, cfg.dataset);
+      return info;
+    }
+    if (info->num_classes < cfg.num_classes)
       throw UserError(str_format("import: num_classes = {}, but {} has {} classes",
-                                 cfg.num_classes, cfg.dataset, info.num_classes),
-                      str_format("valid: 1..{}", info.num_classes));
-    const bool named = dataset_spec(cfg.dataset, "import").kind == DatasetKind::kIdx;
+                                 cfg.num_classes, cfg.dataset, info->num_classes),
+                      str_format("valid: 1..{}", info->num_classes));
+    const bool named = has_class_names(*info);
     log::info("import: no dataset folder '{}': the run keeps {}'s {} x {} x {} images, "
               "normalisation and {} from the dataset table",
-              cfg.dataset_dir, info.dataset, info.channels, info.height, info.width,
+              cfg.dataset_dir, info->dataset, info->channels, info->height, info->width,
               named ? "class names"
                     : "numbered classes (class 0, ...; import with --dataset_dir of its shards "
                       "for their names)");
@@ -310,7 +319,7 @@ ImportResult import_model(const std::string& source, const KeyValues& overrides,
 
   ScouterModel model(cfg, dataset_spec(cfg.dataset, "import").channels);
   const int64_t tensors = copy_weights(file.tensors, *model, source, cfg);
-  const DatasetInfo dataset = import_dataset_info(cfg);
+  const std::optional<DatasetInfo> dataset = import_dataset_info(cfg);
 
   ImportResult r;
   r.cfg = cfg;
@@ -347,7 +356,7 @@ ImportResult import_model(const std::string& source, const KeyValues& overrides,
     save_checkpoint(staged, *model, nullptr, state, cfg);
     mark_complete(staged);
     write_text_file_atomic(stage + "/import.json", record);
-    write_dataset_info(stage, dataset);
+    if (dataset) write_dataset_info(stage, *dataset);
     write_text_file_atomic(stage + "/command.txt", command_line + "\n");
     write_text_file_atomic(stage + "/version.txt",
                            str_format("scouter {} ({})\n", SCOUTER_VERSION, SCOUTER_GIT_VERSION));
@@ -358,8 +367,10 @@ ImportResult import_model(const std::string& source, const KeyValues& overrides,
                                    os_reason(errno)),
                         "import into a new folder");
     } else {
-      for (const char* name : {"checkpoints", "import.json", kDatasetInfoFile, "command.txt",
-                               "version.txt", "config.toml"})
+      std::vector<std::string> names = {"checkpoints", "import.json", "command.txt", "version.txt"};
+      if (dataset) names.push_back(kDatasetInfoFile);
+      names.push_back("config.toml");  // last: it makes the folder a run
+      for (const auto& name : names)
         if (::rename((stage + "/" + name).c_str(), (out / name).c_str()) != 0)
           throw Error(str_format("import: cannot move '{}' into '{}': {}", name, cfg.output_dir,
                                  os_reason(errno)));
