@@ -17,13 +17,15 @@ constexpr double kImageNetMean[] = {0.485, 0.456, 0.406};
 constexpr double kImageNetStd[] = {0.229, 0.224, 0.225};
 
 DatasetSpec idx_dataset(const std::string& name, const std::string& dir,
-                        std::vector<std::string> class_names) {
+                        std::vector<std::string> class_names, double mean, double std) {
   DatasetSpec d;
   d.name = name;
   d.kind = DatasetKind::kIdx;
   d.channels = 1;
   d.default_dir = dir;
   d.class_names = std::move(class_names);
+  d.idx_mean = {mean};
+  d.idx_std = {std};
   d.published_name = "MNIST";
   return d;
 }
@@ -44,13 +46,15 @@ DatasetSpec image_dataset(const std::string& name, const std::string& dir, Image
 std::deque<DatasetSpec> project_table() {
   DatasetSpec fashion = idx_dataset("FashionMNIST", "data/fashion-mnist",
                                     {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                                     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"});
+                                     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"},
+                                    0.286041, 0.353024);
   fashion.default_src = "/usr/share/datasets/fashion-mnist";
   fashion.source_hint =
       "`apt-get install dataset-fashion-mnist` puts the files in "
       "/usr/share/datasets/fashion-mnist/";
   return {
-      idx_dataset("MNIST", "data/mnist", {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}),
+      idx_dataset("MNIST", "data/mnist", {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"},
+                  0.130660, 0.308108),
       fashion,
       image_dataset("CUB200", "data/cub200", list_cub200),        // cub_layout.cpp
       image_dataset("ConText", "data/context", list_context),     // image_layouts.cpp

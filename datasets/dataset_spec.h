@@ -37,6 +37,10 @@ struct DatasetSpec {
   std::string source_hint;
   // Normalisation written into the shards; empty: the train split's own statistics (IDX).
   std::vector<double> mean, std;
+  // IDX: that training split's statistics as prep computes them (6 digits), and the images'
+  // side; what a run imported without shards records (datasets/dataset_info.h).
+  std::vector<double> idx_mean, idx_std;
+  int64_t idx_side = 28;
   // IDX: the class names, label k = class_names[k]. Image layouts: empty (`list` finds them).
   std::vector<std::string> class_names;
   ImageLayoutFn list = nullptr;  // image layouts: reads --src

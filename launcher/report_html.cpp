@@ -3,15 +3,18 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <regex>
 #include <set>
 
 #include "common/base64.h"
+#include "common/error.h"
 #include "common/files.h"
 #include "common/format.h"
 #include "common/metrics_log.h"
 #include "common/text.h"
 #include "common/version.h"
+#include "datasets/dataset_info.h"
 
 namespace fs = std::filesystem;
 
@@ -77,7 +80,14 @@ struct PicturedRun {
   const RunRow* run = nullptr;
   std::map<int64_t, std::vector<Grid>> grids;            // image index -> grids, method order
   std::map<int64_t, std::pair<int64_t, int64_t>> truth;  // image index -> (label, pred)
+  DatasetInfo dataset;  // RUN/dataset.json: the class names (none: classes by index)
+  std::string dataset_error;  // why the file could not be read, where it is there
 };
+
+// "3 Dress" from the run's dataset.json, the index alone without one.
+std::string class_text(const PicturedRun& p, int64_t c) {
+  return p.dataset.class_names.empty() ? std::to_string(c) : class_label(p.dataset, c);
+}
 
 PicturedRun read_pictured(const RunRow& r) {
   PicturedRun p;
@@ -95,6 +105,16 @@ PicturedRun read_pictured(const RunRow& r) {
       return std::make_pair(method_order(a.method), a.method) <
              std::make_pair(method_order(b.method), b.method);
     });
+  try {
+    std::optional<DatasetInfo> info = read_dataset_info(r.path);
+    if (info && info->dataset != r.dataset)
+      p.dataset_error = str_format("'{}/{}' describes {}, the run's config {}", r.path,
+                                   kDatasetInfoFile, info->dataset, r.dataset);
+    else if (info)
+      p.dataset = *info;
+  } catch (const UserError& e) {
+    p.dataset_error = e.what();
+  }
   for (const auto& j : read_jsonl(r.explain_dir + "/images.jsonl"))
     if (j.is_object() && j.contains("index") && j["index"].is_number_integer())
       p.truth[j["index"].get<int64_t>()] = {j.value("label", int64_t{-1}),
@@ -109,8 +129,9 @@ std::string figure_html(const PicturedRun& p, int64_t index, const Grid& g) {
   auto t = p.truth.find(index);
   if (t != p.truth.end()) {
     auto [label, pred] = t->second;
-    caption += str_format("<br>true {} · <span class=\"{}\">pred {}</span>", label,
-                          label == pred ? "right" : "wrong", pred);
+    caption += str_format("<br>true {} · <span class=\"{}\">pred {}</span>",
+                          html_escape(class_text(p, label)), label == pred ? "right" : "wrong",
+                          html_escape(class_text(p, pred)));
   }
   if (r.kind_order == 1)
     caption += "<br><span class=\"why-not\">maps show why NOT each class</span>";
@@ -136,7 +157,8 @@ std::string gallery_html(const std::vector<RunRow>* runs) {
   s += str_format(
       "<p class=\"note\">Per dataset, the first {} images pictured by <code>scouter explain</code> "
       "(by index); each grid is the image and one tile per class, framed green for the true "
-      "class and red for the predicted one. SCOUTER&minus; maps show why NOT each class.</p>\n",
+      "class and red for the predicted one. SCOUTER&minus; maps show why NOT each class. "
+      "Captions name the classes from each run's <code>dataset.json</code>.</p>\n",
       kGalleryImages);
   for (auto& [dataset, group] : by_dataset) {
     std::stable_sort(group.begin(), group.end(), [](const RunRow* a, const RunRow* b) {
@@ -148,8 +170,12 @@ std::string gallery_html(const std::vector<RunRow>* runs) {
       pictured.push_back(read_pictured(*r));
       for (const auto& [index, grids] : pictured.back().grids) indices.insert(index);
     }
-    s += str_format("<h3>{}</h3>\n<p class=\"note\">",
-                    html_escape(dataset.empty() ? "(unknown dataset)" : dataset));
+    s += str_format("<h3>{}</h3>\n", html_escape(dataset.empty() ? "(unknown dataset)" : dataset));
+    for (const auto& p : pictured)
+      if (!p.dataset_error.empty())
+        s += "<div class=\"warning\">classes by index: " + html_escape(p.dataset_error) +
+             "</div>\n";
+    s += "<p class=\"note\">";
     s += indices.empty()
              ? "Its runs' explain/grids folders hold no grids.</p>\n"
              : str_format("{} of {} pictured images shown, from {} run(s).</p>\n",

@@ -1,6 +1,7 @@
 // report.html of `scouter report --html true`: one self-contained page (inline CSS, inline SVG,
 // pictures as data: URIs, no scripts, nothing fetched from a network or another file) with the
-// report's tables, the training curves and a gallery of the explanation grids of the runs.
+// report's tables, the training curves and a gallery of the explanation grids of the runs, its
+// captions naming classes from each run's dataset.json (datasets/dataset_info.h class_label).
 #pragma once
 
 #include <cstddef>

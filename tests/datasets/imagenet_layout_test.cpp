@@ -11,6 +11,7 @@
 #include "common/files.h"
 #include "common/format.h"
 #include "common/h5.h"
+#include "datasets/dataset_info.h"
 #include "datasets/image_prep.h"
 #include "datasets/layout_fixture.h"
 #include "datasets/shard_reader.h"
@@ -145,6 +146,11 @@ TEST_F(ImageNetLayoutTest, OfficialLayoutConvertsLikeKaggle) {
               h5::read_attr_strings(h5::open_file(ShardSet::open(k.out, split)->paths()[0]).get(),
                                     "class_descriptions"));
   }
+
+  // What a run keeps of them: the wnids with their first words (LOC_synset_mapping.txt's).
+  DatasetInfo info = dataset_info_from_shards(*ShardSet::open(out_, "val"));
+  EXPECT_EQ(class_display_name(info, 0), "n01000001 tench");
+  EXPECT_EQ(class_label(info, 1), "1 n01000002 goldfish");
 
   // What both produce: labels through meta.mat's ids (not sorted), the union of the label's boxes.
   auto val = testing::read_stored(out_, "val");

@@ -325,5 +325,63 @@ TEST_F(ExplainCliTest, RunAt56PxImagesBoxesAndSettings) {
   EXPECT_TRUE(file_exists(m["checkpoint"].get<std::string>()));
 }
 
+// A trained run keeps what --image needs of its dataset (RUN/dataset.json): after its dataset
+// folder is gone it explains an image exactly as before, naming the class; a damaged file is one
+// clear line, and a run without the file and without its folder says what is missing.
+TEST_F(ExplainCliTest, ImageIsExplainedAfterTheDatasetFolderIsGone) {
+  const std::string data = dir_->file("gone"), run = dir_->file("gone_run");
+  testing::write_localisation_shards(data, 128, 16, 3, 32);
+  auto t = testing::run_command(testing::scouter_bin() +
+                                " train --model smallcnn --num_classes 4 --batch_size 32"
+                                " --threads 1 --epochs 1 --img_size 0 --dataset_dir " +
+                                data + " --output_dir " + run);
+  ASSERT_EQ(t.exit_code, 0) << t.output;
+  auto stored = nlohmann::json::parse(read_text_file(run + "/dataset.json"));
+  const ShardMeta meta = ShardSet::open(data, "val")->meta();
+  EXPECT_EQ(stored["from"], "shards");
+  EXPECT_EQ(stored["class_names"], nlohmann::json(meta.class_names));
+  EXPECT_EQ(stored["mean"], nlohmann::json(meta.mean));
+  EXPECT_EQ(stored["height"], meta.height);
+  write_sample_png(0, 2, 3, dir_->file("g0.png"));
+  const std::string args = run + " --image " + dir_->file("g0.png") + " --top_k 4";
+  const std::string json = run + "/explain/images/g0.png/result.json";
+  auto before = explain(args);
+  ASSERT_EQ(before.exit_code, 0) << before.output;
+  auto a = nlohmann::json::parse(read_text_file(json));
+
+  // Numbered classes (a run imported without shards): where the shards are read, they name them.
+  nlohmann::json numbered = stored;
+  numbered["from"] = "dataset table";
+  numbered["class_names"] = {"class 0", "class 1", "class 2", "class 3"};
+  testing::write_bytes(run + "/dataset.json", numbered.dump());
+  auto val = explain(run + " --images 1 --pictures 1 --metrics false");
+  ASSERT_EQ(val.exit_code, 0) << val.output;
+  const std::string svg = read_text_file(run + "/explain/grids/00000_slot.svg");
+  EXPECT_NE(svg.find(">0 " + meta.class_names[0] + "<"), std::string::npos) << svg;
+  EXPECT_EQ(svg.find("class 0"), std::string::npos) << svg;
+  testing::write_bytes(run + "/dataset.json", stored.dump());
+
+  fs::remove_all(data);
+  auto after = explain(args);
+  ASSERT_EQ(after.exit_code, 0) << after.output;
+  auto b = nlohmann::json::parse(read_text_file(json));
+  EXPECT_EQ(a["top_k"], b["top_k"]);  // the same input, to the last bit
+  const int64_t pred = b["prediction"]["class"];
+  EXPECT_EQ(b["prediction"]["name"], meta.class_names.at(static_cast<size_t>(pred)));
+  EXPECT_EQ(b["methods"]["slot"][0]["name"], b["prediction"]["name"]);
+
+  testing::write_bytes(run + "/dataset.json", "{\"format\": \"scouter-run-dataset\"");
+  auto damaged = explain(args);
+  EXPECT_USAGE_ERROR(damaged, "'" + run + "/dataset.json': not a JSON object -- hint:");
+  stored["dataset"] = "FashionMNIST";
+  testing::write_bytes(run + "/dataset.json", stored.dump());
+  EXPECT_USAGE_ERROR(explain(args), "describes FashionMNIST with 4 classes, but the run was "
+                                    "trained on MNIST");
+  fs::remove(run + "/dataset.json");
+  EXPECT_USAGE_ERROR(explain(args), "'" + run + "' has no dataset.json (made before scouter kept "
+                                    "its dataset's form) and its dataset folder '" + data +
+                                    "' does not exist -- hint: give --dataset_dir DIR");
+}
+
 }  // namespace
 }  // namespace scouter

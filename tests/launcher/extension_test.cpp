@@ -216,6 +216,8 @@ TEST_F(RegisteredExtensions, TrainsThenExportsAndImports) {
   EXPECT_EQ(imported.cfg.dataset_dir, "data/quadrants");  // the row's default folder
   EXPECT_EQ(testing::checkpoint_weights(imported.checkpoint), w);
   EXPECT_NE(published_args(imported.cfg).find("--dataset Quadrants"), std::string::npos);
+  // No shards and no normalisation in its row: no dataset.json (explain --image needs shards).
+  EXPECT_FALSE(file_exists(out_.file("imported") + "/dataset.json"));
 
   ExplainOptions opt;
   opt.images = 8;

@@ -9,11 +9,17 @@
 #include <cmath>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "common/config.h"
 #include "common/files.h"
 #include "common/h5.h"
+#include "datasets/batch_loader.h"
+#include "datasets/dataset_info.h"
+#include "datasets/dataset_spec.h"
+#include "datasets/image_ops.h"
+#include "datasets/user_image.h"
 #include "test_util.h"
 #include "worker/fixture_tensors.h"
 #include "worker/model/safetensors.h"
@@ -209,6 +215,60 @@ TEST(ImportErrors, OneClearLineAndNothingWritten) {
   EXPECT_TRUE(file_exists(dir.file("e/import.json")));
   for (const auto& entry : std::filesystem::directory_iterator(dir.file("e")))
     EXPECT_EQ(entry.path().filename().string().find(".import."), std::string::npos) << entry.path();
+}
+
+// An authors' checkpoint imported where there is no dataset folder keeps the dataset table's
+// form of its images (FashionMNIST here: 1 x 28 x 28, the training split's statistics, the ten
+// names) in dataset.json; `explain --image` then needs nothing else, computes what the model
+// gives for the image converted and normalised that way, and names the class.
+TEST(ImportWithoutDataset, ExplainsAnImageAndNamesTheClass) {
+  TempDir dir;
+  std::string pth = unpack("mnist_resnet18_pos", dir), run = dir.file("run");
+  auto r = testing::run_scouter("import " + pth + " --output_dir " + run +
+                                " --dataset FashionMNIST --dataset_dir " + dir.file("nowhere"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::optional<DatasetInfo> info = read_dataset_info(run);
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->from, "dataset table");
+  EXPECT_EQ(info->dataset, "FashionMNIST");
+  EXPECT_EQ(info->class_names, find_dataset("FashionMNIST")->class_names);
+  EXPECT_EQ(info->height, 28);
+  EXPECT_EQ(info->mean, find_dataset("FashionMNIST")->idx_mean);
+
+  // A 40 x 30 colour picture: a light block on a dark ground.
+  const int w = 40, h = 30;
+  std::vector<uint8_t> px(static_cast<size_t>(w * h * 3));
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (int k = 0; k < 3; ++k)
+        px[static_cast<size_t>((y * w + x) * 3 + k)] =
+            static_cast<uint8_t>(x > 10 && x < 30 && y > 5 ? 200 + 20 * k : 15 * k);
+  const std::string png = dir.file("coat.png");
+  write_png(png, px.data(), w, h, 3);
+  auto e = testing::run_scouter("explain " + run + " --image " + png + " --top_k 3");
+  ASSERT_EQ(e.exit_code, 0) << e.output;
+  auto result = nlohmann::json::parse(read_text_file(run + "/explain/images/coat.png/result.json"));
+  EXPECT_EQ(result["stored_size"], nlohmann::json::array({28, 28}));
+  EXPECT_EQ(result["input_size"], nlohmann::json::array({260, 260}));
+  const int64_t pred = result["prediction"]["class"];
+  EXPECT_EQ(result["prediction"]["name"], info->class_names.at(static_cast<size_t>(pred)));
+
+  const ShardMeta meta = shard_meta_of(*info);
+  UserImage img = load_user_image(png, meta);
+  torch::Tensor x = torch::empty({1, 1, 260, 260});
+  eval_transform(img.pixels.data(), meta, 260, 260, x.data_ptr<float>());
+  ScouterModel model = load_run_model(run);
+  torch::Tensor probs = log_probs(model, x).exp()[0];
+  EXPECT_EQ(probs.argmax().item<int64_t>(), pred);
+  EXPECT_NEAR(probs[pred].item<double>(), result["prediction"]["probability"].get<double>(), 1e-5);
+
+  // A dataset folder that holds another dataset's shards is refused, naming it.
+  testing::write_localisation_shards(dir.file("toy"), 8, 8, 1, 8);
+  EXPECT_USAGE_ERROR(testing::run_scouter("import " + pth + " --output_dir " + dir.file("t") +
+                                          " --dataset_dir " + dir.file("toy")),
+                     "import: the shards in '" + dir.file("toy") +
+                         "' hold MNIST (4 classes, 1 channel(s)), not MNIST with num_classes = 10");
+  EXPECT_FALSE(file_exists(dir.file("t")));
 }
 
 // export -> PyTorch: both formats load with strict=True into the published module tree, rebuilt

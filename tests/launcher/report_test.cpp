@@ -14,6 +14,7 @@
 #include "common/files.h"
 #include "common/format.h"
 #include "common/text.h"
+#include "datasets/dataset_info.h"
 #include "datasets/image_ops.h"
 #include "launcher/report_html.h"
 #include "test_util.h"
@@ -367,6 +368,54 @@ TEST_F(ReportTest, CommandLineTakesHtmlAsFlagOrTrue) {
   r = testing::run_command(testing::scouter_bin() + " report " + study() + " --html=maybe");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("--html must be true or false"), std::string::npos) << r.output;
+}
+
+// The gallery names classes from each run's dataset.json, so no dataset folder is needed:
+// Fashion-MNIST's names, ImageNet's wnid with its first words; a damaged file is a warning
+// naming it, and that run's captions give indices.
+TEST_F(ReportTest, HtmlGalleryNamesClassesFromTheRunsDatasetJson) {
+  auto run_of = [&](const std::string& name, const std::string& dataset) {
+    std::string run = make_run(name, "pos");
+    testing::write_bytes(run + "/config.toml",
+                         str_format("dataset = \"{}\"\nmodel = \"smallcnn\"\nnum_classes = 4\n"
+                                    "epochs = 2\nuse_slot = true\n",
+                                    dataset));
+    write_metrics(run, "pos", 2, {{"slot", {0.1, 0.2, 0.3, 0.4, 0.5, 0.6}}});
+    write_grids(run, {"slot"}, {3});  // true class 3
+    return run;
+  };
+  const std::string fashion = run_of("fashion_seed1", "FashionMNIST");
+  DatasetInfo fashion_info = *dataset_info_from_table("FashionMNIST", 10, 0);
+  write_dataset_info(fashion, fashion_info);
+  const std::string imagenet = run_of("imagenet_seed1", "ImageNet");
+  DatasetInfo imagenet_info = *dataset_info_from_table("ImageNet", 4, 0);
+  imagenet_info.class_names = {"n01440764", "n01443537", "n01484850", "n01491361"};
+  imagenet_info.class_descriptions = {"tench, Tinca tinca", "goldfish, Carassius auratus",
+                                      "great white shark", "tiger shark, Galeocerdo cuvieri"};
+  write_dataset_info(imagenet, imagenet_info);
+  const std::string broken = run_of("broken_seed1", "CUB200");
+  testing::write_bytes(broken + "/dataset.json", "{\"format\": 1}");
+
+  report_table({study()}, ReportOptions{true});
+  std::string html = read_text_file(study() + "/report.html");
+  auto caption = [&](const std::string& run, const std::string& t, const std::string& p) {
+    const int64_t pred = static_cast<int64_t>((3 + run.size()) % 4);  // write_grids' pred
+    return str_format("true {} · <span class=\"{}\">pred {}</span>", t,
+                      pred == 3 ? "right" : "wrong", p.empty() ? std::to_string(pred) : p);
+  };
+  const int64_t fashion_pred = static_cast<int64_t>((3 + fashion.size()) % 4);
+  EXPECT_NE(html.find(caption(fashion, "3 Dress", class_label(fashion_info, fashion_pred))),
+            std::string::npos)
+      << html;
+  const int64_t imagenet_pred = static_cast<int64_t>((3 + imagenet.size()) % 4);
+  EXPECT_NE(html.find(caption(imagenet, "3 n01491361 tiger shark",
+                              class_label(imagenet_info, imagenet_pred))),
+            std::string::npos);
+  EXPECT_NE(html.find(caption(broken, "3", "")), std::string::npos);
+  EXPECT_NE(html.find("<div class=\"warning\">classes by index: &#39;" + broken +
+                      "/dataset.json&#39;: &quot;format&quot; must be a non-empty string"),
+            std::string::npos)
+      << html;
 }
 
 }  // namespace

@@ -238,7 +238,7 @@ void run_explain(const std::string& run_dir, const ExplainOptions& options, cons
     res.kind = kind;
     for (auto& m : methods) res.methods.push_back(m.name());
     res.shown = shown;
-    res.class_names = meta.class_names;
+    res.class_names = class_display_names(loaded.dataset);
     res.n = n, res.n_pictures = n_pictures, res.H = H, res.W = W, res.h = h, res.w = w;
     res.records = std::move(all.records);
     res.maps = std::move(all.maps);

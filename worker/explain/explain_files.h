@@ -17,7 +17,7 @@ struct ExplainResults {
   std::string run_dir, kind;                   // kind: scouter+, scouter-, fc
   std::vector<std::string> methods;            // slot, or cam, gradcam, gradcampp
   std::vector<int64_t> shown;                  // classes pictured and stored
-  std::vector<std::string> class_names;        // all classes of the dataset
+  std::vector<std::string> class_names;        // all classes of the dataset, display names
   int64_t n = 0, n_pictures = 0;               // images explained; the first n_pictures pictured
   int64_t H = 0, W = 0, h = 0, w = 0;          // input and feature map sizes
   std::vector<ExplainRecord> records;          // n, in split order; values per metric of

@@ -105,7 +105,10 @@ std::vector<ImageExplanation> run_explain_images(const std::string& run_dir,
     throw UserError(
         str_format("command line: --box gives {} boxes for {} image(s)", options.boxes.size(), n),
         "one box for every image, or one per image separated by ':' ('-': none)");
-  LoadedRun loaded(run_dir, request, origins, {"explain"});
+  LoadOptions load;
+  load.command = "explain";
+  load.read_images = false;  // the form of the samples and the class names: RUN/dataset.json
+  LoadedRun loaded(run_dir, request, origins, load);
   const TrainedRun& run = loaded.run;
   const Config& cfg = run.cfg;
   const torch::Device device = loaded.device;
@@ -122,13 +125,9 @@ std::vector<ImageExplanation> run_explain_images(const std::string& run_dir,
     images.push_back(load_user_image(options.images[i], meta, box));
   }
   std::vector<ExplainMethod> methods = explain_methods(loaded.model, cfg);
-  const int64_t H = loaded.loader->out_height(), W = loaded.loader->out_width();
+  const int64_t H = loaded.input_height(), W = loaded.input_width();
   const int64_t top_k = std::min<int64_t>(options.top_k, cfg.num_classes);
-  auto name_of = [&](int64_t c) {
-    return c < static_cast<int64_t>(meta.class_names.size())
-               ? meta.class_names[static_cast<size_t>(c)]
-               : std::to_string(c);
-  };
+  auto name_of = [&](int64_t c) { return class_display_name(loaded.dataset, c); };
   const std::string images_dir = run_dir + "/explain/images";
   ensure_dir(images_dir);
   std::vector<std::string> names = folder_names(options.images);

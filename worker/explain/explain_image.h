@@ -2,7 +2,9 @@
 // the user's own JPEG or PNG images (up to 64 megapixels). Each image is decoded, converted and
 // resized as `scouter prep` stores the run's dataset (datasets/user_image.h), then given the
 // evaluation transform of a validation image (datasets/batch_loader.h eval_transform: img_size,
-// normalisation); its maps go through the one post-processing of every method
+// normalisation), all from the run's dataset.json (datasets/dataset_info.h: no shards are
+// opened, so no dataset folder is needed); class "name"s are display names
+// (class_display_name); its maps go through the one post-processing of every method
 // (worker/explain/explain_maps.h). Per image a folder RUN/explain/images/<name>/, written under a
 // temporary name and renamed when complete (an older folder of the same name is replaced):
 //   result.json   {"image": "<file as given>", "run": .., "checkpoint": .., "epoch": ..,

@@ -1,5 +1,7 @@
 #include "worker/run/trained_run.h"
 
+#include <filesystem>
+
 #include "common/env_paths.h"
 #include "common/error.h"
 #include "common/format.h"
@@ -97,17 +99,78 @@ ScouterModel load_trained_model(const TrainedRun& run, int64_t in_chans, torch::
   return model;
 }
 
+std::optional<DatasetInfo> run_dataset_info(const TrainedRun& run) {
+  std::optional<DatasetInfo> info = read_dataset_info(run.dir);
+  if (!info) return info;
+  const std::string path = run.dir + "/" + kDatasetInfoFile;
+  const Config& cfg = run.trained;
+  if (info->dataset != cfg.dataset || info->num_classes < cfg.num_classes)
+    throw UserError(
+        str_format("'{}' describes {} with {} classes, but the run was trained on {} with "
+                   "num_classes = {}",
+                   path, info->dataset, info->num_classes, cfg.dataset, cfg.num_classes),
+        "the file belongs to another run: delete it to read the dataset's shards instead");
+  return info;
+}
+
+namespace {
+
+// The shards the command reads must hold the classes the run was trained on, in its order, as
+// images of its channels: else its labels or inputs would be another dataset's.
+void check_shards_match(const DatasetInfo& info, const ShardMeta& meta, const Config& cfg,
+                        const std::string& command) {
+  const auto k = static_cast<size_t>(cfg.num_classes);
+  const bool same_classes =
+      !has_class_names(info) ||
+      (meta.class_names.size() >= k && info.class_names.size() >= k &&
+       std::equal(info.class_names.begin(), info.class_names.begin() + static_cast<long>(k),
+                  meta.class_names.begin()));
+  if (meta.dataset == info.dataset && meta.channels == info.channels && same_classes) return;
+  throw UserError(
+      str_format("{}: the shards in '{}' ({}, {} channel(s)) are not the run's dataset ({}, {} "
+                 "channel(s), classes {} as in {}/{})",
+                 command, cfg.dataset_dir, meta.dataset, meta.channels, info.dataset,
+                 info.channels, same_classes ? "the same" : "other", cfg.output_dir,
+                 kDatasetInfoFile),
+      "give --dataset_dir DIR of the shards the run was trained on");
+}
+
+}  // namespace
+
+void LoadedRun::open_data(const Origins& origins, const LoadOptions& options) {
+  const Config& cfg = run.cfg;
+  std::optional<DatasetInfo> stored = run_dataset_info(run);
+  if (!options.read_images && stored) {
+    dataset = *stored;
+    meta_ = shard_meta_of(dataset);
+  } else {
+    std::error_code ec;
+    if (!stored && !options.read_images && !std::filesystem::is_directory(cfg.dataset_dir, ec))
+      throw UserError(
+          str_format("{}: '{}' has no {} (made before scouter kept its dataset's form) and its "
+                     "dataset folder '{}' does not exist",
+                     options.command, run.dir, kDatasetInfoFile, cfg.dataset_dir),
+          "give --dataset_dir DIR of the shards it was trained on: the images' size, channels, "
+          "normalisation and class names come from them");
+    const bool part = options.rank_part;
+    loader = open_eval_loader(cfg, options.split, part ? dist.rank() : 0, part ? dist.world() : 1,
+                              &shards);
+    meta_ = shards->meta();
+    if (stored) check_shards_match(*stored, meta_, cfg, options.command);
+    // The shards name the classes of a run imported without them.
+    dataset = stored && has_class_names(*stored) ? *stored : dataset_info_from_shards(*shards);
+  }
+  refuse_input_changes(run.trained, cfg, origins, dataset.height, options.command);
+}
+
 LoadedRun::LoadedRun(const std::string& run_dir, const Config& request, const Origins& origins,
                      const LoadOptions& options)
     : run(open_trained_run(run_dir, request, origins, options.command)),
       dist(run.cfg),
       threads(configure_threads(run.cfg.threads)),
       device(pick_device(run.cfg, dist.topology())) {
-  const bool part = options.rank_part;
-  loader = open_eval_loader(run.cfg, options.split, part ? dist.rank() : 0,
-                            part ? dist.world() : 1, &shards);
-  refuse_input_changes(run.trained, run.cfg, origins, meta().height, options.command);
-  model = load_trained_model(run, meta().channels, device);
+  open_data(origins, options);
+  model = load_trained_model(run, meta_.channels, device);
 }
 
 }  // namespace scouter

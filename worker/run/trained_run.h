@@ -7,7 +7,11 @@
 //   2. the config: the one stored in that checkpoint, with the command line's keys on top;
 //      architecture keys are refused (trained_run_config), the result is validated;
 //   3. the ranks, threads and device (worker/comm Distributed, device.h);
-//   4. the data: one split of cfg.dataset_dir, this rank's part or all of it;
+//   4. the data: one split of cfg.dataset_dir, this rank's part or all of it; and what the run
+//      keeps of its dataset, RUN/dataset.json (datasets/dataset_info.h), checked against the
+//      shards. A command that reads no image of the dataset (explain --image) takes the sample
+//      form from dataset.json alone and opens no shards (a run made before dataset.json: from
+//      the shards, as before);
 //   5. the refusal checks: command-line keys that change what the model sees (img_size, dataset,
 //      loss_status) are refused against the trained values (refuse_input_changes);
 //   6. the model: the checkpoint's weights, in eval mode, on the device.
@@ -21,6 +25,7 @@
 
 #include "common/config.h"
 #include "datasets/batch_loader.h"
+#include "datasets/dataset_info.h"
 #include "datasets/shard_format.h"
 #include "worker/comm/distributed.h"
 #include "worker/model/scouter_model.h"
@@ -70,6 +75,8 @@ struct LoadOptions {
   // false: the loader serves all of the split on every rank (a command that picks its own
   // samples: explain, vis); true: this rank's contiguous part of it (evaluate).
   bool rank_part = false;
+  // false: the command reads no image of the dataset (explain --image): no shards, no loader.
+  bool read_images = true;
 };
 
 // Steps 1-6: a trained run ready to compute on this rank. The members are set up in the order
@@ -80,15 +87,29 @@ class LoadedRun {
             const LoadOptions& options);
 
   const Config& cfg() const { return run.cfg; }
-  const ShardMeta& meta() const { return shards->meta(); }
+  // The samples' form: the split's meta, or (no images read) dataset.json's.
+  const ShardMeta& meta() const { return meta_; }
+  // The model's input size: img_size, or the stored size where it is 0.
+  int64_t input_height() const { return run.cfg.img_size > 0 ? run.cfg.img_size : meta_.height; }
+  int64_t input_width() const { return run.cfg.img_size > 0 ? run.cfg.img_size : meta_.width; }
 
   TrainedRun run;
   Distributed dist;
   int64_t threads;
   torch::Device device;
-  std::shared_ptr<ShardSet> shards;     // the split
+  std::shared_ptr<ShardSet> shards;     // the split (null when read_images is false)
   std::unique_ptr<BatchLoader> loader;  // evaluation order, no augmentation, last batch kept
+  DatasetInfo dataset;  // RUN/dataset.json; for a run made before it, made from the shards
   ScouterModel model{nullptr};
+
+ private:
+  void open_data(const Origins& origins, const LoadOptions& options);
+  ShardMeta meta_;
 };
+
+// What the run keeps of its dataset: RUN/dataset.json when there is one (checked against the
+// run's config), else nullopt. UserError naming the file when it is wrong or describes another
+// dataset than the run's config.
+std::optional<DatasetInfo> run_dataset_info(const TrainedRun& run);
 
 }  // namespace scouter

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "common/env_paths.h"
@@ -17,7 +18,9 @@
 #include "common/run_lock.h"
 #include "common/text.h"
 #include "common/version.h"
+#include "datasets/dataset_info.h"
 #include "datasets/dataset_spec.h"
+#include "datasets/shard_reader.h"
 #include "worker/model/backbone_spec.h"
 #include "worker/model/safetensors.h"
 #include "worker/model/scouter_model.h"
@@ -211,6 +214,53 @@ ImportConfig import_config(const std::string& source, const TorchCheckpoint& fil
   return ic;
 }
 
+// What the run keeps of its dataset (RUN/dataset.json): the validation shards' when dataset_dir
+// is a folder (they must be the run's dataset), else the dataset table's; nullopt (no file, said
+// in a warning) for a registered dataset whose row has no normalisation.
+std::optional<DatasetInfo> import_dataset_info(const Config& cfg) {
+  std::string dir;
+  try {
+    dir = expand_env(cfg.dataset_dir, "dataset_dir");
+  } catch (const UserError&) {
+    // A variable unset here: the folder is for the machine that evaluates later.
+  }
+  std::error_code ec;
+  if (dir.empty() || !fs::is_directory(dir, ec)) {
+    std::optional<DatasetInfo> info =
+        dataset_info_from_table(cfg.dataset, cfg.num_classes, cfg.img_size);
+    if (!info) {
+      log::warn("import: no dataset folder '{}', and the dataset table has no normalisation for "
+                "{}: the run gets no dataset.json, so explain --image will need its shards",
+                cfg.dataset_dir, cfg.dataset);
+      return info;
+    }
+    if (info->num_classes < cfg.num_classes)
+      throw UserError(str_format("import: num_classes = {}, but {} has {} classes",
+                                 cfg.num_classes, cfg.dataset, info->num_classes),
+                      str_format("valid: 1..{}", info->num_classes));
+    const bool named = has_class_names(*info);
+    log::info("import: no dataset folder '{}': the run keeps {}'s {} x {} x {} images, "
+              "normalisation and {} from the dataset table",
+              cfg.dataset_dir, info->dataset, info->channels, info->height, info->width,
+              named ? "class names"
+                    : "numbered classes (class 0, ...; import with --dataset_dir of its shards "
+                      "for their names)");
+    return info;
+  }
+  DatasetInfo info = dataset_info_from_shards(*ShardSet::open(dir, "val"));
+  if (info.dataset != cfg.dataset || info.num_classes < cfg.num_classes ||
+      info.channels != dataset_spec(cfg.dataset, "import").channels)
+    throw UserError(str_format("import: the shards in '{}' hold {} ({} classes, {} channel(s)), "
+                               "not {} with num_classes = {}",
+                               cfg.dataset_dir, info.dataset, info.num_classes, info.channels,
+                               cfg.dataset, cfg.num_classes),
+                    "give --dataset_dir DIR of the model's dataset, or a folder that does not "
+                    "exist to take the dataset table's values");
+  log::info("import: the run keeps the form and class names of the shards in '{}'",
+            cfg.dataset_dir);
+  return info;
+}
+
 std::string import_json(const std::string& source, const TorchCheckpoint& file,
                         const ImportConfig& ic, int64_t epoch, int64_t tensors) {
   nlohmann::json args = nlohmann::json::object();
@@ -269,6 +319,7 @@ ImportResult import_model(const std::string& source, const KeyValues& overrides,
 
   ScouterModel model(cfg, dataset_spec(cfg.dataset, "import").channels);
   const int64_t tensors = copy_weights(file.tensors, *model, source, cfg);
+  const std::optional<DatasetInfo> dataset = import_dataset_info(cfg);
 
   ImportResult r;
   r.cfg = cfg;
@@ -305,6 +356,7 @@ ImportResult import_model(const std::string& source, const KeyValues& overrides,
     save_checkpoint(staged, *model, nullptr, state, cfg);
     mark_complete(staged);
     write_text_file_atomic(stage + "/import.json", record);
+    if (dataset) write_dataset_info(stage, *dataset);
     write_text_file_atomic(stage + "/command.txt", command_line + "\n");
     write_text_file_atomic(stage + "/version.txt",
                            str_format("scouter {} ({})\n", SCOUTER_VERSION, SCOUTER_GIT_VERSION));
@@ -315,7 +367,10 @@ ImportResult import_model(const std::string& source, const KeyValues& overrides,
                                    os_reason(errno)),
                         "import into a new folder");
     } else {
-      for (const char* name : {"checkpoints", "import.json", "command.txt", "version.txt", "config.toml"})
+      std::vector<std::string> names = {"checkpoints", "import.json", "command.txt", "version.txt"};
+      if (dataset) names.push_back(kDatasetInfoFile);
+      names.push_back("config.toml");  // last: it makes the folder a run
+      for (const auto& name : names)
         if (::rename((stage + "/" + name).c_str(), (out / name).c_str()) != 0)
           throw Error(str_format("import: cannot move '{}' into '{}': {}", name, cfg.output_dir,
                                  os_reason(errno)));

@@ -33,7 +33,9 @@ struct ImportResult {
 // names, then `overrides`, the command line's --key value), checks every tensor against the model
 // and writes the run folder cfg.output_dir: config.toml, checkpoints/epoch-NNNN.h5 (weights
 // only: there is no optimizer state to resume from), import.json (the source, its SHA-256, the
-// args as read and which were used), command.txt and version.txt. Refuses a folder that already
+// args as read and which were used), dataset.json (datasets/dataset_info.h: the validation
+// shards' of cfg.dataset_dir when that folder exists, else the dataset table's), command.txt
+// and version.txt. Refuses a folder that already
 // holds a run. UserError for a file that is not a SlotModel's weights, args that are missing
 // without --key values, and tensors that do not fit (listed by name).
 ImportResult import_model(const std::string& source, const KeyValues& overrides,

@@ -19,6 +19,7 @@
 #include "common/step_hold.h"
 #include "common/stop_signal.h"
 #include "common/version.h"
+#include "datasets/dataset_info.h"
 #include "worker/comm/distributed.h"
 #include "worker/model/backbone_spec.h"
 #include "worker/model/scouter_model.h"
@@ -190,6 +191,8 @@ void record_run_start(Training& t, const StartHook& on_start) {
     if (stale > 0) log::info("removed {} temporary file(s) of interrupted writes", stale);
     if (on_start) on_start();
     write_text_file_atomic(cfg.output_dir + "/config.toml", to_toml(cfg));
+    // What explain --image and the report need of the dataset, without its folder.
+    write_dataset_info(cfg.output_dir, dataset_info_from_shards(*t.data.train));
     // A finished run resumed to more epochs is no longer complete until it ends again.
     const std::string summary = cfg.output_dir + "/summary.json";
     if (file_exists(summary) && ::unlink(summary.c_str()) == 0) fsync_path(cfg.output_dir);

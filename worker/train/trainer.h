@@ -12,6 +12,7 @@
 //                        the run writing it (common/run_lock.h); a second writer is refused
 //                        before it changes anything
 //   config.toml          resolved config
+//   dataset.json         what the run keeps of its dataset (datasets/dataset_info.h)
 //   metrics.jsonl        one record per epoch
 //   checkpoints/         epoch-NNNN.h5 (worker/run/checkpoint.h)
 //   summary.json         written last: final and best accuracy, area, speed, time
