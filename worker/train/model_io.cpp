@@ -25,6 +25,7 @@
 #include "worker/run/checkpoint.h"
 #include "worker/run/trained_run.h"
 #include "worker/train/pretrained.h"
+#include "worker/train/provenance.h"
 
 namespace fs = std::filesystem;
 
@@ -308,6 +309,7 @@ ImportResult import_model(const std::string& source, const KeyValues& overrides,
     write_text_file_atomic(stage + "/command.txt", command_line + "\n");
     write_text_file_atomic(stage + "/version.txt",
                            str_format("scouter {} ({})\n", SCOUTER_VERSION, SCOUTER_GIT_VERSION));
+    append_provenance(stage, import_attempt(source, cfg));
     write_text_file_atomic(stage + "/config.toml", config_toml);
     if (!existed) {
       if (::rename(stage.c_str(), out.c_str()) != 0)
@@ -315,7 +317,7 @@ ImportResult import_model(const std::string& source, const KeyValues& overrides,
                                    os_reason(errno)),
                         "import into a new folder");
     } else {
-      for (const char* name : {"checkpoints", "import.json", "command.txt", "version.txt", "config.toml"})
+      for (const char* name : {"checkpoints", "import.json", "command.txt", "version.txt", kProvenanceFile, "config.toml"})
         if (::rename((stage + "/" + name).c_str(), (out / name).c_str()) != 0)
           throw Error(str_format("import: cannot move '{}' into '{}': {}", name, cfg.output_dir,
                                  os_reason(errno)));

@@ -12,6 +12,8 @@
 //                        the run writing it (common/run_lock.h); a second writer is refused
 //                        before it changes anything
 //   config.toml          resolved config
+//   provenance.json      one attempt appended per start: build, libraries, hosts, data
+//                        fingerprint, weights' digests (worker/train/provenance.h)
 //   metrics.jsonl        one record per epoch
 //   checkpoints/         epoch-NNNN.h5 (worker/run/checkpoint.h)
 //   summary.json         written last: final and best accuracy, area, speed, time
