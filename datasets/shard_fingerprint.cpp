@@ -63,25 +63,32 @@ bool chunk_checksums(hid_t file, int fd, const std::string& path, const char* na
   const int rank = H5_CHECK(H5Sget_simple_extent_ndims(space.get()));
   std::vector<hsize_t> dims(static_cast<size_t>(std::max(rank, 1)), 0);
   H5_CHECK(H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr));
-  hsize_t n = 0;
-  H5_CHECK(H5Dget_num_chunks(ds.get(), space.get(), &n));
-  std::vector<std::pair<hsize_t, std::string>> sums;  // (first row, checksum)
-  std::vector<hsize_t> offset(dims.size());
+  // Chunks by their first row, looked up in the chunk index one by one (by coordinate: the
+  // index-order H5Dget_chunk_info walks the index from its start on every call).
+  h5::Handle dcpl(H5_CHECK(H5Dget_create_plist(ds.get())), H5Pclose);
+  std::vector<hsize_t> chunk(dims.size(), 0);
+  H5_CHECK(H5Pget_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()));
+  const hsize_t n = chunk[0] == 0 ? 0 : (dims[0] + chunk[0] - 1) / chunk[0];
+  std::vector<std::string> sums;
+  std::vector<hsize_t> offset(dims.size(), 0);
   for (hsize_t i = 0; i < n; ++i) {
+    offset[0] = i * chunk[0];
     unsigned mask = 0;
-    haddr_t addr = 0;
+    haddr_t addr = HADDR_UNDEF;
     hsize_t size = 0;
-    H5_CHECK(H5Dget_chunk_info(ds.get(), space.get(), i, offset.data(), &mask, &addr, &size));
+    H5_CHECK(H5Dget_chunk_info_by_coord(ds.get(), offset.data(), &mask, &addr, &size));
     unsigned char b[4];
-    if (size < 4 || ::pread(fd, b, 4, static_cast<off_t>(addr + size - 4)) != 4)
-      throw UserError(str_format("shard '{}': cannot read the checksum of a chunk of '{}' ({})",
-                                 path, name, size < 4 ? "chunk too small" : os_reason(errno)),
+    if (addr == HADDR_UNDEF || size < 4 ||
+        ::pread(fd, b, 4, static_cast<off_t>(addr + size - 4)) != 4)
+      throw UserError(str_format("shard '{}': cannot read the checksum of the chunk of '{}' at row "
+                                 "{} ({})",
+                                 path, name, offset[0],
+                                 addr == HADDR_UNDEF || size < 4 ? "no stored chunk" : os_reason(errno)),
                       "re-run `scouter prep` for this dataset with the same --out");
-    sums.emplace_back(offset[0], hex(b, 4));
+    sums.push_back(hex(b, 4));
   }
-  std::sort(sums.begin(), sums.end());
   text += str_format("{} {} {}\n", name, dims[0], n);
-  for (const auto& s : sums) text += s.second + "\n";
+  for (const auto& sum : sums) text += sum + "\n";
   chunks += static_cast<int64_t>(n);
   return true;
 }

@@ -5,6 +5,7 @@
 #include <torch/version.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <map>
 
@@ -140,7 +141,11 @@ nlohmann::json train_attempt(const Config& cfg, const Topology& topo,
   a["hosts"] = per_host;
   a["dataset"] = cfg.dataset;
   a["dataset_dir"] = cfg.dataset_dir;
+  const auto t0 = std::chrono::steady_clock::now();
   DataFingerprint f = data_fingerprint(splits);
+  log::info("data fingerprint {} of {} shard files ({} chunk checksums) in {:.2f} s",
+            f.sha256.substr(0, 12), f.files, f.chunks,
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   nlohmann::json split_names = nlohmann::json::array();
   for (const auto& s : splits) split_names.push_back(s.first);
   a["data_fingerprint"] = {{"sha256", f.sha256},
