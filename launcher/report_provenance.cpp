@@ -94,7 +94,7 @@ const std::vector<ProvenanceField>& provenance_fields() {
       {"libtorch", "LibTorch", true},     {"cuda", "CUDA", true},
       {"cudnn", "cuDNN", true},           {"nccl", "NCCL", true},
       {"mpi", "MPI", true},               {"device", "device", true},
-      {"layout", "ranks", true},          {"hosts", "hosts", false},
+      {"layout", "layout", true},          {"hosts", "hosts", false},
       {"data", "data fingerprint", true}, {"pretrained", "pretrained SHA-256", true},
       {"pre_checkpoint", "use_pre source SHA-256", false},
       {"imported", "imported SHA-256", false}};

@@ -17,17 +17,9 @@ namespace {
 
 using nlohmann::json;
 using testing::TempDir;
+using testing::line_with;
 
 const std::string kData(64, 'a'), kOtherData(64, 'b'), kWeights(64, 'c');
-
-// The line of `text` that contains `needle` (empty if none).
-std::string line_with(const std::string& text, const std::string& needle) {
-  auto p = text.find(needle);
-  if (p == std::string::npos) return {};
-  auto b = text.rfind('\n', p);
-  auto e = text.find('\n', p);
-  return text.substr(b == std::string::npos ? 0 : b + 1, e == std::string::npos ? e : e - b - 1);
-}
 
 json attempt(const std::string& host, const std::string& libtorch = "1.13.1",
              const std::string& data = kData) {

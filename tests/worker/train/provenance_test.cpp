@@ -98,7 +98,9 @@ TEST_F(ProvenanceTest, TrainingRecordsEveryField) {
   EXPECT_EQ(a["cuda_runtime"], "none");
   EXPECT_EQ(a["nccl"], "none");
 #endif
-  if (!torch::cuda::is_available()) EXPECT_EQ(a["cudnn"], "none");
+  if (!torch::cuda::is_available()) {
+    EXPECT_EQ(a["cudnn"], "none");
+  }
   const std::string mpi = a["mpi"];
   EXPECT_TRUE(mpi.find("Open MPI") != std::string::npos || mpi.find("MPICH") != std::string::npos)
       << mpi;
