@@ -14,6 +14,7 @@
 #include "launcher/report_data.h"
 #include "launcher/report_html.h"
 #include "launcher/report_reference.h"
+#include "launcher/report_provenance.h"
 #include "worker/explain/metric_spec.h"
 
 namespace fs = std::filesystem;
@@ -24,7 +25,8 @@ namespace {
 std::string parent(const RunRow& r) { return fs::path(r.path).parent_path().string(); }
 
 // Settings: mean ± std over the complete runs of each (dataset, setting).
-Table settings_table(const std::vector<RunRow>& rows, std::string& csv) {
+Table settings_table(const std::vector<RunRow>& rows, std::string& csv,
+                     std::vector<std::string>& notes) {
   std::map<std::pair<std::string, std::string>, std::vector<const RunRow*>> groups;
   for (const auto& r : rows) groups[{r.dataset, parent(r) + "\n" + r.setting}].push_back(&r);
   Table t{
@@ -46,7 +48,9 @@ Table settings_table(const std::vector<RunRow>& rows, std::string& csv) {
     }
     Stats a = stats(acc), b = stats(best), ar = stats(area), s = stats(secs), i = stats(ips);
     const RunRow& first = *group.front();
-    t.rows.push_back({key.first, first.setting, first.kind,
+    std::string setting_cell = first.setting;
+    mark_provenance(group, setting_cell, notes);
+    t.rows.push_back({key.first, setting_cell, first.kind,
                       str_format("{}/{} complete", acc.size(), group.size()), pm(a, 100, "{:.2f}"),
                       pm(b, 100, "{:.2f}"), pm(ar, 1, "{:.4f}"),
                       s.n ? format_duration(s.mean) : "-", num(i.mean, "{:.0f}")});
@@ -141,11 +145,12 @@ Table metrics_table(const std::vector<RunRow>& rows, std::string& csv,
     const std::string& method = std::get<3>(key);
     const RunRow& first = *group.front();
     const auto& dumps = variants[{std::get<0>(key), std::get<1>(key)}];
-    const std::string setting =
+    std::string setting =
         dumps.size() > 1
             ? str_format("{} ({})", first.setting,
                          settings_values(first.explain.settings, differing_fields(dumps)))
             : first.setting;
+    mark_provenance(group, setting, notes);
     const std::string images = std::to_string(first.explain.images);  // the same in a group
     std::vector<std::string> row = {std::get<0>(key),
                                     setting,
@@ -190,12 +195,14 @@ std::string report_table(const std::vector<std::string>& dirs, const ReportOptio
   const ReferenceValues reference = report_reference_values(options.reference);
   std::vector<std::string> warnings;
   std::vector<RunRow> rows = read_runs(dirs, warnings);
-  std::string settings_csv, runs_csv, metrics_csv;
-  Table settings = settings_table(rows, settings_csv);
-  Table runs = runs_table(rows, runs_csv);
+  std::string settings_csv, runs_csv, metrics_csv, provenance_csv;
   std::vector<std::string> notes;
+  Table settings = settings_table(rows, settings_csv, notes);
+  Table runs = runs_table(rows, runs_csv);
   Table metrics = metrics_table(rows, metrics_csv, notes);
-  std::string out = markdown_table(settings) + "\n" + markdown_table(runs);
+  Table provenance = provenance_table(rows, provenance_csv);
+  std::string out = markdown_table(settings) + "\n" + markdown_table(runs) + "\nprovenance:\n\n" +
+                    markdown_table(provenance);
   size_t without = 0;
   for (const auto& r : rows) without += r.has_explain_metrics ? 0 : 1;
   if (without > 0)
@@ -219,13 +226,14 @@ std::string report_table(const std::vector<std::string>& dirs, const ReportOptio
   write_text_file_atomic(where + "/report_settings.csv", settings_csv);
   write_text_file_atomic(where + "/report_metrics.csv", metrics_csv);
   write_text_file_atomic(where + "/report_reference.csv", compared.csv);
+  write_text_file_atomic(where + "/report_provenance.csv", provenance_csv);
   write_text_file_atomic(where + "/curves.svg", svg);
   std::string written = str_format(
       "{0}/report.csv, {0}/report_settings.csv, {0}/report_metrics.csv, "
-      "{0}/report_reference.csv, {0}/curves.svg",
+      "{0}/report_reference.csv, {0}/report_provenance.csv, {0}/curves.svg",
       where);
   if (options.html) {
-    HtmlReport page{dirs, settings, runs, metrics, notes, warnings, svg, &rows};
+    HtmlReport page{dirs, settings, runs, metrics, notes, warnings, svg, &rows, provenance};
     page.reference = compared.table;
     page.reference_notes = compared.notes;
     write_text_file_atomic(where + "/report.html", report_html(page));

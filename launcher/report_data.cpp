@@ -119,6 +119,7 @@ RunRow read_run(const fs::path& run, std::vector<std::string>& warnings) {
         str_format("{} (epoch {}/{})", failed ? "failed" : "incomplete", r.epochs_done, r.epochs);
   }
 
+  r.provenance = read_provenance(r.path, warnings);
   std::error_code ec;
   if (fs::is_directory(run / "explain", ec)) r.explain_dir = (run / "explain").string();
   std::string metrics_json = (run / "explain" / "metrics.json").string();

@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "launcher/report_provenance.h"
+
 namespace scouter {
 
 // explain/metrics.json of one run (format: worker/explain/explain.h).
@@ -34,12 +36,14 @@ struct RunRow {
   std::string explain_dir;              // RUN/explain if it exists, else empty
   bool has_explain_metrics = false;     // explain/metrics.json read
   ExplainMetrics explain;
+  RunProvenance provenance;             // provenance.json (launcher/report_provenance.h)
 };
 
 // Every run under the folders (up to 3 levels down), in path order. Throws UserError when a
 // folder is missing or holds no run. A malformed explain/metrics.json does not stop the report
 // (one broken explain folder should not hide a whole sweep): the run is listed without metrics
-// and `warnings` gets a line naming the file and what is wrong with it.
+// and `warnings` gets a line naming the file and what is wrong with it; so does a malformed
+// provenance.json (the run's provenance is then "malformed", shown as unrecorded).
 std::vector<RunRow> read_runs(const std::vector<std::string>& dirs,
                               std::vector<std::string>& warnings);
 

@@ -206,7 +206,8 @@ std::string report_html(const HtmlReport& report) {
       "<title>SCOUTER report</title>\n<style>{}</style>\n</head>\n<body>\n"
       "<h1>SCOUTER report</h1>\n<p class=\"note\">Runs under {}; written by scouter {} ({}).</p>\n"
       "<nav><a href=\"#settings\">settings</a><a href=\"#curves\">curves</a>"
-      "<a href=\"#runs\">runs</a><a href=\"#metrics\">explanation metrics</a>"
+      "<a href=\"#runs\">runs</a><a href=\"#provenance\">provenance</a>"
+      "<a href=\"#metrics\">explanation metrics</a>"
       "<a href=\"#reference\">reference numbers</a>"
       "<a href=\"#gallery\">gallery</a></nav>\n",
       kStyle, join(folders, ", "), html_escape(SCOUTER_VERSION), html_escape(SCOUTER_GIT_VERSION));
@@ -219,6 +220,7 @@ std::string report_html(const HtmlReport& report) {
   s += "<section>\n<h2 id=\"curves\">Training curves</h2>\n<div class=\"scroll\">" + svg +
        "</div>\n</section>\n";
   s += table_section("runs", report.runs_table);
+  if (!report.provenance.header.empty()) s += table_section("provenance", report.provenance);
   s += table_section("metrics", report.metrics, notes_html(report.notes));
   s += table_section("reference", report.reference, notes_html(report.reference_notes));
   s += gallery_html(report.runs);

@@ -23,6 +23,7 @@ struct HtmlReport {
   std::vector<std::string> warnings;  // shown at the top
   std::string curves_svg;
   const std::vector<RunRow>* runs = nullptr;  // for the gallery; none without
+  Table provenance;  // launcher/report_provenance.h (its notes are among `notes`)
   Table reference = {};                       // launcher/report_reference.h
   std::vector<std::string> reference_notes = {};  // shown under it
 };

@@ -156,4 +156,12 @@ void write_bytes(const std::string& path, const std::string& bytes) {
   f << bytes;
 }
 
+std::string line_with(const std::string& text, const std::string& needle) {
+  auto p = text.find(needle);
+  if (p == std::string::npos) return {};
+  auto b = text.rfind('\n', p);
+  auto e = text.find('\n', p);
+  return text.substr(b == std::string::npos ? 0 : b + 1, e == std::string::npos ? e : e - b - 1);
+}
+
 }  // namespace scouter::testing

@@ -51,6 +51,9 @@ CommandResult run_scouter(const std::string& args);
 
 void write_bytes(const std::string& path, const std::string& bytes);
 
+// The line of `text` that contains `needle` (empty if none).
+std::string line_with(const std::string& text, const std::string& needle);
+
 // The message of the UserError that `fn` throws; a test failure (and "") when it throws none.
 inline std::string user_error_message(const std::function<void()>& fn) {
   try {

@@ -15,6 +15,7 @@
 #include "common/config.h"
 #include "common/files.h"
 #include "common/h5.h"
+#include "common/version.h"
 #include "datasets/batch_loader.h"
 #include "datasets/dataset_info.h"
 #include "datasets/dataset_spec.h"
@@ -117,6 +118,14 @@ TEST_P(PublishedImport, GivesThePublishedLogProbabilities) {
   auto meta = nlohmann::json::parse(read_text_file(run + "/import.json"));
   EXPECT_EQ(meta["source_sha256"], sha256_file(pth));
   EXPECT_EQ(meta["args"]["device"], "cpu");  // kept, though not a config key
+  // Provenance of an import: the file it came from, hashed here by another program.
+  auto prov = nlohmann::json::parse(read_text_file(run + "/provenance.json"));
+  ASSERT_EQ(prov["attempts"].size(), 1u);
+  const auto& attempt = prov["attempts"][0];
+  EXPECT_EQ(attempt["command"], "import");
+  EXPECT_EQ(attempt["imported_sha256"].get<std::string>() + "  " + pth + "\n",
+            testing::run_command("sha256sum " + pth).output);
+  EXPECT_EQ(attempt["scouter_version"], SCOUTER_VERSION);
 
   h5::Handle f = h5::open_file(published_fixture("expected.h5"));
   h5::Handle g = h5::open_group(f.get(), c.name);

@@ -24,6 +24,7 @@ namespace {
 
 using nlohmann::json;
 using testing::TempDir;
+using testing::line_with;
 
 // area, precision, insertion_auc, deletion_auc, infidelity, sensitivity of one method.
 using MethodValues = std::array<json, 6>;
@@ -32,15 +33,6 @@ size_t count(const std::string& text, const std::string& needle) {
   size_t n = 0;
   for (auto p = text.find(needle); p != std::string::npos; p = text.find(needle, p + 1)) ++n;
   return n;
-}
-
-// The line of `text` that contains `needle` (empty if none).
-std::string line_with(const std::string& text, const std::string& needle) {
-  auto p = text.find(needle);
-  if (p == std::string::npos) return {};
-  auto b = text.rfind('\n', p);
-  auto e = text.find('\n', p);
-  return text.substr(b == std::string::npos ? 0 : b + 1, e == std::string::npos ? e : e - b - 1);
 }
 
 class ReportTest : public ::testing::Test {

@@ -517,6 +517,11 @@ std::string checkpoint_path(const std::string& output_dir, int64_t epoch, int64_
   return str_format("{}/checkpoints/epoch-{:04d}-step-{:07d}.h5", output_dir, epoch, step_in_epoch);
 }
 
+std::string checkpoint_digest(const std::string& path) {
+  const Marker m = read_marker(path);
+  return m.sha256.empty() ? sha256_file(path) : m.sha256;
+}
+
 std::vector<std::string> list_checkpoints(const std::string& output_dir) {
   fs::path dir = fs::path(output_dir) / "checkpoints";
   std::error_code ec;

@@ -106,6 +106,9 @@ int64_t load_backbone_weights(const std::string& path, torch::nn::Module& model)
 
 // <output_dir>/checkpoints/epoch-0003.h5
 std::string checkpoint_path(const std::string& output_dir, int64_t epoch, int64_t step_in_epoch = 0);
+// The whole-file SHA-256 that a checkpoint's .done marker records; the file's own SHA-256 where
+// the marker (of an older scouter) records none.
+std::string checkpoint_digest(const std::string& path);
 // Complete checkpoints of a run (with their .done marker), oldest first.
 std::vector<std::string> list_checkpoints(const std::string& output_dir);
 // Newest complete checkpoint, or "" if none.

@@ -28,6 +28,7 @@
 #include "worker/run/checkpoint.h"
 #include "worker/run/trained_run.h"
 #include "worker/train/pretrained.h"
+#include "worker/train/provenance.h"
 
 namespace fs = std::filesystem;
 
@@ -360,6 +361,7 @@ ImportResult import_model(const std::string& source, const KeyValues& overrides,
     write_text_file_atomic(stage + "/command.txt", command_line + "\n");
     write_text_file_atomic(stage + "/version.txt",
                            str_format("scouter {} ({})\n", SCOUTER_VERSION, SCOUTER_GIT_VERSION));
+    append_provenance(stage, import_attempt(source, cfg));
     write_text_file_atomic(stage + "/config.toml", config_toml);
     if (!existed) {
       if (::rename(stage.c_str(), out.c_str()) != 0)
@@ -367,7 +369,7 @@ ImportResult import_model(const std::string& source, const KeyValues& overrides,
                                    os_reason(errno)),
                         "import into a new folder");
     } else {
-      std::vector<std::string> names = {"checkpoints", "import.json", "command.txt", "version.txt"};
+      std::vector<std::string> names = {"checkpoints", "import.json", "command.txt", "version.txt", kProvenanceFile};
       if (dataset) names.push_back(kDatasetInfoFile);
       names.push_back("config.toml");  // last: it makes the folder a run
       for (const auto& name : names)

@@ -28,6 +28,7 @@
 #include "worker/run/device.h"
 #include "worker/train/evaluate.h"
 #include "worker/train/pretrained.h"
+#include "worker/train/provenance.h"
 #include "worker/train/run_collectives.h"
 #include "worker/train/run_summary.h"
 #include "worker/train/state_sync.h"
@@ -175,6 +176,19 @@ void drop_refused_folder(Training& t) {
   if (ec) log::warn("could not remove the refused run's folder {}: {}", t.created_root, ec.message());
 }
 
+// Rank 0: this start's attempt in provenance.json (worker/train/provenance.h): the build, the
+// hosts, the fingerprint of the shards the run reads (the shared copies) and the weights it
+// starts from (a resumed run keeps its checkpoint's, but says where they came from).
+void record_provenance(const Training& t) {
+  const Config& cfg = t.cfg;
+  std::vector<std::pair<std::string, std::vector<std::string>>> splits;
+  if (t.data.train) splits.emplace_back("train", t.data.train->paths());
+  if (t.data.val) splits.emplace_back("val", t.data.val->paths());
+  const std::string pre = !cfg.use_pre ? "" : !cfg.pre_checkpoint.empty() ? cfg.pre_checkpoint : t.fc_baseline;
+  append_provenance(cfg.output_dir, train_attempt(cfg, t.dist.topology(), splits, pre,
+                                                  t.resume_from, t.resume_epoch));
+}
+
 // Rank 0, once the run is accepted and its data opened: who holds the folder, the caller's
 // records (command line, hosts, version), the resolved config, a metrics.jsonl that holds only
 // the epochs the starting checkpoint has (a crash after an epoch's record but before its
@@ -190,6 +204,7 @@ void record_run_start(Training& t, const StartHook& on_start) {
       stale += remove_stale_temporaries(cfg.output_dir + "/checkpoints");
     if (stale > 0) log::info("removed {} temporary file(s) of interrupted writes", stale);
     if (on_start) on_start();
+    record_provenance(t);
     write_text_file_atomic(cfg.output_dir + "/config.toml", to_toml(cfg));
     // What explain --image and the report need of the dataset, without its folder.
     write_dataset_info(cfg.output_dir, dataset_info_from_shards(*t.data.train));

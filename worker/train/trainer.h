@@ -13,6 +13,8 @@
 //                        before it changes anything
 //   config.toml          resolved config
 //   dataset.json         what the run keeps of its dataset (datasets/dataset_info.h)
+//   provenance.json      one attempt appended per start: build, libraries, hosts, data
+//                        fingerprint, weights' digests (worker/train/provenance.h)
 //   metrics.jsonl        one record per epoch
 //   checkpoints/         epoch-NNNN.h5 (worker/run/checkpoint.h)
 //   summary.json         written last: final and best accuracy, area, speed, time
