@@ -104,9 +104,10 @@ TEST_P(ExperimentFile, ExpandsAsDryRunLocallyAndForSlurm) {
           << name;
     }
     EXPECT_EQ(count(r.output, "#SBATCH --gres=gpu:"), gpu_jobs) << r.output;
-    if (s.explain_images > 0)
+    if (s.explain_images > 0) {
       EXPECT_EQ(count(r.output, str_format(" --images {} ", s.explain_images)), first.size())
           << r.output;
+    }
   }
 }
 
@@ -240,18 +241,21 @@ TEST_P(ExperimentFile, RunsEndToEndAtSmokeSize) {
   const std::string dir = work.file(s.dir);
   for (const auto& run : s.runs) {
     EXPECT_TRUE(fs::exists(dir + "/" + run.name + "/summary.json")) << run.name << "\n" << r.output;
-    if (s.explain_images > 0)
+    if (s.explain_images > 0) {
       EXPECT_TRUE(fs::exists(dir + "/" + run.name + "/explain/metrics.json")) << run.name;
+    }
     // device = "auto" on a build without CUDA: one warning line, and the run goes on on the CPU.
     const std::string log = read_text_file(dir + "/" + run.name + "/train.log");
-    if (run.config.device == "auto" && !torch::cuda::is_available())
+    if (run.config.device == "auto" && !torch::cuda::is_available()) {
       EXPECT_EQ(
           count(log,
                 "device = \"auto\": this LibTorch has no CUDA or sees no GPU; running on the CPU"),
           1u)
           << log;
-    if (!run.config.pretrained.empty())
+    }
+    if (!run.config.pretrained.empty()) {
       EXPECT_NE(log.find(run.config.pretrained), std::string::npos) << log;
+    }
   }
   r = scouter_in(work.path(), "report " + s.dir);
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -319,9 +323,10 @@ TEST(ReproduceGuide, NamesTheFoldersClassesSweepsAndWeightsOfEveryExperimentFile
       EXPECT_TRUE(found) << rel << " (" << run.name
                          << "): docs/reproduce.md has no ```sh line `scouter prep " << c.dataset
                          << " --src ... --out " << c.dataset_dir << "`";
-      if (!c.pretrained.empty())
+      if (!c.pretrained.empty()) {
         EXPECT_NE(g.text.find(c.pretrained), std::string::npos)
             << rel << ": docs/reproduce.md does not name its weights file " << c.pretrained;
+      }
       if (!found || ::testing::Test::HasFailure()) break;  // one message per file
     }
   }

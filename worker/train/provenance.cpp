@@ -51,8 +51,10 @@ std::string mpi_library() {
   return s;
 }
 
+#ifdef SCOUTER_HAVE_NCCL
 // "12.4" from CUDA's 12040.
 std::string cuda_version(int v) { return str_format("{}.{}", v / 1000, (v % 1000) / 10); }
+#endif
 
 std::string cuda_runtime() {
 #ifdef SCOUTER_HAVE_NCCL
