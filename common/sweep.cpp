@@ -204,14 +204,7 @@ Sweep load_sweep(const std::string& path, const std::string& dir_override,
   } catch (const UserError&) {
     throw UserError(fmt::format("cannot read sweep file '{}'", path), "check the path");
   }
-  toml::table tbl;
-  try {
-    tbl = toml::parse(text, path);
-  } catch (const toml::parse_error& e) {
-    throw UserError(fmt::format("{}:{}:{}: TOML syntax error: {}", path, e.source().begin.line,
-                                e.source().begin.column, printable(std::string(e.description()))),
-                    "see https://toml.io for the syntax");
-  }
+  toml::table tbl = parse_toml_text(text, path, "see https://toml.io for the syntax");
   apply_sweep_overrides(tbl, overrides, path);
   Sweep sweep;
   sweep.file = path;
