@@ -57,7 +57,7 @@ const std::vector<KeyDef>& defs() {
       {{"seed", K::kInt, "train", "seed of weights, data order and augmentation", false}, &Config::seed},
       {{"threads", K::kInt, "train", "intra-op threads; 0 uses the cores this process may run on", false}, &Config::threads},
       {{"prefetch", K::kInt, "train", "batches prepared ahead on the loader thread", false}, &Config::prefetch},
-      {{"precision", K::kString, "train", "fp32, or bf16: the backbone under autocast (bfloat16 convolutions), the slot head and loss in float32; for CUDA (on a CPU it works but is slow)", false}, &Config::precision},
+      {{"precision", K::kString, "train", "fp32, bf16 (the backbone under autocast: bfloat16 convolutions and matrix products, channels_last; the slot head, FC head and loss in float32), or auto: bf16 where the device does bf16 in hardware (GPUs of compute capability 8.0+, CPUs with AMX-BF16 or AVX512-BF16), else fp32. On a CPU without them bf16 is emulated and slower than fp32", false}, &Config::precision},
       {{"cuda_graphs", K::kBool, "train", "on CUDA, capture the training step (forward, loss, backward, NCCL averaging, AdamW) as one CUDA graph and replay it; eager steps where a graph cannot be used (MPI averaging, accum_steps > 1)", false}, &Config::cuda_graphs},
       {{"output_dir", K::kString, "output", "run folder: config, metrics, checkpoints, pictures (may name environment variables)", false}, &Config::output_dir},
       {{"resume", K::kBool, "output", "continue from the newest checkpoint in output_dir", false}, &Config::resume},
@@ -395,7 +395,7 @@ void validate(const Config& c, const Origins& origins) {
     fail("sensitivity_radius", lit("sensitivity_radius"), "a number > 0");
   at_least("sensitivity_samples", c.sensitivity_samples, 1);
   one_of("device", c.device, {"cpu", "cuda", "auto"});
-  one_of("precision", c.precision, {"fp32", "bf16"});
+  one_of("precision", c.precision, {"fp32", "bf16", "auto"});
   one_of("grad_sync", c.grad_sync, {"auto", "mpi", "nccl", "none"});
   if (!(c.bucket_mb > 0) || !std::isfinite(c.bucket_mb)) fail("bucket_mb", lit("bucket_mb"), "a number > 0");
   if (!(c.collective_timeout > 0) || !std::isfinite(c.collective_timeout))

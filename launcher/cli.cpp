@@ -98,7 +98,7 @@ commands:
                      metrics, published numbers beside ours); --html also writes one
                      self-contained report.html; --reference: published numbers from FILE
                      instead of the built-in experiments/reference/published.toml
-  bench [--steps N] [--threads N] [--filter TEXT]
+  bench [--steps N] [--threads N] [--filter TEXT] [--precision fp32|bf16|auto]
                      training-step speed on synthetic batches
   bench --loader DIR [--batch_size N] [--epochs N] [--threads N]
                      batch-loader speed over the train shards in DIR

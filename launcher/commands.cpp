@@ -441,15 +441,19 @@ int bench_loader(const CommandOptions& o) {
 int cmd_bench(const ParsedArgs& args) {
   no_positional(args);
   auto o = take_options(args, {"steps", "threads", "filter", "scaling", "loader", "batch_size",
-                               "epochs", "img_size"});
+                               "epochs", "img_size", "precision"});
   if (!o.get("loader").empty()) return bench_loader(o);
   BenchOptions opt;
   opt.steps = int_option(o, "steps", opt.steps, 1);
   opt.threads = int_option(o, "threads", opt.threads, 0);
   opt.filter = o.get("filter");
   opt.scaling = bool_option(o, "scaling", false);
+  if (!o.get("precision").empty()) opt.precision = o.get("precision");
+  if (opt.precision != "fp32" && opt.precision != "bf16" && opt.precision != "auto")
+    throw UserError("--precision " + opt.precision + " is not a precision", "valid: fp32, bf16, auto");
   auto results = run_bench(opt);
-  if (!opt.scaling || MpiEnv::get().topology().rank == 0) std::fputs(bench_table(results).c_str(), stdout);
+  if (!opt.scaling || MpiEnv::get().topology().rank == 0)
+    std::fputs((bench_header() + bench_table(results)).c_str(), stdout);
   return kExitOk;
 }
 

@@ -87,7 +87,7 @@ std::map<std::string, torch::Tensor> train_on_gpu(const Config& cfg, int64_t ste
   o.raw = true;
   BatchLoader loader(shards, o);
   StepRunner runner(cfg, model, gpu(), dist, shards->meta(), loader.out_height(), loader.out_width(),
-                    StepOptions::for_device(gpu()));
+                    StepOptions::for_device(gpu(), cfg.precision == "bf16"));
   runner.state_changed();
   runner.start_gradient_sync();
   runner.set_lr(cfg.lr);

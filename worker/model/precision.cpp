@@ -64,11 +64,4 @@ AutocastScope::~AutocastScope() {
   set_autocast(device_, was_enabled_, was_dtype_);
   at::autocast::set_autocast_cache_enabled(was_caching_);
 }
-
-bool uses_bf16(const std::string& precision) {
-  if (precision == "bf16") return true;
-  SCOUTER_CHECK(precision == "fp32", "precision must be fp32 or bf16, not " + precision);
-  return false;
-}
-
 }  // namespace scouter

@@ -25,7 +25,4 @@ class AutocastScope {
   bool was_caching_ = true;
 };
 
-// "fp32" or "bf16" (config key precision) as the autocast on/off switch; throws for others.
-bool uses_bf16(const std::string& precision);
-
 }  // namespace scouter

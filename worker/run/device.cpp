@@ -4,9 +4,14 @@
 
 #include <algorithm>
 
+#ifdef SCOUTER_HAVE_NCCL
+#include <cuda_runtime_api.h>
+#endif
+
 #include "common/error.h"
 #include "common/log.h"
 #include "worker/comm/distributed.h"
+#include "worker/run/cpu_bf16.h"
 
 namespace scouter {
 
@@ -37,6 +42,48 @@ torch::Device pick_device(const Config& cfg, const Topology& topo) {
   // One GPU per rank of a node: the local rank's.
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(
                                          topo.local_rank % static_cast<int>(torch::cuda::device_count())));
+}
+
+namespace {
+
+// Whether a GPU does bf16 in hardware (compute capability 8.0, Ampere, or later). Builds without
+// the CUDA runtime's headers cannot ask and answer yes: every GPU this project was measured on is
+// one (docs/gpu.md).
+std::pair<bool, std::string> cuda_bf16(torch::Device device) {
+#ifdef SCOUTER_HAVE_NCCL
+  int major = 0, minor = 0;
+  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device.index()) == cudaSuccess &&
+      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device.index()) == cudaSuccess)
+    return {major >= 8, "GPU of compute capability " + std::to_string(major) + "." + std::to_string(minor)};
+#endif
+  (void)device;
+  return {true, "GPU (compute capability not checked in this build)"};
+}
+
+}  // namespace
+
+PrecisionChoice pick_precision(const std::string& precision, bool hardware_bf16, const std::string& hardware) {
+  PrecisionChoice c;
+  if (precision == "auto") {
+    c.bf16 = hardware_bf16;
+    c.why = "precision = auto: " + hardware;
+    return c;
+  }
+  if (precision != "fp32" && precision != "bf16")
+    throw UserError("precision = \"" + precision + "\" is not a precision", "valid: fp32, bf16, auto");
+  c.bf16 = precision == "bf16";
+  c.why = "precision = " + precision;
+  if (c.bf16 && !hardware_bf16) c.why += " (" + hardware + ")";
+  return c;
+}
+
+PrecisionChoice pick_precision(const std::string& precision, torch::Device device) {
+  if (device.is_cuda()) {
+    auto [bf16, what] = cuda_bf16(device);
+    return pick_precision(precision, bf16, what);
+  }
+  CpuBf16 cpu = detect_cpu_bf16();
+  return pick_precision(precision, cpu.native(), cpu.describe());
 }
 
 }  // namespace scouter

@@ -9,7 +9,9 @@
 #include "common/mpi_env.h"
 #include "worker/comm/grad_sync.h"
 #include "worker/model/scouter_model.h"
+#include "worker/run/cpu_bf16.h"
 #include "worker/run/device.h"
+#include "worker/train/step_runner.h"
 
 namespace scouter {
 namespace {
@@ -55,19 +57,34 @@ std::vector<BenchCase> cases() {
   v.push_back({"MNIST SCOUTER+ resnet18 1x260x260", m, 1, 260});
   m.use_slot = false;
   v.push_back({"MNIST FC resnet18 1x260x260", m, 1, 260});
+  // The published ImageNet model's backbone (experiments/imagenet.toml) with its SCOUTER+ head
+  // for 10 classes, at the CPU-sized batch of the MNIST cases.
+  Config r = m;
+  r.model = "resnest26d";
+  r.use_slot = true;
+  v.push_back({"ImageNet SCOUTER+ resnest26d 3x260x260", r, 3, 260});
   return v;
 }
 
 // backend null: no gradient averaging (a single process).
-BenchResult time_case(const BenchCase& c, int64_t steps, std::shared_ptr<ReduceBackend> backend = nullptr,
-                      bool overlap = true) {
+BenchResult time_case(const BenchCase& c, int64_t steps, const PrecisionChoice& precision,
+                      std::shared_ptr<ReduceBackend> backend = nullptr, bool overlap = true) {
   int rank = backend ? (MpiEnv::initialized() ? MpiEnv::get().topology().rank : 0) : 0;
   torch::manual_seed(0);
   ScouterModel model(c.cfg, c.in_chans);
   model->train();
+  // As training sets the step up on the CPU (StepRunner with StepOptions::for_device).
+  const bool channels_last = StepOptions::for_device(torch::kCPU, precision.bf16).channels_last;
+  model->set_bf16(precision.bf16);
+  if (channels_last) {
+    torch::NoGradGuard no_grad;
+    for (auto& p : model->parameters())
+      if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+  }
   torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(c.cfg.lr));
   torch::manual_seed(100 + rank);  // each rank its own batch
   auto x = torch::randn({c.cfg.batch_size, c.in_chans, c.img, c.img});
+  if (channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
   auto y = torch::randint(0, c.cfg.num_classes, {c.cfg.batch_size}, torch::kLong);
   std::unique_ptr<GradSync> sync;
   if (backend) {
@@ -94,6 +111,7 @@ BenchResult time_case(const BenchCase& c, int64_t steps, std::shared_ptr<ReduceB
   std::sort(ms.begin(), ms.end());
   BenchResult r;
   r.name = c.name;
+  r.precision = precision.name();
   r.batch = c.cfg.batch_size;
   r.step_ms = ms[ms.size() / 2];
   r.world = backend ? backend->world() : 1;
@@ -107,6 +125,7 @@ BenchResult time_case(const BenchCase& c, int64_t steps, std::shared_ptr<ReduceB
 
 std::vector<BenchResult> run_bench(const BenchOptions& opt) {
   int64_t threads = configure_threads(opt.threads);
+  const PrecisionChoice precision = pick_precision(opt.precision, torch::kCPU);
   if (opt.scaling) {
     const Topology& topo = MpiEnv::init(nullptr, nullptr).topology();
     init_logging(topo.rank);
@@ -117,38 +136,41 @@ std::vector<BenchResult> run_bench(const BenchOptions& opt) {
       if (!opt.filter.empty() && c.name.find(opt.filter) == std::string::npos) continue;
       int64_t steps = c.img > 100 ? std::max<int64_t>(3, opt.steps / 4) : opt.steps;
       if (topo.world == 1) {
-        out.push_back(time_case(c, steps));
+        out.push_back(time_case(c, steps, precision));
         // The same with the communicator in place (a world of one): its own overhead.
-        out.push_back(time_case(c, steps, backend, true));
+        out.push_back(time_case(c, steps, precision, backend, true));
       } else {
-        out.push_back(time_case(c, steps, backend, true));
-        out.push_back(time_case(c, steps, backend, false));
+        out.push_back(time_case(c, steps, precision, backend, true));
+        out.push_back(time_case(c, steps, precision, backend, false));
       }
       log::info("bench: {} on {} rank(s): {:.1f} ms/step, {:.1f} img/s", c.name, topo.world,
                 out.back().step_ms, out.back().images_per_s);
     }
     return out;
   }
-  log::info("bench: {} threads, {} timed steps per case (median reported)", threads, opt.steps);
+  log::info("bench: {} threads, {} timed steps per case (median reported), {}", threads, opt.steps,
+            precision.why);
   std::vector<BenchResult> out;
   for (const auto& c : cases()) {
     if (!opt.filter.empty() && c.name.find(opt.filter) == std::string::npos) continue;
     // The 260-px model is ~100x heavier per image: fewer steps keep the bench short.
     int64_t steps = c.img > 100 ? std::max<int64_t>(3, opt.steps / 4) : opt.steps;
-    out.push_back(time_case(c, steps));
+    out.push_back(time_case(c, steps, precision));
     log::info("bench: {}: {:.1f} ms/step, {:.1f} img/s", out.back().name, out.back().step_ms,
               out.back().images_per_s);
   }
   return out;
 }
 
+std::string bench_header() { return "CPU bf16: " + detect_cpu_bf16().describe() + "\n"; }
+
 std::string bench_table(const std::vector<BenchResult>& results) {
   std::string s =
-      "| case | ranks | batch/rank | gradient sync | step ms | images/s | comm wait ms/step |\n"
-      "| --- | --- | --- | --- | --- | --- | --- |\n";
+      "| case | precision | ranks | batch/rank | gradient sync | step ms | images/s | comm wait ms/step |\n"
+      "| --- | --- | --- | --- | --- | --- | --- | --- |\n";
   for (const auto& r : results)
-    s += str_format("| {} | {} | {} | {} | {:.1f} | {:.1f} | {:.2f} |\n", r.name, r.world, r.batch,
-                    r.sync, r.step_ms, r.images_per_s, r.wait_ms);
+    s += str_format("| {} | {} | {} | {} | {} | {:.1f} | {:.1f} | {:.2f} |\n", r.name, r.precision,
+                    r.world, r.batch, r.sync, r.step_ms, r.images_per_s, r.wait_ms);
   return s;
 }
 

@@ -1,6 +1,8 @@
 // `scouter bench`: training-step speed (forward + backward + AdamW) on synthetic batches for the
-// quickstart configuration and for the published MNIST model (resnet18, 1 x 260 x 260, batch 8),
-// so speed claims come from one command whose output can be quoted. Under mpirun with
+// quickstart configuration, the published MNIST model (resnet18, 1 x 260 x 260, batch 8) and the
+// published ImageNet backbone (resnest26d, 3 x 260 x 260, batch 8), so speed claims come from one
+// command whose output can be quoted. --precision runs the cases as training would with that
+// precision (bf16 on the CPU: autocast and channels_last, step_runner.h). Under mpirun with
 // --scaling true each rank trains on its own batch with gradients averaged over MPI, with and
 // without overlap, and rank 0 reports throughput and time spent waiting for communication
 // (scripts/bench_scaling.sh runs 1 and 2 ranks and computes the weak-scaling efficiency).
@@ -13,6 +15,7 @@ namespace scouter {
 
 struct BenchResult {
   std::string name;
+  std::string precision;  // "fp32" or "bf16", as the case ran
   int64_t batch = 0;  // per rank
   int world = 1;
   std::string sync;   // "none", "mpi overlap", "mpi after backward"
@@ -26,9 +29,12 @@ struct BenchOptions {
   int64_t threads = 0;     // 0: all cores this process may use
   std::string filter;      // run only cases whose name contains this
   bool scaling = false;    // distributed mode (under mpirun)
+  std::string precision = "fp32";  // fp32, bf16 or auto (worker/run/device.h), as in training
 };
 
 std::vector<BenchResult> run_bench(const BenchOptions& opt);
 std::string bench_table(const std::vector<BenchResult>& results);
+// "CPU bf16: native bf16: AVX512-BF16" (cpu_bf16.h), for the header of the table.
+std::string bench_header();
 
 }  // namespace scouter

@@ -6,7 +6,6 @@
 #include "common/error.h"
 #include "common/format.h"
 #include "common/log.h"
-#include "worker/model/precision.h"
 #include "worker/run/tensor_batch.h"
 
 namespace scouter {
@@ -29,9 +28,9 @@ std::vector<std::string> unused_parameters(const ScouterModel& model) {
 StepRunner::StepRunner(const Config& cfg, ScouterModel& model, torch::Device device,
                        Distributed& dist, const ShardMeta& meta, int64_t out_h, int64_t out_w,
                        StepOptions options)
-    : cfg_(cfg), model_(model), device_(device), dist_(dist), opt_(options), cuda_(device.is_cuda()),
-      accum_(cfg.accum_steps) {
-  model_->set_bf16(uses_bf16(cfg.precision));
+    : cfg_(cfg), model_(model), device_(device), dist_(dist), opt_(options),
+      precision_(pick_precision(cfg.precision, device)), cuda_(device.is_cuda()), accum_(cfg.accum_steps) {
+  model_->set_bf16(precision_.bf16);
   const std::vector<std::string> unused = unused_parameters(model_);
   // cuDNN autotuning, unless the process asked LibTorch for deterministic algorithms (the GPU
   // tests do, to compare runs exactly): timing may pick other algorithms in another run.
@@ -261,7 +260,8 @@ std::string StepRunner::describe() const {
   std::string s = opt_.flat ? "flat AdamW" : "LibTorch AdamW";
   if (opt_.gpu_input) s += ", GPU input path";
   if (opt_.channels_last) s += ", channels_last";
-  s += cfg_.precision == "bf16" ? ", bf16 autocast" : ", fp32";
+  s += precision_.bf16 ? ", bf16 autocast" : ", fp32";
+  s += " (" + precision_.why + ")";
   if (graph_) s += ", CUDA graph after " + std::to_string(eager_steps_) + " eager steps";
   else if (graphs_allowed()) s += ", CUDA graph after " + std::to_string(kEagerStepsBeforeCapture) + " eager steps";
   else if (cuda_) s += ", eager steps (no CUDA graph: " +

@@ -35,21 +35,24 @@
 #include "worker/comm/flat_params.h"
 #include "worker/comm/grad_sync.h"
 #include "worker/model/scouter_model.h"
+#include "worker/run/device.h"
 #include "worker/train/device_input.h"
 #include "worker/train/flat_adamw.h"
 #include "worker/train/step_graph.h"
 
 namespace scouter {
 
-// How steps run. for_device(): everything on for CUDA, nothing for the CPU; tests switch the
-// pieces on for CPU tensors to check them against the CPU path.
+// How steps run. for_device(): everything on for CUDA; on the CPU nothing in fp32 (bitwise the
+// steps this project always computed) and channels_last in bf16 (oneDNN's bf16 convolutions are
+// fastest on NHWC data: docs/speed.md). Tests switch the pieces on for CPU tensors to check them
+// against the CPU path.
 struct StepOptions {
   bool flat = false;           // FlatParams + FlatAdamW (+ GradSync flat mode)
   bool gpu_input = false;      // raw batches through DeviceInput
   bool channels_last = false;  // 4-d weights and inputs in channels_last
-  static StepOptions for_device(torch::Device device) {
+  static StepOptions for_device(torch::Device device, bool bf16) {
     bool cuda = device.is_cuda();
-    return {cuda, cuda, cuda};
+    return {cuda, cuda, cuda || bf16};
   }
 };
 
@@ -100,6 +103,7 @@ class StepRunner {
   const DeviceInput* input() const { return input_.get(); }
   bool graph_captured() const { return graph_ != nullptr; }
   std::string describe() const;  // "eager", "CUDA graph after 3 eager steps", ...
+  const PrecisionChoice& precision() const { return precision_; }
 
  private:
   void step_body(const torch::Tensor& images, const torch::Tensor& labels);
@@ -115,6 +119,7 @@ class StepRunner {
   torch::Device device_;
   Distributed& dist_;
   StepOptions opt_;
+  PrecisionChoice precision_;
   bool cuda_;
   std::vector<std::pair<std::string, torch::Tensor>> trained_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;

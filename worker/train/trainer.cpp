@@ -52,6 +52,7 @@ struct Training {
   bool rank0;
   int64_t threads;
   torch::Device device;
+  PrecisionChoice precision;  // what cfg.precision means on `device` (worker/run/device.h)
   std::chrono::steady_clock::time_point t_start = std::chrono::steady_clock::now();
   std::string started = now_iso();
   std::string resume_from;
@@ -71,7 +72,7 @@ struct Training {
 
   explicit Training(const Config& c)
       : cfg(c), dist(c), rank0(dist.rank0()), threads(configure_threads(c.threads)),
-        device(pick_device(c, dist.topology())), holds(StepHolds::from_env(dist.world())) {}
+        device(pick_device(c, dist.topology())), precision(pick_precision(c.precision, device)), holds(StepHolds::from_env(dist.world())) {}
 };
 
 // Every rank holds rank 0's BatchNorm statistics (state_sync.h says why), before evaluating and
@@ -243,7 +244,7 @@ void resume_state(Training& t) {
 void open_data(Training& t) {
   t.dist.agree("opening the data", [&] {
     t.data = open_run_data(t.cfg, true, t.dist.rank(), t.dist.world(),
-                           /*raw=*/StepOptions::for_device(t.device).gpu_input);
+                           /*raw=*/StepOptions::for_device(t.device, t.precision.bf16).gpu_input);
   });
 }
 
@@ -274,7 +275,7 @@ void build_model_and_optimizer(Training& t) {
   BatchLoader& loader = *t.data.train_loader;
   t.steps = std::make_unique<StepRunner>(cfg, t.model, t.device, t.dist, t.data.train->meta(),
                                          loader.out_height(), loader.out_width(),
-                                         StepOptions::for_device(t.device));
+                                         StepOptions::for_device(t.device, t.precision.bf16));
   if (!t.resume_from.empty()) resume_state(t);
   if (t.dist.broadcaster()) broadcast_module(*t.model, *t.dist.broadcaster(), 0);
   t.steps->state_changed();
