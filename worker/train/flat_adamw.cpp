@@ -1,13 +1,22 @@
 #include "worker/train/flat_adamw.h"
 
+#include <ATen/Parallel.h>
+
+#include <cmath>
+
 #include "common/error.h"
 #include "worker/run/optimizer_state.h"
 
 namespace scouter {
 
 FlatAdamW::FlatAdamW(FlatParams& flat, double lr, double weight_decay, double beta1, double beta2,
-                     double eps)
+                     double eps, Kernel kernel)
     : flat_(flat), beta1_(beta1), beta2_(beta2), eps_(eps), weight_decay_(weight_decay) {
+  const torch::Tensor& v = flat.values();
+  const bool can_fuse = v.device().is_cpu() && v.scalar_type() == torch::kFloat && v.is_contiguous() &&
+                        flat.grads().scalar_type() == torch::kFloat && flat.grads().is_contiguous();
+  SCOUTER_CHECK(kernel != Kernel::kFused || can_fuse, "the fused AdamW needs contiguous float32 CPU buffers");
+  fused_ = kernel == Kernel::kFused || (kernel == Kernel::kAuto && can_fuse);
   exp_avg_ = torch::zeros_like(flat.values());
   exp_avg_sq_ = torch::zeros_like(flat.values());
   auto scalar = flat.values().options().dtype(torch::kFloat64);
@@ -18,6 +27,7 @@ FlatAdamW::FlatAdamW(FlatParams& flat, double lr, double weight_decay, double be
 void FlatAdamW::set_lr(double lr) { lr_.fill_(lr); }
 
 void FlatAdamW::step() {
+  if (fused_) return fused_step();
   torch::NoGradGuard no_grad;
   const torch::Tensor& p = flat_.values();
   const torch::Tensor& g = flat_.grads();
@@ -32,6 +42,38 @@ void FlatAdamW::step() {
   auto denom = (exp_avg_sq_.sqrt() / bias_correction2.sqrt()).add_(eps_);
   auto step_size = lr_ / bias_correction1;
   p.sub_(exp_avg_.div(denom).mul_(step_size));
+}
+
+// The operations of step() per element, in the same order and in float32 as LibTorch's float
+// kernels compute them (scalars rounded to float), with the step's host scalars computed in
+// float64 as LibTorch's AdamW does.
+void FlatAdamW::fused_step() {
+  const double step = step_.item<double>() + 1;
+  step_.fill_(step);
+  const double lr = lr_.item<double>();
+  const float decay = static_cast<float>(1 - lr * weight_decay_);
+  const float b1 = static_cast<float>(beta1_), one_b1 = static_cast<float>(1 - beta1_);
+  const float b2 = static_cast<float>(beta2_), one_b2 = static_cast<float>(1 - beta2_);
+  const float bc2_sqrt = static_cast<float>(std::sqrt(1 - std::pow(beta2_, step)));
+  const float step_size = static_cast<float>(lr / (1 - std::pow(beta1_, step)));
+  const float eps = static_cast<float>(eps_);
+  const bool decays = weight_decay_ != 0;
+  float* p = flat_.values().data_ptr<float>();
+  const float* g = flat_.grads().data_ptr<float>();
+  float* m = exp_avg_.data_ptr<float>();
+  float* v = exp_avg_sq_.data_ptr<float>();
+  at::parallel_for(0, flat_.values().numel(), 1 << 14, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      float pi = decays ? p[i] * decay : p[i];
+      const float gi = g[i];
+      const float mi = m[i] * b1 + gi * one_b1;
+      const float vi = v[i] * b2 + gi * gi * one_b2;
+      m[i] = mi;
+      v[i] = vi;
+      const float denom = std::sqrt(vi) / bc2_sqrt + eps;
+      p[i] = pi - mi / denom * step_size;
+    }
+  });
 }
 
 void FlatAdamW::export_to(torch::optim::AdamW& opt) const {

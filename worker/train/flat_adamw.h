@@ -13,8 +13,16 @@ namespace scouter {
 
 class FlatAdamW {
  public:
+  // How step() computes. kAuto: kFused for contiguous float32 buffers on the CPU, else kTensorOps.
+  // kTensorOps: a dozen whole-buffer tensor operations whose scalars stay on the device (what a
+  // CUDA graph can capture). kFused (CPU float32 only): one pass over the buffers, parallel over
+  // LibTorch's intra-op threads, reading each element of parameters, gradients and moments once
+  // and allocating nothing: the optimizer is memory-bound, and the tensor operations pass over
+  // the buffers about ten times and allocate three temporaries of their size every step.
+  enum class Kernel { kAuto, kTensorOps, kFused };
+
   FlatAdamW(FlatParams& flat, double lr, double weight_decay, double beta1 = 0.9,
-            double beta2 = 0.999, double eps = 1e-8);
+            double beta2 = 0.999, double eps = 1e-8, Kernel kernel = Kernel::kAuto);
 
   // Sets the learning rate of the next steps (a fill of a device scalar: call it outside a graph).
   void set_lr(double lr);
@@ -29,7 +37,10 @@ class FlatAdamW {
   void import_from(torch::optim::AdamW& opt);
 
  private:
+  void fused_step();
+
   FlatParams& flat_;
+  bool fused_;
   double beta1_, beta2_, eps_, weight_decay_;
   torch::Tensor exp_avg_, exp_avg_sq_;
   torch::Tensor step_, lr_;  // 0-d float64 on the parameters' device

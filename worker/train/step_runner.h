@@ -43,8 +43,8 @@
 namespace scouter {
 
 // How steps run. for_device(): everything on for CUDA; on the CPU nothing in fp32 (bitwise the
-// steps this project always computed) and channels_last in bf16 (oneDNN's bf16 convolutions are
-// fastest on NHWC data: docs/speed.md). Tests switch the pieces on for CPU tensors to check them
+// steps this project always computed), and in bf16 channels_last (oneDNN's bf16 convolutions are
+// fastest on NHWC data) and the flat parameters with FlatAdamW's fused CPU loop (docs/speed.md). Tests switch the pieces on for CPU tensors to check them
 // against the CPU path.
 struct StepOptions {
   bool flat = false;           // FlatParams + FlatAdamW (+ GradSync flat mode)
@@ -52,7 +52,7 @@ struct StepOptions {
   bool channels_last = false;  // 4-d weights and inputs in channels_last
   static StepOptions for_device(torch::Device device, bool bf16) {
     bool cuda = device.is_cuda();
-    return {cuda, cuda, cuda || bf16};
+    return {cuda || bf16, cuda, cuda || bf16};
   }
 };
 
