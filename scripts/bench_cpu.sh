@@ -24,8 +24,9 @@
 # Prints the CPU (model, cores, avx2/avx512f/avx512_bf16/amx_bf16, `scouter bench`'s "CPU bf16:"
 # line), the threads, both PyTorch versions and the load averages, then per case one row per round
 # and a "best of N" row (fastest of each column) with the ratios published / ours bf16,
-# tuned / ours bf16 and published / ours fp32 (> 1: ours is faster). The machine may be shared:
-# trust ratios of one run only.
+# tuned / ours bf16 and published / ours fp32 (> 1: ours is faster). A command that fails reads
+# FAILED in the table and the script exits 1 after it. The machine may be shared: trust ratios of
+# one run only.
 set -euo pipefail
 PUBLISHED_DIR=${1:-}
 if [ -z "$PUBLISHED_DIR" ] || [ $# -gt 1 ]; then
@@ -234,9 +235,13 @@ for case in cases:
         for c in cols:
             if v[c] is not None:
                 best[c].append(v[c])
-        shown = " | ".join(raw[c] if raw[c] else "–" for c in cols)
+        shown = " | ".join(raw[c] if raw[c] == "FAILED" else cell(v[c]) for c in cols)
         print(f"| {case} | {batch.get(case, '')} | {r} | {shown} | {ratios(v)} |")
     v = {c: (min(best[c]) if best[c] else None) for c in cols}
     shown = " | ".join(cell(v[c]) for c in cols)
     print(f"| {case} | {batch.get(case, '')} | best of {rounds} | {shown} | {ratios(v, True)} |")
 PY
+if grep -q $'\tFAILED$' "$RESULTS"; then
+  echo "bench_cpu.sh: $(grep -c $'\tFAILED$' "$RESULTS") measurement(s) FAILED (see the logs in $WORK)" >&2
+  exit 1
+fi
