@@ -2,6 +2,7 @@
 // and leaves no half-written output.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -14,6 +15,7 @@
 #include "datasets/image_prep.h"
 #include "launcher/cli.h"
 #include "test_util.h"
+#include "worker/run/cpu_bf16.h"
 #include "worker/toy_data.h"
 
 namespace scouter {
@@ -319,6 +321,41 @@ TEST(Cli, KeysColumnsFitTheLongestKeyAndDefault) {
   // As wide as needed, and no wider than two spaces of separation.
   EXPECT_LE(*value_columns.begin(), 2 + longest_key + 2);
   EXPECT_LE(*doc_columns.begin(), *value_columns.begin() + longest_value + 2);
+}
+
+// precision is fp32, bf16 or auto, for `scouter bench --precision` as for the config key: any
+// other value is one line naming the three, before any work; auto is accepted, and the run's log
+// says what it chose on this CPU and why (worker/run/cpu_bf16.h gives the expected answer).
+TEST(Cli, PrecisionIsFp32Bf16OrAuto) {
+  CommandResult bench = testing::run_scouter("bench --precision fp16 --filter none");
+  EXPECT_USAGE_ERROR(bench, "--precision fp16 is not a precision -- hint: valid: fp32, bf16, auto");
+  EXPECT_EQ(std::count(bench.output.begin(), bench.output.end(), '\n'), 1) << bench.output;
+  CommandResult bench_auto = testing::run_scouter("bench --precision auto --filter none");
+  ASSERT_EQ(bench_auto.exit_code, 0) << bench_auto.output;
+  EXPECT_NE(bench_auto.output.find("CPU bf16: " + detect_cpu_bf16().describe() + "\n"), std::string::npos)
+      << bench_auto.output;
+
+  TempDir data, runs;
+  testing::write_bytes(runs.file("fp16.toml"), "epochs = 1\nprecision = \"fp16\"\n");
+  CommandResult file = testing::run_scouter("train -c " + runs.file("fp16.toml"));
+  EXPECT_USAGE_ERROR(file, runs.file("fp16.toml") + ":2: invalid value \"fp16\" for key 'precision'");
+  EXPECT_NE(file.output.find("valid: fp32, bf16, auto"), std::string::npos) << file.output;
+  EXPECT_USAGE_ERROR(testing::run_scouter("train --precision BF16"), "invalid value \"BF16\" for key 'precision'");
+
+  testing::write_toy_shards(data.path(), 128, 32, 1, 128);
+  testing::write_bytes(runs.file("auto.toml"),
+                       "model = \"smallcnn\"\nnum_classes = 4\nimg_size = 0\nepochs = 1\nthreads = 1\n"
+                       "precision = \"auto\"\ndataset_dir = \"" + data.path() + "\"\noutput_dir = \"" +
+                           runs.file("auto") + "\"\n");
+  CommandResult ok = testing::run_scouter("train -c " + runs.file("auto.toml"));
+  ASSERT_EQ(ok.exit_code, 0) << ok.output;
+  const CpuBf16 cpu = detect_cpu_bf16();
+  const std::string steps = testing::line_with(ok.output, "steps: ");
+  EXPECT_NE(steps.find(std::string(cpu.native() ? ", channels_last, bf16 autocast" : ", fp32") +
+                       " (precision = auto: " + cpu.describe() + ")"),
+            std::string::npos)
+      << steps;
+  EXPECT_NE(read_text_file(runs.file("auto") + "/config.toml").find("precision = \"auto\""), std::string::npos);
 }
 
 }  // namespace

@@ -1,0 +1,160 @@
+// detect_cpu_bf16 against the kernel's own view of the CPU (/proc/cpuinfo), and the
+// ONEDNN_MAX_CPU_ISA cap. The tests hold on CPUs with and without bf16 hardware (and under the
+// fixture_tests_isa_* runs, which set the cap themselves): each checks the answer that this
+// machine should give, not one answer.
+#include "worker/run/cpu_bf16.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+
+namespace scouter {
+namespace {
+
+// Sets (or with nullptr unsets) an environment variable for the scope, then puts back what was
+// there before.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value) ::setenv(name, value, 1);
+    else ::unsetenv(name);
+  }
+  ~ScopedEnv() {
+    if (old_) ::setenv(name_.c_str(), old_->c_str(), 1);
+    else ::unsetenv(name_.c_str());
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::string name_;
+  std::optional<std::string> old_;
+};
+
+// Neither variable set, whatever the caller's environment holds.
+struct NoCap {
+  ScopedEnv onednn{"ONEDNN_MAX_CPU_ISA", nullptr};
+  ScopedEnv dnnl{"DNNL_MAX_CPU_ISA", nullptr};
+};
+
+// The flags of the first processor in /proc/cpuinfo; nullopt where there is no such file.
+std::optional<std::set<std::string>> cpuinfo_flags() {
+  std::ifstream in("/proc/cpuinfo");
+  if (!in) return std::nullopt;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("flags", 0) != 0) continue;
+    std::istringstream words(line.substr(line.find(':') + 1));
+    std::set<std::string> flags;
+    for (std::string w; words >> w;) flags.insert(w);
+    return flags;
+  }
+  return std::nullopt;
+}
+
+TEST(OnednnIsa, OnlyCapsAtOrAboveTheBf16InstructionsAllowThem) {
+  // {cap, allowed with AVX512-BF16 alone, allowed with AMX-BF16 alone}
+  struct Row {
+    const char* isa;
+    bool avx512_bf16, amx_bf16;
+  };
+  const Row rows[] = {
+      {"SSE41", false, false},           {"AVX", false, false},
+      {"AVX2", false, false},            {"AVX2_VNNI", false, false},
+      {"AVX512_CORE", false, false},     {"AVX512_CORE_VNNI", false, false},
+      {"AVX512_CORE_BF16", true, false}, {"AVX512_CORE_FP16", true, false},
+      {"AVX512_CORE_AMX", true, true},   {"AVX512_CORE_AMX_FP16", true, true},
+      {"ALL", true, true},               {"", true, true},
+      {"avx512_core_bf16", true, false}, {"Avx512_Core_Amx", true, true},
+      {"all", true, true},               {"avx2", false, false},
+  };
+  for (const Row& r : rows) {
+    SCOPED_TRACE(r.isa);
+    EXPECT_EQ(onednn_isa_allows_bf16(r.isa, true, false), r.avx512_bf16);
+    EXPECT_EQ(onednn_isa_allows_bf16(r.isa, false, true), r.amx_bf16);
+    EXPECT_EQ(onednn_isa_allows_bf16(r.isa, true, true), r.avx512_bf16 || r.amx_bf16);
+    EXPECT_FALSE(onednn_isa_allows_bf16(r.isa, false, false));  // no hardware, no cap helps
+  }
+}
+
+TEST(CpuBf16, AgreesWithTheKernelsCpuFlags) {
+#if !defined(__x86_64__) && !defined(__i386__)
+  GTEST_SKIP() << "CPUID detection is x86 only; elsewhere detect_cpu_bf16 answers no";
+#endif
+  auto flags = cpuinfo_flags();
+  if (!flags) GTEST_SKIP() << "no flags line in /proc/cpuinfo";
+  NoCap no_cap;
+  const CpuBf16 cpu = detect_cpu_bf16();
+  // The kernel lists a flag only where CPUID has it and the OS saves its register state: the
+  // same two conditions the detection checks (CPUID and XCR0).
+  EXPECT_EQ(cpu.avx512_bf16, flags->count("avx512_bf16") == 1);
+  EXPECT_EQ(cpu.amx_bf16, flags->count("amx_bf16") == 1 && flags->count("amx_tile") == 1);
+  EXPECT_TRUE(cpu.capped_by.empty()) << cpu.capped_by;
+  EXPECT_EQ(cpu.native(), cpu.avx512_bf16 || cpu.amx_bf16);
+  const std::string start = cpu.native() ? "native bf16: " : "no native bf16 (";
+  EXPECT_EQ(cpu.describe().rfind(start, 0), 0u) << cpu.describe();
+}
+
+TEST(CpuBf16, OnednnMaxCpuIsaCapsIt) {
+  const bool hardware = [] {
+    NoCap no_cap;
+    return detect_cpu_bf16().native();
+  }();
+  {
+    NoCap no_cap;
+    ScopedEnv cap("ONEDNN_MAX_CPU_ISA", "AVX2");
+    const CpuBf16 cpu = detect_cpu_bf16();
+    EXPECT_FALSE(cpu.native());
+    if (hardware) {  // the hardware is still reported, as unused
+      EXPECT_EQ(cpu.capped_by, "ONEDNN_MAX_CPU_ISA=AVX2");
+      EXPECT_NE(cpu.describe().find("unused: ONEDNN_MAX_CPU_ISA=AVX2"), std::string::npos) << cpu.describe();
+    } else {  // nothing to cap
+      EXPECT_EQ(cpu.capped_by, "");
+    }
+  }
+  {  // the older name, alone
+    NoCap no_cap;
+    ScopedEnv cap("DNNL_MAX_CPU_ISA", "avx512_core");
+    EXPECT_FALSE(detect_cpu_bf16().native());
+    EXPECT_EQ(detect_cpu_bf16().capped_by, hardware ? "DNNL_MAX_CPU_ISA=avx512_core" : "");
+  }
+  {  // oneDNN reads ONEDNN_MAX_CPU_ISA first: DNNL_MAX_CPU_ISA does not count beside it
+    NoCap no_cap;
+    ScopedEnv all("ONEDNN_MAX_CPU_ISA", "ALL");
+    ScopedEnv cap("DNNL_MAX_CPU_ISA", "AVX2");
+    EXPECT_EQ(detect_cpu_bf16().native(), hardware);
+  }
+  {  // a cap at the bf16 instructions leaves them
+    NoCap no_cap;
+    ScopedEnv cap("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_AMX");
+    EXPECT_EQ(detect_cpu_bf16().native(), hardware);
+  }
+  // The environment is read on each call: with the variables gone, the answer is back.
+  NoCap no_cap;
+  EXPECT_EQ(detect_cpu_bf16().native(), hardware);
+}
+
+// describe() from the fields (the "no native" text names this machine's vector width, so only its
+// form is checked).
+TEST(CpuBf16, DescribeNamesWhatIsThereAndWhatCapsIt) {
+  CpuBf16 both;
+  both.avx512_bf16 = both.amx_bf16 = true;
+  EXPECT_EQ(both.describe(), "native bf16: AMX-BF16, AVX512-BF16");
+  CpuBf16 avx;
+  avx.avx512_bf16 = true;
+  EXPECT_EQ(avx.describe(), "native bf16: AVX512-BF16");
+  avx.capped_by = "ONEDNN_MAX_CPU_ISA=AVX2";
+  EXPECT_FALSE(avx.native());
+  EXPECT_EQ(avx.describe(), "native bf16 hardware (AVX512-BF16) unused: ONEDNN_MAX_CPU_ISA=AVX2");
+  const std::string none = CpuBf16{}.describe();
+  EXPECT_EQ(none.rfind("no native bf16 (", 0), 0u) << none;
+  EXPECT_NE(none.find("emulated, slower than fp32"), std::string::npos) << none;
+}
+
+}  // namespace
+}  // namespace scouter
