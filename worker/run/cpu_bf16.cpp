@@ -69,6 +69,12 @@ bool onednn_isa_allows_bf16(const std::string& isa, bool avx512_bf16, bool amx_b
   return false;  // AVX512_CORE_VNNI, AVX512_CORE, AVX2_VNNI, AVX2, AVX, SSE41, ...
 }
 
+bool onednn_isa_allows_avx512_core(const std::string& isa) {
+  const std::string v = upper(isa);
+  return v.empty() || v == "ALL" || v.rfind("AVX512_CORE", 0) == 0 || v == "AVX2_VNNI_2" ||
+         v == "AVX10_1_512" || v.rfind("AVX10", 0) == 0;
+}
+
 CpuBf16 detect_cpu_bf16() {
   CpuBf16 r;
   r.avx512_bf16 = hardware().avx512_bf16;
@@ -78,6 +84,7 @@ CpuBf16 detect_cpu_bf16() {
     if (v == nullptr || *v == '\0') continue;
     if ((r.avx512_bf16 || r.amx_bf16) && !onednn_isa_allows_bf16(v, r.avx512_bf16, r.amx_bf16))
       r.capped_by = std::string(name) + "=" + v;
+    if (hardware().avx512 && !onednn_isa_allows_avx512_core(v)) r.breaks_bf16 = std::string(name) + "=" + v;
     break;  // oneDNN reads ONEDNN_ first
   }
   return r;

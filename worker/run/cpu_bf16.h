@@ -15,6 +15,10 @@ struct CpuBf16 {
   // Set when ONEDNN_MAX_CPU_ISA (or DNNL_MAX_CPU_ISA) caps oneDNN below the bf16 instructions:
   // "ONEDNN_MAX_CPU_ISA=AVX2". The hardware is then there but unused.
   std::string capped_by;
+  // Set ("ONEDNN_MAX_CPU_ISA=AVX2") when bf16 cannot run at all: on a CPU with AVX-512, LibTorch
+  // 1.13 sends bf16 convolutions to oneDNN, which has none below AVX512_CORE, so a cap below it
+  // fails at the first convolution ("could not create a primitive descriptor iterator").
+  std::string breaks_bf16;
 
   // Whether oneDNN can run bf16 convolutions and matrix products in hardware here.
   bool native() const { return (avx512_bf16 || amx_bf16) && capped_by.empty(); }
@@ -29,5 +33,7 @@ CpuBf16 detect_cpu_bf16();
 // Whether a ONEDNN_MAX_CPU_ISA value (case-insensitive; oneDNN's names, e.g. AVX2,
 // AVX512_CORE, AVX512_CORE_BF16, AVX512_CORE_AMX, ALL) still allows the given bf16 hardware.
 bool onednn_isa_allows_bf16(const std::string& isa, bool avx512_bf16, bool amx_bf16);
+// Whether a ONEDNN_MAX_CPU_ISA value allows oneDNN's AVX-512 kernels (AVX512_CORE or above).
+bool onednn_isa_allows_avx512_core(const std::string& isa);
 
 }  // namespace scouter

@@ -83,7 +83,13 @@ PrecisionChoice pick_precision(const std::string& precision, torch::Device devic
     return pick_precision(precision, bf16, what);
   }
   CpuBf16 cpu = detect_cpu_bf16();
-  return pick_precision(precision, cpu.native(), cpu.describe());
+  PrecisionChoice c = pick_precision(precision, cpu.native(), cpu.describe());
+  if (c.bf16 && !cpu.breaks_bf16.empty())
+    throw UserError("precision = bf16 cannot run on this CPU with " + cpu.breaks_bf16 +
+                        ": LibTorch sends bf16 convolutions to oneDNN on a CPU with AVX-512, and "
+                        "oneDNN has none below AVX512_CORE",
+                    "use precision = fp32 or auto, or unset the cap (or set it to AVX512_CORE or above)");
+  return c;
 }
 
 }  // namespace scouter

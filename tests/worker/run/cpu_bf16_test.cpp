@@ -13,6 +13,9 @@
 #include <sstream>
 #include <string>
 
+#include "common/error.h"
+#include "worker/run/device.h"
+
 namespace scouter {
 namespace {
 
@@ -98,6 +101,36 @@ TEST(CpuBf16, AgreesWithTheKernelsCpuFlags) {
   EXPECT_EQ(cpu.native(), cpu.avx512_bf16 || cpu.amx_bf16);
   const std::string start = cpu.native() ? "native bf16: " : "no native bf16 (";
   EXPECT_EQ(cpu.describe().rfind(start, 0), 0u) << cpu.describe();
+}
+
+// On a CPU with AVX-512, a oneDNN cap below AVX512_CORE leaves LibTorch 1.13 sending bf16
+// convolutions to a oneDNN that has none: bf16 is refused with one line before anything runs,
+// while auto (which then picks fp32) and fp32 go on. Elsewhere the cap breaks nothing.
+TEST(CpuBf16, ACapBelowAvx512CoreRefusesBf16OnAnAvx512Cpu) {
+  auto flags = cpuinfo_flags();
+  const bool avx512 = flags && flags->count("avx512f") == 1;
+  NoCap no_cap;
+  ScopedEnv cap("ONEDNN_MAX_CPU_ISA", "AVX2");
+  const CpuBf16 cpu = detect_cpu_bf16();
+  EXPECT_FALSE(cpu.native());
+  EXPECT_FALSE(pick_precision("auto", torch::kCPU).bf16);
+  EXPECT_FALSE(pick_precision("fp32", torch::kCPU).bf16);
+  if (avx512) {
+    EXPECT_EQ(cpu.breaks_bf16, "ONEDNN_MAX_CPU_ISA=AVX2");
+    try {
+      pick_precision("bf16", torch::kCPU);
+      ADD_FAILURE() << "bf16 under the cap was not refused";
+    } catch (const UserError& e) {
+      EXPECT_NE(std::string(e.what()).find("ONEDNN_MAX_CPU_ISA=AVX2"), std::string::npos) << e.what();
+      EXPECT_NE(e.hint().find("fp32 or auto"), std::string::npos) << e.hint();
+    }
+  } else {
+    EXPECT_TRUE(cpu.breaks_bf16.empty()) << cpu.breaks_bf16;
+    EXPECT_TRUE(pick_precision("bf16", torch::kCPU).bf16);
+  }
+  ScopedEnv core("ONEDNN_MAX_CPU_ISA", "AVX512_CORE");
+  EXPECT_TRUE(detect_cpu_bf16().breaks_bf16.empty());
+  EXPECT_TRUE(pick_precision("bf16", torch::kCPU).bf16);
 }
 
 TEST(CpuBf16, OnednnMaxCpuIsaCapsIt) {
