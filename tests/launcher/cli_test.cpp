@@ -193,7 +193,7 @@ TEST(Cli, BenchProfilePrintsPhaseAndOperatorTables) {
   EXPECT_EQ(r.output.find("profile: ", profile + 1), std::string::npos) << r.output;
 
   EXPECT_USAGE_ERROR(testing::run_scouter("bench --profile --scaling"), "--profile true times one process");
-  EXPECT_USAGE_ERROR(testing::run_scouter("bench --profile maybe"), "--profile must be true or false");
+  EXPECT_USAGE_ERROR(testing::run_scouter("bench --profile=maybe"), "--profile must be true or false");
 }
 
 TEST(Cli, ConfigMistakesNameTheKey) {
