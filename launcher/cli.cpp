@@ -99,7 +99,9 @@ commands:
                      self-contained report.html; --reference: published numbers from FILE
                      instead of the built-in experiments/reference/published.toml
   bench [--steps N] [--threads N] [--filter TEXT] [--precision fp32|bf16|auto]
-                     training-step speed on synthetic batches
+        [--profile true]
+                     training-step speed on synthetic batches; --profile true adds, per case,
+                     where the step's time goes (phases and ATen operators)
   bench --loader DIR [--batch_size N] [--epochs N] [--threads N]
                      batch-loader speed over the train shards in DIR
   keys [--markdown]  every config key with its default and meaning

@@ -45,7 +45,7 @@ namespace {
 const std::map<std::string, std::vector<std::string>>& command_flags() {
   static const std::map<std::string, std::vector<std::string>> kFlags = {
       {"prep", {"overwrite"}},  {"explain", {"all", "metrics"}}, {"sweep", {"dry-run", "dry_run", "slurm", "smoke"}},
-      {"report", {"html"}},     {"bench", {"scaling"}},          {"keys", {"markdown"}}};
+      {"report", {"html"}},     {"bench", {"scaling", "profile"}}, {"keys", {"markdown"}}};
   return kFlags;
 }
 
@@ -441,9 +441,15 @@ int bench_loader(const CommandOptions& o) {
 int cmd_bench(const ParsedArgs& args) {
   no_positional(args);
   auto o = take_options(args, {"steps", "threads", "filter", "scaling", "loader", "batch_size",
-                               "epochs", "img_size", "precision"});
+                               "epochs", "img_size", "precision", "profile"});
+  const bool profile = bool_option(o, "profile", false);
+  if (profile && (!o.get("loader").empty() || bool_option(o, "scaling", false)))
+    throw UserError("--profile true times one process's training step; it does not combine with "
+                    "--loader or --scaling",
+                    "run `scouter bench --profile true [--filter TEXT]` alone");
   if (!o.get("loader").empty()) return bench_loader(o);
   BenchOptions opt;
+  opt.profile = profile;
   opt.steps = int_option(o, "steps", opt.steps, 1);
   opt.threads = int_option(o, "threads", opt.threads, 0);
   opt.filter = o.get("filter");
@@ -453,7 +459,7 @@ int cmd_bench(const ParsedArgs& args) {
     throw UserError("--precision " + opt.precision + " is not a precision", "valid: fp32, bf16, auto");
   auto results = run_bench(opt);
   if (!opt.scaling || MpiEnv::get().topology().rank == 0)
-    std::fputs((bench_header() + bench_table(results)).c_str(), stdout);
+    std::fputs((bench_header() + bench_table(results) + bench_profiles(results)).c_str(), stdout);
   return kExitOk;
 }
 

@@ -167,6 +167,37 @@ TEST(Cli, TrueFalseOptionsMayStandAlone) {
   EXPECT_USAGE_ERROR(testing::run_scouter("keys --markdown maybe"), "'keys' takes no argument 'maybe'");
 }
 
+// --profile true: after the bench table, each case's phase table and operator table; the step
+// split into phases is worker/train/step_profile.h's.
+TEST(Cli, BenchProfilePrintsPhaseAndOperatorTables) {
+  const std::string quickstart = "quickstart SCOUTER+ smallcnn 1x28x28";
+  CommandResult r = testing::run_scouter(
+      "bench --profile --filter \"quickstart SCOUTER+\" --steps 2 --threads 1 --precision fp32");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const size_t table = r.output.find("| " + quickstart + " | fp32 |");
+  const size_t profile = r.output.find("profile: " + quickstart + " (fp32)");
+  ASSERT_NE(table, std::string::npos) << r.output;
+  ASSERT_NE(profile, std::string::npos) << r.output;
+  EXPECT_LT(table, profile);
+  size_t at = profile;
+  for (const char* line : {"| phase | ms/step | % of step |", "| forward: backbone |",
+                           "| forward: xSlot head + loss |", "| backward: xSlot head + loss |",
+                           "| backward: backbone |", "| optimizer: zero_grad + step |", "| total |",
+                           "| operator | ms/step | % of operator time | calls/step | µs/call |",
+                           "| aten::", "| all operators |", "top-level operators per step"}) {
+    at = r.output.find(line, at);
+    ASSERT_NE(at, std::string::npos) << line << " missing, or out of order:\n" << r.output;
+  }
+  // The backward's work appears by autograd node, without the engine's prefix.
+  EXPECT_NE(r.output.find("Backward0 |", profile), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("autograd::engine"), std::string::npos) << r.output;
+  // Only one case ran, so one profile.
+  EXPECT_EQ(r.output.find("profile: ", profile + 1), std::string::npos) << r.output;
+
+  EXPECT_USAGE_ERROR(testing::run_scouter("bench --profile --scaling"), "--profile true times one process");
+  EXPECT_USAGE_ERROR(testing::run_scouter("bench --profile=maybe"), "--profile must be true or false");
+}
+
 TEST(Cli, ConfigMistakesNameTheKey) {
   EXPECT_USAGE_ERROR(testing::run_scouter("train --batchsize 3"), "did you mean 'batch_size'");
   EXPECT_USAGE_ERROR(testing::run_scouter("train --batch_size abc"), "--batch_size must be an integer");

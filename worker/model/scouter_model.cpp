@@ -45,13 +45,17 @@ ScouterModelImpl::ScouterModelImpl(const Config& cfg, std::shared_ptr<BackboneIm
 }
 
 ModelOutput ScouterModelImpl::forward(const torch::Tensor& images) {
-  if (!bf16_) return forward_from_features(backbone->forward_features(images));
+  return forward_from_features(forward_backbone(images));
+}
+
+torch::Tensor ScouterModelImpl::forward_backbone(const torch::Tensor& images) {
+  if (!bf16_) return backbone->forward_features(images);
   torch::Tensor features;
   {
     AutocastScope autocast(images.device().type(), true);
     features = backbone->forward_features(images);
   }
-  return forward_from_features(features.to(torch::kFloat));
+  return features.to(torch::kFloat);
 }
 
 torch::Tensor ScouterModelImpl::position_embedding(const torch::Tensor& like, int64_t h, int64_t w) {

@@ -33,7 +33,12 @@ class ScouterModelImpl : public torch::nn::Module {
   ScouterModelImpl(const Config& cfg, int64_t in_chans);
   // With a given backbone (tests, or backbones make_backbone does not know); cfg.model unused.
   ScouterModelImpl(const Config& cfg, std::shared_ptr<BackboneImpl> backbone_module);
+  // forward_from_features(forward_backbone(images)).
   ModelOutput forward(const torch::Tensor& images);
+  // The backbone's forward_features as the head receives them: under autocast and cast to
+  // float32 when bf16 (set_bf16), so the two halves can be run and timed apart
+  // (worker/train/step_profile.h).
+  torch::Tensor forward_backbone(const torch::Tensor& images);
   // Everything after the backbone's forward_features: B x C x h x w features -> outputs.
   ModelOutput forward_from_features(const torch::Tensor& features);
 

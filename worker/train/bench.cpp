@@ -11,6 +11,7 @@
 #include "worker/model/scouter_model.h"
 #include "worker/run/cpu_bf16.h"
 #include "worker/run/device.h"
+#include "worker/train/step_profile.h"
 #include "worker/train/step_runner.h"
 
 namespace scouter {
@@ -66,9 +67,11 @@ std::vector<BenchCase> cases() {
   return v;
 }
 
-// backend null: no gradient averaging (a single process).
+// backend null: no gradient averaging (a single process). profile: the step profile's tables
+// too, measured after the timed steps.
 BenchResult time_case(const BenchCase& c, int64_t steps, const PrecisionChoice& precision,
-                      std::shared_ptr<ReduceBackend> backend = nullptr, bool overlap = true) {
+                      std::shared_ptr<ReduceBackend> backend = nullptr, bool overlap = true,
+                      bool profile = false) {
   int rank = backend ? (MpiEnv::initialized() ? MpiEnv::get().topology().rank : 0) : 0;
   torch::manual_seed(0);
   ScouterModel model(c.cfg, c.in_chans);
@@ -118,6 +121,8 @@ BenchResult time_case(const BenchCase& c, int64_t steps, const PrecisionChoice& 
   r.images_per_s = r.world * r.batch / (r.step_ms / 1000.0);
   r.sync = backend ? (overlap ? "mpi, overlapped" : "mpi, after backward") : "none";
   if (sync) r.wait_ms = 1000.0 * sync->stats().wait_s / static_cast<double>(sync->stats().steps);
+  if (profile)
+    r.profile = step_profile_tables(profile_step(*model, opt, x, y, c.cfg.lambda_value, steps, step));
   return r;
 }
 
@@ -155,11 +160,18 @@ std::vector<BenchResult> run_bench(const BenchOptions& opt) {
     if (!opt.filter.empty() && c.name.find(opt.filter) == std::string::npos) continue;
     // The 260-px model is ~100x heavier per image: fewer steps keep the bench short.
     int64_t steps = c.img > 100 ? std::max<int64_t>(3, opt.steps / 4) : opt.steps;
-    out.push_back(time_case(c, steps, precision));
+    out.push_back(time_case(c, steps, precision, nullptr, true, opt.profile));
     log::info("bench: {}: {:.1f} ms/step, {:.1f} img/s", out.back().name, out.back().step_ms,
               out.back().images_per_s);
   }
   return out;
+}
+
+std::string bench_profiles(const std::vector<BenchResult>& results) {
+  std::string s;
+  for (const auto& r : results)
+    if (!r.profile.empty()) s += str_format("\nprofile: {} ({})\n\n{}", r.name, r.precision, r.profile);
+  return s;
 }
 
 std::string bench_header() { return "CPU bf16: " + detect_cpu_bf16().describe() + "\n"; }
