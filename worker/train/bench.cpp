@@ -7,11 +7,13 @@
 #include "common/communicator.h"
 #include "common/log.h"
 #include "common/mpi_env.h"
+#include "worker/comm/flat_params.h"
 #include "worker/comm/grad_sync.h"
 #include "worker/model/scouter_model.h"
 #include "worker/run/cpu_bf16.h"
 #include "worker/run/device.h"
 #include "worker/train/step_profile.h"
+#include "worker/train/flat_adamw.h"
 #include "worker/train/step_runner.h"
 
 namespace scouter {
@@ -84,19 +86,41 @@ BenchResult time_case(const BenchCase& c, int64_t steps, const PrecisionChoice& 
     for (auto& p : model->parameters())
       if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
   }
-  torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(c.cfg.lr));
+  // The optimizer as training runs it: flat parameters and FlatAdamW's fused loop where
+  // StepOptions::for_device says so (bf16), LibTorch's AdamW otherwise.
+  const bool flat = StepOptions::for_device(torch::kCPU, precision.bf16).flat;
+  std::vector<std::pair<std::string, torch::Tensor>> params;
+  const std::vector<std::string> unused = unused_parameters(model);
+  for (auto& p : model->named_parameters())
+    if (!flat || std::find(unused.begin(), unused.end(), p.key()) == unused.end())
+      params.emplace_back(p.key(), p.value());
+  std::unique_ptr<FlatParams> flat_params;
+  std::unique_ptr<FlatAdamW> flat_opt;
+  std::unique_ptr<torch::optim::AdamW> adamw;
+  StepOptimizer opt;
+  if (flat) {
+    flat_params = std::make_unique<FlatParams>(params);
+    flat_opt = std::make_unique<FlatAdamW>(*flat_params, c.cfg.lr, c.cfg.weight_decay);
+    opt.zero_grad = [&] { flat_params->zero_grad(); };
+    opt.step = [&] { flat_opt->step(); };
+  } else {
+    adamw = std::make_unique<torch::optim::AdamW>(
+        model->parameters(), torch::optim::AdamWOptions(c.cfg.lr).weight_decay(c.cfg.weight_decay));
+    opt.zero_grad = [&] { adamw->zero_grad(); };
+    opt.step = [&] { adamw->step(); };
+  }
   torch::manual_seed(100 + rank);  // each rank its own batch
   auto x = torch::randn({c.cfg.batch_size, c.in_chans, c.img, c.img});
   if (channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
   auto y = torch::randint(0, c.cfg.num_classes, {c.cfg.batch_size}, torch::kLong);
   std::unique_ptr<GradSync> sync;
   if (backend) {
-    std::vector<std::pair<std::string, torch::Tensor>> params;
-    for (auto& p : model->named_parameters()) params.emplace_back(p.key(), p.value());
-    sync = std::make_unique<GradSync>(params, backend, static_cast<int64_t>(c.cfg.bucket_mb * 1e6), overlap);
+    const auto bucket_bytes = static_cast<int64_t>(c.cfg.bucket_mb * 1e6);
+    sync = flat_params ? std::make_unique<GradSync>(*flat_params, backend, bucket_bytes, overlap)
+                       : std::make_unique<GradSync>(params, backend, bucket_bytes, overlap);
   }
   auto step = [&] {
-    opt.zero_grad();
+    if (!(sync && flat_params)) opt.zero_grad();  // flat GradSync zeroes in begin_step
     if (sync) sync->begin_step();
     auto out = model->forward(x);
     compute_loss(out, y, c.cfg.lambda_value).total.backward();

@@ -44,6 +44,34 @@ void FlatAdamW::step() {
   p.sub_(exp_avg_.div(denom).mul_(step_size));
 }
 
+namespace {
+
+struct FusedScalars {
+  float decay, b1, one_b1, b2, one_b2, bc2_sqrt, step_size, eps;
+  bool decays;
+};
+
+// One chunk of the fused update. Compiled for AVX-512, AVX2 and plain x86-64 and picked at load
+// time for this CPU (GCC/Clang function multiversioning), so the loop runs vectorised (this file
+// is compiled with -fno-math-errno, which lets sqrt vectorise; the moments are never negative).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+void fused_adamw_chunk(float* p, const float* g, float* m, float* v, int64_t n, const FusedScalars& s) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float pi = s.decays ? p[i] * s.decay : p[i];
+    const float gi = g[i];
+    const float mi = m[i] * s.b1 + gi * s.one_b1;
+    const float vi = v[i] * s.b2 + gi * gi * s.one_b2;
+    m[i] = mi;
+    v[i] = vi;
+    const float denom = std::sqrt(vi) / s.bc2_sqrt + s.eps;
+    p[i] = pi - mi / denom * s.step_size;
+  }
+}
+
+}  // namespace
+
 // The operations of step() per element, in the same order and in float32 as LibTorch's float
 // kernels compute them (scalars rounded to float), with the step's host scalars computed in
 // float64 as LibTorch's AdamW does.
@@ -51,28 +79,22 @@ void FlatAdamW::fused_step() {
   const double step = step_.item<double>() + 1;
   step_.fill_(step);
   const double lr = lr_.item<double>();
-  const float decay = static_cast<float>(1 - lr * weight_decay_);
-  const float b1 = static_cast<float>(beta1_), one_b1 = static_cast<float>(1 - beta1_);
-  const float b2 = static_cast<float>(beta2_), one_b2 = static_cast<float>(1 - beta2_);
-  const float bc2_sqrt = static_cast<float>(std::sqrt(1 - std::pow(beta2_, step)));
-  const float step_size = static_cast<float>(lr / (1 - std::pow(beta1_, step)));
-  const float eps = static_cast<float>(eps_);
-  const bool decays = weight_decay_ != 0;
+  FusedScalars s;
+  s.decay = static_cast<float>(1 - lr * weight_decay_);
+  s.decays = weight_decay_ != 0;
+  s.b1 = static_cast<float>(beta1_);
+  s.one_b1 = static_cast<float>(1 - beta1_);
+  s.b2 = static_cast<float>(beta2_);
+  s.one_b2 = static_cast<float>(1 - beta2_);
+  s.bc2_sqrt = static_cast<float>(std::sqrt(1 - std::pow(beta2_, step)));
+  s.step_size = static_cast<float>(lr / (1 - std::pow(beta1_, step)));
+  s.eps = static_cast<float>(eps_);
   float* p = flat_.values().data_ptr<float>();
   const float* g = flat_.grads().data_ptr<float>();
   float* m = exp_avg_.data_ptr<float>();
   float* v = exp_avg_sq_.data_ptr<float>();
   at::parallel_for(0, flat_.values().numel(), 1 << 14, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      float pi = decays ? p[i] * decay : p[i];
-      const float gi = g[i];
-      const float mi = m[i] * b1 + gi * one_b1;
-      const float vi = v[i] * b2 + gi * gi * one_b2;
-      m[i] = mi;
-      v[i] = vi;
-      const float denom = std::sqrt(vi) / bc2_sqrt + eps;
-      p[i] = pi - mi / denom * step_size;
-    }
+    fused_adamw_chunk(p + begin, g + begin, m + begin, v + begin, end - begin, s);
   });
 }
 

@@ -104,7 +104,7 @@ double median_of(std::vector<StepPhases> runs, double StepPhases::*field) {
 
 }  // namespace
 
-StepProfile profile_step(ScouterModelImpl& model, torch::optim::Optimizer& optimizer,
+StepProfile profile_step(ScouterModelImpl& model, const StepOptimizer& optimizer,
                          const torch::Tensor& images, const torch::Tensor& labels,
                          double lambda_value, int64_t steps,
                          const std::function<void()>& plain_step) {

@@ -75,9 +75,15 @@ struct StepProfile {
   double observed_ms = 0;   // wall time of the observed steps, summed
 };
 
+// The optimizer half of a step, as the bench runs it (LibTorch's AdamW, or FlatAdamW over flat
+// parameters as bf16 training on the CPU uses).
+struct StepOptimizer {
+  std::function<void()> zero_grad, step;
+};
+
 // `steps` split steps (after one warm-up), timed by phase, then `steps` runs of plain_step (the
 // bench's own step: zero_grad, forward, loss, backward, optimizer step) under an OpObserver.
-StepProfile profile_step(ScouterModelImpl& model, torch::optim::Optimizer& optimizer,
+StepProfile profile_step(ScouterModelImpl& model, const StepOptimizer& optimizer,
                          const torch::Tensor& images, const torch::Tensor& labels,
                          double lambda_value, int64_t steps,
                          const std::function<void()>& plain_step);
