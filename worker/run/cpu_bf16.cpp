@@ -72,7 +72,7 @@ bool onednn_isa_allows_bf16(const std::string& isa, bool avx512_bf16, bool amx_b
 bool onednn_isa_allows_avx512_core(const std::string& isa) {
   const std::string v = upper(isa);
   return v.empty() || v == "ALL" || v.rfind("AVX512_CORE", 0) == 0 || v == "AVX2_VNNI_2" ||
-         v == "AVX10_1_512" || v.rfind("AVX10", 0) == 0;
+         v.rfind("AVX10", 0) == 0;
 }
 
 CpuBf16 detect_cpu_bf16() {

@@ -78,22 +78,14 @@ BenchResult time_case(const BenchCase& c, int64_t steps, const PrecisionChoice& 
   torch::manual_seed(0);
   ScouterModel model(c.cfg, c.in_chans);
   model->train();
-  // As training sets the step up on the CPU (StepRunner with StepOptions::for_device).
-  const bool channels_last = StepOptions::for_device(torch::kCPU, precision.bf16).channels_last;
+  // As training sets the step up on the CPU (StepRunner with StepOptions::for_device): layout,
+  // and the optimizer (flat parameters and FlatAdamW's fused loop in bf16, LibTorch's AdamW
+  // otherwise).
+  const StepOptions setup = StepOptions::for_device(torch::kCPU, precision.bf16);
+  const bool channels_last = setup.channels_last, flat = setup.flat;
   model->set_bf16(precision.bf16);
-  if (channels_last) {
-    torch::NoGradGuard no_grad;
-    for (auto& p : model->parameters())
-      if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
-  }
-  // The optimizer as training runs it: flat parameters and FlatAdamW's fused loop where
-  // StepOptions::for_device says so (bf16), LibTorch's AdamW otherwise.
-  const bool flat = StepOptions::for_device(torch::kCPU, precision.bf16).flat;
-  std::vector<std::pair<std::string, torch::Tensor>> params;
-  const std::vector<std::string> unused = unused_parameters(model);
-  for (auto& p : model->named_parameters())
-    if (!flat || std::find(unused.begin(), unused.end(), p.key()) == unused.end())
-      params.emplace_back(p.key(), p.value());
+  if (channels_last) to_channels_last(model);
+  auto params = trained_parameters(model, flat);
   std::unique_ptr<FlatParams> flat_params;
   std::unique_ptr<FlatAdamW> flat_opt;
   std::unique_ptr<torch::optim::AdamW> adamw;
@@ -104,8 +96,10 @@ BenchResult time_case(const BenchCase& c, int64_t steps, const PrecisionChoice& 
     opt.zero_grad = [&] { flat_params->zero_grad(); };
     opt.step = [&] { flat_opt->step(); };
   } else {
+    std::vector<torch::Tensor> tensors;
+    for (const auto& [name, p] : params) tensors.push_back(p);
     adamw = std::make_unique<torch::optim::AdamW>(
-        model->parameters(), torch::optim::AdamWOptions(c.cfg.lr).weight_decay(c.cfg.weight_decay));
+        tensors, torch::optim::AdamWOptions(c.cfg.lr).weight_decay(c.cfg.weight_decay));
     opt.zero_grad = [&] { adamw->zero_grad(); };
     opt.step = [&] { adamw->step(); };
   }

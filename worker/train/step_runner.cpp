@@ -25,31 +25,38 @@ std::vector<std::string> unused_parameters(const ScouterModel& model) {
   return names;
 }
 
+std::vector<std::pair<std::string, torch::Tensor>> trained_parameters(const ScouterModel& model,
+                                                                      bool leave_out_unused) {
+  const std::vector<std::string> unused = leave_out_unused ? unused_parameters(model) : std::vector<std::string>{};
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& p : model->named_parameters())
+    if (p.value().requires_grad() && std::find(unused.begin(), unused.end(), p.key()) == unused.end())
+      out.emplace_back(p.key(), p.value());
+  return out;
+}
+
+void to_channels_last(ScouterModel& model) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : model->parameters())
+    if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+}
+
 StepRunner::StepRunner(const Config& cfg, ScouterModel& model, torch::Device device,
                        Distributed& dist, const ShardMeta& meta, int64_t out_h, int64_t out_w,
                        StepOptions options)
     : cfg_(cfg), model_(model), device_(device), dist_(dist), opt_(options),
       precision_(pick_precision(cfg.precision, device)), cuda_(device.is_cuda()), accum_(cfg.accum_steps) {
   model_->set_bf16(precision_.bf16);
-  const std::vector<std::string> unused = unused_parameters(model_);
   // cuDNN autotuning, unless the process asked LibTorch for deterministic algorithms (the GPU
   // tests do, to compare runs exactly): timing may pick other algorithms in another run.
   if (cuda_ && !at::globalContext().deterministicCuDNN() && !at::globalContext().deterministicAlgorithms())
     at::globalContext().setBenchmarkCuDNN(true);
-  if (opt_.channels_last) {
-    torch::NoGradGuard no_grad;
-    for (auto& p : model_->parameters())
-      if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
-  }
+  if (opt_.channels_last) to_channels_last(model_);
+  // The CPU path keeps LibTorch's AdamW over every trained parameter (to_q just never gets a
+  // gradient there); the flat path leaves the unused ones out.
+  trained_ = trained_parameters(model_, opt_.flat);
   std::vector<torch::Tensor> params;
-  for (auto& p : model_->named_parameters()) {
-    if (!p.value().requires_grad()) continue;
-    // The CPU path keeps LibTorch's AdamW over every trained parameter (to_q just never gets a
-    // gradient there); the flat path leaves the unused ones out.
-    if (opt_.flat && std::find(unused.begin(), unused.end(), p.key()) != unused.end()) continue;
-    trained_.emplace_back(p.key(), p.value());
-    params.push_back(p.value());
-  }
+  for (const auto& [name, p] : trained_) params.push_back(p);
   optimizer_ = std::make_unique<torch::optim::AdamW>(
       params, torch::optim::AdamWOptions(cfg.lr).weight_decay(cfg.weight_decay));
   if (opt_.flat) {

@@ -139,5 +139,11 @@ class StepRunner {
 // Parameters the model defines but never uses in its forward pass (the published xSlot's to_q):
 // they get no gradient, so no optimizer state; the flat GPU path leaves them out.
 std::vector<std::string> unused_parameters(const ScouterModel& model);
+// The parameters an optimizer steps, by name: those that require gradients, less the unused
+// ones where `leave_out_unused` (the flat path: StepOptions::flat).
+std::vector<std::pair<std::string, torch::Tensor>> trained_parameters(const ScouterModel& model,
+                                                                      bool leave_out_unused);
+// Puts the model's 4-d weights into channels_last (StepOptions::channels_last).
+void to_channels_last(ScouterModel& model);
 
 }  // namespace scouter

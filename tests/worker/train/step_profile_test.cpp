@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "worker/model/scouter_model.h"
+#include "worker/train/step_runner.h"
 
 namespace scouter {
 namespace {
@@ -29,11 +30,7 @@ ScouterModel make_model(const Config& c, bool bf16) {
   ScouterModel m(c, 1);
   m->train();
   m->set_bf16(bf16);
-  if (bf16) {  // as the bench and training set bf16 up on the CPU
-    torch::NoGradGuard no_grad;
-    for (auto& p : m->parameters())
-      if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
-  }
+  if (bf16) to_channels_last(m);  // as the bench and training set bf16 up on the CPU
   return m;
 }
 
