@@ -14,7 +14,19 @@ set -euo pipefail
 scouter=$1 make_toy=$2 src=$3
 work=$(mktemp -d /tmp/scouter-slurm-test-XXXXXX)
 fail() { echo "FAIL: $*" >&2; exit 1; }
-cleanup() { "$src/slurm/local_cluster.sh" stop || true; rm -rf "$work"; }
+cleanup() {
+  # A failure can leave jobs running (fc held at its step): cancel them while slurmd still runs,
+  # or their slurmstepd would outlive the daemons.
+  local left
+  left=$(squeue -h -o %A 2>/dev/null) || true
+  if [ -n "$left" ]; then
+    # shellcheck disable=SC2086  # one job id a word
+    scancel $left || true
+    for _ in $(seq 60); do [ -z "$(squeue -h -o %A 2>/dev/null)" ] && break; sleep 1; done
+  fi
+  "$src/slurm/local_cluster.sh" stop || true
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 [ "$(id -u)" -eq 0 ] || fail "starting Slurm's daemons needs root"
