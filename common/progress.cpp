@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <cstdio>
 
 #include "common/log.h"
@@ -16,41 +17,48 @@ std::string format_duration(double seconds) {
   return fmt::format("{:02d}:{:02d}", s / 60, s % 60);
 }
 
+namespace {
+double steady_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
 Progress::Progress(std::string label, int64_t total, std::string unit, bool enabled,
                    double plain_interval_s)
+    : Progress(std::move(label), total, std::move(unit), enabled, plain_interval_s,
+               stderr_is_terminal(), steady_seconds) {}
+
+Progress::Progress(std::string label, int64_t total, std::string unit, bool enabled,
+                   double plain_interval_s, bool terminal, Clock now)
     : label_(std::move(label)),
       total_(total),
       unit_(std::move(unit)),
       enabled_(enabled),
-      terminal_(stderr_is_terminal()),
+      terminal_(terminal),
       plain_interval_s_(plain_interval_s),
-      start_(std::chrono::steady_clock::now()),
+      now_(std::move(now)),
+      start_(now_()),
       last_draw_(start_) {}
 
 Progress::~Progress() {
   if (enabled_ && !finished_ && terminal_ && done_ > 0) std::fputs("\n", stderr);
 }
 
-double Progress::elapsed_s() const {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-}
+double Progress::elapsed_s() const { return now_() - start_; }
 
 void Progress::advance(int64_t n, const std::string& status) {
   done_ += n;
   if (!enabled_) return;
   if (!status.empty()) status_ = status;
-  auto now = std::chrono::steady_clock::now();
-  double since = std::chrono::duration<double>(now - last_draw_).count();
-  if (since >= (terminal_ ? 0.1 : plain_interval_s_)) {
-    last_draw_ = now;
+  if (due()) {
+    last_draw_ = now_();
     draw(false);
   }
 }
 
 bool Progress::due() const {
   if (!enabled_) return false;
-  double since = std::chrono::duration<double>(std::chrono::steady_clock::now() - last_draw_).count();
-  return since >= (terminal_ ? 0.1 : plain_interval_s_);
+  return since_last_draw() >= (terminal_ ? 0.1 : plain_interval_s_);
 }
 
 void Progress::finish(const std::string& status) {

@@ -2,8 +2,8 @@
 // otherwise (batch jobs). Disabled instances (ranks other than 0) cost nothing.
 #pragma once
 
-#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace scouter {
@@ -14,6 +14,12 @@ class Progress {
   // plain_interval_s: seconds between plain lines when not on a terminal.
   Progress(std::string label, int64_t total, std::string unit, bool enabled,
            double plain_interval_s = 30.0);
+  // A clock: seconds since any fixed point.
+  using Clock = std::function<double()>;
+  // As above with the clock and the output kind given (tests: a clock they advance; terminal
+  // true draws the bar, false the plain lines, whatever stderr is).
+  Progress(std::string label, int64_t total, std::string unit, bool enabled,
+           double plain_interval_s, bool terminal, Clock now);
   ~Progress();
   Progress(const Progress&) = delete;
   Progress& operator=(const Progress&) = delete;
@@ -31,6 +37,7 @@ class Progress {
 
  private:
   void draw(bool final_line);
+  double since_last_draw() const { return now_() - last_draw_; }
 
   std::string label_;
   int64_t total_;
@@ -41,8 +48,9 @@ class Progress {
   int64_t done_ = 0;
   std::string status_;
   bool finished_ = false;
-  std::chrono::steady_clock::time_point start_;
-  std::chrono::steady_clock::time_point last_draw_;
+  Clock now_;
+  double start_;
+  double last_draw_;
 };
 
 // "1:02:03" or "02:03".

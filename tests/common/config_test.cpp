@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "common/error.h"
+#include "common/text.h"
 #include "test_util.h"
 
 namespace scouter {
@@ -189,18 +191,49 @@ TEST(Config, LeavesTableNamesToTheirOwnersAndTakesPretrained) {
   EXPECT_EQ(model_signature(c).find("pretrained"), std::string::npos);  // not architecture
 }
 
-TEST(Config, ResolvedTomlRoundTripsEveryKey) {
+// Every key of the registry set away from its default (by its type, so a key added later is
+// covered without a change here); strings carry the characters TOML must escape.
+Config every_key_changed() {
+  const Config defaults;
   Config c;
-  c.model = "smallcnn";
-  c.lambda_value = 1.5;
-  c.power = 1;
-  c.output_dir = "runs/with \"quotes\"";
-  c.loss_status = -1;
-  c.aug = true;
+  for (const auto& k : config_keys()) {
+    std::string def = get_value_literal(defaults, k.name);
+    switch (k.type) {
+      case KeyType::kInt: apply_override(c, k.name, std::to_string(*parse_int(def) + 3)); break;
+      case KeyType::kFloat:
+        apply_override(c, k.name, std::to_string(*parse_double(def) * 2 + 0.375));
+        break;
+      case KeyType::kBool: apply_override(c, k.name, def == "true" ? "false" : "true"); break;
+      case KeyType::kString: apply_override(c, k.name, k.name + " \"q\" \\ \t\x01 é"); break;
+    }
+  }
+  return c;
+}
+
+// The keys whose value in `want` does not come back from `toml` applied onto the defaults.
+std::vector<std::string> keys_lost(const Config& want, const std::string& toml) {
   Config back;
-  apply_toml_text(back, to_toml(c), "resolved");
+  apply_toml_text(back, toml, "resolved");
+  std::vector<std::string> lost;
   for (const auto& k : config_keys())
-    EXPECT_EQ(get_value_literal(back, k.name), get_value_literal(c, k.name)) << k.name;
+    if (get_value_literal(back, k.name) != get_value_literal(want, k.name)) lost.push_back(k.name);
+  return lost;
+}
+
+TEST(Config, ResolvedTomlRoundTripsEveryKey) {
+  const Config defaults;
+  Config c = every_key_changed();
+  for (const auto& k : config_keys())
+    ASSERT_NE(get_value_literal(c, k.name), get_value_literal(defaults, k.name)) << k.name;
+  std::string toml = to_toml(c);
+  EXPECT_EQ(keys_lost(c, toml), std::vector<std::string>{});
+  // The check sees a key that to_toml would drop: without its line, exactly that key is lost.
+  for (const auto& k : config_keys()) {
+    size_t at = toml.find("\n" + k.name + " = ");
+    ASSERT_NE(at, std::string::npos) << k.name;
+    std::string dropped = toml.substr(0, at) + toml.substr(toml.find('\n', at + 1));
+    EXPECT_EQ(keys_lost(c, dropped), std::vector<std::string>{k.name});
+  }
 }
 
 TEST(Config, ModelSignatureSeesArchitectureOnly) {

@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
 #include <set>
 
 #include "common/files.h"
@@ -213,8 +215,85 @@ void write_timm_weights(const std::string& model, const std::string& path) {
   write_safetensors(path, tensors);
 }
 
+// The cells of the body rows of report.html's table `id` ("runs-table"), unescaped.
+std::vector<std::vector<std::string>> html_rows(const std::string& html, const std::string& id) {
+  std::vector<std::vector<std::string>> rows;
+  const size_t table = html.find("<table id=\"" + id + "\">");
+  if (table == std::string::npos) return rows;
+  const size_t body = html.find("<tbody>", table), end = html.find("</tbody>", table);
+  static const std::regex row("<tr>(.*?)</tr>"), cell("<td[^>]*>(.*?)</td>");
+  const std::string text = html.substr(body, end - body);
+  for (std::sregex_iterator r(text.begin(), text.end(), row), stop; r != stop; ++r) {
+    const std::string cells = (*r)[1].str();
+    rows.emplace_back();
+    for (std::sregex_iterator c(cells.begin(), cells.end(), cell); c != stop; ++c) {
+      std::string v = (*c)[1].str();
+      for (auto [from, to] : {std::pair{"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""},
+                              {"&#39;", "'"}, {"&amp;", "&"}})
+        for (size_t at = v.find(from); at != std::string::npos; at = v.find(from, at + 1))
+          v.replace(at, std::string(from).size(), to);
+      rows.back().push_back(v);
+    }
+  }
+  return rows;
+}
+
+// report.html's tables hold the sweep's runs and no others, each with the accuracy its training
+// wrote (summary.json, and the last line of metrics.jsonl, agreeing), its kind and epochs, and
+// complete; the settings table one row per setting, the explanation metrics each setting's.
+// `dir`: the sweep folder (s.dir from the working folder).
+void expect_report_holds_the_runs(const Sweep& s, const std::string& dir) {
+  const std::string html = read_text_file(dir + "/report.html");
+  const auto runs = html_rows(html, "runs-table");
+  ASSERT_EQ(runs.size(), s.runs.size()) << html;
+  std::set<std::string> settings, datasets;
+  for (const auto& run : s.runs) {
+    const std::string folder = fs::path(s.dir).filename().string();
+    settings.insert(folder + "/" + run.setting);
+    datasets.insert(run.config.dataset);
+    auto row = std::find_if(runs.begin(), runs.end(), [&](const auto& cells) {
+      return !cells.empty() && fs::path(cells[0]) == fs::path(s.dir) / run.name;
+    });
+    ASSERT_NE(row, runs.end()) << run.name << " has no row in the runs table";
+    ASSERT_EQ(row->size(), 9u) << run.name;  // run, kind, val acc %, best acc %, area, epochs, ...
+    const std::string run_dir = dir + "/" + run.name;
+    const auto summary = nlohmann::json::parse(read_text_file(run_dir + "/summary.json"));
+    const double final_acc = summary.at("final_val_acc"), best_acc = summary.at("best_val_acc");
+    std::vector<std::string> lines = split(read_text_file(run_dir + "/metrics.jsonl"), '\n');
+    while (!lines.empty() && lines.back().empty()) lines.pop_back();
+    ASSERT_FALSE(lines.empty()) << run.name << ": empty metrics.jsonl";
+    const auto last = nlohmann::json::parse(lines.back());
+    EXPECT_EQ(last.at("val_acc").get<double>(), final_acc) << run.name;
+    EXPECT_GE(final_acc, 0.0) << run.name;
+    EXPECT_LE(final_acc, best_acc) << run.name;
+    EXPECT_LE(best_acc, 1.0) << run.name;
+    const Config& c = run.config;
+    const std::string kind = !c.use_slot ? "FC" : c.loss_status > 0 ? "SCOUTER+" : "SCOUTER-";
+    EXPECT_EQ((*row)[1], kind + " " + c.model) << run.name;
+    EXPECT_EQ((*row)[2], str_format("{:.2f}", final_acc * 100)) << run.name;
+    EXPECT_EQ((*row)[3], str_format("{:.2f}", best_acc * 100)) << run.name;
+    EXPECT_EQ((*row)[5], str_format("{}/{}", c.epochs, c.epochs)) << run.name;
+    EXPECT_EQ((*row)[8], "complete") << run.name;
+  }
+  std::set<std::string> shown;
+  for (const auto& row : html_rows(html, "settings-table")) {
+    ASSERT_GE(row.size(), 4u);
+    EXPECT_EQ(datasets.count(row[0]), 1u) << row[0];
+    EXPECT_TRUE(shown.insert(row[1]).second) << row[1] << " twice";
+    static const std::regex all_complete("([0-9]+)/\\1 complete");
+    EXPECT_TRUE(std::regex_match(row[3], all_complete)) << row[1] << ": " << row[3];
+  }
+  EXPECT_EQ(shown, settings);
+  if (s.explain_images > 0) {
+    std::set<std::string> explained;
+    for (const auto& row : html_rows(html, "metrics-table")) explained.insert(row.at(1));
+    EXPECT_EQ(explained, settings);
+  }
+}
+
 // prep (into the file's folders, relative to the working folder), weights at the file's path,
-// `scouter sweep FILE --smoke true` (train + explain), then `scouter report`.
+// `scouter sweep FILE --smoke true` (train + explain), then `scouter report --html true`, whose
+// tables must hold the file's runs (expect_report_holds_the_runs).
 TEST_P(ExperimentFile, RunsEndToEndAtSmokeSize) {
   testing::TempDir work;
   const Sweep s = load_file(GetParam(), "", true);
@@ -257,10 +336,11 @@ TEST_P(ExperimentFile, RunsEndToEndAtSmokeSize) {
       EXPECT_NE(log.find(run.config.pretrained), std::string::npos) << log;
     }
   }
-  r = scouter_in(work.path(), "report " + s.dir);
+  r = scouter_in(work.path(), "report " + s.dir + " --html true");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   for (const auto& run : s.runs)
     EXPECT_NE(r.output.find(run.name), std::string::npos) << run.name << "\n" << r.output;
+  expect_report_holds_the_runs(s, dir);
 }
 
 INSTANTIATE_TEST_SUITE_P(Experiments, ExperimentFile, ::testing::ValuesIn(experiment_files()),

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
 
@@ -15,6 +16,7 @@
 #include "common/format.h"
 #include "common/text.h"
 #include "datasets/dataset_info.h"
+#include "datasets/image_decode.h"
 #include "datasets/image_ops.h"
 #include "launcher/report_html.h"
 #include "test_util.h"
@@ -336,7 +338,27 @@ window.addEventListener('load', () => {
                                          " file://" + study() + "/report.html > /dev/null)");
   ASSERT_EQ(screenshot.exit_code, 0) << screenshot.output;
   ASSERT_TRUE(file_exists(shot));
-  EXPECT_GT(std::filesystem::file_size(shot), 30000u);
+  // The picture is the window (--window-size), and the page is drawn in it, not blank: its
+  // white background leaves room for content, and the page's own colours cover what its first
+  // tables need at least: the header shade (the settings and runs tables above the curves and
+  // the runs, each header row at least 15 px x 300 px), the even-row shade (the runs table's 3
+  // even rows), the text colour, and many distinct colours (antialiased text, the curves).
+  RgbImage png;
+  std::vector<uint8_t> scratch;
+  decode_image_file(shot, &png, &scratch);
+  ASSERT_EQ(png.width, 1280);
+  ASSERT_EQ(png.height, 2000);
+  const size_t plane = static_cast<size_t>(png.width) * static_cast<size_t>(png.height);
+  std::map<uint32_t, size_t> colours;
+  for (size_t i = 0; i < plane; ++i)
+    ++colours[(uint32_t{png.planar[i]} << 16) | (uint32_t{png.planar[plane + i]} << 8) |
+              png.planar[2 * plane + i]];
+  auto pixels = [&](uint32_t rgb) { return colours.count(rgb) ? colours[rgb] : size_t{0}; };
+  EXPECT_LT(pixels(0xffffff), plane * 95 / 100) << "the page is (almost) blank";
+  EXPECT_GE(pixels(0xeeeeff), 2u * 15 * 300) << "table headers (th: #eef)";
+  EXPECT_GE(pixels(0xf8f8f8), 3u * 15 * 300) << "even table rows (#f8f8f8)";
+  EXPECT_GE(pixels(0x222222), 1000u) << "text (#222)";
+  EXPECT_GE(colours.size(), 50u);
   // Kept in the test's working folder for a person to look at.
   std::filesystem::copy_file(shot, "report_html_screenshot.png",
                              std::filesystem::copy_options::overwrite_existing);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A sweep on a real (local, one-node) Slurm: starts munge, slurmctld and slurmd, submits a small
 # sweep (FC, SCOUTER+ from it with use_pre, SCOUTER-; 2 ranks each) on generated data, checks the
-# arrays, the afterok dependency, the run folders and the report; the sweep's site keys reach the
+# arrays, the afterok dependency (SCOUTER+ seen pending on it while FC is held at a step), the run
+# folders and the report; the sweep's site keys reach the
 # job: a raw sbatch option, mem, setup lines (their export seen by every rank, and a stage_dir
 # named by a variable only they define), a wrapper launcher every rank runs through, and threads
 # from the partition's node size (SLURM_CPUS_PER_TASK); --dry-run shows the job script. Sends a
@@ -13,7 +14,19 @@ set -euo pipefail
 scouter=$1 make_toy=$2 src=$3
 work=$(mktemp -d /tmp/scouter-slurm-test-XXXXXX)
 fail() { echo "FAIL: $*" >&2; exit 1; }
-cleanup() { "$src/slurm/local_cluster.sh" stop || true; rm -rf "$work"; }
+cleanup() {
+  # A failure can leave jobs running (fc held at its step): cancel them while slurmd still runs,
+  # or their slurmstepd would outlive the daemons.
+  local left
+  left=$(squeue -h -o %A 2>/dev/null) || true
+  if [ -n "$left" ]; then
+    # shellcheck disable=SC2086  # one job id a word
+    scancel $left || true
+    for _ in $(seq 60); do [ -z "$(squeue -h -o %A 2>/dev/null)" ] && break; sleep 1; done
+  fi
+  "$src/slurm/local_cluster.sh" stop || true
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 [ "$(id -u)" -eq 0 ] || fail "starting Slurm's daemons needs root"
@@ -28,9 +41,12 @@ batch_size = 16
 lr = 3e-4
 threads = 1'
 # The launcher: records each rank's host, rank, what the setup exported and its CPUs, then runs it.
+# fc's training alone holds rank 0 before step 1 until fc-go exists (SCOUTER_FAULT_HOLD), so the
+# test sees pos waiting on fc while fc cannot have ended.
 cat > "$work/wrap.sh" <<'SH'
 #!/bin/sh
 echo "$(hostname -s) rank=${SLURM_PROCID:-?} setup=${SCOUTER_TEST_SETUP:-unset} cpus=${SLURM_CPUS_PER_TASK:-unset} $*" >> "$(dirname "$0")/wrap.log"
+case "$*" in *" train -c "*/study/fc/run.toml" "*) export SCOUTER_FAULT_HOLD="0:1:$(dirname "$0")/fc-go" ;; esac
 exec "$@"
 SH
 chmod +x "$work/wrap.sh"
@@ -90,7 +106,17 @@ fc_job=$(echo "$out" | awk '$3 == "fc:" {print $2}')
 pos_job=$(echo "$out" | awk '$3 == "pos:" {print $2}')
 [ -n "$fc_job" ] && [ -n "$pos_job" ] || fail "no job ids in: $out"
 echo "$out" | grep -q "pos: 1 run(s), afterok:$fc_job" || fail "pos does not wait for fc ($fc_job)"
-scontrol show job "$pos_job" | grep -q "Dependency=afterok:${fc_job}" || echo "(dependency already satisfied)"
+# While fc's rank 0 is held, pos is PENDING for its Dependency (a sweep that forgot --dependency
+# would have it running, or pending for Resources), then fc is released.
+for _ in $(seq 750); do [ -f "$work/fc-go.held" ] && break; sleep 0.2; done
+[ -f "$work/fc-go.held" ] || { squeue; cat "$work"/study/slurm/*.out; fail "fc never reached the hold at step 1"; }
+[ "$(squeue -h -j "$fc_job" -o %T)" = RUNNING ] || { squeue; fail "fc ($fc_job) is not running while held"; }
+pos_state=$(squeue -h -j "$pos_job" -o '%T %r')
+[ "$pos_state" = "PENDING Dependency" ] || { squeue; fail "pos ($pos_job) is '$pos_state' while fc is held, not 'PENDING Dependency'"; }
+scontrol show job "$pos_job" | grep -q "Dependency=afterok:${fc_job}" \
+  || { scontrol show job "$pos_job"; fail "pos's dependency is not afterok:$fc_job"; }
+echo "pos: $pos_state while fc is held at step 1"
+touch "$work/fc-go"
 grep -q -- "--array=0-0" "$work/study/slurm/fc.sbatch" || fail "fc is not an array job"
 scontrol show job "$fc_job" | grep -q "Comment=scouter-slurm-test" || fail "the raw sbatch line did not reach Slurm"
 # threads_per_rank = 0: the default partition's node (sinfo) shared by the 2 ranks of a node.

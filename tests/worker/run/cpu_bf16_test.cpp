@@ -1,13 +1,18 @@
 // detect_cpu_bf16 against the kernel's own view of the CPU (/proc/cpuinfo), and the
 // ONEDNN_MAX_CPU_ISA cap. The tests hold on CPUs with and without bf16 hardware (and under the
 // fixture_tests_isa_* runs, which set the cap themselves): each checks the answer that this
-// machine should give, not one answer.
+// machine should give, not one answer. KernelOverride: that those runs' overrides took effect.
 #include "worker/run/cpu_bf16.h"
 
+#include <ATen/Version.h>
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -187,6 +192,75 @@ TEST(CpuBf16, DescribeNamesWhatIsThereAndWhatCapsIt) {
   const std::string none = CpuBf16{}.describe();
   EXPECT_EQ(none.rfind("no native bf16 (", 0), 0u) << none;
   EXPECT_NE(none.find("emulated, slower than fp32"), std::string::npos) << none;
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+// The fixture_tests_isa_* runs (tests/CMakeLists.txt) repeat the numerical fixture tests with
+// the kernels another CPU would run, chosen by environment variables that the libraries read
+// once. These three tests, run only there (disabled elsewhere), confirm that the libraries took
+// them: a misspelt value or a LibTorch that ignores it would otherwise repeat the normal run.
+
+// ATen's kernel set, as LibTorch reports it ("CPU capability usage: AVX2") from the same
+// get_cpu_capability() its DispatchStubs call (not exported by LibTorch 1.13, so read from
+// show_config), against ATEN_CPU_CAPABILITY.
+TEST(KernelOverride, DISABLED_AtenUsesAtenCpuCapability) {
+  const char* requested = std::getenv("ATEN_CPU_CAPABILITY");
+  ASSERT_TRUE(requested != nullptr) << "run by fixture_tests_isa_*, which set ATEN_CPU_CAPABILITY";
+  const std::string config = at::show_config();
+  const std::string key = "CPU capability usage: ";
+  const auto pos = config.find(key);
+  ASSERT_NE(pos, std::string::npos) << config;
+  const auto from = pos + key.size();
+  const std::string used = config.substr(from, config.find('\n', from) - from);
+  // ATen's names for its DEFAULT, AVX2 and AVX512 kernels (aten/src/ATen/Version.cpp).
+  const std::string want = lower(requested) == "default" ? "NO AVX"
+                           : lower(requested) == "avx2"  ? "AVX2"
+                           : lower(requested) == "avx512" ? "AVX512"
+                                                          : "(no such capability)";
+  EXPECT_EQ(used, want) << "ATEN_CPU_CAPABILITY=" << requested << " but ATen uses " << used;
+  std::cout << "ATen CPU capability: " << used << " (ATEN_CPU_CAPABILITY=" << requested << ")\n";
+}
+
+// oneDNN's ISA in effect (the widest it dispatches to: its cap, or less on a CPU without it), from
+// libdnnl's own dnnl_get_effective_cpu_isa, against ONEDNN_MAX_CPU_ISA. Debian's LibTorch links
+// the shared libdnnl, whose C API is visible to dlsym; a LibTorch with oneDNN linked in and
+// hidden (PyPI's) has no such symbol, and the test says so and skips.
+TEST(KernelOverride, DISABLED_OnednnUsesOnednnMaxCpuIsa) {
+  const char* requested = std::getenv("ONEDNN_MAX_CPU_ISA");
+  ASSERT_TRUE(requested != nullptr) << "run by fixture_tests_isa_*, which set ONEDNN_MAX_CPU_ISA";
+  using GetIsa = int (*)();
+  using IsaName = const char* (*)(int);
+  auto get = reinterpret_cast<GetIsa>(dlsym(RTLD_DEFAULT, "dnnl_get_effective_cpu_isa"));
+  auto name = reinterpret_cast<IsaName>(dlsym(RTLD_DEFAULT, "dnnl_cpu_isa2str"));
+  if (get == nullptr || name == nullptr)
+    GTEST_SKIP() << "this LibTorch's oneDNN exports no dnnl_get_effective_cpu_isa: cannot confirm "
+                 << "ONEDNN_MAX_CPU_ISA=" << requested;
+  // dnnl_cpu_isa2str names the ISA as oneDNN's enum does: "cpu_isa_avx2" for the cap AVX2. The
+  // machines these runs are meant for have the capped ISA (AVX2, SSE4.1), so it is in effect.
+  const std::string used = name(get());
+  EXPECT_EQ(used, "cpu_isa_" + lower(requested))
+      << "ONEDNN_MAX_CPU_ISA=" << requested << " but oneDNN uses " << used;
+  std::cout << "oneDNN ISA: " << used << " (ONEDNN_MAX_CPU_ISA=" << requested << ")\n";
+}
+
+// OpenBLAS's kernel set (the matrix products LibTorch sends to BLAS), from its own
+// openblas_get_corename ("Haswell"), against OPENBLAS_CORETYPE. Skipped where no OpenBLAS is
+// loaded (a LibTorch on MKL).
+TEST(KernelOverride, DISABLED_OpenblasUsesOpenblasCoretype) {
+  const char* requested = std::getenv("OPENBLAS_CORETYPE");
+  ASSERT_TRUE(requested != nullptr) << "run by fixture_tests_isa_*, which set OPENBLAS_CORETYPE";
+  using CoreName = const char* (*)();
+  auto name = reinterpret_cast<CoreName>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  if (name == nullptr)
+    GTEST_SKIP() << "no OpenBLAS in this process: OPENBLAS_CORETYPE=" << requested << " unused";
+  const std::string used = name();
+  EXPECT_EQ(lower(used), lower(requested))
+      << "OPENBLAS_CORETYPE=" << requested << " but OpenBLAS uses " << used;
+  std::cout << "OpenBLAS core: " << used << " (OPENBLAS_CORETYPE=" << requested << ")\n";
 }
 
 }  // namespace
