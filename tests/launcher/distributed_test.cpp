@@ -1,21 +1,26 @@
 // `scouter train` as MPI jobs of 2 ranks (mpirun), the way users run it: a resumed run ends
 // with the same weights as an uninterrupted one, SIGTERM stops every rank with a checkpoint and
-// exit status 3, a killed or stuck rank ends the job in bounded time with the rank named, and
-// the singleton mistake is refused.
+// exit status 3, a killed or stuck rank ends the job in bounded time with the rank named,
+// staging sends exactly what the data plan reads, another world size resumes from an epoch
+// boundary only, and the singleton mistake is refused.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
+#include <set>
 
 #include "common/files.h"
 #include "common/format.h"
 #include "common/h5.h"
+#include "common/config.h"
 #include "common/metrics_log.h"
 #include "test_util.h"
 #include "worker/run/checkpoint.h"
+#include "worker/run/data.h"
 #include "worker/toy_data.h"
 
 namespace scouter {
@@ -32,11 +37,12 @@ class DistributedTest : public ::testing::Test {
   }
   static void TearDownTestSuite() { delete data_; }
 
-  // A 2-rank training command; 56-px inputs make an epoch last long enough to signal inside it
-  // (28 px where nothing is signalled).
+  // A training command of `ranks` ranks (2 unless given); 56-px inputs where the test compares
+  // with an uninterrupted run or resumes one, 28 px elsewhere.
   std::string train(const std::string& out, const std::string& extra = "",
-                    int64_t img_size = 56, const std::string& data = data_->path()) const {
-    return testing::mpirun() + " -np 2 " + testing::scouter_bin() +
+                    int64_t img_size = 56, const std::string& data = data_->path(),
+                    int ranks = 2) const {
+    return testing::mpirun() + " -np " + std::to_string(ranks) + " " + testing::scouter_bin() +
            " train --model smallcnn --num_classes 4 --img_size " + std::to_string(img_size) +
            " --batch_size 16 --threads 1 --lr 3e-4 --slots_per_class 2 --aug true --dataset_dir " +
            data + " --output_dir " + out + " " + extra;
@@ -118,10 +124,16 @@ TEST_F(DistributedTest, SigtermCheckpointsAndResumeEndsWithTheSameWeights) {
       EXPECT_EQ(ma[i][key], mb[i][key]) << "epoch " << i + 1 << " " << key;
 }
 
+// Rank 1, held halfway into epoch 2, is killed there: rank 0 names it from its lifeline as gone
+// at that very step and the job ends; the last checkpoint is epoch 1's, every tensor of it
+// verifies against its SHA-256, and the run resumes from it to the end.
 TEST_F(DistributedTest, KilledRankEndsTheJobAndTheLastCheckpointLoads) {
-  std::string out = dir_.file("killed");
-  BackgroundCommand job(train(out, "--epochs 20 --collective_timeout 30"), dir_.file("killed.log"));
-  ASSERT_TRUE(testing::wait_for_file(checkpoint_path(out, 1) + ".done", 120)) << job.log();
+  const std::string out = dir_.file("killed"), release = dir_.file("release");
+  const int64_t spe = 1024 / (16 * 2), step = spe + spe / 2;  // 1024 images, 16 x 2 ranks a step
+  BackgroundCommand job(held(1, step, release) + train(out, "--epochs 2 --collective_timeout 30"),
+                        dir_.file("killed.log"));
+  ASSERT_TRUE(testing::wait_for_file(release + ".held", 300)) << job.log();
+  EXPECT_EQ(steps_per_epoch(job.log()), spe) << job.log();
   for (int pid : testing::rank_pids(out, 1)) kill(pid, SIGKILL);
   int status = job.wait(60);
   ASSERT_NE(status, -1) << "job still running 60 s after rank 1 died\n" << job.log();
@@ -129,9 +141,16 @@ TEST_F(DistributedTest, KilledRankEndsTheJobAndTheLastCheckpointLoads) {
   // Rank 0 sees rank 1's lifeline close and names it, with its host, before mpirun ends the job.
   char host[256] = {};
   gethostname(host, sizeof host - 1);
-  EXPECT_NE(job.log().find(std::string("rank 1 on ") + host + " (gone at step"), std::string::npos) << job.log();
-  CheckpointInfo info = read_checkpoint_info(latest_checkpoint(out));
-  EXPECT_GE(info.state.epoch, 1);
+  EXPECT_NE(job.log().find(str_format("rank 1 on {} (gone at step {}", std::string(host), step)), std::string::npos)
+      << job.log();
+  const std::string last = latest_checkpoint(out);
+  ASSERT_EQ(last, checkpoint_path(out, 1)) << job.log();
+  EXPECT_EQ(verify_checkpoint(last), "");
+  BackgroundCommand resumed(train(out, "--epochs 2 --resume true"), dir_.file("resumed.log"));
+  ASSERT_EQ(resumed.wait(300), 0) << resumed.log();
+  EXPECT_NE(resumed.log().find("resumed from " + last), std::string::npos) << resumed.log();
+  EXPECT_EQ(read_jsonl(out + "/metrics.jsonl").size(), 2u);
+  EXPECT_TRUE(file_exists(out + "/summary.json"));
 }
 
 TEST_F(DistributedTest, StuckRankIsNamedWithinTheTimeout) {
@@ -196,6 +215,29 @@ std::pair<int, int> staging_counts(const std::string& log) {
   return {std::stoi(m[1].str()), std::stoi(m[2].str())};
 }
 
+// The names of the train shard files that ranks 0 .. world-1 read in `epoch` (from 0) by the
+// data plan of the run in `run` (its config.toml, its dataset's shards).
+std::set<std::string> planned_train_files(const std::string& run, int world, int64_t epoch) {
+  Config cfg;
+  apply_toml_text(cfg, read_text_file(run + "/config.toml"), run + "/config.toml");
+  RunData data = open_run_data(cfg, true, 0, world);
+  std::set<std::string> names;
+  for (int r = 0; r < world; ++r)
+    for (int64_t f : data.plan->rank_shards(epoch, r))
+      names.insert(std::filesystem::path(data.train->paths()[static_cast<size_t>(f)]).filename().string());
+  return names;
+}
+
+// The train shard files staged under `stage` (their names).
+std::set<std::string> staged_train_files(const std::string& stage) {
+  std::set<std::string> names;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(stage)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("train-", 0) == 0 && e.path().extension() == ".h5") names.insert(name);
+  }
+  return names;
+}
+
 TEST_F(DistributedTest, StagingSendsOnceAndResendsACorruptedCopy) {
   std::string stage = dir_.file("stage");
   auto run = [&](const std::string& name) {
@@ -205,8 +247,12 @@ TEST_F(DistributedTest, StagingSendsOnceAndResendsACorruptedCopy) {
     return job.log();
   };
   auto first = staging_counts(run("a"));
-  EXPECT_GE(first.first, 2);  // 4 train shards of 256; the plan gives this node what it reads
+  // Exactly the train shards the data plan gives this node (every rank: one node) in epoch 1.
+  const std::set<std::string> planned = planned_train_files(dir_.file("a"), 2, 0);
+  ASSERT_FALSE(planned.empty());
+  EXPECT_EQ(first.first, static_cast<int>(planned.size()));
   EXPECT_EQ(first.second, 0);
+  EXPECT_EQ(staged_train_files(stage), planned);
   auto second = staging_counts(run("b"));
   EXPECT_EQ(second.first, 0);
   EXPECT_EQ(second.second, first.first);
@@ -270,6 +316,54 @@ TEST_F(DistributedTest, StageDirExpandsInEachRank) {
   EXPECT_TRUE(std::regex_search(second, std::regex(R"(staging train \(epoch 2\): [1-9]\d* file\(s\).* 0 already verified)")))
       << second;
   EXPECT_TRUE(file_exists(out + "/summary.json"));
+}
+
+// Every file under `dir` with its size and modification time: what a refused command must leave.
+std::map<std::string, std::pair<uintmax_t, std::filesystem::file_time_type>> snapshot(const std::string& dir) {
+  std::map<std::string, std::pair<uintmax_t, std::filesystem::file_time_type>> files;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) files[e.path().string()] = {e.file_size(), e.last_write_time()};
+  return files;
+}
+
+// docs/distributed.md: resuming with another world size works from an epoch boundary (a warning
+// says the data order differs from then on) and is refused mid-epoch, where the data plan and
+// the saved per-rank sums depend on the ranks. A 2-rank run's epoch-1 checkpoint resumes on
+// 1 rank to the end of epoch 2; a 2-rank run stopped by SIGTERM while rank 0 is held a quarter
+// into epoch 1 is refused on 1 rank (exit 2, the checkpoint and both counts named, the folder
+// untouched) and still resumes on 2.
+TEST_F(DistributedTest, AnotherWorldSizeResumesFromAnEpochBoundaryOnly) {
+  const std::string boundary = dir_.file("boundary");
+  BackgroundCommand two(train(boundary, "--epochs 1", 28), dir_.file("boundary.log"));
+  ASSERT_EQ(two.wait(300), 0) << two.log();
+  BackgroundCommand one(train(boundary, "--epochs 2 --resume true", 28, data_->path(), 1),
+                        dir_.file("boundary1.log"));
+  ASSERT_EQ(one.wait(300), 0) << one.log();
+  EXPECT_NE(one.log().find("resumed from " + checkpoint_path(boundary, 1)), std::string::npos) << one.log();
+  EXPECT_NE(one.log().find("resuming a run of 2 ranks with 1 rank: from here the data order "
+                           "differs from an uninterrupted run of 2 ranks"),
+            std::string::npos) << one.log();
+  EXPECT_EQ(read_jsonl(boundary + "/metrics.jsonl").size(), 2u);
+  EXPECT_TRUE(file_exists(boundary + "/summary.json"));
+  EXPECT_EQ(read_checkpoint_info(latest_checkpoint(boundary)).world_size, 1);
+
+  const std::string mid = dir_.file("mid"), release = dir_.file("release");
+  const int64_t spe = 1024 / (16 * 2), step = spe / 4;
+  BackgroundCommand b(held(0, step, release) + train(mid, "--epochs 1", 28), dir_.file("mid.log"));
+  ASSERT_TRUE(testing::wait_for_file(release + ".held", 300)) << b.log();
+  signal_ranks(mid, SIGTERM);
+  ASSERT_EQ(b.wait(120), 3) << b.log();
+  const std::string stopped = latest_checkpoint(mid);
+  ASSERT_EQ(stopped, checkpoint_path(mid, 0, step + 1)) << b.log();
+  const auto before = snapshot(mid);
+  auto refused = testing::run_command(train(mid, "--epochs 1 --resume true", 28, data_->path(), 1));
+  EXPECT_USAGE_ERROR(refused, "checkpoint '" + stopped + "' stopped mid-epoch in a run of 2 ranks; "
+                              "this run has 1 rank");
+  EXPECT_NE(refused.output.find("resume mid-epoch with 2 ranks"), std::string::npos) << refused.output;
+  EXPECT_EQ(snapshot(mid), before) << "the refused command wrote into the run folder";
+  BackgroundCommand again(train(mid, "--epochs 1 --resume true", 28), dir_.file("mid2.log"));
+  ASSERT_EQ(again.wait(300), 0) << again.log();
+  EXPECT_NE(again.log().find("resumed from " + stopped), std::string::npos) << again.log();
 }
 
 TEST_F(DistributedTest, SingletonMistakeIsRefused) {

@@ -2,8 +2,9 @@
 // it, and each time nothing is lost and the run still ends exactly where an uninterrupted run
 // ends.
 //   - kills at every stage: inside a checkpoint write, between a checkpoint and its completion
-//     marker, inside summary.json, and SIGKILL at seeded random moments (fault hooks
-//     SCOUTER_FAULT_KILL_IN_WRITE / _AFTER_WRITE in common/files.cpp make the first ones exact);
+//     marker, inside summary.json, and SIGKILL before seeded random steps (fault hooks
+//     SCOUTER_FAULT_KILL_IN_WRITE / _AFTER_WRITE in common/files.cpp and SCOUTER_FAULT_HOLD in
+//     common/step_hold.h make them exact);
 //   - a full disk (a small tmpfs, sizes from 10% to 80% of what the run writes);
 //   - a second writer into the same folder, SIGINT and SIGHUP, a signal right after start;
 //   - a non-finite loss;
@@ -101,7 +102,7 @@ void expect_same_run(const std::string& a, const std::string& b) {
 }
 
 // Killed inside the first checkpoint write, between a checkpoint and its marker, inside
-// summary.json, and at random moments: every resume ends with the uninterrupted weights and
+// summary.json, and at seeded random steps: every resume ends with the uninterrupted weights and
 // metrics, one record per epoch, no temporary left.
 TEST_F(FaultsTest, KillsAtEveryStageResumeToTheUninterruptedResult) {
   const std::string ref = dir_.file("ref"), run = dir_.file("run");
@@ -120,16 +121,31 @@ TEST_F(FaultsTest, KillsAtEveryStageResumeToTheUninterruptedResult) {
   killed_at("SCOUTER_FAULT_KILL_IN_WRITE", "summary.json", "--resume true");
   EXPECT_FALSE(file_exists(run + "/summary.json"));
 
-  // Random moments of a fresh attempt (seeded: the same moments on every run of the test).
-  const std::string again = dir_.file("again");
+  // A fresh run killed again and again, each attempt resuming the one before, while held
+  // (SCOUTER_FAULT_HOLD) before a step chosen here, seeded so every run of the test picks the
+  // same: inside epoch 1 (nothing saved yet), epoch 2's first step (right after epoch 1's
+  // checkpoint), inside epoch 2, inside epoch 3. Each kill lands where it is meant to: the exit
+  // is the kill's, and the newest checkpoint is that of the last epoch done before the step.
+  const TrainState end = read_checkpoint_info(latest_checkpoint(ref)).state;
+  ASSERT_EQ(end.epoch, 3);
+  const int64_t spe = end.global_step / end.epoch;
+  ASSERT_GE(spe, 4);
   std::mt19937 gen(13);
-  std::uniform_real_distribution<double> when(0.3, 2.5);
-  for (int k = 0; k < 3; ++k) {
-    BackgroundCommand job(train(again, "--epochs 3 --resume true"), dir_.file("again.log"));
-    std::this_thread::sleep_for(std::chrono::duration<double>(when(gen)));
+  auto inside = [&](int64_t epoch) {  // a step of `epoch` (from 0) other than its first
+    return std::uniform_int_distribution<int64_t>(epoch * spe + 1, epoch * spe + spe - 1)(gen);
+  };
+  const std::string again = dir_.file("again");
+  for (int64_t step : {inside(0), spe, inside(1), inside(2)}) {
+    SCOPED_TRACE("held before step " + std::to_string(step));
+    const std::string release = dir_.file("release-" + std::to_string(step));
+    BackgroundCommand job("env SCOUTER_FAULT_HOLD=0:" + std::to_string(step) + ":" + release + " " +
+                              train(again, "--epochs 3 --resume true"),
+                          dir_.file("again-" + std::to_string(step) + ".log"));
+    ASSERT_TRUE(testing::wait_for_file(release + ".held", 300)) << job.log();
     job.signal(SIGKILL);
-    int status = job.wait(60);
-    EXPECT_TRUE(status == 128 + SIGKILL || status == 0) << status << "\n" << job.log();
+    EXPECT_EQ(job.wait(60), 128 + SIGKILL) << job.log();
+    const int64_t done = step / spe;  // epochs completed before the held step
+    EXPECT_EQ(latest_checkpoint(again), done == 0 ? std::string() : checkpoint_path(again, done));
   }
   for (const std::string& out : {run, again}) {
     auto r = testing::run_command(train(out, "--epochs 3 --resume true"));

@@ -1,12 +1,14 @@
 // Runs under `mpirun -np N` (N = 1, 2, ...): collectives with closed-form results, bucketed
-// gradient averaging, equivalence with one process on the whole batch, and bitwise-identical
-// parameters on every rank.
+// gradient averaging, equivalence with one process on the whole batch, bitwise-identical
+// parameters on every rank, and the overlap of averaging with backward (from one step's trace).
 #include "worker/comm/grad_sync.h"
 #include "worker/comm/flat_params.h"
 #include "worker/train/state_sync.h"
 
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/function.h>
+
+#include <algorithm>
 #include <torch/csrc/autograd/variable.h>
 
 #include "common/communicator.h"
@@ -293,6 +295,91 @@ TEST(GradSync, RanksMatchOneProcessOnTheWholeBatch) {
     torch::Tensor theirs = p.value().detach().clone();
     backend->broadcast(theirs, 0, "test");
     EXPECT_TRUE(torch::equal(theirs, p.value())) << p.key() << " differs from rank 0";
+  }
+}
+
+// The MPI backend with each start() written into a trace (what one step did, in order).
+class TracedBackend : public ReduceBackend {
+ public:
+  TracedBackend(std::shared_ptr<ReduceBackend> inner, std::vector<std::string>& trace)
+      : inner_(std::move(inner)), trace_(trace) {}
+  std::string name() const override { return inner_->name(); }
+  int world() const override { return inner_->world(); }
+  void start(size_t id, torch::Tensor flat, const std::string& what) override {
+    trace_.push_back("allreduce " + std::to_string(id));
+    inner_->start(id, std::move(flat), what);
+  }
+  void progress() override { inner_->progress(); }
+  void wait(size_t id) override { inner_->wait(id); }
+  void broadcast(torch::Tensor t, int root, const std::string& what) override { inner_->broadcast(t, root, what); }
+  void min_max(torch::Tensor& mins, torch::Tensor& maxs, const std::string& what) override {
+    inner_->min_max(mins, maxs, what);
+  }
+
+ private:
+  std::shared_ptr<ReduceBackend> inner_;
+  std::vector<std::string>& trace_;
+};
+
+// The trace of one training step of the SCOUTER model (smallcnn) with buckets of 2 KB: each
+// bucket's allreduce start, each gradient backward computes ("gradient NAME", from a hook of the
+// test on every parameter) and "backward returned". A CPU backward runs its hooks on the calling
+// thread, so the trace's order is the order of events.
+std::vector<std::string> one_step_trace(bool flat_mode, bool overlap) {
+  auto comm = world_comm();
+  std::vector<std::string> trace;
+  Config cfg = tiny_scouter();
+  torch::manual_seed(5);
+  ScouterModel model(cfg, 1);
+  std::vector<std::pair<std::string, torch::Tensor>> params;
+  for (auto& p : model->named_parameters()) params.emplace_back(p.key(), p.value());
+  auto backend = std::make_shared<TracedBackend>(make_mpi_backend(comm), trace);
+  std::unique_ptr<FlatParams> flat;
+  std::unique_ptr<GradSync> sync;
+  if (flat_mode) {
+    flat = std::make_unique<FlatParams>(params);
+    sync = std::make_unique<GradSync>(*flat, backend, 2048, overlap);
+  } else {
+    sync = std::make_unique<GradSync>(params, backend, 2048, overlap);
+  }
+  EXPECT_GE(sync->num_buckets(), 2u);
+  for (auto& [name, p] : params)
+    p.register_hook([&trace, name = name](torch::Tensor) { trace.push_back("gradient " + name); });
+  auto x = torch::randn({4, 1, 28, 28});
+  auto y = torch::randint(0, 3, {4}, torch::kLong);
+  sync->begin_step();
+  compute_loss(model->forward(x), y, 1.0).total.backward();
+  trace.push_back("backward returned");
+  sync->finish_step();
+  return trace;
+}
+
+size_t position(const std::vector<std::string>& trace, const std::string& event) {
+  return static_cast<size_t>(std::find(trace.begin(), trace.end(), event) - trace.begin());
+}
+
+// Gradient averaging overlaps backward: with overlap = true, bucket 0 (the last layers, whose
+// gradients come first) starts its allreduce while backward still has gradients to compute, in
+// copy and in flat mode. Without overlap nothing starts before backward returns, so the trace
+// tells the two apart.
+TEST(GradSync, BucketAllreduceStartsWhileBackwardRuns) {
+  for (bool flat_mode : {false, true}) {
+    SCOPED_TRACE(flat_mode ? "flat mode" : "copy mode");
+    const std::vector<std::string> trace = one_step_trace(flat_mode, true);
+    const size_t started = position(trace, "allreduce 0"), returned = position(trace, "backward returned");
+    ASSERT_LT(returned, trace.size());
+    ASSERT_LT(started, trace.size()) << "bucket 0 never started";
+    size_t last_gradient = 0;
+    for (size_t i = 0; i < trace.size(); ++i)
+      if (trace[i].rfind("gradient ", 0) == 0) last_gradient = i;
+    EXPECT_LT(started, last_gradient) << "bucket 0 started only after backward's last gradient, "
+                                      << trace[last_gradient];
+    EXPECT_LT(started, returned);
+
+    const std::vector<std::string> serial = one_step_trace(flat_mode, false);
+    const size_t serial_started = position(serial, "allreduce 0");
+    ASSERT_LT(serial_started, serial.size());
+    EXPECT_GT(serial_started, position(serial, "backward returned")) << "overlap = false started during backward";
   }
 }
 
