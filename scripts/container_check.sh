@@ -9,8 +9,8 @@
 #   3. the same prep, training and explain with this machine's build (scripts/build.sh, the same
 #      Debian packages, the same CPU and thread count), which must give the same shards (/images,
 #      /labels), the same metrics.jsonl but for its wall-clock fields (images_per_s,
-#      train_time_s, eval_time_s, time), the same explanation metrics, and bitwise the same final
-#      weights (h5diff of the last checkpoint's /model)
+#      train_time_s, data_wait_s, eval_time_s, time), the same explanation metrics, and bitwise
+#      the same final weights (h5diff of the last checkpoint's /model)
 # Podman runs with its defaults where they work, else with runc, cgroupfs and
 # container/containers.conf (it says which). Prints PASS/FAIL lines and the time of each phase;
 # exits 1 on a FAIL. Removes its containers, and its work folder unless something failed; keeps
@@ -39,7 +39,7 @@ TRAIN_ARGS="--dataset FashionMNIST --model smallcnn --num_classes 10 --img_size 
   --seed 42 --use_slot true --loss_status 1 --slots_per_class 1 --power 1 --to_k_layer 1
   --lambda_value 1 --lr 3e-4 --epochs 1 --threads 2"
 # metrics.jsonl's wall-clock fields: speed, durations, the time of day.
-CLOCK_FIELDS="images_per_s train_time_s eval_time_s time"
+CLOCK_FIELDS="images_per_s train_time_s data_wait_s eval_time_s time"
 
 T0=$SECONDS FAILED=0 TIMES=()
 say() { echo "== [$((SECONDS - T0)) s] $*"; }

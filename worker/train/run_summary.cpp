@@ -31,7 +31,7 @@ std::string now_iso() {
 nlohmann::json epoch_record(int64_t epoch, double lr, double train_loss, double train_nll,
                             double train_attn, double train_acc, const EvalResult& ev,
                             bool use_slot, double images_per_s, double train_s,
-                            const GradSyncStats& sync) {
+                            double data_wait_s, const GradSyncStats& sync) {
   nlohmann::json rec = {{"epoch", epoch}, {"lr", lr},
                         {"train_loss", train_loss}, {"train_nll", train_nll},
                         {"train_attn", train_attn}, {"train_acc", train_acc},
@@ -39,10 +39,35 @@ nlohmann::json epoch_record(int64_t epoch, double lr, double train_loss, double 
                         {"val_acc", ev.acc()}, {"val_correct", ev.correct}, {"val_count", ev.count},
                         {"val_area", use_slot ? nlohmann::json(ev.area()) : nlohmann::json()},
                         {"images_per_s", images_per_s}, {"train_time_s", train_s},
-                        {"eval_time_s", ev.seconds}, {"time", now_iso()}};
+                        {"data_wait_s", data_wait_s}, {"eval_time_s", ev.seconds},
+                        {"time", now_iso()}};
   if (sync.steps > 0) rec["comm_wait_s"] = sync.wait_s;  // rank 0's time blocked on gradients
   return rec;
 }
+
+EpochTimes& EpochTimes::operator+=(const EpochTimes& o) {
+  epoch_s += o.epoch_s;
+  steps_s += o.steps_s;
+  data_wait_s += o.data_wait_s;
+  val_s += o.val_s;
+  checkpoint_s += o.checkpoint_s;
+  return *this;
+}
+
+std::string EpochTimes::describe() const {
+  return str_format("time {:.1f} s: steps {:.1f} s (waiting for data {:.1f} s), val {:.1f} s, "
+                    "checkpoint {:.1f} s", epoch_s, steps_s, data_wait_s, val_s, checkpoint_s);
+}
+
+namespace {
+
+// summary.json's "epoch_times".
+nlohmann::json epoch_times_json(const EpochTimes& t) {
+  return {{"epochs_s", t.epoch_s}, {"steps_s", t.steps_s}, {"data_wait_s", t.data_wait_s},
+          {"val_s", t.val_s}, {"checkpoint_s", t.checkpoint_s}};
+}
+
+}  // namespace
 
 nlohmann::json summary_json(const Config& cfg, const TrainResult& r, const std::string& started,
                             int world) {
@@ -65,6 +90,7 @@ nlohmann::json summary_json(const Config& cfg, const TrainResult& r, const std::
           {"final_val_area", cfg.use_slot ? nlohmann::json(r.final_val_area) : nlohmann::json()},
           {"train_images_per_s", r.train_images_per_s},
           {"total_seconds", r.total_seconds},
+          {"epoch_times", epoch_times_json(r.epoch_times)},
           {"started", started},
           {"version", str_format("{} ({})", SCOUTER_VERSION, SCOUTER_GIT_VERSION)}};
 }

@@ -19,11 +19,12 @@ void check_output_dir(const Config& cfg);
 
 std::string now_iso();
 
-// One metrics.jsonl line (fields listed in the README).
+// One metrics.jsonl line (fields listed in docs/formats.md). It is written before the epoch's
+// checkpoint, so it holds no checkpoint time (summary.json's epoch_times does).
 nlohmann::json epoch_record(int64_t epoch, double lr, double train_loss, double train_nll,
                             double train_attn, double train_acc, const EvalResult& ev,
                             bool use_slot, double images_per_s, double train_s,
-                            const GradSyncStats& sync);
+                            double data_wait_s, const GradSyncStats& sync);
 
 nlohmann::json summary_json(const Config& cfg, const TrainResult& r, const std::string& started,
                             int world);

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <initializer_list>
+#include <optional>
 
 #include "common/error.h"
 #include "common/files.h"
@@ -40,6 +41,12 @@ namespace scouter {
 
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
 // StepLR(step_size = lr_drop, gamma = 0.1) as a function of the epoch: resumable by construction.
 double lr_at_epoch(const Config& cfg, int64_t epoch) {
   return cfg.lr * std::pow(0.1, static_cast<double>(epoch / cfg.lr_drop));
@@ -53,7 +60,7 @@ struct Training {
   int64_t threads;
   torch::Device device;
   PrecisionChoice precision;  // what cfg.precision means on `device` (worker/run/device.h)
-  std::chrono::steady_clock::time_point t_start = std::chrono::steady_clock::now();
+  Clock::time_point t_start = Clock::now();
   std::string started = now_iso();
   std::string resume_from;
   int64_t resume_epoch = 0;       // epochs the resumed checkpoint holds (0: fresh start)
@@ -68,6 +75,8 @@ struct Training {
   double train_seconds = 0, train_samples = 0;
   std::vector<double> resumed_sums;  // this rank's sums of an epoch a checkpoint interrupted
   double epoch_images = 0;           // images trained on by this process in the current epoch
+  Clock::time_point epoch_start;     // the current epoch's, and where its time went so far
+  EpochTimes epoch_times;
   StepHolds holds;                   // the tests' SCOUTER_FAULT_HOLD (common/step_hold.h)
 
   explicit Training(const Config& c)
@@ -349,8 +358,10 @@ void stop_diverged(Training& t, int64_t epoch, const StepSums& mine, const std::
 
 // The training batches of one epoch (from where a resumed run stopped). Returns false when a
 // stop request ended it early (checkpoint written) or the loss diverged (nothing written).
-bool train_epoch(Training& t, int64_t epoch, double& seconds) {
+bool train_epoch(Training& t, int64_t epoch) {
   const Config& cfg = t.cfg;
+  t.epoch_start = Clock::now();
+  t.epoch_times = EpochTimes{};
   stage_for_epoch(t.dist, t.data, cfg, epoch, /*with_val=*/t.result.epochs_run == 0);
   t.model->train();
   t.steps->reset_sums();
@@ -364,8 +375,15 @@ bool train_epoch(Training& t, int64_t epoch, double& seconds) {
   Progress progress(str_format("epoch {}/{}", epoch + 1, cfg.epochs),
                     (loader.batches_per_epoch() - t.state.step_in_epoch * micro) * cfg.batch_size * t.dist.world(),
                     "img", t.rank0);
+  // The time blocked in next() is what the loader thread did not have ready.
+  auto next_batch = [&] {
+    const Clock::time_point asked = Clock::now();
+    std::optional<Batch> batch = loader.next();
+    t.epoch_times.data_wait_s += seconds_since(asked);
+    return batch;
+  };
   int64_t n = 0;  // images of this rank in the current step
-  while (auto batch = loader.next()) {
+  while (auto batch = next_batch()) {
     n += batch->size;
     const int64_t k = t.steps->micro_batch();
     if (k == 0) t.dist.set_step(t.state.global_step);
@@ -405,14 +423,17 @@ bool train_epoch(Training& t, int64_t epoch, double& seconds) {
     }
   }
   progress.finish();
-  seconds = progress.elapsed_s();
+  t.epoch_times.steps_s = progress.elapsed_s();
   return true;
 }
 
-// After an epoch's batches: the epoch's sums over ranks, validation, the metrics record and the
-// epoch checkpoint. Returns false when the epoch's loss was not finite (nothing written).
-bool end_epoch(Training& t, int64_t epoch, double lr, double train_s) {
+// After an epoch's batches: the epoch's sums over ranks, validation, the metrics record, the
+// epoch checkpoint, and the epoch's line in the log (after the checkpoint, whose time it gives).
+// Returns false when the epoch's loss was not finite (nothing written).
+bool end_epoch(Training& t, int64_t epoch, double lr) {
   const Config& cfg = t.cfg;
+  EpochTimes& times = t.epoch_times;
+  const double train_s = times.steps_s;
   StepSums mine = t.steps->sums();
   double sums[6] = {mine.loss, mine.nll, mine.attn, mine.correct, mine.count, mine.bad_grad_steps};
   t.dist.sum(sums, 6, "epoch metrics");
@@ -426,8 +447,10 @@ bool end_epoch(Training& t, int64_t epoch, double lr, double train_s) {
   t.state.step_in_epoch = 0;
   t.state.epoch = epoch + 1;
 
+  const Clock::time_point val_start = Clock::now();
   share_buffers(t);
   EvalResult ev = evaluate_all(t.dist, t.model, *t.data.val_loader, cfg, t.device, t.steps->input());
+  times.val_s = seconds_since(val_start);
   if (ev.acc() > t.state.best_val_acc) {
     t.state.best_val_acc = ev.acc();
     t.state.best_epoch = epoch + 1;
@@ -436,17 +459,22 @@ bool end_epoch(Training& t, int64_t epoch, double lr, double train_s) {
     append_jsonl(cfg.output_dir + "/metrics.jsonl",
                  epoch_record(epoch + 1, lr, all.loss / all.count, all.nll / all.count,
                               all.attn / all.count, all.correct / all.count, ev, cfg.use_slot,
-                              t.epoch_images / train_s, train_s,
+                              t.epoch_images / train_s, train_s, times.data_wait_s,
                               t.steps->sync() ? t.steps->sync()->stats() : GradSyncStats{}));
+  }
+  if (t.steps->sync()) t.steps->sync()->reset_stats();
+  const Clock::time_point save_start = Clock::now();
+  save(t, checkpoint_path(cfg.output_dir, t.state.epoch));
+  times.checkpoint_s = seconds_since(save_start);
+  times.epoch_s = seconds_since(t.epoch_start);
+  t.result.epoch_times += times;
+  if (t.rank0)
     log::info("epoch {}/{}: train loss {:.4f} (nll {:.4f} attn {:.4f}) acc {:.4f} | val loss "
-              "{:.4f} acc {:.4f} ({}/{}){} | {:.0f} img/s, lr {:.2g}",
+              "{:.4f} acc {:.4f} ({}/{}){} | {:.0f} img/s, lr {:.2g} | {}",
               epoch + 1, cfg.epochs, all.loss / all.count, all.nll / all.count,
               all.attn / all.count, all.correct / all.count, ev.loss(), ev.acc(), ev.correct,
               ev.count, cfg.use_slot ? str_format(" area {:.4f}", ev.area()) : std::string(),
-              t.epoch_images / train_s, lr);
-  }
-  if (t.steps->sync()) t.steps->sync()->reset_stats();
-  save(t, checkpoint_path(cfg.output_dir, t.state.epoch));
+              t.epoch_images / train_s, lr, times.describe());
   t.result.final_val_acc = ev.acc();
   t.result.final_val_area = ev.area();
   ++t.result.epochs_run;
@@ -468,7 +496,7 @@ TrainResult finish_run(Training& t, const FinishHook& on_finish) {
   r.best_val_acc = t.state.best_val_acc;
   r.best_epoch = t.state.best_epoch;
   r.train_images_per_s = t.train_seconds > 0 ? t.train_samples / t.train_seconds : 0;
-  r.total_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t.t_start).count();
+  r.total_seconds = seconds_since(t.t_start);
   t.dist.agree("finishing the run", [&] {
     if (!t.rank0) return;
     if (on_finish) on_finish(t.model);
@@ -511,9 +539,8 @@ TrainResult train_run(const Config& cfg, const Origins& origins, const FinishHoo
   for (int64_t epoch = t.state.epoch; epoch < cfg.epochs; ++epoch) {
     const double lr = lr_at_epoch(cfg, epoch);
     t.steps->set_lr(lr);
-    double train_s = 0;
     // Stopped by a signal (checkpoint written) or diverged (nothing written).
-    if (!train_epoch(t, epoch, train_s) || !end_epoch(t, epoch, lr, train_s)) return t.result;
+    if (!train_epoch(t, epoch) || !end_epoch(t, epoch, lr)) return t.result;
   }
   return finish_run(t, on_finish);
 }

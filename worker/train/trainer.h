@@ -32,10 +32,24 @@
 
 namespace scouter {
 
+// Where an epoch's wall time went, on rank 0 (steady clock, seconds; no device synchronisation
+// is added, so on a GPU the steps count as the img/s counts them): the whole epoch (from staging
+// its shards to its checkpoint's completion), its training steps, of those the time blocked
+// waiting for the loader's next batch, validation (with the ranks' sums), the checkpoint. The
+// rest of the epoch is staging, the epoch's sums across ranks and the metrics record.
+struct EpochTimes {
+  double epoch_s = 0, steps_s = 0, data_wait_s = 0, val_s = 0, checkpoint_s = 0;
+
+  EpochTimes& operator+=(const EpochTimes& o);
+  // "time 53.0 s: steps 51.2 s (waiting for data 0.3 s), val 1.7 s, checkpoint 0.1 s"
+  std::string describe() const;
+};
+
 struct TrainResult {
   double final_val_acc = 0, best_val_acc = 0, final_val_area = 0;
   int64_t best_epoch = -1, epochs_run = 0;
   double train_images_per_s = 0, total_seconds = 0;
+  EpochTimes epoch_times;  // summed over the epochs this process ran (not a resumed run's earlier ones)
   bool already_complete = false;
   int stopped_by = 0;  // the signal that stopped the run early (0: ran to the end)
   bool diverged = false;  // stopped at a non-finite loss or gradient (kExitDiverged)

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <regex>
+
+#include <nlohmann/json.hpp>
 
 #include "common/error.h"
 #include "common/files.h"
@@ -55,10 +58,51 @@ int runs_reaching(Config cfg, const std::vector<int64_t>& seeds, double threshol
   return good;
 }
 
+// Where an epoch's time went (the log's epoch line, metrics.jsonl, summary.json's epoch_times):
+// every part is there, none is negative, the wait for data is part of the steps, and the parts
+// fit in the epoch. How long anything took is not checked.
+void expect_epoch_times_consistent(const std::string& log, const std::vector<nlohmann::json>& metrics,
+                                   const nlohmann::json& summary) {
+  double steps = 0, wait = 0;
+  for (const auto& m : metrics) {
+    const double train_s = m.at("train_time_s").get<double>(), wait_s = m.at("data_wait_s").get<double>();
+    EXPECT_GE(wait_s, 0) << m;
+    EXPECT_LE(wait_s, train_s) << m;
+    EXPECT_GE(m.at("eval_time_s").get<double>(), 0) << m;
+    steps += train_s;
+    wait += wait_s;
+  }
+  const nlohmann::json& t = summary.at("epoch_times");
+  for (const char* key : {"epochs_s", "steps_s", "data_wait_s", "val_s", "checkpoint_s"})
+    EXPECT_GE(t.at(key).get<double>(), 0) << key << ": " << t;
+  EXPECT_NEAR(t.at("steps_s").get<double>(), steps, 1e-9) << t;
+  EXPECT_NEAR(t.at("data_wait_s").get<double>(), wait, 1e-9) << t;
+  EXPECT_LE(t.at("data_wait_s").get<double>(), t.at("steps_s").get<double>()) << t;
+  EXPECT_LE(t.at("steps_s").get<double>() + t.at("val_s").get<double>() + t.at("checkpoint_s").get<double>(),
+            t.at("epochs_s").get<double>()) << t;
+  EXPECT_LE(t.at("epochs_s").get<double>(), summary.at("total_seconds").get<double>()) << t;
+  // Each epoch's line: the same parts, rounded to 0.1 s.
+  const std::regex line(R"(epoch (\d+)/\d+: .* img/s, lr \S+ \| time ([0-9.]+) s: steps ([0-9.]+) s )"
+                        R"(\(waiting for data ([0-9.]+) s\), val ([0-9.]+) s, checkpoint ([0-9.]+) s)");
+  size_t lines = 0;
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), line); it != std::sregex_iterator(); ++it) {
+    const std::smatch& m = *it;
+    const double epoch = std::stod(m[2]), steps_s = std::stod(m[3]), wait_s = std::stod(m[4]);
+    EXPECT_EQ(std::stoul(m[1]), ++lines) << m[0];
+    EXPECT_LE(wait_s, steps_s) << m[0];
+    EXPECT_LE(steps_s + std::stod(m[5]) + std::stod(m[6]), epoch + 0.15) << m[0];  // 3 roundings
+  }
+  EXPECT_EQ(lines, metrics.size()) << log;
+}
+
 TEST_F(TrainerTest, FcLearnsTheToyTaskAndRecordsEveryEpoch) {
+  init_logging(0, "info");
   Config c = toy_config(data_->path(), out_.file("fc"));
   c.use_slot = false;
+  ::testing::internal::CaptureStderr();
   TrainResult r = train_run(c);
+  log::flush();
+  const std::string log = ::testing::internal::GetCapturedStderr();
   EXPECT_GE(r.final_val_acc, 0.95);  // chance is 25%
   EXPECT_EQ(r.epochs_run, 3);
   auto metrics = read_jsonl(c.output_dir + "/metrics.jsonl");
@@ -66,8 +110,10 @@ TEST_F(TrainerTest, FcLearnsTheToyTaskAndRecordsEveryEpoch) {
   for (const char* key : {"train_loss", "train_nll", "train_attn", "val_acc", "images_per_s"})
     EXPECT_TRUE(metrics[2].contains(key)) << key;
   EXPECT_EQ(metrics[2]["val_count"].get<int64_t>(), 256);
-  EXPECT_TRUE(file_exists(c.output_dir + "/summary.json"));
+  ASSERT_TRUE(file_exists(c.output_dir + "/summary.json"));
   EXPECT_TRUE(file_exists(c.output_dir + "/config.toml"));
+  expect_epoch_times_consistent(log, metrics,
+                                nlohmann::json::parse(read_text_file(c.output_dir + "/summary.json")));
 }
 
 // SCOUTER trains less reliably than an FC head: as published, a class whose slot's attention
