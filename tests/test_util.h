@@ -9,8 +9,18 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/log.h"
 
 namespace scouter::testing {
+
+// Everything `f` writes to stderr, the logger's sink included (flushed before the capture ends).
+template <typename F>
+std::string stderr_of(F&& f) {
+  ::testing::internal::CaptureStderr();
+  f();
+  log::flush();
+  return ::testing::internal::GetCapturedStderr();
+}
 
 class TempDir {
  public:
